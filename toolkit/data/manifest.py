@@ -144,10 +144,9 @@ def check_values(table: pa.Table, kind: str, where: str) -> None:
     ids = table.column("crop_id")
     if pc.count_distinct(ids).as_py() != len(ids):
         counts = pc.value_counts(ids)
-        dup = [
-            v["values"] for v in counts.to_pylist() if v["counts"] > 1
-        ][:3]
-        raise ManifestError(f"{where}: duplicate crop_id value(s), e.g. {', '.join(map(repr, dup))}")
+        dup = [v["values"] for v in counts.to_pylist() if v["counts"] > 1][:3]
+        shown = ", ".join(map(repr, dup))
+        raise ManifestError(f"{where}: duplicate crop_id value(s), e.g. {shown}")
 
 
 def write_manifest(
