@@ -1,0 +1,273 @@
+"""Tables from run folders: numbers equal metrics.json, layout like the paper, CSV/MD/LaTeX."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from toolkit.config import config_hash
+from toolkit.eval import metrics as M
+from toolkit.eval import tables as T
+
+BASE_CONFIG = {
+    "method": "adnl", "dataset": "mnist-5k", "data": None, "crop": "normal",
+    "anomaly_digit": 0, "unseen_digit": None, "seed": 1, "neg_loss": "scaled",
+    "neg_weight": 1.0, "warmup_epochs": 0, "labelled_anomalies": "all", "preset": "quick",
+    "epochs": 3, "batch_size": 64, "lr": 0.0002, "latent_dim": 16, "width": 8,
+    "select": "last", "device": "cpu",
+}
+
+
+def write_run(
+    root: Path,
+    *,
+    auroc: float | None = None,
+    aupr: float | None = None,
+    finished: bool = True,
+    error: str | None = None,
+    n: int = 60,
+    extra_metrics: dict | None = None,
+    **settings,
+) -> Path:
+    """A run folder per docs/run-folder.md, with real files and known numbers.
+
+    Scores are drawn so that abnormal ones are higher; unless given, the metrics are computed
+    from them with toolkit.eval.metrics (as bench does).
+    """
+    cfg = {**BASE_CONFIG, **settings}
+    hashed = {k: v for k, v in cfg.items() if k != "device"}
+    run_id = config_hash(hashed)
+    cfg["run_id"] = run_id
+    d = root / run_id
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "config.json").write_text(json.dumps(cfg, indent=2))
+    rng = np.random.default_rng(abs(hash(run_id)) % 2**32)
+    labels = np.array(["normal"] * (n - n // 4) + ["abnormal"] * (n // 4))
+    y = (labels == "abnormal").astype(int)
+    score = rng.normal(0, 1, n) + 2.0 * y
+    scores = pd.DataFrame({
+        "sample_id": [f"{cfg['dataset']}:{i}" for i in range(n)],
+        "split": ["test"] * n,
+        "label": labels,
+        "score": score,
+        "event": pd.array([str(cfg["anomaly_digit"]) if v else None for v in y], dtype="string"),
+        "target": np.where(y == 1, cfg["anomaly_digit"] or 0, 7).astype("int64"),
+    })
+    scores.to_parquet(d / "scores.parquet")
+    hist = pd.DataFrame({
+        "epoch": np.arange(1, cfg["epochs"] + 1, dtype="int64"),
+        "loss": np.linspace(1, 0.2, cfg["epochs"]),
+        "rec": np.linspace(1, 0.2, cfg["epochs"]),
+        "adv": np.nan, "neg": np.nan, "disc": np.nan,
+        "val_auc": np.linspace(0.6, 0.95, cfg["epochs"]),
+        "time_s": np.arange(1, cfg["epochs"] + 1, dtype="float64"),
+    })
+    hist.to_parquet(d / "history.parquet")
+    if error is not None:
+        (d / "error.json").write_text(json.dumps({
+            "run_id": run_id, "error": error, "traceback": "Traceback...\n", "time": "now"}))
+        return d
+    if not finished:
+        return d
+    m = M.score_metrics(y, score, n_boot=200)
+    if auroc is not None:
+        m["test_auroc"] = auroc
+        m["test_auroc_ci95"] = [auroc - 0.01, min(1.0, auroc + 0.01)]
+    if aupr is not None:
+        m["test_aupr"] = aupr
+    metrics = {
+        **{k: cfg[k] for k in ("method", "dataset", "data", "crop", "seed", "anomaly_digit",
+                               "unseen_digit", "neg_loss", "neg_weight", "labelled_anomalies",
+                               "preset")},
+        "run_id": run_id, **m,
+        "best_val_auc": 0.95, "best_epoch": cfg["epochs"], "selected_epoch": cfg["epochs"],
+        "select": "last", "test_auroc_seen": None, "test_auroc_unseen": None,
+        "test_auroc_by_event": {}, "test_frame_auroc": None, "epochs": cfg["epochs"],
+        "n_train": 100, "n_train_abnormal": 10, "wall_time_s": 3.5,
+        "train_images_per_s": 1000.0, "device": "cpu",
+        "versions": {"adtk": "0.1.0", "torch": "2.x", "python": "3.11"},
+        "hardware": {"cpu": "test cpu", "cores": 2, "gpu": None},
+        "finished_at": "2026-01-01T00:00:00",
+        **(extra_metrics or {}),
+    }
+    (d / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return d
+
+
+def _csv_rows(table: T.Table) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(table.to_csv())))
+
+
+@pytest.fixture()
+def table1_runs(tmp_path):
+    """2 methods x 3 digits x 2 seeds with known AUROCs; one failed and one unfinished run."""
+    known = {}
+    for mi, method in enumerate(["baseline", "adnl"]):
+        for digit in (0, 1, 2):
+            for seed in (1, 2):
+                v = round(0.5 + 0.1 * mi * 4 + 0.01 * digit + 0.003 * seed, 6)
+                write_run(tmp_path, method=method, anomaly_digit=digit, seed=seed, auroc=v,
+                          aupr=v - 0.05)
+                known[(method, digit, seed)] = v
+    write_run(tmp_path, method="adnl", anomaly_digit=3, seed=1, error="boom: crop file missing")
+    write_run(tmp_path, method="adnl", anomaly_digit=4, seed=1, finished=False)
+    return tmp_path, known
+
+
+def test_load_runs_statuses(table1_runs):
+    root, known = table1_runs
+    runs = T.load_runs(root)
+    status = sorted(r.status for r in runs)
+    assert status.count("finished") == len(known)
+    assert status.count("failed") == 1 and status.count("incomplete") == 1
+
+
+def test_table1_numbers_equal_metrics_json(table1_runs):
+    root, known = table1_runs
+    [t] = T.table1(T.load_runs(root))
+    assert t.label_columns == ["Method"]
+    assert t.columns == ["0", "1", "2", "Avg"]  # failed / unfinished digits are not columns
+    rows = {r.labels[0]: r for r in t.rows}
+    assert list(rows) == ["AAE (baseline)", "ADNL"]
+    for method, name in (("baseline", "AAE (baseline)"), ("adnl", "ADNL")):
+        for j, digit in enumerate((0, 1, 2)):
+            cell = rows[name].cells[j]
+            vals = [known[(method, digit, s)] for s in (1, 2)]
+            m, s = M.mean_std(vals)
+            assert cell.value == m and cell.std == s and cell.n == 2
+            assert cell.text() == f"{m * 100:.1f} ± {s * 100:.1f}"
+        # average: per-seed mean over digits, then mean +- std over seeds
+        per_seed = [np.mean([known[(method, d, s)] for d in (0, 1, 2)]) for s in (1, 2)]
+        avg = rows[name].cells[-1]
+        assert avg.value == pytest.approx(np.mean(per_seed), abs=1e-15)
+        assert avg.std == pytest.approx(np.std(per_seed, ddof=1), abs=1e-15)
+    # CSV keeps the raw values (no rounding); paper row separate and labelled
+    csv_rows = _csv_rows(t)
+    measured = [r for r in csv_rows if r["source"] == "measured"]
+    paper = [r for r in csv_rows if r["source"] == "paper (reported)"]
+    assert len(measured) == 2 and len(paper) == 2
+    adnl = next(r for r in measured if r["Method"] == "ADNL")
+    assert float(adnl["0"]) == M.mean_std([known[("adnl", 0, 1)], known[("adnl", 0, 2)]])[0]
+    assert adnl["0 n"] == "2"
+    p = next(r for r in paper if r["Method"] == "ADNL")
+    assert float(p["Avg"]) == 0.991 and p["0"] == ""
+
+
+def test_single_run_cells_are_exact_and_carry_ci(tmp_path):
+    for d in range(3):
+        write_run(tmp_path, method="adnl", anomaly_digit=d, auroc=0.9123456789 + d / 100)
+    runs = T.load_runs(tmp_path)
+    [t] = T.table1(runs)
+    for d in range(3):
+        cell = t.rows[0].cells[d]
+        src = json.loads(next(
+            (r.path / "metrics.json").read_text() for r in runs if r.get("anomaly_digit") == d))
+        assert cell.value == src["test_auroc"]  # exact, not rounded
+        assert list(cell.ci) == src["test_auroc_ci95"]
+        assert cell.n == 1 and cell.spread() == ""
+    assert float(_csv_rows(t)[0]["1"]) == 0.9123456789 + 1 / 100
+
+
+def test_aupr_table_beside_auroc(table1_runs):
+    root, known = table1_runs
+    tables = T.all_tables(T.load_runs(root))
+    keys = [t.key for t in tables]
+    assert keys.index("table1_mnist_5k") + 1 == keys.index("table1_mnist_5k_aupr")
+    t = next(t for t in tables if t.key == "table1_mnist_5k_aupr")
+    assert not t.paper_rows  # the paper reports AUROC only
+    cell = next(r for r in t.rows if r.labels[0] == "ADNL").cells[0]
+    assert cell.value == M.mean_std([known[("adnl", 0, s)] - 0.05 for s in (1, 2)])[0]
+
+
+def test_seed_table_average_and_std(tmp_path):
+    vals = {1: 0.81, 2: 0.84, 3: 0.9}
+    for s, v in vals.items():
+        write_run(tmp_path, method="adnl", dataset="manifest", data="dm/ped.parquet",
+                  anomaly_digit=None, seed=s, auroc=v)
+        write_run(tmp_path, method="baseline", dataset="manifest", data="dm/ped.parquet",
+                  anomaly_digit=None, seed=s, auroc=v - 0.2)
+    [t] = T.table2(T.load_runs(tmp_path))
+    assert t.columns == ["Seed 1", "Seed 2", "Seed 3", "Average", "Std"]
+    adnl = next(r for r in t.rows if r.labels == ["ADNL"])
+    assert [c.value for c in adnl.cells[:3]] == [0.81, 0.84, 0.9]
+    m, s = M.mean_std(list(vals.values()))
+    assert adnl.cells[3].value == m and adnl.cells[4].value == s
+    assert s == pytest.approx(np.std([0.81, 0.84, 0.9], ddof=1))
+    md = t.to_markdown()
+    assert "| ADNL | 81.0 | 84.0 | 90.0 | 85.0 | 4.6 |" in md
+
+
+def test_table3_and_table4_split_variants(tmp_path):
+    common = {"method": "adnl", "dataset": "manifest", "data": "dm/x.parquet",
+              "anomaly_digit": None}
+    for s in (1, 2):
+        write_run(tmp_path, crop="normal", neg_loss="scaled", seed=s, auroc=0.8 + s / 100,
+                  **common)
+        write_run(tmp_path, crop="oversize", neg_loss="scaled", seed=s, auroc=0.9 + s / 100,
+                  **common)
+        write_run(tmp_path, crop="normal", neg_loss="naive", seed=s, auroc=0.7 + s / 100,
+                  **common)
+    runs = T.load_runs(tmp_path)
+    [t3] = T.table3(runs)
+    assert [r.labels for r in t3.rows] == [["normal"], ["oversize"]]
+    assert t3.rows[1].cells[2].value == pytest.approx(0.915)
+    [t4] = T.table4(runs)
+    assert [r.labels for r in t4.rows] == [["naive"], ["scaled"]]
+    assert t4.rows[0].cells[0].value == 0.71
+    [t2] = T.table2(runs)  # only the main variant: normal crops, scaled loss
+    assert [r.labels for r in t2.rows] == [["ADNL"]]
+    assert [c.value for c in t2.rows[0].cells[:2]] == [0.8 + 1 / 100, 0.8 + 2 / 100]
+
+
+def test_different_settings_never_share_a_row(tmp_path):
+    for d in (0, 1):
+        write_run(tmp_path, method="adnl", anomaly_digit=d, neg_weight=1.0, auroc=0.9)
+        write_run(tmp_path, method="adnl", anomaly_digit=d, neg_weight=10.0, auroc=0.7)
+    [t] = T.table1(T.load_runs(tmp_path))
+    assert t.label_columns == ["Method", "Neg. weight"]
+    assert [r.labels for r in t.rows] == [["ADNL", "1.0"], ["ADNL", "10.0"]]
+    assert [r.cells[0].value for r in t.rows] == [0.9, 0.7]
+    assert not t.paper_rows  # paper rows only when rows are plain methods
+
+
+def test_label_efficiency_and_unseen_tables(tmp_path):
+    for la, v in (("1", 0.7), ("5", 0.8), ("all", 0.95), ("10", 0.85)):
+        for d in (0, 1):
+            write_run(tmp_path, method="adnl", anomaly_digit=d, labelled_anomalies=la,
+                      auroc=v + d / 100)
+    write_run(tmp_path, method="adnl", anomaly_digit=3, unseen_digit=5, auroc=0.9,
+              extra_metrics={"test_auroc_seen": 0.99, "test_auroc_unseen": 0.42,
+                             "test_auroc_by_event": {"3": 0.99, "5": 0.42}})
+    runs = T.load_runs(tmp_path)
+    [le] = T.label_efficiency_table(runs)
+    assert le.columns == ["1", "5", "10", "all"]  # numeric order, "all" last
+    assert le.rows[0].cells[0].value == pytest.approx(0.705)
+    assert le.rows[0].cells[0].n == 2
+    [un] = T.unseen_table(runs)
+    assert un.rows[0].labels[:3] == ["ADNL", "3", "5"]
+    assert [c.value for c in un.rows[0].cells] == [0.99, 0.42, 0.9]
+    # the unseen-digit run is not in Table 1
+    [t1] = T.table1(runs)
+    assert "3" not in t1.columns
+
+
+def test_renderings_escape_and_write(tmp_path):
+    write_run(tmp_path / "runs", method="my_method|&%", anomaly_digit=0, auroc=0.5)
+    write_run(tmp_path / "runs", method="my_method|&%", anomaly_digit=1, auroc=float("nan"))
+    tables = T.all_tables(T.load_runs(tmp_path / "runs"))
+    t = tables[0]
+    assert "my\\_method|\\&\\%" in t.to_latex()
+    assert "my_method\\|&%" in t.to_markdown()
+    assert "–" in t.to_markdown()  # NaN prints as a dash, not "nan"
+    paths = T.write_tables(tables, tmp_path / "tables")
+    assert {p.suffix for p in paths} == {".csv", ".md", ".tex"}
+    df = pd.read_csv(tmp_path / "tables" / "runs.csv")
+    assert set(df["AUROC"].dropna()) == {0.5}
+    assert math.isnan(df.loc[df["AUROC"].isna(), "AUROC"].iloc[0])
