@@ -1,0 +1,104 @@
+"""Figures render headless to real PNGs, with the labels and legends a reader needs."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from toolkit.eval import plots as P
+
+
+def _png_ok(fig, min_colours: int = 20) -> Image.Image:
+    img = Image.open(io.BytesIO(P.to_png(fig)))
+    assert img.format == "PNG" and img.width > 300 and img.height > 200
+    arr = np.asarray(img.convert("RGB"))
+    assert len(np.unique(arr.reshape(-1, 3), axis=0)) >= min_colours  # not blank
+    return img
+
+
+def test_roc_legend_holds_auc_and_axes_are_labelled():
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(50), np.ones(50)]
+    curves = []
+    for name, shift, auc in (("baseline", 0.2, 0.55), ("ADNL", 2.5, 0.97)):
+        s = rng.normal(0, 1, 100) + shift * y
+        scores = pd.DataFrame({"sample_id": [str(i) for i in range(100)], "split": "test",
+                               "label": np.where(y == 1, "abnormal", "normal"), "score": s})
+        curves.append(P.roc_curve_of(name, scores, auc))
+    fig = P.roc_figure(curves)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "baseline (AUC 0.550)" in labels and "ADNL (AUC 0.970)" in labels
+    assert ax.get_xlabel() == "False positive rate" and ax.get_ylabel() == "True positive rate"
+    _png_ok(fig)
+
+
+def test_histogram_scales_scores_to_unit_interval():
+    fig = P.score_histogram(np.array([10.0, 11.0, 12.0]), np.array([20.0, 30.0]))
+    ax = fig.axes[0]
+    assert ax.get_xlim() == (0.0, 1.0)
+    # patches of both histograms live inside [0, 1]
+    xs = [p.get_x() for p in ax.patches] + [p.get_x() + p.get_width() for p in ax.patches]
+    assert min(xs) >= -1e-9 and max(xs) <= 1 + 1e-9
+    assert "scaled to 0-1" in ax.get_xlabel()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "normal (n=3)", "abnormal (n=2)"]
+    _png_ok(fig, min_colours=5)
+
+
+def test_val_auc_figure_skips_runs_without_validation():
+    h = pd.DataFrame({"epoch": [1, 2, 3], "val_auc": [0.7, 0.8, 0.9]})
+    none = pd.DataFrame({"epoch": [1, 2], "val_auc": [np.nan, np.nan]})
+    fig = P.val_auc_figure([("adnl", h), ("no-val", none)])
+    ax = fig.axes[0]
+    assert [ln.get_label() for ln in ax.get_lines()] == ["adnl"]
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), [0.7, 0.8, 0.9])
+    assert ax.get_xlabel() == "Epoch"
+    _png_ok(fig, min_colours=5)
+
+
+@pytest.mark.parametrize("shape", [(4, 1, 28, 28), (4, 28, 28), (4, 3, 16, 16), (4, 16, 16, 3)])
+def test_to_display_layouts_and_ranges(shape):
+    rng = np.random.default_rng(0)
+    a = rng.uniform(-1, 1, shape).astype(np.float32)
+    d = P.to_display(a)
+    assert d.shape[0] == 4 and d.min() >= 0 and d.max() <= 1
+    assert d.ndim == 3 or d.shape[-1] == 3
+    u = (rng.uniform(0, 255, shape)).astype(np.uint8)
+    np.testing.assert_allclose(P.to_display(u).max(), u.max() / 255)
+
+
+def test_recon_grid_input_above_output_and_colour_marks_label():
+    x = np.zeros((3, 1, 8, 8), np.float32)
+    x[:, :, 2:6, 2:6] = 1
+    out = x * 0.5
+    fig = P.recon_grid(x, out, [False, True, False], errors=[0.1, 0.5, 0.2])
+    axes = [a for a in fig.axes]
+    assert len(axes) == 6
+    top, bottom = axes[:3], axes[3:]
+    np.testing.assert_allclose(top[0].images[0].get_array(), x[0, 0])
+    np.testing.assert_allclose(bottom[0].images[0].get_array(), out[0, 0])
+    edge = [tuple(round(c, 3) for c in a.spines["left"].get_edgecolor()[:3]) for a in top]
+    assert edge[0] == edge[2] != edge[1]
+    assert top[0].get_ylabel() == "input" and bottom[0].get_ylabel() == "output"
+    _png_ok(fig, min_colours=5)
+    with pytest.raises(ValueError, match="differ in length"):
+        P.recon_grid(x, out[:2], [False, True, False])
+
+
+def test_extremes_ranks_by_score():
+    scores = pd.DataFrame({"sample_id": list("abcdef"), "split": ["test"] * 5 + ["val"],
+                           "label": ["normal"] * 3 + ["abnormal"] * 3,
+                           "score": [0.1, 0.5, 0.2, 0.9, 0.7, 5.0]})
+    most, least = P.extremes(scores, k=2)
+    assert list(most["sample_id"]) == ["d", "e"]  # the val row (5.0) is not a test sample
+    assert list(least["sample_id"]) == ["a", "c"]
+    imgs = np.random.default_rng(0).uniform(0, 1, (2, 8, 8))
+    fig = P.extremes_figure(imgs, most["score"].tolist(), [True, True],
+                            imgs, least["score"].tolist(), [False, False])
+    assert fig.axes[0].get_title() == "0.9"
+    _png_ok(fig, min_colours=5)

@@ -1,0 +1,245 @@
+"""Figures of the paper, headless: ROC curves, score histograms, validation AUC per epoch,
+reconstruction grids and the most / least anomalous test samples.
+
+Every function takes plain arrays (or run folders, for the ``*_from_runs`` helpers) and returns
+a :class:`matplotlib.figure.Figure` built without pyplot, so nothing depends on a display or on
+global state; :func:`to_png` renders it with the Agg canvas.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from toolkit.eval.metrics import roc_points
+from toolkit.io import atomic_write_bytes
+
+NORMAL_COLOUR = "#2a9d8f"  # teal: normal
+ABNORMAL_COLOUR = "#e63946"  # red: abnormal
+PALETTE = ["#264653", "#e76f51", "#2a9d8f", "#e9c46a", "#8d5fd3", "#f4a261", "#457b9d",
+           "#6a994e", "#bc4749", "#5e548e"]
+DPI = 110
+
+
+def _figure(w: float = 6.0, h: float = 4.2) -> Figure:
+    fig = Figure(figsize=(w, h), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _style(ax, title: str, xlabel: str, ylabel: str) -> None:
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel(xlabel, fontsize=10)
+    ax.set_ylabel(ylabel, fontsize=10)
+    ax.tick_params(labelsize=9)
+    ax.grid(True, alpha=0.3, linewidth=0.6)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def to_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes (Agg renderer)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+def save(fig: Figure, path: str | os.PathLike) -> Path:
+    atomic_write_bytes(path, to_png(fig))
+    return Path(path)
+
+
+# --- ROC ------------------------------------------------------------------------------------
+
+
+def roc_figure(
+    curves: Sequence[tuple[str, np.ndarray, np.ndarray, float]], title: str = "ROC, test split"
+) -> Figure:
+    """ROC curves overlaid; ``curves`` holds (name, fpr, tpr, auc) with the AUC for the legend."""
+    fig = _figure(5.2, 4.4)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], ls="--", color="#999999", lw=1, label="chance (AUC 0.500)")
+    for i, (name, fpr, tpr, auc) in enumerate(curves):
+        ax.plot(fpr, tpr, lw=1.8, color=PALETTE[i % len(PALETTE)],
+                label=f"{name} (AUC {auc:.3f})")
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.01)
+    ax.set_aspect("equal")
+    _style(ax, title, "False positive rate", "True positive rate")
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    return fig
+
+
+def split_labels_scores(scores: pd.DataFrame, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """(y, score) of one split of a scores.parquet table; y = 1 for abnormal."""
+    s = scores[scores["split"] == split]
+    return (s["label"] == "abnormal").to_numpy(np.int8), s["score"].to_numpy(np.float64)
+
+
+def roc_curve_of(name: str, scores: pd.DataFrame, auc: float) -> tuple:
+    y, s = split_labels_scores(scores)
+    fpr, tpr = roc_points(y, s)
+    return (name, fpr, tpr, auc)
+
+
+# --- score histogram ------------------------------------------------------------------------
+
+
+def score_histogram(
+    normal: np.ndarray, abnormal: np.ndarray, title: str = "Anomaly scores, test split",
+    bins: int = 40,
+) -> Figure:
+    """Normal vs abnormal score histograms, scores min-max scaled to 0-1 (paper Fig. 5)."""
+    normal = np.asarray(normal, dtype=np.float64)
+    abnormal = np.asarray(abnormal, dtype=np.float64)
+    both = np.concatenate([normal, abnormal])
+    lo, hi = (float(both.min()), float(both.max())) if both.size else (0.0, 1.0)
+    span = hi - lo if hi > lo else 1.0
+    fig = _figure(5.6, 3.8)
+    ax = fig.add_subplot()
+    edges = np.linspace(0, 1, bins + 1)
+    for vals, colour, name in (
+        (normal, NORMAL_COLOUR, "normal"), (abnormal, ABNORMAL_COLOUR, "abnormal")
+    ):
+        if vals.size:
+            ax.hist((vals - lo) / span, bins=edges, color=colour, alpha=0.6,
+                    label=f"{name} (n={vals.size})", density=True)
+    _style(ax, title, "Anomaly score (reconstruction MSE, scaled to 0-1)", "Density")
+    ax.set_xlim(0, 1)
+    ax.legend(fontsize=8, frameon=False)
+    return fig
+
+
+# --- validation AUC per epoch ---------------------------------------------------------------
+
+
+def val_auc_figure(
+    histories: Sequence[tuple[str, pd.DataFrame]], title: str = "Validation AUC per epoch"
+) -> Figure:
+    """One line per run: ``val_auc`` of history.parquet against ``epoch`` (paper Fig. 3, 4)."""
+    fig = _figure(5.6, 3.8)
+    ax = fig.add_subplot()
+    for i, (name, h) in enumerate(histories):
+        if "val_auc" not in h or h["val_auc"].isna().all():
+            continue
+        ax.plot(h["epoch"], h["val_auc"], marker="o", ms=3, lw=1.5,
+                color=PALETTE[i % len(PALETTE)], label=name)
+    _style(ax, title, "Epoch", "Validation AUROC")
+    ax.set_ylim(max(0.0, ax.get_ylim()[0]), 1.005)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, frameon=False, loc="lower right")
+    return fig
+
+
+# --- image grids ----------------------------------------------------------------------------
+
+
+def to_display(images: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) or (N, H, W[, C]) images in any range -> (N, H, W) or (N, H, W, 3) in 0-1.
+
+    uint8 is divided by 255; float data in [-1, 1] (tanh output) is mapped to [0, 1].
+    """
+    a = np.asarray(images)
+    if a.ndim == 4 and a.shape[1] in (1, 3) and a.shape[-1] not in (1, 3):
+        a = a.transpose(0, 2, 3, 1)  # (N, C, H, W) -> (N, H, W, C)
+    if a.ndim == 4 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.dtype == np.uint8:
+        return a.astype(np.float32) / 255.0
+    a = a.astype(np.float32)
+    if a.size and a.min() < 0:
+        a = (a + 1) / 2
+    return np.clip(a, 0, 1)
+
+
+def _show(ax, img: np.ndarray, colour: str | None, title: str | None = None) -> None:
+    ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for sp in ax.spines.values():
+        sp.set_visible(colour is not None)
+        if colour is not None:
+            sp.set_edgecolor(colour)
+            sp.set_linewidth(3)
+    if title:
+        ax.set_title(title, fontsize=7, color=colour or "black")
+
+
+def recon_grid(
+    inputs: np.ndarray,
+    outputs: np.ndarray,
+    abnormal: Sequence[bool],
+    title: str = "Reconstructions: input (top) above output (bottom)",
+    errors: Sequence[float] | None = None,
+) -> Figure:
+    """Inputs in the top row, their reconstructions below; frames mark normal / abnormal."""
+    x, y = to_display(inputs), to_display(outputs)
+    if len(x) != len(y) or len(x) != len(abnormal):
+        raise ValueError(f"inputs, outputs and labels differ in length: {len(x)}, {len(y)}, "
+                         f"{len(abnormal)}")
+    n = len(x)
+    fig = _figure(max(4.0, 0.8 * n + 0.8), 2.6)
+    axes = fig.subplots(2, n, squeeze=False)
+    for j in range(n):
+        colour = ABNORMAL_COLOUR if abnormal[j] else NORMAL_COLOUR
+        err = f"MSE {errors[j]:.3g}" if errors is not None else None
+        _show(axes[0, j], x[j], colour)
+        _show(axes[1, j], y[j], colour, None)
+        if err:
+            axes[1, j].set_xlabel(err, fontsize=7)
+    axes[0, 0].set_ylabel("input", fontsize=9)
+    axes[1, 0].set_ylabel("output", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.legend(handles=[Patch(color=NORMAL_COLOUR, label="normal"),
+                        Patch(color=ABNORMAL_COLOUR, label="abnormal")],
+               loc="outside lower center", ncols=2, fontsize=8, frameon=False)
+    return fig
+
+
+def extremes_figure(
+    most: np.ndarray,
+    most_scores: Sequence[float],
+    most_abnormal: Sequence[bool],
+    least: np.ndarray,
+    least_scores: Sequence[float],
+    least_abnormal: Sequence[bool],
+    title: str = "Most (top) and least (bottom) anomalous test samples",
+) -> Figure:
+    """Two rows of test samples ranked by score; frame colour gives the true label."""
+    a, b = to_display(most), to_display(least)
+    n = max(len(a), len(b), 1)
+    fig = _figure(max(4.0, 0.85 * n + 1.0), 2.9)
+    axes = fig.subplots(2, n, squeeze=False)
+    for row, (imgs, scores, ab) in enumerate(
+        ((a, most_scores, most_abnormal), (b, least_scores, least_abnormal))
+    ):
+        for j in range(n):
+            ax = axes[row, j]
+            if j >= len(imgs):
+                ax.axis("off")
+                continue
+            colour = ABNORMAL_COLOUR if ab[j] else NORMAL_COLOUR
+            _show(ax, imgs[j], colour, f"{scores[j]:.3g}")
+    axes[0, 0].set_ylabel("most", fontsize=9)
+    axes[1, 0].set_ylabel("least", fontsize=9)
+    fig.suptitle(title + " (score above each)", fontsize=10)
+    fig.legend(handles=[Patch(color=NORMAL_COLOUR, label="truly normal"),
+                        Patch(color=ABNORMAL_COLOUR, label="truly abnormal")],
+               loc="outside lower center", ncols=2, fontsize=8, frameon=False)
+    return fig
+
+
+def extremes(scores: pd.DataFrame, k: int = 8, split: str = "test") -> tuple[pd.DataFrame, ...]:
+    """The ``k`` highest- and ``k`` lowest-scoring rows of one split (ties by sample_id)."""
+    s = scores[scores["split"] == split].sort_values(["score", "sample_id"], kind="mergesort")
+    return s.iloc[::-1].head(k), s.head(k)
