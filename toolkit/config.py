@@ -87,3 +87,100 @@ def config_hash(cfg: Any, length: int = 12) -> str:
     d = to_dict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
     blob = json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitConfig:
+    """Settings of ``adtk split`` (the algorithm is in ``toolkit/data/split.py``).
+
+    ``group_by`` is a column name or ``window:SECONDS`` (e.g. ``window:300s``, ``window:5m``):
+    all crops of one video within one time window form a group. ``ratios`` are train:val:test
+    weights (``"7:1:2"`` or three numbers), normalised to sum 1.
+    """
+
+    group_by: str = "sequence_id"
+    ratios: tuple[float, float, float] = (7.0, 1.0, 2.0)
+    seed: int = 0
+    holdout_events: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Frozen: normalise YAML/CLI spellings ("7:1:2", a single event string) in place.
+        ratios = self.ratios
+        if isinstance(ratios, str):
+            ratios = tuple(p for p in ratios.replace(",", ":").split(":") if p.strip())
+        try:
+            ratios = tuple(float(r) for r in ratios)
+        except (TypeError, ValueError):
+            raise ValueError(f"ratios {self.ratios!r}: expected three numbers like 7:1:2") from None
+        if len(ratios) != 3:
+            raise ValueError(f"ratios {self.ratios!r}: expected three numbers (train:val:test)")
+        if any(not (r >= 0 and r < float("inf")) for r in ratios):
+            raise ValueError(f"ratios {self.ratios!r}: every ratio must be a number >= 0")
+        if sum(ratios) <= 0:
+            raise ValueError(f"ratios {self.ratios!r}: at least one ratio must be > 0")
+        object.__setattr__(self, "ratios", ratios)
+        events = self.holdout_events
+        events = (events,) if isinstance(events, str) else tuple(events or ())
+        object.__setattr__(self, "holdout_events", tuple(str(e) for e in events))
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ValueError(f"seed {self.seed!r}: expected an integer")
+        if not isinstance(self.group_by, str) or not self.group_by.strip():
+            raise ValueError(f"group_by {self.group_by!r}: expected a column name or window:300s")
+
+
+# --- adtk bench -------------------------------------------------------------------------------
+
+#: Settings that do not change a run's result, so they stay out of its id (config_hash).
+BENCH_HASH_EXCLUDE = frozenset(
+    {"device", "out", "force", "jobs", "cache_dir", "data_root", "num_threads"}
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchConfig:
+    """One training + scoring run of ``adtk bench``.
+
+    ``None`` in a preset-controlled field means "take it from the preset";
+    :func:`toolkit.engine.run.resolve_bench_config` fills every one, so a saved config is
+    complete.
+    """
+
+    method: str = "adnl"
+    dataset: str = "mnist-5k"  # mnist-5k | digits | mnist | fashion-mnist | manifest
+    data: str | None = None  # split manifest path (sets dataset to "manifest")
+    data_sha256: str | None = None  # the manifest's content hash, filled in by resolution
+    crop: str = "normal"  # normal | oversize (manifests)
+    anomaly_digit: int | None = None
+    unseen_digit: int | None = None
+    seed: int = 0
+    labelled_anomalies: int | str = "all"
+    preset: str = "quick"  # quick | paper
+    # preset-controlled
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    latent_dim: int | None = None
+    width: int | None = None
+    adv_weight: float | None = None
+    neg_loss: str | None = None  # naive | scaled
+    neg_weight: float | None = None
+    neg_batch_size: int | None = None
+    warmup_epochs: int | None = None
+    size: int | None = None  # image side the network takes (power of two)
+    augment: str | None = None  # none | hflip (on device)
+    val_fraction: float = 0.1  # digit sets: share of train kept for validation
+    select: str = "last"  # last | best-val
+    # not part of the run id
+    device: str = "auto"  # auto | cpu | cuda
+    out: str = "runs"
+    cache_dir: str | None = None
+    data_root: str | None = None
+    num_threads: int = 0  # CPU threads; 0 = every core this process may use
+
+    def hash_dict(self) -> dict[str, Any]:
+        """The settings that change the result (what the run id hashes)."""
+        return {k: v for k, v in to_dict(self).items() if k not in BENCH_HASH_EXCLUDE}
+
+    @property
+    def run_id(self) -> str:
+        return config_hash(self.hash_dict())

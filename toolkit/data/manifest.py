@@ -5,7 +5,8 @@ read and write; a missing or mistyped column is a :class:`ManifestError` that na
 
 Paths in ``path`` / ``path_oversize`` are relative to the manifest's *crops root*: the folder
 named by the ``crops_root`` key of the file's adtk metadata (relative to the manifest's own
-folder, or absolute), or the manifest's folder when that key is absent.
+folder, or absolute), or the manifest's folder when that key is absent. When that folder does
+not exist and the metadata also holds ``crops_root_abs`` (split manifests do), that one is used.
 """
 
 from __future__ import annotations
@@ -108,45 +109,71 @@ def to_table(df: pd.DataFrame, kind: str = "crop", where: str = "manifest") -> p
 
 def check_table(table: pa.Table, kind: str = "crop", where: str = "manifest") -> None:
     """Raise :class:`ManifestError` naming the first missing or mistyped column."""
+    found = problems(table, kind)
+    if found:
+        raise ManifestError(f"{where}: {found[0]}")
+
+
+def problems(table: pa.Table, kind: str = "crop") -> list[str]:
+    """Every schema problem of ``table`` as a message ([] when it conforms).
+
+    Missing, mistyped and null-holding columns first, then bad values (labels, splits,
+    duplicate crop ids) in the columns that are present and well typed. ``adtk inspect``
+    lists them all; :func:`check_table` raises the first.
+    """
     cols = _columns(kind)
     names = set(table.column_names)
+    found = []
     missing = [c for c in cols if c not in names]
     if missing:
-        raise ManifestError(f"{where}: missing column(s) {', '.join(missing)}")
+        found.append(f"missing column(s) {', '.join(missing)}")
     for name, (typ, nullable) in cols.items():
+        if name not in names:
+            continue
         got = table.schema.field(name).type
         if got != typ and not (pa.types.is_large_string(got) and pa.types.is_string(typ)):
-            raise ManifestError(f"{where}: column {name!r} must be {typ}, got {got}")
-        if not nullable and table.column(name).null_count:
+            found.append(f"column {name!r} must be {typ}, got {got}")
+        elif not nullable and table.column(name).null_count:
             n = table.column(name).null_count
-            raise ManifestError(f"{where}: column {name!r} has {n} missing value(s)")
-    check_values(table, kind, where)
+            found.append(f"column {name!r} has {n} missing value(s)")
+    return found + _value_problems(table, kind)
 
 
 def check_values(table: pa.Table, kind: str, where: str) -> None:
+    found = _value_problems(table, kind)
+    if found:
+        raise ManifestError(f"{where}: {found[0]}")
+
+
+def _is_str(table: pa.Table, name: str) -> bool:
+    if name not in table.column_names:
+        return False
+    typ = table.schema.field(name).type
+    return pa.types.is_string(typ) or pa.types.is_large_string(typ)
+
+
+def _value_problems(table: pa.Table, kind: str) -> list[str]:
     import pyarrow.compute as pc
 
-    labels = table.column("label")
-    bad = pc.unique(pc.filter(labels, pc.invert(pc.is_in(labels, pa.array(LABELS)))))
-    if len(bad):
-        shown = ", ".join(repr(v) for v in bad.to_pylist()[:5])
-        raise ManifestError(
-            f"{where}: column 'label' has value(s) {shown}; allowed: {', '.join(LABELS)}"
-        )
-    if kind == "split":
-        splits = table.column("split")
-        bad = pc.unique(pc.filter(splits, pc.invert(pc.is_in(splits, pa.array(SPLITS)))))
+    found = []
+    allowed = [("label", LABELS)] + ([("split", SPLITS)] if kind == "split" else [])
+    for name, values in allowed:
+        if not _is_str(table, name):
+            continue  # missing or mistyped: reported by problems()
+        col = table.column(name)
+        bad = pc.unique(pc.filter(col, pc.invert(pc.is_in(col, pa.array(values)))))
         if len(bad):
             shown = ", ".join(repr(v) for v in bad.to_pylist()[:5])
-            raise ManifestError(
-                f"{where}: column 'split' has value(s) {shown}; allowed: {', '.join(SPLITS)}"
-            )
-    ids = table.column("crop_id")
-    if pc.count_distinct(ids).as_py() != len(ids):
-        counts = pc.value_counts(ids)
-        dup = [v["values"] for v in counts.to_pylist() if v["counts"] > 1][:3]
-        shown = ", ".join(map(repr, dup))
-        raise ManifestError(f"{where}: duplicate crop_id value(s), e.g. {shown}")
+            found.append(f"column {name!r} has value(s) {shown}; allowed: {', '.join(values)}")
+    if _is_str(table, "crop_id"):
+        ids = table.column("crop_id")
+        if pc.count_distinct(ids).as_py() != len(ids):
+            # Filter before to_pylist: a million-row value_counts as Python dicts takes seconds.
+            counts = pc.value_counts(ids)
+            dup = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+            shown = ", ".join(map(repr, dup[:3].to_pylist()))
+            found.append(f"duplicate crop_id value(s), e.g. {shown} ({len(dup)} id(s) repeated)")
+    return found
 
 
 def write_manifest(
@@ -202,7 +229,13 @@ def crops_root(path: str | os.PathLike, meta: Mapping[str, Any] | None = None) -
     if not root:
         return path.parent
     root = Path(root)
-    return root if root.is_absolute() else (path.parent / root).resolve()
+    root = root if root.is_absolute() else (path.parent / root).resolve()
+    # A split manifest also records the root's absolute path: when the file alone was moved
+    # (the relative root no longer exists) the crops are still found where they were.
+    fallback = meta.get("crops_root_abs")
+    if not root.is_dir() and fallback and Path(fallback).is_dir():
+        return Path(fallback)
+    return root
 
 
 def concat(frames: Iterable[pd.DataFrame], kind: str = "crop") -> pd.DataFrame:

@@ -1,0 +1,120 @@
+"""``adtk inspect``: the split summary, schema problems and provenance of any manifest.
+
+Reads leniently: a manifest that breaks the schema still gets its problems listed (all of
+them, not just the first) and, where the needed columns are usable, its summary table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from toolkit.data import manifest as mf
+from toolkit.data import split as sp
+from toolkit.errors import AdtkError, ManifestError
+
+#: How many image paths ``inspect`` checks on disk (a deterministic sample).
+PATH_SAMPLE = 20
+
+
+@dataclasses.dataclass
+class Inspection:
+    """What ``adtk inspect`` found; ``text`` is what it prints."""
+
+    path: Path
+    kind: str
+    rows: int
+    problems: list[str]
+    summary: sp.Summary | None
+    meta: dict
+    lines: list[str]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def inspect_manifest(path: str | os.PathLike, group_by: str | None = None) -> Inspection:
+    """Summarise a crop or split manifest; ``group_by`` defaults to the one it was split by."""
+    path = Path(path)
+    if not path.exists():
+        raise ManifestError(f"{path}: no such file")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise ManifestError(f"{path}: not a readable Parquet file ({e})") from None
+    meta = mf.read_meta(path)
+    kind = "split" if "split" in table.column_names else "crop"
+    problems = mf.problems(table, kind)
+    if table.num_rows == 0:
+        problems.append("empty manifest (no rows)")
+    group_by = group_by or meta.get("group_by") or "sequence_id"
+
+    lines = [f"{path}: {kind} manifest, {table.num_rows} crops"]
+    summary = None
+    try:
+        summary = _summary(table, kind, group_by, meta)
+    except AdtkError as e:
+        lines.append(f"summary: not available ({e})")
+    if summary is not None:
+        lines.append(summary.to_text())
+        lines += [f"note: {n}" for n in summary.tolerance_notes()]
+    lines += _provenance(path, table, meta)
+    if problems:
+        lines.append(f"schema problems ({len(problems)}):")
+        lines += [f"  - {p}" for p in problems]
+    else:
+        lines.append("schema: ok")
+    return Inspection(path, kind, table.num_rows, problems, summary, meta, lines)
+
+
+def _summary(table: pa.Table, kind: str, group_by: str, meta: dict) -> sp.Summary | None:
+    if table.num_rows == 0:
+        return None
+    if "label" not in table.column_names or not pa.types.is_string(
+        table.schema.field("label").type
+    ):
+        raise AdtkError("no usable 'label' column")
+    groups = sp.group_codes(table, group_by)
+    labels = sp.label_codes(table)
+    split = None
+    if kind == "split":
+        idx = pc.index_in(table.column("split"), value_set=pa.array(sp.SPLITS))
+        if idx.null_count:
+            raise AdtkError("'split' column has values outside train/val/test")
+        split = idx.to_numpy().astype(np.int64)
+    events = tuple(meta.get("holdout_events") or ())
+    held = sp.held_rows(table, events)
+    ratios = meta.get("ratios") if kind == "split" else None
+    return sp.summarize(split, groups, labels, held, group_by, ratios, events)
+
+
+def _provenance(path: Path, table: pa.Table, meta: dict) -> list[str]:
+    lines = []
+    if meta.get("seed") is not None:
+        ratios = ":".join(f"{r:g}" for r in meta.get("ratios", []))
+        lines.append(
+            f"made by adtk {meta.get('adtk_version', '?')}: seed {meta['seed']}, ratios {ratios}, "
+            f"group by {meta.get('group_by')}"
+        )
+        for i in meta.get("inputs", []):
+            lines.append(f"  input {i['path']} ({i['rows']} rows, sha256 {i['sha256'][:12]}...)")
+    root = mf.crops_root(path, meta)
+    lines.append(f"crops root: {root}" + ("" if root.is_dir() else " (missing)"))
+    if (
+        "path" in table.column_names
+        and table.num_rows
+        and pa.types.is_string(table.schema.field("path").type)
+    ):
+        # An evenly spaced sample, so the same file always checks the same paths.
+        idx = np.unique(np.linspace(0, table.num_rows - 1, PATH_SAMPLE).astype(np.int64))
+        sample = table.column("path").take(pa.array(idx)).to_pylist()
+        found = sum((root / p).is_file() for p in sample if p)
+        lines.append(f"images: {found} of {len(sample)} sampled paths found under the crops root")
+    return lines
