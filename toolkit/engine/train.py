@@ -1,0 +1,343 @@
+"""The training loop shared by every method: device, data order, validation, checkpoints, resume.
+
+Data lives as uint8 tensors (N, C, H, W), moved to the device once; each step gathers a batch
+by index and converts/augments it there, so no Python runs per sample. Data order comes from a
+generator seeded by (seed, epoch), and the torch / numpy / python RNG states go into the
+checkpoint, so a run killed after epoch k and resumed ends bit-identical to an uninterrupted
+one (CPU, same seed).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from toolkit.errors import AdtkError
+from toolkit.eval.metrics import auroc
+from toolkit.io import atomic_path
+from toolkit.methods.base import LOSS_KEYS, AutoencoderMethod, to_unit_range
+
+SELECT_CHOICES = ("last", "best-val")
+AUGMENTS = ("none", "hflip")
+HISTORY_COLUMNS = ("epoch", *LOSS_KEYS, "val_auc", "time_s")
+
+
+class NonFiniteLossError(AdtkError):
+    """A loss became NaN or inf; the message names epoch, step and loss."""
+
+
+class TrainingInterrupted(Exception):
+    """Raise from an ``on_epoch`` callback to stop after a finished (checkpointed) epoch."""
+
+
+@dataclass
+class TrainData:
+    """uint8 image tensors (N, C, H, W) and validation labels (1 = abnormal)."""
+
+    x: torch.Tensor
+    x_abn: torch.Tensor | None = None
+    val_x: torch.Tensor | None = None
+    val_y: np.ndarray | None = None
+
+    @classmethod
+    def from_arrays(cls, x, x_abn=None, val_x=None, val_y=None) -> TrainData:
+        def t(a):
+            return None if a is None else torch.as_tensor(a)
+
+        return cls(t(x), t(x_abn), t(val_x), None if val_y is None else np.asarray(val_y))
+
+
+@dataclass
+class TrainResult:
+    history: pd.DataFrame
+    epochs: int
+    selected_epoch: int
+    best_epoch: int | None
+    best_val_auc: float
+    train_images: int
+    train_time_s: float
+    wall_time_s: float
+    resumed_from: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def images_per_s(self) -> float:
+        return self.train_images / self.train_time_s if self.train_time_s > 0 else math.nan
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` -> cuda when available, else cpu; ``cuda`` without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise AdtkError(f"--device {device}: no CUDA GPU is available here (use cpu or auto)")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise AdtkError(f"unknown device {device!r}; use auto, cpu or cuda")
+    return torch.device(device)
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    # A fresh stream per (seed, epoch): data order does not depend on what ran before.
+    return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
+
+
+def _rng_state() -> dict[str, Any]:
+    st = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
+
+
+def _set_rng_state(st: dict[str, Any]) -> None:
+    torch.set_rng_state(st["torch"])
+    np.random.set_state(st["numpy"])
+    random.setstate(st["python"])
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """torch.save atomically (a kill mid-write leaves the previous checkpoint intact)."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.getvalue())
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    # Our own file with numpy RNG state inside, so not weights_only.
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def _batches(n: int, batch_size: int) -> list[slice]:
+    """Batch slices over n items; a trailing batch of one joins the previous (BatchNorm)."""
+    starts = list(range(0, n, batch_size))
+    sl = [slice(s, min(s + batch_size, n)) for s in starts]
+    if len(sl) > 1 and sl[-1].stop - sl[-1].start < 2:
+        sl[-2] = slice(sl[-2].start, n)
+        sl.pop()
+    return sl
+
+
+def _augment(x: torch.Tensor, kind: str, g: torch.Generator) -> torch.Tensor:
+    """On-device augmentation of a float batch (B, C, H, W)."""
+    if kind == "hflip":
+        flip = (torch.rand(len(x), generator=g) < 0.5).to(x.device)
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    return x
+
+
+def evaluate(method: AutoencoderMethod, x: torch.Tensor, y: np.ndarray, batch_size: int) -> float:
+    """AUROC of the method's scores on (x, y); NaN when y has one class."""
+    return auroc(y, method.score_samples(x, batch_size=max(batch_size, 512)))
+
+
+def train(
+    method: AutoencoderMethod,
+    data: TrainData,
+    *,
+    epochs: int,
+    batch_size: int,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    select: str = "last",
+    augment: str = "none",
+    neg_batch_size: int | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    on_epoch: Sequence[Callable[[int, dict], None]] = (),
+    progress: bool | None = None,
+    desc: str = "train",
+) -> TrainResult:
+    """Train ``method`` for ``epochs`` (resuming from ``checkpoint`` when it exists).
+
+    ``on_epoch`` callbacks get (epoch, history row) after the epoch is checkpointed; raising
+    :class:`TrainingInterrupted` there stops like a kill would. A NaN/inf loss raises
+    :class:`NonFiniteLossError` and leaves the last good checkpoint in place.
+    """
+    if select not in SELECT_CHOICES:
+        raise AdtkError(f"unknown select {select!r}; use one of {', '.join(SELECT_CHOICES)}")
+    if augment not in AUGMENTS:
+        raise AdtkError(f"unknown augment {augment!r}; use one of {', '.join(AUGMENTS)}")
+    if data.x is None or len(data.x) < 2:
+        raise AdtkError("need at least 2 normal training images")
+    dev = torch.device(device) if isinstance(device, torch.device) else resolve_device(device)
+    t_wall = time.perf_counter()
+    _, c, h, w = data.x.shape
+    seed_everything(seed)
+    method.build(c, h, dev)
+
+    # Data moved to the device once, as uint8 (4x smaller than float).
+    x_all = data.x.to(dev)
+    x_abn = data.x_abn.to(dev) if data.x_abn is not None and len(data.x_abn) else None
+    if not method.uses_abnormal:
+        x_abn = None
+    val_x = data.val_x.to(dev) if data.val_x is not None and len(data.val_x) else None
+    n = len(x_all)
+    if x_abn is not None:
+        nb_abn = neg_batch_size or max(1, math.ceil(batch_size * len(x_abn) / n))
+        nb_abn = min(nb_abn, len(x_abn))
+
+    ckpt_path = Path(checkpoint) if checkpoint else None
+    history: list[dict[str, float]] = []
+    best_auc, best_epoch, best_state = -math.inf, None, None
+    start, images, train_time = 1, 0, 0.0
+    if ckpt_path is not None and ckpt_path.exists():
+        ck = load_checkpoint(ckpt_path)
+        method.load_state_dict(ck["method"])
+        history = ck["history"]
+        best_auc, best_epoch, best_state = ck["best_auc"], ck["best_epoch"], ck["best_state"]
+        images, train_time = ck["images"], ck["train_time"]
+        _set_rng_state(ck["rng"])
+        start = ck["epoch"] + 1
+    resumed_from = start - 1
+    time_offset = history[-1]["time_s"] if history else 0.0
+
+    if progress is None:
+        progress = sys.stderr.isatty()
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=epochs, initial=start - 1, desc=desc, unit="ep", disable=not progress, leave=False
+    )
+    try:
+        for epoch in range(start, epochs + 1):
+            g = _epoch_generator(seed, epoch)
+            perm = torch.randperm(n, generator=g).to(dev)
+            if x_abn is not None:
+                # Enough abnormal indices for every step, cycling through shuffled passes.
+                steps = len(_batches(n, batch_size))
+                reps = math.ceil(steps * nb_abn / len(x_abn))
+                perm_abn = torch.cat(
+                    [torch.randperm(len(x_abn), generator=g) for _ in range(reps)]
+                ).to(dev)
+            t0 = time.perf_counter()
+            logs: list[dict[str, torch.Tensor]] = []
+            for step, sl in enumerate(_batches(n, batch_size)):
+                xb = _augment(to_unit_range(x_all[perm[sl]]), augment, g)  # (B, C, H, W)
+                xa = None
+                if x_abn is not None:
+                    ia = perm_abn[step * nb_abn : (step + 1) * nb_abn]
+                    xa = _augment(to_unit_range(x_abn[ia]), augment, g)
+                if dev.type == "cuda":
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                    xa = None if xa is None else xa.contiguous(memory_format=torch.channels_last)
+                logs.append(method.train_step(xb, xa, epoch))
+                images += len(xb) + (0 if xa is None else len(xa))
+            row = _epoch_row(logs, epoch)  # one host sync per epoch, checks NaN/inf
+            train_time += time.perf_counter() - t0
+
+            val_auc = math.nan
+            if val_x is not None:
+                val_auc = evaluate(method, val_x, data.val_y, batch_size)
+            row["val_auc"] = val_auc
+            row["time_s"] = time_offset + (time.perf_counter() - t_wall)
+            history.append(row)
+            if select == "best-val" and not math.isnan(val_auc) and val_auc > best_auc:
+                best_auc, best_epoch = val_auc, epoch
+                best_state = copy.deepcopy(method.model_.state_dict())
+            elif not math.isnan(val_auc) and val_auc > best_auc:
+                best_auc, best_epoch = val_auc, epoch
+            if ckpt_path is not None:
+                save_checkpoint(
+                    ckpt_path,
+                    {
+                        "epoch": epoch,
+                        "method": method.state_dict(),
+                        "history": history,
+                        "best_auc": best_auc,
+                        "best_epoch": best_epoch,
+                        "best_state": best_state,
+                        "images": images,
+                        "train_time": train_time,
+                        "rng": _rng_state(),
+                    },
+                )
+            bar.update(1)
+            bar.set_postfix(
+                {k: f"{row[k]:.4f}" for k in ("rec", "neg", "adv") if not math.isnan(row[k])}
+                | {"val_auc": f"{val_auc:.3f}"}
+            )
+            for cb in on_epoch:
+                cb(epoch, row)
+    finally:
+        bar.close()
+
+    selected = epochs
+    if select == "best-val" and best_state is not None:
+        method.model_.load_state_dict(best_state)
+        selected = best_epoch
+    return TrainResult(
+        history=history_frame(history),
+        epochs=epochs,
+        selected_epoch=selected,
+        best_epoch=best_epoch,
+        best_val_auc=best_auc if best_epoch is not None else math.nan,
+        train_images=images,
+        train_time_s=train_time,
+        wall_time_s=time_offset + time.perf_counter() - t_wall,
+        resumed_from=resumed_from,
+    )
+
+
+def _epoch_row(logs: list[dict[str, torch.Tensor]], epoch: int) -> dict[str, float]:
+    """Mean of each loss over the epoch's steps; NaN/inf anywhere raises with step and loss."""
+    row: dict[str, float] = {"epoch": epoch}
+    first_bad: tuple[int, int, str, float] | None = None  # (step, key order, key, value)
+    for order, key in enumerate((*LOSS_KEYS[1:], LOSS_KEYS[0])):  # name a term before "loss"
+        vals = [lg[key] for lg in logs if key in lg]
+        if not vals:
+            row[key] = math.nan
+            continue
+        v = torch.stack([t.float() for t in vals]).cpu()  # (steps,)
+        bad = (~torch.isfinite(v)).nonzero()
+        if len(bad):
+            step = int(bad[0])
+            if first_bad is None or (step, order) < first_bad[:2]:
+                first_bad = (step, order, key, float(v[step]))
+        row[key] = float(v.mean())
+    if first_bad is not None:
+        step, _, key, val = first_bad
+        raise NonFiniteLossError(
+            f"non-finite loss {key!r} ({val}) at epoch {epoch}, step {step + 1}; training "
+            "stopped, the last good checkpoint (previous epoch) is kept"
+        )
+    return row
+
+
+def history_frame(history: list[dict[str, float]]) -> pd.DataFrame:
+    """history.parquet's frame: epoch int64, the loss columns, val_auc and time_s float64."""
+    df = pd.DataFrame(history, columns=list(HISTORY_COLUMNS))
+    df["epoch"] = df["epoch"].astype("int64")
+    for c in HISTORY_COLUMNS[1:]:
+        df[c] = df[c].astype("float64")
+    return df

@@ -1,0 +1,13 @@
+"""``ae``: the plain convolutional autoencoder (no latent discriminator), as a reference."""
+
+from __future__ import annotations
+
+from toolkit.methods.base import AutoencoderMethod, register_method
+
+
+@register_method("ae")
+class PlainAE(AutoencoderMethod):
+    """Same encoder/decoder as the AAE, reconstruction loss only, normal data only."""
+
+    adversarial = False
+    uses_abnormal = False
