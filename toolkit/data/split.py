@@ -7,7 +7,9 @@ video within one 300-second window. Within each label the *crop* counts follow t
 
 How a group is placed (:func:`assign_groups`):
 
-1. Groups holding a ``--holdout-event`` go to test, fixed. Their crops count toward test's share.
+1. Groups holding a ``--holdout-event`` go to test, fixed, on top of its share: the ratios
+   apply to the other groups, so test also holds its share of the anomaly kinds that train
+   sees (needed to compare seen and unseen kinds).
 2. The other groups are ordered largest first, with a seeded jitter: a group's size is the
    largest fraction of any label's crops it holds, multiplied by a random factor in [1, 2), so
    groups within a factor two of each other come in random order. Then each group goes to the
@@ -159,12 +161,11 @@ def assign_groups(
         )
     if held.any() and r[TEST] == 0:
         raise AdtkError("--holdout-event sends groups to test, but the test ratio is 0")
-    totals = counts.sum(axis=0).astype(float)  # (3 labels,)
+    totals = counts[~held].sum(axis=0).astype(float)  # (3 labels,) held-out groups aside
     split = np.full(n_groups, -1, dtype=np.int8)
     split[held] = TEST
     # load[k][l]: crops of label l placed in split k so far; target[k][l]: its share of them.
     load = np.zeros((3, 3))
-    load[TEST] = counts[held].sum(axis=0)
     target = r[:, None] * totals[None, :]
 
     rng = np.random.default_rng(seed)
@@ -420,20 +421,29 @@ class Summary:
     label_crops: np.ndarray  # (S, 3) crops per label
     abnormal_groups: np.ndarray  # (S,) groups with an abnormal crop
     held_groups: np.ndarray  # (S,) groups with a held-out event
-    held_crops: np.ndarray  # (S,)
-    label_groups: np.ndarray  # (3,) groups with a crop of each label
+    held_label_crops: np.ndarray  # (S, 3) crops per label in those groups
+    label_groups: np.ndarray  # (3,) groups with a crop of each label, held-out ones aside
     total_groups: int
     leaked_groups: int  # groups found in more than one split
     group_by: str
     targets: np.ndarray | None = None  # (S,) target share of crops, from the ratios
     holdout_events: tuple[str, ...] = ()
 
+    @property
+    def held_crops(self) -> np.ndarray:
+        """(S,) crops in held-out groups."""
+        return self.held_label_crops.sum(axis=1)
+
     def deviation_pp(self) -> np.ndarray:
-        """(3,) per label: the largest |split's share of the label's crops - target|, in pp."""
+        """(3,) per label: the largest |split's share of the label's crops - target|, in pp.
+
+        Held-out groups are left aside: they go to test on top of its share.
+        """
         if self.targets is None:
             return np.full(3, np.nan)
-        tot = self.label_crops.sum(axis=0)
-        share = self.label_crops / np.where(tot > 0, tot, 1)
+        crops = self.label_crops - self.held_label_crops
+        tot = crops.sum(axis=0)
+        share = crops / np.where(tot > 0, tot, 1)
         dev = np.abs(share - self.targets[:, None]).max(axis=0) * 100
         return np.where(tot > 0, dev, np.nan)
 
@@ -466,7 +476,7 @@ class Summary:
         if len(self.names) > 1:
             row = ["total", self.total_groups, int(self.crops.sum()), "100.0%"]
             row += ["100.0%"] if self.targets is not None else []
-            row += [*self.label_crops.sum(axis=0), int(self.label_groups[ABNORMAL])]
+            row += [*self.label_crops.sum(axis=0), int(self.abnormal_groups.sum())]
             row += [int(self.held_groups.sum())] if held else []
             rows.append([str(v) for v in row])
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
@@ -495,7 +505,10 @@ class Summary:
                 for label, d, n in zip(LABELS, self.deviation_pp(), self.label_groups, strict=True)
                 if n
             ]
-            lines.append("largest gap to target, share of each label's crops: " + ", ".join(parts))
+            aside = " (held-out groups aside)" if self.held_groups.sum() else ""
+            lines.append(
+                f"largest gap to target, share of each label's crops{aside}: " + ", ".join(parts)
+            )
         if self.holdout_events:
             lines.append(
                 f"held out for test only: {', '.join(self.holdout_events)} "
@@ -518,8 +531,9 @@ def summarize(
     names = SPLITS if split is not None else ("all",)
     s = np.zeros(n, np.int64) if split is None else np.asarray(split, np.int64)
     n_s = len(names)
-    held = np.zeros(n, bool) if held is None else held
     n_groups = int(groups.max()) + 1 if n else 0
+    held = np.zeros(n, bool) if held is None else held
+    held = (np.bincount(groups[held], minlength=n_groups) > 0)[groups]  # whole groups
 
     def distinct(mask: np.ndarray) -> np.ndarray:  # distinct groups per split among rows
         pairs = np.unique(groups[mask] * n_s + s[mask])
@@ -529,7 +543,10 @@ def summarize(
     per_group = np.bincount(pairs // n_s, minlength=n_groups)
     ok = labels >= 0
     label_crops = np.bincount(s[ok] * 3 + labels[ok], minlength=3 * n_s).reshape(n_s, 3)
-    label_groups = np.bincount(np.unique(groups[ok] * 3 + labels[ok]) % 3, minlength=3)
+    free = ok & ~held
+    label_groups = np.bincount(np.unique(groups[free] * 3 + labels[free]) % 3, minlength=3)
+    hl = ok & held
+    held_label_crops = np.bincount(s[hl] * 3 + labels[hl], minlength=3 * n_s).reshape(n_s, 3)
     targets = None
     if ratios is not None and split is not None:
         targets = np.asarray(ratios, float) / float(sum(ratios))
@@ -540,7 +557,7 @@ def summarize(
         label_crops=label_crops,
         abnormal_groups=distinct(labels == ABNORMAL),
         held_groups=distinct(held),
-        held_crops=np.bincount(s[held], minlength=n_s),
+        held_label_crops=held_label_crops,
         label_groups=label_groups,
         total_groups=n_groups,
         leaked_groups=int((per_group > 1).sum()),

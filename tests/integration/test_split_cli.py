@@ -1,0 +1,106 @@
+"""``adtk split`` and ``adtk inspect`` through the real command line (click's CliRunner)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from toolkit.cli import main
+from toolkit.data import manifest as mf
+from toolkit.data.synthetic import make_crop_manifest
+
+
+@pytest.fixture
+def crops(tmp_path):
+    return mf.write_manifest(
+        make_crop_manifest(6000, seed=21, abnormal=0.15), tmp_path / "crops" / "manifest.parquet"
+    )
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_split_prints_the_table_and_writes_the_manifest(crops, tmp_path):
+    out = tmp_path / "data_manifests" / "lobby.parquet"
+    res = run("split", crops, "--out", out, "--seed", 3, "--holdout-event", "fight")
+    assert res.exit_code == 0, res.output
+    for word in ("train", "val", "test", "leakage check: ok", "held out for test only: fight"):
+        assert word in res.output
+    table = mf.read_table(out, "split")
+    assert set(table.column("split").to_pylist()) == {"train", "val", "test"}
+    meta = mf.read_meta(out)
+    assert meta["seed"] == 3 and meta["holdout_events"] == ["fight"]
+
+
+def test_same_command_twice_gives_identical_bytes(crops, tmp_path):
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    assert run("split", crops, "-o", a, "--ratios", "6:2:2").exit_code == 0
+    assert run("split", crops, "-o", b, "--ratios", "6:2:2").exit_code == 0
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_config_file_then_flags(crops, tmp_path):
+    cfg = tmp_path / "adtk.yaml"
+    cfg.write_text("split:\n  ratios: [8, 1, 1]\n  seed: 4\n  group_by: video_id\n")
+    out = tmp_path / "s.parquet"
+    assert run("split", crops, "-o", out, "--config", cfg, "--seed", 5).exit_code == 0
+    meta = mf.read_meta(out)
+    assert (meta["ratios"], meta["seed"], meta["group_by"]) == ([8, 1, 1], 5, "video_id")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--ratios", "7:-1:2"], "every ratio must be a number >= 0"),
+        (["--ratios", "0:0:0"], "at least one ratio must be > 0"),
+        (["--group-by", "room"], "--group-by 'room': no such column"),
+        (["--holdout-event", "flying"], "'flying': no crop has this event"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(crops, tmp_path, args, message):
+    out = tmp_path / "s.parquet"
+    res = CliRunner().invoke(main, ["split", str(crops), "-o", str(out), *args])
+    assert res.exit_code == 2
+    assert message in res.output and "Traceback" not in res.output
+    assert not out.exists()
+
+
+def test_inspect_split_and_crop_manifests(crops, tmp_path):
+    out = tmp_path / "dm" / "s.parquet"
+    split_out = run("split", crops, "-o", out).output
+    res = run("inspect", out)
+    assert res.exit_code == 0
+    table = [line for line in split_out.splitlines() if line.startswith(("train", "val", "test"))]
+    assert all(line in res.output for line in table)  # the same table as split printed
+    assert "schema: ok" in res.output and "seed 0, ratios 7:1:2" in res.output
+    res = run("inspect", crops)
+    assert res.exit_code == 0 and "crop manifest, 6000 crops" in res.output
+    assert "leakage check: n/a" in res.output
+
+
+def test_inspect_finds_leakage_and_schema_problems(crops, tmp_path):
+    out = tmp_path / "s.parquet"
+    run("split", crops, "-o", out)
+    table = pq.read_table(out)
+    splits = table.column("split").to_pylist()
+    seq = table.column("sequence_id").to_pylist()
+    first = seq[0]  # move one crop of the first sequence to another split
+    i = next(i for i, s in enumerate(seq) if s == first and i > 0)
+    splits[i] = "val" if splits[0] != "val" else "test"
+    labels = table.column("label").to_pylist()
+    labels[1] = "weird"
+    table = table.set_column(table.schema.get_field_index("split"), "split", pa.array(splits))
+    table = table.set_column(table.schema.get_field_index("label"), "label", pa.array(labels))
+    pq.write_table(table, out)
+    res = run("inspect", out)
+    assert res.exit_code == 1
+    assert "leakage check: FAILED, 1 sequence_id group(s) in more than one split" in res.output
+    assert "'label' has value(s) 'weird'" in res.output
+
+
+def test_inspect_missing_file_is_an_error(tmp_path):
+    res = CliRunner().invoke(main, ["inspect", str(tmp_path / "nope.parquet")])
+    assert res.exit_code == 2 and "no such file" in res.output

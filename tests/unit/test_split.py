@@ -1,0 +1,284 @@
+"""adtk split as a library: leakage, ratios, stratification, holdout, determinism, metadata."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from toolkit.config import SplitConfig
+from toolkit.data import manifest as mf
+from toolkit.data.split import (
+    SPLITS,
+    assign_groups,
+    group_codes,
+    split_manifests,
+)
+from toolkit.data.synthetic import make_crop_manifest
+from toolkit.errors import AdtkError
+from toolkit.io import sha256_file
+
+
+def write(df: pd.DataFrame, path, **meta):
+    return mf.write_manifest(df, path, meta=meta or None)
+
+
+def shares(out: pd.DataFrame, label: str) -> np.ndarray:
+    """Each split's share of ``label``'s crops, in train/val/test order."""
+    sub = out[out["label"] == label]
+    return sub["split"].value_counts(normalize=True).reindex(SPLITS, fill_value=0).to_numpy()
+
+
+def leaked(out: pd.DataFrame, by: str = "sequence_id") -> int:
+    return int((out.groupby(by)["split"].nunique() > 1).sum())
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """~1,000 sequences, ~120 of them abnormal (normal-then-abnormal: mixed labels)."""
+    path = tmp_path_factory.mktemp("big") / "crops" / "manifest.parquet"
+    return write(make_crop_manifest(30_000, seed=11, abnormal=0.12, mixed=True), path)
+
+
+# --- leakage and ratios ---------------------------------------------------------------------
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    seed=st.integers(0, 2**31),
+    n_rows=st.integers(150, 3000),
+    ratios=st.tuples(*[st.integers(1, 9)] * 3),
+    by=st.sampled_from(["sequence_id", "video_id", "window:60s"]),
+)
+def test_no_group_in_two_splits_and_every_split_filled(tmp_path, seed, n_rows, ratios, by):
+    src = write(
+        make_crop_manifest(n_rows, seed=seed % 1000, seqs_per_video=3), tmp_path / "m.parquet"
+    )
+    cfg = SplitConfig(ratios=ratios, seed=seed, group_by=by)
+    try:
+        result = split_manifests([src], tmp_path / "out.parquet", cfg)
+    except AdtkError as e:  # only legitimate refusal: too few groups for three splits
+        assert "cannot fill 3 splits" in str(e)
+        return
+    out = mf.read_manifest(tmp_path / "out.parquet")
+    groups = group_codes(mf.read_table(tmp_path / "out.parquet"), by)
+    assert (pd.Series(groups).groupby(out["split"].to_numpy()).nunique() > 0).all()
+    assert pd.DataFrame({"g": groups, "s": out["split"]}).groupby("g")["s"].nunique().max() == 1
+    assert set(out["split"]) == set(SPLITS)
+    assert result.summary.leaked_groups == 0
+    assert len(out) == n_rows
+
+
+@pytest.mark.parametrize("ratios", [(7, 1, 2), (1, 1, 1), (5, 3, 2), (8, 0, 2), (0.6, 0.2, 0.2)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_crop_shares_within_two_points_per_label(big, tmp_path, ratios, seed):
+    split_manifests([big], tmp_path / "o.parquet", SplitConfig(ratios=ratios, seed=seed))
+    out = mf.read_manifest(tmp_path / "o.parquet")
+    target = np.asarray(ratios, float) / sum(ratios)
+    for label in ("normal", "abnormal"):
+        groups = out.loc[out["label"] == label, "sequence_id"].nunique()
+        assert groups >= 100, "the fixture must give the tolerance rule something to bite on"
+        dev = np.abs(shares(out, label) - target).max() * 100
+        assert dev <= 2.0, (label, shares(out, label), target)
+    if ratios[1] == 0:
+        assert "val" not in set(out["split"])
+    # Sequences differ in length; balancing crops must not push all long ones into train.
+    group_share = out.groupby("split")["sequence_id"].nunique() / out["sequence_id"].nunique()
+    assert abs(group_share.get("train", 0) - target[0]) < 0.1
+
+
+def test_stratified_by_label_not_only_in_total(tmp_path):
+    # Labels clump by video: a split by crop total alone could put all anomalies in train.
+    df = make_crop_manifest(20_000, seed=4, abnormal=0.2, unlabeled=0.2)
+    res = split_manifests([write(df, tmp_path / "m.parquet")], tmp_path / "o.parquet")
+    out = mf.read_manifest(res.out)
+    for label in ("normal", "abnormal", "unlabeled"):
+        assert np.abs(shares(out, label) - [0.7, 0.1, 0.2]).max() < 0.02, label
+    dev = res.summary.deviation_pp()
+    assert np.all(dev < 2.0)
+
+
+# --- abnormal groups in every split -----------------------------------------------------------
+
+
+def _abnormal_groups(n_abnormal: int, sizes=(100, 10, 10, 10)) -> pd.DataFrame:
+    df = make_crop_manifest(4000, seed=2, abnormal=0.0, unlabeled=0.0)
+    seqs = df["sequence_id"].unique()
+    for i in range(n_abnormal):  # relabel whole sequences, big first
+        rows = df.index[df["sequence_id"] == seqs[i]][: sizes[i]]
+        df = df[(df["sequence_id"] != seqs[i]) | df.index.isin(rows)]
+        df.loc[rows, "label"] = "abnormal"
+        df.loc[rows, "event"] = "fall" if i % 2 == 0 else "running"
+    return df.reset_index(drop=True)
+
+
+def test_three_abnormal_groups_reach_every_split_even_when_skewed(tmp_path):
+    src = write(_abnormal_groups(3), tmp_path / "m.parquet")
+    for seed in range(5):
+        res = split_manifests([src], tmp_path / "o.parquet", SplitConfig(seed=seed))
+        assert list(res.summary.abnormal_groups) == [1, 1, 1]
+        assert not any("abnormal" in n for n in res.notes)
+
+
+def test_fewer_abnormal_groups_are_said_plainly(tmp_path):
+    src = write(_abnormal_groups(2), tmp_path / "m.parquet")
+    res = split_manifests([src], tmp_path / "o.parquet")
+    assert any("only 2 abnormal group(s)" in n for n in res.notes)
+    assert "note: " in res.report()
+    src = write(_abnormal_groups(0), tmp_path / "m0.parquet")
+    res = split_manifests([src], tmp_path / "o.parquet")
+    assert any("no abnormal crops" in n for n in res.notes)
+
+
+# --- holdout --------------------------------------------------------------------------------
+
+
+def test_holdout_event_goes_to_test_only(big, tmp_path):
+    cfg = SplitConfig(holdout_events=("fall",), seed=3)
+    res = split_manifests([big], tmp_path / "o.parquet", cfg)
+    out = mf.read_manifest(res.out)
+    fall_groups = out.loc[out["event"] == "fall", "sequence_id"].unique()
+    assert len(fall_groups) > 10
+    assert set(out.loc[out["sequence_id"].isin(fall_groups), "split"]) == {"test"}
+    # the other kinds are still spread over all splits, and the summary says what was held
+    other = out[(out["label"] == "abnormal") & (out["event"] != "fall")]
+    assert set(other["split"]) == set(SPLITS)
+    assert res.summary.held_groups[SPLITS.index("test")] == len(fall_groups)
+    assert res.summary.held_groups[:2].sum() == 0
+    assert "held out for test only: fall" in res.report()
+    assert mf.read_meta(res.out)["holdout_events"] == ["fall"]
+
+
+def test_holdout_errors(big, tmp_path):
+    with pytest.raises(AdtkError, match="'jump': no crop has this event; events present: fall"):
+        split_manifests([big], tmp_path / "o.parquet", SplitConfig(holdout_events=("jump",)))
+    with pytest.raises(AdtkError, match="test ratio is 0"):
+        cfg = SplitConfig(holdout_events=("fall",), ratios=(1, 1, 0))
+        split_manifests([big], tmp_path / "o.parquet", cfg)
+    assert not (tmp_path / "o.parquet").exists()
+
+
+# --- determinism and metadata ---------------------------------------------------------------
+
+
+def test_same_seed_byte_identical_other_seed_differs(big, tmp_path):
+    a = split_manifests([big], tmp_path / "a.parquet", SplitConfig(seed=7)).out
+    b = split_manifests([big], tmp_path / "b.parquet", SplitConfig(seed=7)).out
+    c = split_manifests([big], tmp_path / "c.parquet", SplitConfig(seed=8)).out
+    assert a.read_bytes() == b.read_bytes()
+    sa, sc = mf.read_manifest(a)["split"], mf.read_manifest(c)["split"]
+    assert (sa != sc).mean() > 0.1
+
+
+def test_assignment_does_not_depend_on_row_order(big, tmp_path):
+    df = mf.read_manifest(big)
+    shuffled = write(df.sample(frac=1.0, random_state=1), tmp_path / "crops" / "shuffled.parquet")
+    a = mf.read_manifest(split_manifests([big], tmp_path / "a.parquet").out)
+    b = mf.read_manifest(split_manifests([shuffled], tmp_path / "b.parquet").out)
+    merged = a[["crop_id", "split"]].merge(b[["crop_id", "split"]], on="crop_id")
+    assert len(merged) == len(a) and (merged["split_x"] == merged["split_y"]).all()
+
+
+def test_assign_groups_is_a_pure_function_of_counts():
+    counts = np.random.default_rng(0).integers(1, 50, size=(300, 3))
+    held = np.zeros(300, bool)
+    a = assign_groups(counts, held, (7, 1, 2), seed=5).split
+    b = assign_groups(counts, held, (7, 1, 2), seed=5).split
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, assign_groups(counts, held, (7, 1, 2), seed=6).split)
+
+
+def test_metadata_round_trip(big, tmp_path):
+    cfg = SplitConfig(ratios=(6, 2, 2), seed=42, group_by="video_id")
+    res = split_manifests([big], tmp_path / "dm" / "s.parquet", cfg)
+    meta = mf.read_meta(res.out)
+    assert meta["seed"] == 42 and meta["ratios"] == [6, 2, 2] and meta["group_by"] == "video_id"
+    assert meta["inputs"][0]["sha256"] == sha256_file(big)
+    assert meta["inputs"][0]["path"] == str(big.resolve())
+    assert meta["adtk_version"]
+    assert mf.crops_root(res.out) == big.parent.resolve()
+    assert SplitConfig(**meta["config"]) == cfg  # the run can be reproduced from the file
+    again = split_manifests([big], tmp_path / "dm" / "t.parquet", SplitConfig(**meta["config"]))
+    assert mf.read_manifest(again.out)["split"].equals(mf.read_manifest(res.out)["split"])
+
+
+# --- paths stay resolvable --------------------------------------------------------------------
+
+
+def _with_images(root, n=200, seed=0, prefix=""):
+    df = make_crop_manifest(n, seed=seed, prefix=prefix)
+    for col in ("path", "path_oversize"):
+        for p in df[col]:
+            (root / p).parent.mkdir(parents=True, exist_ok=True)
+            (root / p).write_bytes(b"png")
+    return write(df, root / "manifest.parquet")
+
+
+def _resolvable(manifest) -> bool:
+    root = mf.crops_root(manifest)
+    df = mf.read_manifest(manifest)
+    return all((root / p).is_file() for p in pd.concat([df["path"], df["path_oversize"]]))
+
+
+def test_output_moved_alone_or_with_the_tree_still_resolves(tmp_path):
+    proj = tmp_path / "proj"
+    src = _with_images(proj / "crops")
+    out = split_manifests([src], proj / "data_manifests" / "s.parquet").out
+    assert mf.read_meta(out)["crops_root"] == "../crops"
+    assert _resolvable(out)
+    moved = tmp_path / "elsewhere" / "deep" / "s.parquet"
+    moved.parent.mkdir(parents=True)
+    shutil.move(out, moved)  # the file alone: the absolute root is the fallback
+    assert _resolvable(moved)
+    shutil.move(moved, out)
+    shutil.move(proj, tmp_path / "proj2")  # the whole tree: the relative root still works
+    assert _resolvable(tmp_path / "proj2" / "data_manifests" / "s.parquet")
+    assert (
+        mf.crops_root(tmp_path / "proj2" / "data_manifests" / "s.parquet")
+        == (tmp_path / "proj2" / "crops").resolve()
+    )
+
+
+def test_merging_manifests_with_different_roots(tmp_path):
+    a = _with_images(tmp_path / "site_a" / "crops", seed=1, prefix="a")
+    b = _with_images(tmp_path / "site_b" / "2024" / "crops", seed=2, prefix="b")
+    res = split_manifests([a, b], tmp_path / "out" / "s.parquet")
+    out = mf.read_manifest(res.out)
+    assert len(out) == 400 and _resolvable(res.out)
+    assert mf.crops_root(res.out) == tmp_path.resolve()
+    assert out["path"].str.startswith("site_b/2024/crops/").sum() == 200
+    assert [i["path_prefix"] for i in res.meta["inputs"]] == ["site_a/crops/", "site_b/2024/crops/"]
+    assert res.meta["inputs"][1]["sha256"] == sha256_file(b)
+
+
+def test_resplitting_a_split_manifest(big, tmp_path):
+    first = split_manifests([big], tmp_path / "a" / "s.parquet", SplitConfig(seed=1)).out
+    second = split_manifests([first], tmp_path / "b" / "s.parquet", SplitConfig(seed=1)).out
+    assert mf.read_manifest(second)["split"].equals(mf.read_manifest(first)["split"])
+    assert mf.crops_root(second) == big.parent.resolve()
+
+
+# --- grouping -------------------------------------------------------------------------------
+
+
+def test_window_groups_are_per_video_and_time_window(tmp_path):
+    df = make_crop_manifest(5000, seed=5, seqs_per_video=4)
+    src = write(df, tmp_path / "m.parquet")
+    res = split_manifests([src], tmp_path / "o.parquet", SplitConfig(group_by="window:5m"))
+    out = mf.read_manifest(res.out)
+    key = out["video_id"] + "@" + (out["time_s"] // 300).astype(int).astype(str)
+    assert res.summary.total_groups == key.nunique()
+    assert leaked(out.assign(key=key), "key") == 0
+
+
+def test_group_by_other_column(big, tmp_path):
+    res = split_manifests([big], tmp_path / "o.parquet", SplitConfig(group_by="video_id"))
+    out = mf.read_manifest(res.out)
+    assert leaked(out, "video_id") == 0
+    assert res.summary.total_groups == out["video_id"].nunique()
