@@ -1,0 +1,786 @@
+"""``adtk extract``: person crops (normal + oversize) and a crop manifest, resumable per video.
+
+Output layout under ``OUT`` (paths in the manifest are relative to ``OUT``)::
+
+    manifest.parquet                     every finished video's rows (rewritten atomically)
+    failures.json, failures.csv          videos that failed in the last run, with the reason
+    videos/<video_id>/box/*.png          the detection box resized to size x size
+    videos/<video_id>/oversize/*.png     2.5 x its width, 1.5 x its height, same centre
+    videos/<video_id>/part.parquet       that video's rows; its presence marks the video done
+    .staging/                            work in progress (never trusted, cleared on start)
+
+A worker builds a video's crops and part manifest in ``.staging`` and renames the folder into
+``videos/`` when the video is complete, so after a ``kill -9`` a video is either entirely
+there or absent. A part counts as finished only if it was made with the same extraction
+settings from a source file of the same size and modification time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from toolkit.config import EXTRACT_RUNTIME_FIELDS, ExtractConfig, config_hash, to_dict
+from toolkit.data import manifest as mf
+from toolkit.errors import AdtkError
+from toolkit.io import atomic_write_json, atomic_write_text
+from toolkit.video.reader import VIDEO_EXTENSIONS, is_video_name
+
+#: oversize box factors (the paper's "oversize" experiment): width, height
+OVERSIZE = (2.5, 1.5)
+LABEL_COLUMNS = ("video", "start_s", "end_s", "label", "event")
+#: test hook: a worker aborts (SIGABRT, like a crashing decoder) on videos whose relative path
+#: contains this string; used by the test suite to prove that one crash fails one video only
+CRASH_HOOK_ENV = "ADTK_TEST_CRASH_ON"
+
+
+# ----------------------------------------------------------------------------- geometry
+
+
+def oversize_box(box: Iterable[float], fw: float = OVERSIZE[0], fh: float = OVERSIZE[1]):
+    """The box scaled by ``fw`` in width and ``fh`` in height around the same centre."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    cx, cy, w, h = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * fw, (y1 - y0) * fh
+    return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+
+
+def crop(frame: np.ndarray, box: Iterable[float], size: int = 64) -> np.ndarray:
+    """The region ``box`` (x0, y0, x1, y1) of ``frame`` resized to ``size`` x ``size``.
+
+    Parts of the box outside the frame are padded with black rather than clipped, so the crop
+    always shows the box's full extent at the same scale, even at the frame's borders.
+    """
+    import cv2
+
+    x0, y0, x1, y1 = (float(v) for v in box)
+    a0, b0 = int(np.floor(x0)), int(np.floor(y0))
+    a1, b1 = max(a0 + 1, int(np.ceil(x1))), max(b0 + 1, int(np.ceil(y1)))
+    H, W = frame.shape[:2]
+    c0, d0, c1, d1 = max(a0, 0), max(b0, 0), min(a1, W), min(b1, H)
+    if c0 >= c1 or d0 >= d1:
+        region = np.zeros((b1 - b0, a1 - a0) + frame.shape[2:], frame.dtype)
+    else:
+        region = cv2.copyMakeBorder(
+            frame[d0:d1, c0:c1],
+            d0 - b0,
+            b1 - d1,
+            c0 - a0,
+            a1 - c1,
+            cv2.BORDER_CONSTANT,
+            value=0,
+        )
+    shrink = region.shape[0] >= size and region.shape[1] >= size
+    return cv2.resize(
+        region, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    )
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def video_id_for(rel: str) -> str:
+    """A stable, readable id for a video's path relative to the input root."""
+    stem = re.sub(r"[^A-Za-z0-9]+", "_", str(Path(rel).with_suffix(""))).strip("_")[:48]
+    digest = hashlib.sha1(rel.encode()).hexdigest()[:8]
+    return f"{stem or 'video'}-{digest}"
+
+
+def discover(path: str | os.PathLike, exclude: Path | None = None) -> tuple[Path, list[str], list[str]]:
+    """``(root, videos, skipped)``: video paths relative to ``root`` (sorted, posix).
+
+    A file input is its own single video (its root is its folder). A folder is searched
+    recursively for video extensions; other files are listed in ``skipped``. Hidden folders
+    and ``exclude`` (the output folder, if inside the input) are not searched.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise AdtkError(f"{p}: no such file or folder")
+    if p.is_file():
+        return p.parent, [p.name], []
+    if not p.is_dir():
+        raise AdtkError(f"{p}: not a file or folder")
+    if not os.access(p, os.R_OK | os.X_OK):
+        raise AdtkError(f"{p}: permission denied (cannot list the folder)")
+    videos, skipped = [], []
+    excl = exclude.resolve() if exclude is not None else None
+    for dirpath, dirnames, filenames in os.walk(p):
+        d = Path(dirpath)
+        dirnames[:] = sorted(
+            n for n in dirnames if not n.startswith(".") and (d / n).resolve() != excl
+        )
+        for name in sorted(filenames):
+            rel = (d / name).relative_to(p).as_posix()
+            if name.startswith("."):
+                continue
+            (videos if is_video_name(name) else skipped).append(rel)
+    if not videos:
+        exts = ", ".join(sorted(VIDEO_EXTENSIONS)[:8])
+        raise AdtkError(f"{p}: folder has no videos (looked for {exts}, ... recursively)")
+    return p, sorted(videos), skipped
+
+
+# ----------------------------------------------------------------------------- labels
+
+
+def read_labels(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a labels CSV (video, start_s, end_s, label, event); errors name the row."""
+    p = Path(path)
+    if not p.is_file():
+        raise AdtkError(f"{p}: labels file not found")
+    try:
+        df = pd.read_csv(p, dtype={"video": str, "label": str, "event": str})
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
+        raise AdtkError(f"{p}: not a readable CSV ({str(e).splitlines()[0][:120]})") from None
+    missing = [c for c in LABEL_COLUMNS if c not in df.columns and c != "event"]
+    if missing:
+        raise AdtkError(f"{p}: missing column(s) {', '.join(missing)}; need {', '.join(LABEL_COLUMNS)}")
+    if "event" not in df.columns:
+        df["event"] = None
+    for col in ("start_s", "end_s"):
+        vals = pd.to_numeric(df[col], errors="coerce")
+        bad = vals.isna()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0]) + 2
+            raise AdtkError(f"{p}: line {row}: {col} is not a number ({df[col].iloc[row - 2]!r})")
+        df[col] = vals.astype(float)
+    bad = ~df["label"].isin(["normal", "abnormal"])
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0]) + 2
+        raise AdtkError(
+            f"{p}: line {row}: label must be normal or abnormal, got {df['label'].iloc[row - 2]!r}"
+        )
+    bad = df["end_s"] <= df["start_s"]
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0]) + 2
+        raise AdtkError(f"{p}: line {row}: end_s must be greater than start_s")
+    df["video"] = df["video"].astype(str).str.strip().str.replace("\\", "/", regex=False)
+    df["event"] = df["event"].where(df["event"].notna() & (df["event"].astype(str) != ""), None)
+    return df[list(LABEL_COLUMNS)].reset_index(drop=True)
+
+
+def match_labels(
+    labels: pd.DataFrame, root: Path, videos: list[str]
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Intervals per video (by relative path) and the label rows that match no video.
+
+    A row's ``video`` matches a video whose path relative to the input root equals it, or
+    whose absolute path ends with it (so a single clip given on its own still finds its rows
+    in a dataset-wide labels file).
+    """
+    abs_paths = {v: (root / v).resolve().as_posix() for v in videos}
+    per: dict[str, list[int]] = {v: [] for v in videos}
+    matched = np.zeros(len(labels), bool)
+    for i, name in enumerate(labels["video"]):
+        name = name.lstrip("./") if name.startswith("./") else name
+        for v in videos:
+            if v == name or abs_paths[v].endswith("/" + name):
+                per[v].append(i)
+                matched[i] = True
+    return (
+        {v: labels.iloc[idx].reset_index(drop=True) for v, idx in per.items() if idx},
+        labels[~matched].reset_index(drop=True),
+    )
+
+
+def folder_label(rel: str) -> str | None:
+    """``normal`` / ``abnormal`` when a folder on the video's path is named so (nearest wins)."""
+    for part in reversed(Path(rel).parts[:-1]):
+        if part.lower() in ("normal", "abnormal"):
+            return part.lower()
+    return None
+
+
+def apply_labels(
+    df: pd.DataFrame, intervals: pd.DataFrame | None, default: str | None
+) -> pd.DataFrame:
+    """Set ``label`` / ``event`` of one video's rows from intervals (start_s <= t < end_s),
+    else the folder label, else ``unlabeled``."""
+    df = df.copy()
+    df["label"] = default or "unlabeled"
+    df["event"] = pd.Series([None] * len(df), index=df.index, dtype=object)
+    if intervals is not None and len(df):
+        t = df["time_s"].to_numpy()
+        for row in intervals.itertuples(index=False):
+            inside = (t >= row.start_s) & (t < row.end_s)
+            if inside.any():
+                df.loc[inside, "label"] = row.label
+                df.loc[inside, "event"] = row.event if isinstance(row.event, str) else None
+    return df
+
+
+# ----------------------------------------------------------------------------- one video
+
+
+def source_stamp(path: str | os.PathLike) -> dict[str, int]:
+    st = os.stat(path)
+    return {"size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
+
+
+def extraction_hash(cfg: ExtractConfig) -> str:
+    """Hash of the settings that change a video's crops (not workers, labels, device)."""
+    d = {k: v for k, v in to_dict(cfg).items() if k not in EXTRACT_RUNTIME_FIELDS}
+    return config_hash(d)
+
+
+def extract_video(
+    src: str | os.PathLike,
+    rel: str,
+    out: str | os.PathLike,
+    cfg: ExtractConfig,
+    intervals: pd.DataFrame | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_frames: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Extract one video into ``out/videos/<video_id>`` (atomically); return a summary dict."""
+    import cv2
+
+    from toolkit.video.detect import DetectionPipeline, create
+    from toolkit.video.reader import iter_sampled, open_video
+    from toolkit.video.track import IouTracker
+
+    t0 = time.perf_counter()
+    out = Path(out)
+    vid = video_id_for(rel)
+    stamp = source_stamp(src)
+    cap, info = open_video(src)
+    cap.release()
+    if on_start is not None:
+        on_start(info.frame_count)
+    if os.environ.get(CRASH_HOOK_ENV) and os.environ[CRASH_HOOK_ENV] in rel:
+        os.abort()
+
+    stage = out / ".staging" / f"{vid}.{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    (stage / "box").mkdir(parents=True)
+    (stage / "oversize").mkdir()
+    try:
+        detector = create(cfg.detector, cfg)
+        sample_fps = min(cfg.fps, info.fps)
+        pipe = DetectionPipeline(cfg, (info.width, info.height), sample_fps, detector=detector)
+        if pipe.motion is not None and cfg.motion_warmup_s > 0:
+            # the background starts as the median of the first seconds' sampled frames
+            stop = max(2, int(round(cfg.motion_warmup_s * info.fps)))
+            pipe.init_background([f for _, _, f in iter_sampled(src, cfg.fps, stop_frame=stop)])
+        tracker = IouTracker(max_gap=cfg.max_gap, min_iou=cfg.min_iou, max_jump=cfg.max_jump)
+        rows: list[tuple] = []
+        png = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # fast; crops are small anyway
+        batch: list[tuple[int, float, np.ndarray]] = []
+        n_sampled = 0
+
+        def flush() -> None:
+            dets = pipe.process([f for _, _, f in batch])
+            for (fi, t, frame), det in zip(batch, dets, strict=True):
+                ids = tracker.update(t, det.boxes)
+                for k in range(len(det)):
+                    box = det.boxes[k]
+                    name = f"{fi:08d}_{k:02d}.png"
+                    cv2.imwrite(str(stage / "box" / name), crop(frame, box, cfg.size), png)
+                    cv2.imwrite(
+                        str(stage / "oversize" / name),
+                        crop(frame, oversize_box(box), cfg.size),
+                        png,
+                    )
+                    x0, y0, x1, y1 = (round(float(v)) for v in box)
+                    rows.append(
+                        (name, fi, t, int(ids[k]), x0, y0, x1 - x0, y1 - y0,
+                         float(det.scores[k]), det.names[k])
+                    )
+            batch.clear()
+
+        parent = os.getppid()
+        for fi, t, frame in iter_sampled(src, cfg.fps, on_frame=on_frames):
+            batch.append((fi, t, frame))
+            n_sampled += 1
+            if len(batch) >= detector.batch_size:
+                flush()
+                if os.getppid() != parent:  # the run was killed: stop, leave staging behind
+                    os._exit(1)
+        if batch:
+            flush()
+
+        df = pd.DataFrame(
+            rows,
+            columns=["name", "frame_idx", "time_s", "track_id", "x", "y", "w", "h",
+                     "det_score", "detector"],
+        )
+        lengths = df.groupby("track_id")["name"].transform("size") if len(df) else df["name"]
+        short = df[lengths < cfg.min_track] if len(df) else df
+        for name in short["name"]:
+            (stage / "box" / name).unlink(missing_ok=True)
+            (stage / "oversize" / name).unlink(missing_ok=True)
+        df = df[lengths >= cfg.min_track] if len(df) else df
+        part = _part_frame(df, rel, vid, intervals)
+        meta = {
+            "video": rel,
+            "video_id": vid,
+            "source": stamp,
+            "extraction_hash": extraction_hash(cfg),
+            "fps": info.fps,
+            "frames": info.frame_count,
+            "duration_s": info.duration_s,
+            "sampled_frames": n_sampled,
+            "gated_frames": pipe.frames_gated,
+            "tracks_dropped": int(short["track_id"].nunique()) if len(short) else 0,
+            "wall_s": time.perf_counter() - t0,
+        }
+        mf.write_manifest(part, stage / "part.parquet", meta=meta)
+        _commit(stage, out / "videos" / vid)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return {
+        **meta,
+        "crops": len(part),
+        "sequences": int(part["sequence_id"].nunique()),
+        "wall_s": time.perf_counter() - t0,
+    }
+
+
+def _part_frame(df: pd.DataFrame, rel: str, vid: str, intervals) -> pd.DataFrame:
+    base = f"videos/{vid}"
+    part = pd.DataFrame(
+        {
+            "crop_id": [f"{vid}:{n[:-4]}" for n in df["name"]],
+            "path": [f"{base}/box/{n}" for n in df["name"]],
+            "path_oversize": [f"{base}/oversize/{n}" for n in df["name"]],
+            "video": rel,
+            "video_id": vid,
+            "frame_idx": df["frame_idx"].astype("int64").to_numpy(),
+            "time_s": df["time_s"].astype("float64").to_numpy(),
+            "track_id": df["track_id"].astype("int64").to_numpy(),
+            "sequence_id": [f"{vid}:{t}" for t in df["track_id"]],
+            "x": df["x"].astype("int32").to_numpy(),
+            "y": df["y"].astype("int32").to_numpy(),
+            "w": df["w"].astype("int32").to_numpy(),
+            "h": df["h"].astype("int32").to_numpy(),
+            "det_score": df["det_score"].astype("float32").to_numpy(),
+            "detector": df["detector"].astype(str).to_numpy(),
+        }
+    )
+    if not len(part):
+        part = mf.empty("crop").drop(columns=["label", "event"])
+    return apply_labels(part, intervals, folder_label(rel))
+
+
+def _commit(stage: Path, final: Path) -> None:
+    """Move a finished staging folder into place; the old copy (if any) goes first."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        old = stage.with_name(stage.name + ".old")
+        os.replace(final, old)
+        os.replace(stage, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(stage, final)
+    _fsync_dir(final.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def finished_part(out: Path, rel: str, src: Path, ehash: str) -> pd.DataFrame | None:
+    """The committed rows of ``rel`` if they are valid for this source and these settings."""
+    part = out / "videos" / video_id_for(rel) / "part.parquet"
+    if not part.is_file():
+        return None
+    try:
+        meta = mf.read_meta(part)
+        if meta.get("extraction_hash") != ehash or meta.get("source") != source_stamp(src):
+            return None
+        return mf.read_manifest(part, kind="crop")
+    except (AdtkError, OSError, ValueError):
+        return None  # unreadable: redo the video rather than trust it
+
+
+# ----------------------------------------------------------------------------- worker pool
+
+
+def _worker_main(conn, threads: int) -> None:
+    """Worker process: extract the videos sent over ``conn`` one at a time."""
+    import cv2
+
+    cv2.setNumThreads(threads)
+    with contextlib.suppress(AttributeError, ValueError):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        idx, src, rel, out, cfg_dict, intervals = task
+        last = [time.monotonic(), 0]
+
+        def frames(n: int, idx=idx, last=last) -> None:
+            last[1] += n
+            now = time.monotonic()
+            if now - last[0] > 0.25:
+                conn.send(("frames", idx, last[1]))
+                last[0], last[1] = now, 0
+
+        try:
+            cfg = ExtractConfig(**cfg_dict)
+            summary = extract_video(
+                src, rel, out, cfg, intervals,
+                on_start=lambda n, idx=idx: conn.send(("start", idx, n)),
+                on_frames=frames,
+            )
+            if last[1]:
+                conn.send(("frames", idx, last[1]))
+            conn.send(("done", idx, summary))
+        except AdtkError as e:
+            conn.send(("failed", idx, str(e)))
+        except MemoryError:
+            conn.send(("failed", idx, f"{src}: out of memory"))
+        except Exception as e:  # noqa: BLE001 - one bad video must not stop the others
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            msg = str(e).splitlines()[0][:200] if str(e) else ""
+            conn.send(
+                ("failed", idx, f"{src}: {type(e).__name__}: {msg} "
+                 f"({Path(where.filename).name}:{where.lineno})")
+            )
+
+
+def _describe_death(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"the decoder crashed ({name}) while reading it"
+    return f"the worker process exited unexpectedly (exit code {code})"
+
+
+@dataclass
+class _Slot:
+    proc: Any
+    conn: Any
+    task: int | None = None
+
+
+def _mp_context():
+    import multiprocessing as mp
+
+    methods = mp.get_all_start_methods()
+    if "forkserver" in methods:
+        ctx = mp.get_context("forkserver")
+        # workers fork from a server that imported the heavy modules once
+        ctx.set_forkserver_preload(["toolkit.video.extract", "toolkit.video.detect", "cv2"])
+        return ctx
+    return mp.get_context("spawn")
+
+
+def run_pool(
+    tasks: list[tuple],
+    workers: int,
+    threads: int,
+    on_message: Callable[[str, int, Any], None],
+) -> None:
+    """Run ``tasks`` in ``workers`` processes; a worker that dies fails only its task.
+
+    ``on_message(kind, task_index, payload)`` receives start / frames / done / failed.
+    """
+    from multiprocessing.connection import wait
+
+    ctx = _mp_context()
+    pending = deque(range(len(tasks)))
+    slots: list[_Slot] = []
+
+    def spawn() -> _Slot:
+        parent_conn, child_conn = ctx.Pipe()
+        proc = ctx.Process(target=_worker_main, args=(child_conn, threads), daemon=True)
+        proc.start()
+        child_conn.close()
+        return _Slot(proc, parent_conn)
+
+    def drain(slot: _Slot) -> None:
+        while slot.conn.poll():
+            try:
+                kind, idx, payload = slot.conn.recv()
+            except (EOFError, OSError):
+                return
+            on_message(kind, idx, payload)
+            if kind in ("done", "failed"):
+                slot.task = None
+
+    try:
+        for _ in range(min(workers, len(tasks))):
+            slots.append(spawn())
+        while pending or any(s.task is not None for s in slots):
+            for s in slots:
+                if s.task is None and pending and s.proc.is_alive():
+                    s.task = pending.popleft()
+                    s.conn.send(tasks[s.task])
+            busy = [s for s in slots if s.task is not None]
+            ready = wait([s.conn for s in busy] + [s.proc.sentinel for s in busy], timeout=1.0)
+            for s in list(busy):
+                if s.conn in ready:
+                    drain(s)
+                if s.proc.sentinel in ready or not s.proc.is_alive():
+                    drain(s)  # messages sent before it died
+                    s.proc.join(1)
+                    if s.task is not None:
+                        rel = tasks[s.task][2]
+                        on_message("failed", s.task, f"{rel}: {_describe_death(s.proc.exitcode)}")
+                        s.task = None
+                    slots.remove(s)
+                    if pending:
+                        slots.append(spawn())
+    finally:
+        for s in slots:
+            with contextlib.suppress(OSError, BrokenPipeError):
+                s.conn.send(None)
+        for s in slots:
+            s.proc.join(2)
+            if s.proc.is_alive():
+                s.proc.kill()
+                s.proc.join(1)
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+@dataclass
+class ExtractResult:
+    """What a run did; ``summary()`` is the text the CLI prints at the end."""
+
+    out: Path
+    manifest: Path
+    videos: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: list[dict[str, str]] = field(default_factory=list)
+    not_videos: list[str] = field(default_factory=list)
+    unmatched_labels: list[dict[str, Any]] = field(default_factory=list)
+    crops: int = 0
+    sequences: int = 0
+    video_seconds: float = 0.0
+    processed_seconds: float = 0.0
+    wall_s: float = 0.0
+
+    @property
+    def speed(self) -> float:
+        return self.processed_seconds / self.wall_s if self.wall_s > 0 else 0.0
+
+    def summary(self) -> str:
+        lines = [
+            f"videos: {self.done} extracted, {self.skipped} already done (skipped), "
+            f"{len(self.failed)} failed, of {self.videos}",
+            f"crops: {self.crops} in {self.sequences} sequences -> {self.manifest}",
+            f"video: {_hms(self.video_seconds)} in the manifest; {_hms(self.processed_seconds)} "
+            f"processed in {self.wall_s:.1f} s wall = {self.speed:.1f}x real time",
+        ]
+        if self.not_videos:
+            shown = ", ".join(self.not_videos[:5]) + (" ..." if len(self.not_videos) > 5 else "")
+            lines.append(f"not videos (by extension), ignored: {len(self.not_videos)}: {shown}")
+        if self.unmatched_labels:
+            shown = ", ".join(
+                f"{r['video']} [{r['start_s']}, {r['end_s']})" for r in self.unmatched_labels[:3]
+            )
+            more = " ..." if len(self.unmatched_labels) > 3 else ""
+            lines.append(
+                f"labels: {len(self.unmatched_labels)} row(s) match no video: {shown}{more}"
+            )
+        if self.failed:
+            lines.append(f"FAILED ({len(self.failed)}, listed in {self.out / 'failures.csv'}):")
+            lines += [f"  {f['video']}: {f['reason']}" for f in self.failed]
+        return "\n".join(lines)
+
+
+def _hms(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def run_extract(
+    input_path: str | os.PathLike,
+    out: str | os.PathLike,
+    cfg: ExtractConfig,
+    progress: bool = True,
+) -> ExtractResult:
+    """Extract every video under ``input_path`` into ``out``; skip videos already finished."""
+    from toolkit.video.detect import DETECTORS
+
+    t0 = time.perf_counter()
+    if cfg.detector not in DETECTORS:
+        raise AdtkError(f"unknown detector {cfg.detector!r}; known: {', '.join(sorted(DETECTORS))}")
+    out = Path(out)
+    root, videos, not_videos = discover(input_path, exclude=out)
+    labels = read_labels(cfg.labels) if cfg.labels else None
+    if labels is not None:
+        per_video, unmatched = match_labels(labels, root, videos)
+    else:
+        per_video, unmatched = {}, pd.DataFrame(columns=list(LABEL_COLUMNS))
+    out.mkdir(parents=True, exist_ok=True)
+    if not os.access(out, os.W_OK):
+        raise AdtkError(f"{out}: output folder is not writable")
+    res = ExtractResult(out=out, manifest=out / "manifest.parquet", videos=len(videos))
+    res.not_videos = not_videos
+    res.unmatched_labels = unmatched.astype(object).where(unmatched.notna(), None).to_dict("records")
+
+    with _lock(out):
+        shutil.rmtree(out / ".staging", ignore_errors=True)  # a killed run's leftovers
+        ehash = extraction_hash(cfg)
+        parts: dict[int, pd.DataFrame] = {}
+        todo: list[int] = []
+        for i, rel in enumerate(videos):
+            src = root / rel
+            df = finished_part(out, rel, src, ehash) if src.is_file() else None
+            if df is not None:
+                parts[i] = df
+                res.skipped += 1
+            else:
+                todo.append(i)
+
+        def write_merged() -> None:
+            frames = [
+                apply_labels(parts[i], per_video.get(videos[i]), folder_label(videos[i]))
+                for i in sorted(parts)
+            ]
+            merged = mf.concat(frames, "crop")
+            meta = {
+                "stage": "extract",
+                "config": to_dict(cfg),
+                "extraction_hash": ehash,
+                "input": str(Path(input_path).resolve()),
+                "videos": [videos[i] for i in sorted(parts)],
+            }
+            mf.write_manifest(merged, res.manifest, meta=meta)
+
+        write_merged()  # a valid manifest of what is finished, from the first second on
+        workers = cfg.workers or os.cpu_count() or 1
+        workers = max(1, min(workers, len(todo) or 1))
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        tasks = [
+            (i, str(root / videos[i]), videos[i], str(out), to_dict(cfg), per_video.get(videos[i]))
+            for i in todo
+        ]
+        failures: dict[int, str] = {}
+        durations: dict[int, float] = {}
+        bars = _Bars(len(todo), enabled=progress)
+
+        def on_message(kind: str, k: int, payload: Any) -> None:
+            i = tasks[k][0]
+            if kind == "start":
+                bars.add_total(payload)
+            elif kind == "frames":
+                bars.frames(payload)
+            elif kind == "done":
+                parts[i] = mf.read_manifest(out / "videos" / video_id_for(videos[i]) / "part.parquet")
+                durations[i] = float(payload.get("duration_s", 0.0))
+                res.done += 1
+                write_merged()
+                bars.video_done()
+            elif kind == "failed":
+                failures[i] = _one_line(payload)
+                bars.video_done(failed=True)
+
+        try:
+            run_pool(tasks, workers, threads, on_message)
+        finally:
+            bars.close()
+        res.failed = [{"video": videos[i], "reason": failures[i]} for i in sorted(failures)]
+        _write_failures(out, res.failed)
+        write_merged()
+
+    merged = mf.read_manifest(res.manifest)
+    res.crops = len(merged)
+    res.sequences = int(merged["sequence_id"].nunique())
+    for i in parts:
+        meta = mf.read_meta(out / "videos" / video_id_for(videos[i]) / "part.parquet")
+        res.video_seconds += float(meta.get("duration_s", 0.0))
+    res.processed_seconds = sum(durations.values())
+    res.wall_s = time.perf_counter() - t0
+    return res
+
+
+def _one_line(msg: str) -> str:
+    return " ".join(str(msg).split())[:500]
+
+
+def _write_failures(out: Path, failed: list[dict[str, str]]) -> None:
+    atomic_write_json(out / "failures.json", failed)
+    import io
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=["video", "reason"], lineterminator="\n")
+    w.writeheader()
+    w.writerows(failed)
+    atomic_write_text(out / "failures.csv", buf.getvalue())
+
+
+@contextlib.contextmanager
+def _lock(out: Path):
+    """One ``adtk extract`` per output folder at a time (an flock, released on any exit)."""
+    import fcntl
+
+    fh = open(out / ".lock", "w")  # noqa: SIM115 - held for the whole run
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise AdtkError(f"{out}: another adtk extract is writing to this folder") from None
+        yield
+    finally:
+        fh.close()
+
+
+class _Bars:
+    """tqdm bars for videos and source frames (frame totals arrive as workers open videos)."""
+
+    def __init__(self, n_videos: int, enabled: bool):
+        from tqdm import tqdm
+
+        self.enabled = enabled and n_videos > 0
+        if not self.enabled:
+            return
+        tqdm.monitor_interval = 0
+        self.v = tqdm(total=n_videos, desc="videos", unit="video", position=0, file=sys.stderr)
+        self.f = tqdm(total=0, desc="frames", unit="fr", unit_scale=True, position=1,
+                      file=sys.stderr)
+        self.failed = 0
+
+    def add_total(self, n: int) -> None:
+        if self.enabled:
+            self.f.total += int(n)
+            self.f.refresh()
+
+    def frames(self, n: int) -> None:
+        if self.enabled:
+            self.f.update(n)
+
+    def video_done(self, failed: bool = False) -> None:
+        if self.enabled:
+            self.failed += failed
+            if failed:
+                self.v.set_postfix(failed=self.failed)
+            self.v.update(1)
+
+    def close(self) -> None:
+        if self.enabled:
+            self.f.close()
+            self.v.close()
