@@ -192,3 +192,82 @@ def bench_command(methods, out, force, config, **flags) -> None:
             f"{'n/a' if auc is None else f'{auc:.4f}'}  "
             f"({m.get('epochs')} epochs, {m.get('wall_time_s', 0):.1f} s)  {folder}"
         )
+
+
+# --- adtk report (issue 5) ---
+
+
+@main.command("report")
+@click.argument("runs_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "-o", default="report.html", show_default=True,
+              type=click.Path(dir_okay=False),
+              help="HTML file to write; tables go to a tables/ folder beside it.")
+@click.option("--title", default=None, help="Report title (default: the runs folder's name).")
+@click.option("--no-images", is_flag=True,
+              help="Skip the figures that need the data and model.pt (reconstructions, extremes).")
+def report_command(runs_dir, out, title, no_images) -> None:
+    """One self-contained HTML report (and CSV / Markdown / LaTeX tables) of RUNS_DIR."""
+    from toolkit.eval.report import build_report
+
+    rep = build_report(runs_dir, out, title=title, samples=None if no_images else "auto")
+    click.echo(
+        f"{rep.path}: {rep.n_finished} finished, {rep.n_failed} failed of {rep.n_runs} runs, "
+        f"{rep.n_figures} figures, {rep.size_bytes / 1e6:.1f} MB; tables in {rep.tables_dir}"
+    )
+
+
+def _detector_names() -> list[str]:
+    # the registry lives in toolkit.video.detect (imports cv2): read it only when building
+    # the extract command's options, so `adtk --help` stays fast for the other commands
+    from toolkit.video.detect import list_detectors
+
+    return list_detectors()
+
+
+@main.command("extract")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=str))
+@click.option("--out", "-o", required=True, type=click.Path(path_type=str),
+              help="Output folder: crops, manifest.parquet, failures.csv.")
+@click.option("--config", "config_path", type=click.Path(path_type=str),
+              help="YAML file with extract settings (top level or under 'extract:').")
+@click.option("--fps", type=float, help="Frames sampled per second of video.  [default: 2]")
+@click.option("--detector", type=click.Choice(_detector_names()),
+              help="Person detector; auto = HOG on moving regions + uncovered motion blobs. "
+                   " [default: auto]")
+@click.option("--motion-gate/--no-motion-gate", default=None,
+              help="Skip frames and regions without motion (fixed cameras).  [default: on]")
+@click.option("--min-score", type=float,
+              help="Drop boxes scored below this (default: per detector; torchvision 0.5).")
+@click.option("--min-size", type=int, help="Drop boxes shorter than this (pixels).  [default: 16]")
+@click.option("--size", type=int, help="Crop side in pixels.  [default: 64]")
+@click.option("--max-gap", type=float,
+              help="Seconds a track may go unseen before it ends.  [default: 2]")
+@click.option("--min-track", type=int,
+              help="Drop tracks with fewer crops than this.  [default: 3]")
+@click.option("--hog-upscale", type=float,
+              help="Enlarge small moving regions up to this factor for HOG.  [default: 1]")
+@click.option("--labels", type=click.Path(path_type=str),
+              help="CSV: video,start_s,end_s,label,event (video relative to INPUT).")
+@click.option("--tv-model", help="torchvision detector architecture.")
+@click.option("--weights", type=click.Path(path_type=str),
+              help="torchvision detector weights (state_dict file); else torchvision's cache.")
+@click.option("--device", help="torchvision device: auto, cpu, cuda.  [default: auto]")
+@click.option("--workers", "-j", type=int,
+              help="Parallel worker processes (one video each); 0 = all cores.  [default: 0]")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+def extract_cmd(input_path, out, config_path, progress, **flags):
+    """Person crops with sequence ids from fixed-camera videos.
+
+    INPUT is a video file or a folder searched recursively for videos. Writes OUT/videos/...
+    crops (the box and the oversize box, 2.5x width, 1.5x height) and OUT/manifest.parquet.
+    Re-running skips finished videos; failures are listed and saved in OUT/failures.csv, and
+    the exit code is 1 when any video failed.
+    """
+    from toolkit.config import ExtractConfig, resolve
+    from toolkit.video.extract import run_extract
+
+    cfg = resolve(ExtractConfig, config_path, "extract", **flags)
+    res = run_extract(input_path, out, cfg, progress=progress)
+    click.echo(res.summary())
+    if res.failed:
+        sys.exit(1)

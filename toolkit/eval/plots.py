@@ -9,6 +9,7 @@ global state; :func:`to_png` renders it with the Agg canvas.
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -243,3 +244,76 @@ def extremes(scores: pd.DataFrame, k: int = 8, split: str = "test") -> tuple[pd.
     """The ``k`` highest- and ``k`` lowest-scoring rows of one split (ties by sample_id)."""
     s = scores[scores["split"] == split].sort_values(["score", "sample_id"], kind="mergesort")
     return s.iloc[::-1].head(k), s.head(k)
+
+
+# --- figures that need the run's data and model ----------------------------------------------
+
+_DATA_CACHE: dict[str, object] = {}
+
+
+def _bench_data(config: dict):
+    """The run's data (via the bench data loader), cached per data-defining settings."""
+    import dataclasses
+
+    from toolkit.config import BenchConfig, build
+    from toolkit.data.datasets import load_bench_data
+
+    names = {f.name for f in dataclasses.fields(BenchConfig)}
+    cfg = build(BenchConfig, {k: v for k, v in config.items() if k in names}, where="config.json")
+    key = json.dumps({k: getattr(cfg, k) for k in (
+        "dataset", "data", "crop", "anomaly_digit", "unseen_digit", "seed", "size",
+        "labelled_anomalies", "val_fraction", "cache_dir", "data_root")}, default=str)
+    if key not in _DATA_CACHE:
+        if len(_DATA_CACHE) > 4:
+            _DATA_CACHE.clear()
+        _DATA_CACHE[key] = load_bench_data(cfg)
+    return cfg, _DATA_CACHE[key]
+
+
+def run_image_figures(
+    run_dir: str | os.PathLike, config: dict, scores: pd.DataFrame, k: int = 8
+) -> list[tuple[str, Figure]]:
+    """Most / least anomalous test samples and a reconstruction grid for one run folder.
+
+    Loads the test images with the bench data loader and the selected model from ``model.pt``
+    (``weights_only=True``) through the method registry.
+    """
+    import torch
+
+    from toolkit.methods import create_method
+
+    cfg, data = _bench_data(config)
+    test = data.test
+    index = {sid: i for i, sid in enumerate(test.meta["sample_id"].astype(str))}
+    out: list[tuple[str, Figure]] = []
+    most, least = extremes(scores, k)
+    if len(most) and all(str(s) in index for s in most["sample_id"]):
+        take = lambda df: test.x[[index[str(s)] for s in df["sample_id"]]].numpy()  # noqa: E731
+        out.append(("Most and least anomalous test samples", extremes_figure(
+            take(most), most["score"].tolist(), (most["label"] == "abnormal").tolist(),
+            take(least), least["score"].tolist(), (least["label"] == "abnormal").tolist())))
+
+    model_path = Path(run_dir) / "model.pt"
+    if model_path.is_file():
+        method = create_method(
+            cfg.method, latent_dim=cfg.latent_dim, width=cfg.width, lr=cfg.lr,
+            adv_weight=cfg.adv_weight, neg_loss=cfg.neg_loss, neg_weight=cfg.neg_weight,
+            warmup_epochs=cfg.warmup_epochs,
+        )
+        c, h = test.x.shape[1], test.x.shape[-1]
+        method.build(c, h, "cpu")
+        method.model_.load_state_dict(torch.load(model_path, map_location="cpu",
+                                                 weights_only=True))
+        y = test.y
+        rng = np.random.default_rng(0)
+        n_each = k // 2
+        pick = [*rng.permutation(np.flatnonzero(y == 0))[:n_each],
+                *rng.permutation(np.flatnonzero(y == 1))[:n_each]]
+        if pick:
+            x = test.x[pick]
+            x_hat = method.reconstruct(x)
+            xf = x.float() / 127.5 - 1
+            err = ((xf - x_hat) ** 2).flatten(1).mean(1).tolist()
+            out.append(("Reconstructions (input above output)", recon_grid(
+                x.numpy(), x_hat.numpy(), [bool(y[i]) for i in pick], errors=err)))
+    return out

