@@ -117,3 +117,19 @@ def test_validation_is_fast_at_scale(tmp_path):
     t0 = time.perf_counter()
     mf.check_table(table.cast(mf.schema("crop")), "crop")
     assert time.perf_counter() - t0 < 2.0
+
+
+def test_write_accepts_an_arrow_table_in_any_column_order(df, tmp_path):
+    table = pa.Table.from_pandas(df.assign(camera="lobby"), preserve_index=False)
+    table = table.select(list(reversed(table.column_names)))  # pandas 3: large_string columns
+    path = mf.write_manifest(table, tmp_path / "m.parquet", meta={"k": 1})
+    back = mf.read_table(path)
+    assert back.column_names == [*mf.CROP_COLUMNS, "camera"]
+    assert back.schema.field("path").type == pa.string()
+    assert back.schema.metadata.keys() == {mf.META_KEY}  # no stale pandas metadata
+    with pytest.raises(ManifestError, match="'label' has value"):
+        bad = table.set_column(
+            table.schema.get_field_index("label"), "label", pa.array(["x"] * len(df))
+        )
+        mf.write_manifest(bad, tmp_path / "m.parquet")
+    assert mf.read_meta(path) == {"k": 1}

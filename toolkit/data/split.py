@@ -317,8 +317,8 @@ def load_inputs(paths: Sequence[str | os.PathLike]) -> tuple[pa.Table, list[dict
 
 
 def _check_unique_ids(table: pa.Table, sizes: list[int], paths: list[Path]) -> None:
-    ids = table.column("crop_id")
-    if pc.count_distinct(ids).as_py() == len(ids):
+    ids = table.column("crop_id").combine_chunks()
+    if len(pc.unique(ids)) == len(ids):
         return
     counts = pc.value_counts(ids)
     dup = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
@@ -404,7 +404,7 @@ def split_manifests(
     if summary.leaked_groups:  # cannot happen by construction; never write a leaking split
         raise AdtkError(f"internal error: {summary.leaked_groups} group(s) in several splits")
     notes = result.notes + summary.tolerance_notes()
-    mf.write_manifest(out_table.to_pandas(), out, kind="split", meta=meta)
+    mf.write_manifest(out_table, out, kind="split", meta=meta)
     return SplitResult(out=out, rows=table.num_rows, meta=meta, summary=summary, notes=notes)
 
 
