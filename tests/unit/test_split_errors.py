@@ -111,6 +111,11 @@ def test_bad_group_by(df, tmp_path, out):
     fails([src], out, "'event'.*missing value", SplitConfig(group_by="event"))
     fails([src], out, "expected window:SECONDS", SplitConfig(group_by="window:-5s"))
     fails([src], out, "expected window:SECONDS", SplitConfig(group_by="window:five"))
+    # NaN becomes a null (caught by the schema); infinity does not, so window grouping checks it.
+    inf = mf.write_manifest(
+        df.assign(time_s=df["time_s"].where(df.index != 3, float("inf"))), tmp_path / "i.parquet"
+    )
+    fails([inf], out, "'time_s' has 1 NaN/inf", SplitConfig(group_by="window:60s"))
 
 
 def test_missing_or_unreadable_input(tmp_path, out):

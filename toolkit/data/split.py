@@ -102,7 +102,11 @@ def group_codes(table: pa.Table, group_by: str) -> np.ndarray:
         if name not in table.column_names:
             raise ManifestError(f"--group-by {group_by}: needs column {name!r}")
     video = _factorize(table.column("video_id"))
-    win = np.floor(table.column("time_s").to_numpy() / window).astype(np.int64)
+    time_s = table.column("time_s").to_numpy()
+    if not np.isfinite(time_s).all():
+        bad = int((~np.isfinite(time_s)).sum())
+        raise ManifestError(f"--group-by {group_by}: column 'time_s' has {bad} NaN/inf value(s)")
+    win = np.floor(time_s / window).astype(np.int64)
     win -= win.min()
     # (video, window) pairs -> one integer, renumbered densely; order: video key, then time.
     _, codes = np.unique(video * (int(win.max()) + 1) + win, return_inverse=True)
