@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -10,6 +11,7 @@ from click.testing import CliRunner
 from toolkit.cli import main
 from toolkit.data import manifest as mf
 from toolkit.data.synthetic import make_crop_manifest
+from toolkit.io import sha256_file
 
 
 @pytest.fixture
@@ -104,3 +106,81 @@ def test_inspect_finds_leakage_and_schema_problems(crops, tmp_path):
 def test_inspect_missing_file_is_an_error(tmp_path):
     res = CliRunner().invoke(main, ["inspect", str(tmp_path / "nope.parquet")])
     assert res.exit_code == 2 and "no such file" in res.output
+
+
+# --- extract -> split, through the real commands ----------------------------------------------
+
+
+def _walkers_video(path, seed: int, walkers: int = 2, seconds: float = 5.0, fps: int = 10):
+    """A fixed camera, a textured background, dark person-shaped blobs walking across."""
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.default_rng(seed)
+    w, h = 240, 160
+    bg = (rng.integers(150, 200, (h, w, 1)) * np.ones((1, 1, 3))).astype(np.uint8)
+    bg = cv2.GaussianBlur(bg, (5, 5), 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    n = int(seconds * fps)
+    for i in range(n):
+        f = bg.copy()
+        for k in range(walkers):  # walker k in its own lane, alternating direction
+            x = 20 + (w - 60) * i / n
+            x = int(x if k % 2 == 0 else w - x - 14)
+            y = 30 + 60 * k
+            cv2.ellipse(f, (x + 7, y + 8), (6, 7), 0, 0, 360, (40, 40, 40), -1)
+            cv2.rectangle(f, (x, y + 15), (x + 14, y + 50), (30, 30, 60), -1)
+        vw.write(f)
+    vw.release()
+
+
+@pytest.mark.slow
+def test_extract_then_split_then_move(tmp_path):
+    if "extract" not in main.commands:
+        pytest.skip("adtk extract is not available in this checkout")
+    # three normal and two abnormal clips (labels from the folder names), two walkers each
+    for i in range(3):
+        _walkers_video(tmp_path / "videos" / "normal" / f"cam{i}.avi", seed=i)
+    for i in range(2):
+        _walkers_video(tmp_path / "videos" / "abnormal" / f"cam{i}.avi", seed=10 + i)
+    crops = tmp_path / "crops"
+    res = CliRunner().invoke(
+        main,
+        [
+            "extract",
+            str(tmp_path / "videos"),
+            "--out",
+            str(crops),
+            "--workers",
+            "1",
+            "--no-progress",
+        ],
+        catch_exceptions=False,
+    )
+    assert res.exit_code == 0, res.output
+    extracted = mf.read_manifest(crops / "manifest.parquet")
+    assert extracted["sequence_id"].nunique() >= 6, "the tracker should give ~2 per video"
+
+    out = tmp_path / "project" / "data_manifests" / "clips.parquet"
+    res = run("split", crops / "manifest.parquet", "--out", out, "--ratios", "1:1:1")
+    assert res.exit_code == 0, res.output
+    assert "leakage check: ok" in res.output
+    df = mf.read_manifest(out)
+    assert len(df) == len(extracted)
+    assert df.groupby("sequence_id")["split"].nunique().max() == 1
+    assert set(df["split"]) == {"train", "val", "test"}
+    # >= 3 abnormal sequences: every split has some
+    assert set(df.loc[df["label"] == "abnormal", "split"]) == {"train", "val", "test"}
+    assert mf.read_meta(out)["inputs"][0]["sha256"] == sha256_file(crops / "manifest.parquet")
+
+    def images_found(manifest):
+        root = mf.crops_root(manifest)
+        frame = mf.read_manifest(manifest)
+        return all((root / p).is_file() for p in [*frame["path"], *frame["path_oversize"]])
+
+    assert images_found(out)
+    moved = tmp_path / "elsewhere" / "clips.parquet"
+    moved.parent.mkdir()
+    out.rename(moved)
+    assert images_found(moved)
+    res = run("inspect", moved)
+    assert res.exit_code == 0 and "images: 20 of 20 sampled paths found" in res.output
