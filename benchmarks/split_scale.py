@@ -78,6 +78,7 @@ def _best(runs: list[dict]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Generate the manifests, measure each size, print one row per size."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated row counts")
     ap.add_argument("--repeat", type=int, default=1, help="runs per measurement (best is shown)")

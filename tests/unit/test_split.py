@@ -93,6 +93,36 @@ def test_crop_shares_within_two_points_per_label(big, tmp_path, ratios, seed):
     assert abs(group_share.get("train", 0) - target[0]) < 0.1
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_groups=st.integers(300, 900),
+    sigma=st.floats(0.1, 1.0),
+    ratios=st.tuples(*[st.integers(0, 9)] * 3).filter(lambda r: sum(r) > 0),
+    mixed=st.booleans(),
+)
+def test_tolerance_property_on_random_group_sizes(seed, n_groups, sigma, ratios, mixed):
+    # Log-normal sequence lengths; with ``mixed`` a group holds crops of several labels.
+    rng = np.random.default_rng(seed)
+    sizes = np.maximum(1, rng.lognormal(3, sigma, (n_groups, 3))).astype(np.int64)
+    present = rng.random((n_groups, 3)) < ([0.9, 0.4, 0.3] if mixed else 0)
+    if not mixed:
+        present[np.arange(n_groups), rng.integers(0, 3, n_groups)] = True
+    counts = sizes * present
+    counts[counts.sum(axis=1) == 0, 0] = 1
+    held = rng.random(n_groups) < (0.05 if ratios[2] else 0)
+    split = assign_groups(counts, held, ratios, seed).split
+    assert (split[held] == SPLITS.index("test")).all()
+    target = np.asarray(ratios, float) / sum(ratios)
+    for label in range(3):
+        rows = ~held & (counts[:, label] > 0)
+        if rows.sum() < 100:
+            continue
+        crops = np.bincount(split[rows], weights=counts[rows, label], minlength=3)
+        assert np.abs(crops / crops.sum() - target).max() * 100 <= 2.0, (label, crops)
+    assert all((split == k).any() for k in range(3) if ratios[k])
+
+
 def test_stratified_by_label_not_only_in_total(tmp_path):
     # Labels clump by video: a split by crop total alone could put all anomalies in train.
     df = make_crop_manifest(20_000, seed=4, abnormal=0.2, unlabeled=0.2)

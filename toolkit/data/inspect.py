@@ -37,6 +37,7 @@ class Inspection:
 
     @property
     def text(self) -> str:
+        """The report, one line per entry."""
         return "\n".join(self.lines)
 
 
