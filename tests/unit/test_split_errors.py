@@ -123,3 +123,20 @@ def test_missing_or_unreadable_input(tmp_path, out):
     (tmp_path / "junk.parquet").write_text("hello")
     fails([tmp_path / "junk.parquet"], out, "not a readable Parquet file")
     fails([], out, "no input manifest")
+
+
+def test_output_must_be_a_new_file_not_an_input_or_folder(df, tmp_path):
+    src = mf.write_manifest(df, tmp_path / "m.parquet")
+    before = src.read_bytes()
+    with pytest.raises(AdtkError, match="is one of the inputs"):
+        split_manifests([src], tmp_path / "." / "m.parquet")
+    assert src.read_bytes() == before
+    with pytest.raises(AdtkError, match="is a folder"):
+        split_manifests([src], tmp_path)
+
+
+def test_nan_in_a_numeric_group_column(df, tmp_path, out):
+    src = mf.write_manifest(
+        df.assign(scene=[float("nan")] + [1.0] * (len(df) - 1)), tmp_path / "m.parquet"
+    )
+    fails([src], out, "'scene'", SplitConfig(group_by="scene"))

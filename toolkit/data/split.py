@@ -97,7 +97,11 @@ def group_codes(table: pa.Table, group_by: str) -> np.ndarray:
                 f"--group-by {group_by!r}: column has {col.null_count} missing value(s); "
                 "every crop needs a group"
             )
-        return _factorize(col)
+        codes = _factorize(col)
+        if len(codes) and codes.min() < 0:  # NaN in a float column: not null, still no key
+            n_bad = int((codes < 0).sum())
+            raise ManifestError(f"--group-by {group_by!r}: column has {n_bad} NaN value(s)")
+        return codes
     for name in ("video_id", "time_s"):
         if name not in table.column_names:
             raise ManifestError(f"--group-by {group_by}: needs column {name!r}")
@@ -367,6 +371,10 @@ def split_manifests(
     """
     cfg = cfg or SplitConfig()
     out = Path(out)
+    if out.is_dir():
+        raise AdtkError(f"--out {out}: is a folder; give the manifest file to write")
+    if any(Path(p).resolve() == out.resolve() for p in inputs):
+        raise AdtkError(f"--out {out}: is one of the inputs; write the split to another file")
     table, infos, root = load_inputs(inputs)
     groups = group_codes(table, cfg.group_by)
     n_groups = int(groups.max()) + 1
