@@ -70,8 +70,9 @@ def make_crop_manifest(
         {
             "crop_id": crop_id.to_pandas(),
             "path": path.to_pandas(),
-            "path_oversize": pc.binary_join_element_wise("crops/", crop_id, "_os.png", "")
-            .to_pandas(),
+            "path_oversize": pc.binary_join_element_wise(
+                "crops/", crop_id, "_os.png", ""
+            ).to_pandas(),
             "video": pc.binary_join_element_wise(vid, ".mp4", "").to_pandas(),
             "video_id": vid.to_pandas(),
             "frame_idx": frame.astype(np.int64),
