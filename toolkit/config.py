@@ -33,23 +33,25 @@ def resolve(
     if yaml_path is not None:
         values.update(load_yaml(yaml_path, section))
     values.update({k: v for k, v in flags.items() if v is not None})
-    return build(cls, values, where=str(yaml_path) if yaml_path else "options")
+    return build(cls, values, where=str(yaml_path) if yaml_path else None)
 
 
-def build(cls: type[C], values: Mapping[str, Any], where: str = "config") -> C:
+def build(cls: type[C], values: Mapping[str, Any], where: str | None = None) -> C:
     """Instantiate ``cls`` from ``values``; unknown keys are an error that names them."""
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise AdtkError(
-            f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}"
+            f"{where or 'options'}: unknown setting(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(fields))}"
         )
     hints = typing.get_type_hints(cls)
     kwargs = {k: _coerce(hints.get(k), v) for k, v in values.items()}
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as e:
-        raise AdtkError(f"{where}: {e}") from None
+        # Flag values need no prefix (the message names the setting); a YAML file is named.
+        raise AdtkError(f"{where}: {e}" if where else str(e)) from None
 
 
 def _coerce(hint: Any, value: Any) -> Any:
@@ -184,3 +186,51 @@ class BenchConfig:
     @property
     def run_id(self) -> str:
         return config_hash(self.hash_dict())
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractConfig:
+    """Settings of ``adtk extract`` (see ``adtk extract --help`` for each one)."""
+
+    fps: float = 2.0
+    detector: str = "auto"
+    motion_gate: bool = True
+    min_score: float | None = None
+    min_size: int = 12
+    size: int = 64
+    max_gap: float = 2.0
+    min_track: int = 3
+    min_iou: float = 0.1
+    max_jump: float = 0.75
+    hog_upscale: float = 1.0
+    hog_scale_step: float = 1.05
+    motion_width: int = 320
+    motion_absorb_s: float = 60.0
+    motion_warmup_s: float = 5.0
+    tv_model: str = "fasterrcnn_mobilenet_v3_large_fpn"
+    weights: str | None = None
+    device: str = "auto"
+    batch: int = 8
+    workers: int = 0
+    labels: str | None = None
+
+    def __post_init__(self) -> None:
+        checks = {
+            "fps": self.fps > 0,
+            "size": self.size >= 8,
+            "max_gap": self.max_gap >= 0,
+            "min_track": self.min_track >= 1,
+            "hog_upscale": self.hog_upscale > 0,
+            "hog_scale_step": self.hog_scale_step > 1.0,
+            "motion_width": self.motion_width >= 32,
+            "batch": self.batch >= 1,
+            "workers": self.workers >= 0,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"invalid value for {', '.join(bad)}")
+
+
+#: ExtractConfig fields that do not change what one video's extraction produces (a finished
+#: video is not redone when only these change; labels are re-applied on every run).
+EXTRACT_RUNTIME_FIELDS = frozenset({"workers", "labels", "device", "batch"})
