@@ -90,7 +90,9 @@ def _inter(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return w * h
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float = 0.4, contain: float = 0.8) -> np.ndarray:
+def nms(
+    boxes: np.ndarray, scores: np.ndarray, iou: float = 0.4, contain: float = 0.8
+) -> np.ndarray:
     """Greedy non-maximum suppression; returns kept indices, best score first.
 
     Besides the IoU rule, a box lying mostly (``contain``) inside a better-scored one is
@@ -222,6 +224,28 @@ class MotionModel:
         return (np.asarray(boxes, np.float32) / self.scale, np.asarray(fill, np.float32))
 
 
+def _inside_larger(boxes: np.ndarray, frac: float = 0.6) -> np.ndarray:
+    """Mask of boxes lying mostly inside a larger box (mask fragments of one body)."""
+    if len(boxes) < 2:
+        return np.zeros(len(boxes), bool)
+    ov = overlap_min(boxes, boxes)
+    area = _area(boxes)
+    larger = area[None, :] > area[:, None]
+    return ((ov >= frac) & larger).any(axis=1)
+
+
+def _group_fill(groups: np.ndarray, parts: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """Motion score of each grouped box: the best foreground fill among its parts (0-1)."""
+    out = np.zeros(len(groups), np.float32)
+    if not len(groups) or not len(parts):
+        return out
+    cx, cy = (parts[:, 0] + parts[:, 2]) / 2, (parts[:, 1] + parts[:, 3]) / 2
+    for g, (x0, y0, x1, y1) in enumerate(groups):
+        inside = (cx >= x0) & (cx <= x1) & (cy >= y0) & (cy <= y1)
+        out[g] = fill[inside].max() if inside.any() else 0.0
+    return out
+
+
 def person_like(boxes: np.ndarray, min_aspect: float = 0.5, max_aspect: float = 6.0) -> np.ndarray:
     """Mask of boxes whose height / width ratio could be a person (or a person on a bike)."""
     w = np.maximum(boxes[:, 2] - boxes[:, 0], 1e-6)
@@ -303,7 +327,9 @@ def create(name: str, cfg: Any) -> Detector:
     try:
         cls = DETECTORS[name]
     except KeyError:
-        raise AdtkError(f"unknown detector {name!r}; known: {', '.join(list_detectors())}") from None
+        raise AdtkError(
+            f"unknown detector {name!r}; known: {', '.join(list_detectors())}"
+        ) from None
     return cls(cfg)
 
 
@@ -350,7 +376,7 @@ class HogDetector(Detector):
     default_min_score = 0.0
     #: a person must be about this tall (pixels) for the 64x128 window
     min_person = 96
-    hog_target = 160
+    hog_target = 110
 
     def __init__(self, cfg: Any):
         super().__init__(cfg)
@@ -379,25 +405,23 @@ class HogDetector(Detector):
                 px, py = 0.35 * h + 8 / s, 0.25 * h + 8 / s
                 a0, b0 = int(max(0, x0 - px)), int(max(0, y0 - py))
                 a1, b1 = int(min(W, x1 + px)), int(min(H, y1 + py))
-                if (a1 - a0) * s < 64 or (b1 - b0) * s < 128:
-                    # too small for one window: widen around the centre up to the window size
-                    cx, cy = (a0 + a1) / 2, (b0 + b1) / 2
-                    hw, hh = max(a1 - a0, 66 / s) / 2, max(b1 - b0, 130 / s) / 2
-                    a0, a1 = int(max(0, cx - hw)), int(min(W, cx + hw))
-                    b0, b1 = int(max(0, cy - hh)), int(min(H, cy + hh))
-                    if (a1 - a0) * s < 64 or (b1 - b0) * s < 128:
-                        continue
                 det = det + self._run(frame[b0:b1, a0:a1], a0, b0, s)
         if len(det) > 1:
             det = det.select(nms(det.boxes, det.scores))
         return det
 
-    def _run(self, img: np.ndarray, ox: int, oy: int, s: float) -> Detections:
+    def _run(self, img: np.ndarray, ox: float, oy: float, s: float) -> Detections:
         if s != 1.0:
             interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
             img = cv2.resize(img, None, fx=s, fy=s, interpolation=interp)
-        if img.shape[0] < 128 or img.shape[1] < 64:
-            return Detections()
+        # a person filling the frame's height needs some room above and below to fit the
+        # 64x128 window at ~100 px tall: extend the region by repeating its border
+        py, px = max(0, 144 - img.shape[0]), max(0, 72 - img.shape[1])
+        if py or px:
+            img = cv2.copyMakeBorder(
+                img, py // 2, py - py // 2, px // 2, px - px // 2, cv2.BORDER_REPLICATE
+            )
+            ox, oy = ox - (px // 2) / s, oy - (py // 2) / s
         self.calls += 1
         self.pixels += img.shape[0] * img.shape[1]
         rects, weights = self.hog.detectMultiScale(
@@ -575,8 +599,8 @@ class DetectionPipeline:
         ms = getattr(cfg, "min_score", None)
         self.min_score = self.detector.default_min_score if ms is None else float(ms)
         self.prev = np.zeros((0, 4), np.float32)
-        self.grow = float(getattr(cfg, "motion_grow", 0.1))
-        self.stack = float(getattr(cfg, "motion_stack", 0.5))
+        self.grow = float(getattr(cfg, "motion_grow", 0.5))
+        self.stack = float(getattr(cfg, "motion_stack", 1.0))
         self.frames_in = 0
         self.frames_gated = 0
 
@@ -593,17 +617,19 @@ class DetectionPipeline:
         for i, frame in enumerate(frames):
             self.frames_in += 1
             blob = None
+            moving = np.zeros((0, 4), np.float32)
             if self.motion is not None:
                 moving, fill = self.motion.update(frame)
-                b = moving if self.motion.global_change else group_boxes(moving, self.grow, self.stack, upright=True)
+                gc = self.motion.global_change
+                b = moving if gc else group_boxes(moving, self.grow, self.stack, upright=True)
                 keep = person_like(b) & ((b[:, 3] - b[:, 1]) >= max(self.min_size, 1))
-                keep &= not self.motion.global_change
-                blob = Detections.of(b[keep], np.full(int(keep.sum()), 0.5), "motion")
-            if self.gate and self.motion is not None:
-                if not len(moving) and not len(self.prev):
-                    self.frames_gated += 1
-                    results[i] = Detections()
-                    continue
+                keep &= not gc
+                keep &= ~_inside_larger(b)
+                blob = Detections.of(b[keep], _group_fill(b[keep], moving, fill), "motion")
+            if self.gate and self.motion is not None and not len(moving) and not len(self.prev):
+                self.frames_gated += 1
+                results[i] = Detections()
+                continue
             roi = None
             if self.detector.uses_rois and self.gate and self.motion is not None:
                 roi = group_boxes(np.concatenate([moving, self.prev]))
