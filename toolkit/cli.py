@@ -238,7 +238,7 @@ def _detector_names() -> list[str]:
               help="Skip frames and regions without motion (fixed cameras).  [default: on]")
 @click.option("--min-score", type=float,
               help="Drop boxes scored below this (default: per detector; torchvision 0.5).")
-@click.option("--min-size", type=int, help="Drop boxes shorter than this (pixels).  [default: 16]")
+@click.option("--min-size", type=int, help="Drop boxes shorter than this (pixels).  [default: 12]")
 @click.option("--size", type=int, help="Crop side in pixels.  [default: 64]")
 @click.option("--max-gap", type=float,
               help="Seconds a track may go unseen before it ends.  [default: 2]")
