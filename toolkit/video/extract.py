@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -102,7 +101,9 @@ def video_id_for(rel: str) -> str:
     return f"{stem or 'video'}-{digest}"
 
 
-def discover(path: str | os.PathLike, exclude: Path | None = None) -> tuple[Path, list[str], list[str]]:
+def discover(
+    path: str | os.PathLike, exclude: Path | None = None
+) -> tuple[Path, list[str], list[str]]:
     """``(root, videos, skipped)``: video paths relative to ``root`` (sorted, posix).
 
     A file input is its own single video (its root is its folder). A folder is searched
@@ -150,7 +151,9 @@ def read_labels(path: str | os.PathLike) -> pd.DataFrame:
         raise AdtkError(f"{p}: not a readable CSV ({str(e).splitlines()[0][:120]})") from None
     missing = [c for c in LABEL_COLUMNS if c not in df.columns and c != "event"]
     if missing:
-        raise AdtkError(f"{p}: missing column(s) {', '.join(missing)}; need {', '.join(LABEL_COLUMNS)}")
+        raise AdtkError(
+            f"{p}: missing column(s) {', '.join(missing)}; need {', '.join(LABEL_COLUMNS)}"
+        )
     if "event" not in df.columns:
         df["event"] = None
     for col in ("start_s", "end_s"):
@@ -299,8 +302,18 @@ def extract_video(
                     )
                     x0, y0, x1, y1 = (round(float(v)) for v in box)
                     rows.append(
-                        (name, fi, t, int(ids[k]), x0, y0, x1 - x0, y1 - y0,
-                         float(det.scores[k]), det.names[k])
+                        (
+                            name,
+                            fi,
+                            t,
+                            int(ids[k]),
+                            x0,
+                            y0,
+                            x1 - x0,
+                            y1 - y0,
+                            float(det.scores[k]),
+                            det.names[k],
+                        )
                     )
             batch.clear()
 
@@ -317,8 +330,18 @@ def extract_video(
 
         df = pd.DataFrame(
             rows,
-            columns=["name", "frame_idx", "time_s", "track_id", "x", "y", "w", "h",
-                     "det_score", "detector"],
+            columns=[
+                "name",
+                "frame_idx",
+                "time_s",
+                "track_id",
+                "x",
+                "y",
+                "w",
+                "h",
+                "det_score",
+                "detector",
+            ],
         )
         lengths = df.groupby("track_id")["name"].transform("size") if len(df) else df["name"]
         short = df[lengths < cfg.min_track] if len(df) else df
@@ -432,7 +455,12 @@ def _worker_main(conn, threads: int) -> None:
             return
         if task is None:
             return
-        idx, src, rel, out, cfg_dict, intervals = task
+        # idx: the task's position in run_pool's list (messages refer to it)
+        idx, (_, src, rel, out, cfg_dict, intervals, crash_on) = task
+        # the parent's value of the test hook, not the environment this process started with
+        os.environ.pop(CRASH_HOOK_ENV, None)
+        if crash_on:
+            os.environ[CRASH_HOOK_ENV] = crash_on
         last = [time.monotonic(), 0]
 
         def frames(n: int, idx=idx, last=last) -> None:
@@ -445,7 +473,11 @@ def _worker_main(conn, threads: int) -> None:
         try:
             cfg = ExtractConfig(**cfg_dict)
             summary = extract_video(
-                src, rel, out, cfg, intervals,
+                src,
+                rel,
+                out,
+                cfg,
+                intervals,
                 on_start=lambda n, idx=idx: conn.send(("start", idx, n)),
                 on_frames=frames,
             )
@@ -460,8 +492,12 @@ def _worker_main(conn, threads: int) -> None:
             where = traceback.extract_tb(e.__traceback__)[-1]
             msg = str(e).splitlines()[0][:200] if str(e) else ""
             conn.send(
-                ("failed", idx, f"{src}: {type(e).__name__}: {msg} "
-                 f"({Path(where.filename).name}:{where.lineno})")
+                (
+                    "failed",
+                    idx,
+                    f"{src}: {type(e).__name__}: {msg} "
+                    f"({Path(where.filename).name}:{where.lineno})",
+                )
             )
 
 
@@ -534,7 +570,7 @@ def run_pool(
             for s in slots:
                 if s.task is None and pending and s.proc.is_alive():
                     s.task = pending.popleft()
-                    s.conn.send(tasks[s.task])
+                    s.conn.send((s.task, tasks[s.task]))
             busy = [s for s in slots if s.task is not None]
             ready = wait([s.conn for s in busy] + [s.proc.sentinel for s in busy], timeout=1.0)
             for s in list(busy):
@@ -640,7 +676,9 @@ def run_extract(
         raise AdtkError(f"{out}: output folder is not writable")
     res = ExtractResult(out=out, manifest=out / "manifest.parquet", videos=len(videos))
     res.not_videos = not_videos
-    res.unmatched_labels = unmatched.astype(object).where(unmatched.notna(), None).to_dict("records")
+    res.unmatched_labels = (
+        unmatched.astype(object).where(unmatched.notna(), None).to_dict("records")
+    )
 
     with _lock(out):
         shutil.rmtree(out / ".staging", ignore_errors=True)  # a killed run's leftovers
@@ -676,7 +714,15 @@ def run_extract(
         workers = max(1, min(workers, len(todo) or 1))
         threads = max(1, (os.cpu_count() or 1) // workers)
         tasks = [
-            (i, str(root / videos[i]), videos[i], str(out), to_dict(cfg), per_video.get(videos[i]))
+            (
+                i,
+                str(root / videos[i]),
+                videos[i],
+                str(out),
+                to_dict(cfg),
+                per_video.get(videos[i]),
+                os.environ.get(CRASH_HOOK_ENV),
+            )
             for i in todo
         ]
         failures: dict[int, str] = {}
@@ -690,7 +736,9 @@ def run_extract(
             elif kind == "frames":
                 bars.frames(payload)
             elif kind == "done":
-                parts[i] = mf.read_manifest(out / "videos" / video_id_for(videos[i]) / "part.parquet")
+                parts[i] = mf.read_manifest(
+                    out / "videos" / video_id_for(videos[i]) / "part.parquet"
+                )
                 durations[i] = float(payload.get("duration_s", 0.0))
                 res.done += 1
                 write_merged()
@@ -760,8 +808,9 @@ class _Bars:
             return
         tqdm.monitor_interval = 0
         self.v = tqdm(total=n_videos, desc="videos", unit="video", position=0, file=sys.stderr)
-        self.f = tqdm(total=0, desc="frames", unit="fr", unit_scale=True, position=1,
-                      file=sys.stderr)
+        self.f = tqdm(
+            total=0, desc="frames", unit="fr", unit_scale=True, position=1, file=sys.stderr
+        )
         self.failed = 0
 
     def add_total(self, n: int) -> None:

@@ -19,7 +19,26 @@ from toolkit.errors import AdtkError
 
 #: Extensions searched for when the input is a folder (lower case, without dot).
 VIDEO_EXTENSIONS = frozenset(
-    "mp4 m4v avi mkv mov webm mpg mpeg mpe ts mts m2ts wmv flv 3gp ogv mjpeg mjpg".split()
+    [
+        "mp4",
+        "m4v",
+        "avi",
+        "mkv",
+        "mov",
+        "webm",
+        "mpg",
+        "mpeg",
+        "mpe",
+        "ts",
+        "mts",
+        "m2ts",
+        "wmv",
+        "flv",
+        "3gp",
+        "ogv",
+        "mjpeg",
+        "mjpg",
+    ]
 )
 #: A stream that stops this far short of its header's frame count is called truncated
 #: (containers estimate counts from duration, so a small shortfall is normal).

@@ -4,7 +4,8 @@ Each sampled frame's boxes are matched to the live tracks by maximising total Io
 (``scipy.optimize.linear_sum_assignment`` on ``1 - IoU``); pairs below ``min_iou`` stay
 unmatched, except that a box whose centre lies within ``max_jump`` box heights of a track's
 last box may still continue it (at a cost above any overlapping pair): at 2 sampled frames per
-second a cyclist moves more than their own width between samples. An unmatched box starts a new track; a track not matched for more than ``max_gap``
+second a cyclist moves more than their own width between samples.
+An unmatched box starts a new track; a track not matched for more than ``max_gap``
 seconds ends. Tracks are matched against their last box, so a person hidden for a moment is
 picked up again where they were last seen.
 """

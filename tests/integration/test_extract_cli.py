@@ -1,0 +1,178 @@
+"""``adtk extract`` end to end on generated videos: output, labels, resume, faults."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from toolkit.cli import main
+from toolkit.data.manifest import CROP_COLUMNS, read_manifest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def make_video(path: Path, seconds: float = 6.0, fps: int = 10, walkers: int = 2, seed: int = 0):
+    """A fixed-camera clip: textured static background, dark person-shaped blobs walking."""
+    rng = np.random.default_rng(seed)
+    w, h = 240, 160
+    bg = (rng.integers(150, 200, (h, w, 1)) * np.ones((1, 1, 3))).astype(np.uint8)
+    bg = cv2.GaussianBlur(bg, (5, 5), 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    assert vw.isOpened()
+    n = int(seconds * fps)
+    for i in range(n):
+        f = bg.copy()
+        for k in range(walkers):
+            # walkers go right in their own lanes, 100 px apart (never one above the other:
+            # a mask cannot tell two vertically touching people apart)
+            x = 10 + 100 * k + 100 * i / n
+            y = 30 + 60 * k
+            cv2.ellipse(f, (int(x) + 7, y + 8), (6, 7), 0, 0, 360, (40, 40, 40), -1)
+            cv2.rectangle(f, (int(x), y + 15), (int(x) + 14, y + 50), (30, 30, 60), -1)
+        vw.write(f)
+    vw.release()
+    return path
+
+
+def run(args, **kw):
+    return CliRunner().invoke(
+        main, ["extract", *args, "--no-progress"], catch_exceptions=False, **kw
+    )
+
+
+def test_generated_video_crops_manifest_and_rerun(tmp_path):
+    make_video(tmp_path / "in" / "abnormal" / "cam.avi", walkers=2)
+    out = tmp_path / "out"
+    r = run([str(tmp_path / "in"), "--out", str(out), "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    df = read_manifest(out / "manifest.parquet")
+    assert list(df.columns)[: len(CROP_COLUMNS)] == list(CROP_COLUMNS)
+    assert len(df) > 10
+    assert df["sequence_id"].nunique() == 2  # two walkers, two sequences
+    assert set(df["label"]) == {"abnormal"}  # from the folder name
+    assert df["video"].unique().tolist() == ["abnormal/cam.avi"]
+    assert df["time_s"].diff().dropna().ge(0).all()
+    for col in ("path", "path_oversize"):
+        for p in df[col].head(3):
+            img = cv2.imread(str(out / p))
+            assert img.shape == (64, 64, 3)
+    # sampled at 2 fps from a 10 fps clip: frame indices are multiples of 5
+    assert (df["frame_idx"] % 5 == 0).all()
+    # run again: nothing redone, identical ids
+    r2 = run([str(tmp_path / "in"), "--out", str(out)])
+    assert r2.exit_code == 0 and "1 already done" in r2.output
+    df2 = read_manifest(out / "manifest.parquet")
+    assert df2["crop_id"].tolist() == df["crop_id"].tolist()
+    # changed settings: the video is redone with them
+    r3 = run([str(tmp_path / "in"), "--out", str(out), "--size", "32"])
+    assert "1 extracted" in r3.output
+    assert cv2.imread(str(out / read_manifest(out / "manifest.parquet")["path"][0])).shape[0] == 32
+
+
+def test_bad_inputs_fail_alone_and_are_listed(tmp_path):
+    src = tmp_path / "in"
+    make_video(src / "good.avi", seconds=4, walkers=1)
+    good = (src / "good.avi").read_bytes()
+    (src / "truncated.avi").write_bytes(good[: len(good) // 3])
+    (src / "noise.mp4").write_bytes(np.random.default_rng(1).bytes(50_000))
+    (src / "notes.mp4").write_text("this is not a video\n")
+    (src / "readme.txt").write_text("hello\n")
+    out = tmp_path / "out"
+    r = run([str(src), "--out", str(out), "--workers", "2"])
+    assert r.exit_code == 1, r.output
+    assert "Traceback" not in r.output
+    failures = (out / "failures.csv").read_text()
+    for name in ("truncated.avi", "noise.mp4", "notes.mp4"):
+        assert name in failures and name in r.output
+    assert "good.avi" not in failures
+    assert "readme.txt" in r.output  # reported as ignored, not silently skipped
+    df = read_manifest(out / "manifest.parquet")
+    assert set(df["video"]) == {"good.avi"}
+
+
+def test_native_crash_fails_only_that_video(tmp_path, monkeypatch):
+    src = tmp_path / "in"
+    make_video(src / "a.avi", seconds=3, walkers=1)
+    make_video(src / "crash_me.avi", seconds=3, walkers=1, seed=1)
+    make_video(src / "c.avi", seconds=3, walkers=1, seed=2)
+    monkeypatch.setenv("ADTK_TEST_CRASH_ON", "crash_me")
+    out = tmp_path / "out"
+    r = run([str(src), "--out", str(out), "--workers", "1"])
+    assert r.exit_code == 1
+    assert "crash_me.avi: the decoder crashed (SIGABRT)" in r.output
+    assert set(read_manifest(out / "manifest.parquet")["video"]) == {"a.avi", "c.avi"}
+
+
+@pytest.mark.parametrize(
+    "setup, msg",
+    [
+        (lambda p: None, "no such file or folder"),
+        (lambda p: p.mkdir() or (p / "x.txt").write_text("x"), "folder has no videos"),
+    ],
+)
+def test_one_line_errors(tmp_path, setup, msg):
+    p = tmp_path / "input"
+    setup(p)
+    r = CliRunner().invoke(main, ["extract", str(p), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2
+    assert r.output.startswith("Error: ") and msg in r.output and "Traceback" not in r.output
+
+
+def test_single_text_file_is_reported(tmp_path):
+    f = tmp_path / "clip.mp4"
+    f.write_text("not a video")
+    r = run([str(f), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 1 and "not a video" in r.output
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9(tmp_path):
+    src = tmp_path / "in"
+    for i in range(4):
+        make_video(src / f"v{i}.avi", seconds=12, walkers=2, seed=i)
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable,
+        "-m",
+        "toolkit",
+        "extract",
+        str(src),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not list((out / "videos").glob("*/part.parquet")):
+            time.sleep(0.05)
+        assert list((out / "videos").glob("*/part.parquet")), "no video finished in time"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the run and its workers: our own process group
+        proc.wait()
+    done_before = len(list((out / "videos").glob("*/part.parquet")))
+    assert done_before < 4, "the run finished before it could be killed"
+    # what is on disk after kill -9 is a valid manifest of finished videos only
+    df = read_manifest(out / "manifest.parquet")
+    assert df["video"].nunique() <= done_before
+    r = run([str(src), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert f"{done_before} already done" in r.output
+    df = read_manifest(out / "manifest.parquet")
+    assert sorted(df["video"].unique()) == [f"v{i}.avi" for i in range(4)]
+    assert all((out / p).is_file() for p in df["path"])
+    assert not (out / ".staging").exists() or not any((out / ".staging").iterdir())
