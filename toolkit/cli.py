@@ -6,6 +6,7 @@ Heavy imports (torch, cv2) happen inside the commands so that ``adtk --help`` st
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -138,13 +139,16 @@ def _method_names():
               help="Digit set with the paper's MNIST protocol (default mnist-5k).")
 @click.option("--data", default=None, type=click.Path(dir_okay=False),
               help="Split manifest of crops (train on train, choose by val, report on test).")
-@click.option("--crop", default=None, type=click.Choice(["normal", "oversize"]),
-              help="Which crop of a manifest to use (default normal).")
-@click.option("--anomaly-digit", type=click.IntRange(0, 9), default=None,
-              help="Digit sets: the anomaly digit D.")
-@click.option("--unseen-digit", type=click.IntRange(0, 9), default=None,
-              help="Digit sets: a digit kept out of training, scored as an unseen anomaly.")
-@click.option("--seed", type=int, default=None, help="Seed (default 0).")
+@click.option("--crop", default=None,
+              help="Which crop of a manifest to use: normal (default) or oversize; "
+              "normal,oversize runs both.")
+@click.option("--anomaly-digit", default=None,
+              help="Digit sets: the anomaly digit D (0-9); lists 0,3,5, ranges 0-4 or all.")
+@click.option("--unseen-digit", default=None,
+              help="Digit sets: a digit kept out of training, scored as an unseen anomaly "
+              "(lists and ranges as for --anomaly-digit).")
+@click.option("--seed", "--seeds", "seed", default=None,
+              help="Seed (default 0); several: 1-8 or 1,2,3.")
 @click.option("--preset", type=click.Choice(["quick", "paper"]), default=None,
               help="quick (2-core CPU, default) or paper (the paper's epochs and batch).")
 @click.option("--epochs", type=int, default=None)
@@ -153,13 +157,15 @@ def _method_names():
 @click.option("--latent-dim", type=int, default=None)
 @click.option("--width", type=int, default=None, help="Channels of the first conv layer.")
 @click.option("--size", type=int, default=None, help="Image side the network takes.")
-@click.option("--neg-loss", type=click.Choice(["naive", "scaled"]), default=None,
-              help="ADNL negative loss: naive -MSE (eq. 3) or scaled exp(-MSE) (eq. 4).")
+@click.option("--neg-loss", default=None,
+              help="ADNL negative loss: naive -MSE (eq. 3) or scaled exp(-MSE) (eq. 4); "
+              "naive,scaled runs both.")
 @click.option("--neg-weight", type=float, default=None, help="Weight of the negative loss.")
 @click.option("--warmup-epochs", type=int, default=None,
               help="Normal-only epochs before the negative term starts.")
 @click.option("--labelled-anomalies", default=None,
-              help="Cap on labelled training anomalies ADNL uses: N or all (seeded choice).")
+              help="Cap on labelled training anomalies ADNL uses: N or all (seeded choice); "
+              "several: 0,1,5,10,50,all.")
 @click.option("--select", type=click.Choice(["last", "best-val"]), default=None,
               help="Model to keep: last epoch or best validation AUC.")
 @click.option("--augment", type=click.Choice(["none", "hflip"]), default=None)
@@ -174,24 +180,59 @@ def _method_names():
 @click.option("--force", is_flag=True, help="Re-train finished runs.")
 @click.option("--config", type=click.Path(dir_okay=False), default=None,
               help="YAML file (bench: section).")
-def bench_command(methods, out, force, config, **flags) -> None:
-    """Train and score baseline / ADNL / AE; one folder per run under --out (runs/RUN_ID)."""
-    import json
+@click.option("--suite", type=click.Choice(["table1", "table2", "table3", "table4", "paper"]),
+              default=None, help="The paper's experiments as a grid (axes given here override "
+              "the suite's).")
+@click.option("--jobs", "-j", type=int, default=1, show_default=True,
+              help="Runs in parallel processes; the CPU cores (or GPUs) are split between them.")
+@click.option("--report/--no-report", "with_report", default=True, show_default=True,
+              help="Write --out/report.html (and tables/) at the end.")
+def bench_command(methods, out, force, config, suite, jobs, with_report, **flags) -> None:
+    """Train and score baseline / ADNL / AE; one folder per run under --out (runs/RUN_ID).
 
-    from toolkit.engine.run import resolve_bench_config, run_one
+    Several values per axis run their product (a grid): finished runs are skipped, a killed
+    grid resumes, a failed run is recorded (error.json) and the rest go on; the exit code is
+    1 when any run failed.
+    """
+    from toolkit.engine import grid
 
-    cfgs = [
-        resolve_bench_config(config, method=m, out=out, **flags) for m in (methods or (None,))
-    ]
-    for cfg in cfgs:
-        folder = run_one(cfg, out, force=force)
-        m = json.loads((folder / "metrics.json").read_text())
+    axes = {k: grid.parse_axis(k, flags.pop(k, None)) for k in
+            ("crop", "anomaly_digit", "unseen_digit", "seed", "neg_loss", "labelled_anomalies")}
+    axes["method"] = grid.parse_axis("method", methods)
+    cfgs = grid.plan({**flags, "out": out}, axes, suite, config)
+    if len(cfgs) > 1:
+        click.echo(f"grid: {grid.describe(cfgs)}; out {out}, {max(1, jobs)} job(s)")
+
+    def echo(o) -> None:
+        if o.status == "failed":
+            click.echo(f"{o.cfg.method:<9} {o.cfg.run_id}  FAILED: {o.error}  {o.folder}")
+            return
+        m = o.metrics()
         auc = m.get("test_auroc")
         click.echo(
-            f"{cfg.method:<9} {cfg.run_id}  test AUROC "
+            f"{o.cfg.method:<9} {o.cfg.run_id}  test AUROC "
             f"{'n/a' if auc is None else f'{auc:.4f}'}  "
-            f"({m.get('epochs')} epochs, {m.get('wall_time_s', 0):.1f} s)  {folder}"
+            f"({m.get('epochs')} epochs, {m.get('wall_time_s', 0):.1f} s)  {o.folder}"
+            + ("  [finished earlier, skipped]" if o.status == "skipped" else "")
         )
+
+    result = grid.run_grid(cfgs, out, jobs=jobs, force=force, echo=echo)
+    if len(cfgs) > 1:
+        click.echo(result.summary())
+    if with_report:
+        from toolkit.eval.report import build_report
+
+        try:
+            rep = build_report(out, Path(out) / "report.html")
+            click.echo(f"report: {rep.path} (tables in {rep.tables_dir})")
+        except Exception as e:  # noqa: BLE001  (the runs are done; a report problem is a note)
+            click.echo(f"note: report not written: {e}", err=True)
+    if result.failed:
+        if len(cfgs) == 1 and result.failed[0].error_type == "AdtkError":
+            raise AdtkError(result.failed[0].error)
+        click.echo(f"{len(result.failed)} of {len(cfgs)} runs failed (error.json in each "
+                   "folder); run the same command again to retry them.", err=True)
+        sys.exit(1)
 
 
 # --- adtk report (issue 5) ---

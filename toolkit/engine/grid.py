@@ -1,0 +1,358 @@
+"""Benchmark grids: several values per axis (or a paper suite) -> one run per resolved config.
+
+Each run is keyed by its run id (the hash of its resolved config, docs/run-folder.md), so a
+grid is idempotent: finished runs (``metrics.json`` present) are skipped, an interrupted run
+resumes from its checkpoint (``run_one`` does that), and a killed grid picks up where it
+stopped. A failing run is recorded (``error.json``, written by ``run_one``) and the rest go on;
+the caller decides the exit code from :class:`GridResult`. ``jobs > 1`` runs configs in
+separate processes that split the CPU cores (or GPUs) between them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from toolkit.errors import AdtkError
+
+#: Axes that take several values (comma lists, ranges like 1-8, or 'all' for digits).
+AXES = ("method", "dataset", "data", "crop", "anomaly_digit", "unseen_digit", "seed",
+        "neg_loss", "labelled_anomalies")
+_INT_AXES = ("anomaly_digit", "unseen_digit", "seed")
+PAPER_SEEDS = list(range(1, 9))  # the paper's Tables 2-4 report eight seeds
+#: Settings that only act through the negative (labelled-anomaly) term of a method.
+_NEG_ONLY = ("labelled_anomalies", "neg_loss", "neg_weight", "warmup_epochs")
+
+#: The paper's experiments as axes. Axes given on the command line override these.
+SUITES: dict[str, dict[str, list[Any]]] = {
+    # Table 1: each MNIST digit in turn is the anomaly, baseline vs ADNL.
+    "table1": {"method": ["baseline", "adnl"], "anomaly_digit": list(range(10))},
+    # Table 2: baseline vs ADNL on a crop manifest, eight seeds.
+    "table2": {"method": ["baseline", "adnl"], "crop": ["normal"], "seed": PAPER_SEEDS},
+    # Table 3: ADNL on oversize vs normal crops.
+    "table3": {"method": ["adnl"], "crop": ["normal", "oversize"], "seed": PAPER_SEEDS},
+    # Table 4: ADNL with the scaled (exp(-MSE)) vs naive negative loss.
+    "table4": {"method": ["adnl"], "neg_loss": ["naive", "scaled"], "seed": PAPER_SEEDS},
+}
+SUITE_NAMES = (*SUITES, "paper")
+_MANIFEST_SUITES = ("table2", "table3", "table4")
+
+
+def parse_axis(name: str, value: Any) -> list[Any] | None:
+    """Values of one axis from a CLI string (``1-8``, ``0,3,5``, ``all``) or a list of them.
+
+    Returns None when the axis is not given. ``anomaly_digit all`` means the ten digits;
+    ``labelled_anomalies all`` stays the single value 'all' (every labelled anomaly).
+    """
+    if value is None:
+        return None
+    items = list(value) if isinstance(value, list | tuple) else [value]
+    out: list[Any] = []
+    for item in items:
+        for part in str(item).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if name in _INT_AXES:
+                out += _int_values(name, part)
+            else:
+                out.append(part)
+    if not out:
+        return None
+    return list(dict.fromkeys(out))  # keep order, drop repeats
+
+
+def _int_values(name: str, part: str) -> list[int]:
+    flag = "--" + name.replace("_", "-")
+    if part == "all" and name in ("anomaly_digit", "unseen_digit"):
+        return list(range(10))
+    lo, sep, hi = part.partition("-")
+    try:
+        if sep and lo:  # a range like 1-8 (a leading '-' is a negative number)
+            a, b = int(lo), int(hi)
+            if b < a:
+                raise AdtkError(f"{flag} {part}: empty range")
+            return list(range(a, b + 1))
+        return [int(part)]
+    except ValueError:
+        raise AdtkError(f"{flag}: expected numbers, ranges like 1-8 or lists like 0,3,5; "
+                        f"got {part!r}") from None
+
+
+def expand(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """The product of the axes, in a stable order (first axis slowest).
+
+    Combinations where the unseen digit equals the anomaly digit are dropped (a digit cannot
+    be both the labelled anomaly and the one never seen in training).
+    """
+    keys = [k for k in axes if axes[k]]
+    combos = []
+    for values in itertools.product(*(axes[k] for k in keys)):
+        c = dict(zip(keys, values, strict=True))
+        if c.get("unseen_digit") is not None and c.get("unseen_digit") == c.get("anomaly_digit"):
+            continue
+        combos.append(c)
+    return combos
+
+
+def suite_axes(suite: str, has_data: bool) -> list[dict[str, list[Any]]]:
+    """The axis sets of a suite (``paper`` = Table 1 and, with a manifest, Tables 2-4)."""
+    if suite not in SUITE_NAMES:
+        raise AdtkError(f"unknown suite {suite!r}; use one of {', '.join(SUITE_NAMES)}")
+    names = list(SUITES) if suite == "paper" else [suite]
+    if suite == "paper" and not has_data:
+        names = ["table1"]
+    out = []
+    for n in names:
+        if n in _MANIFEST_SUITES and not has_data:
+            raise AdtkError(f"suite {n} runs on a crop manifest: give --data "
+                            "data_manifests/NAME.parquet")
+        axes = dict(SUITES[n])
+        if n == "table1":
+            axes["data"] = [None]  # Table 1 is MNIST even where a manifest is given
+        out.append(axes)
+    return out
+
+
+def plan(
+    flags: dict[str, Any],
+    axes: dict[str, list[Any] | None] | None = None,
+    suite: str | None = None,
+    config: str | os.PathLike | None = None,
+) -> list:
+    """Resolved, de-duplicated BenchConfigs of a grid: suite axes, overridden by given axes.
+
+    Every config is resolved (and checked) before anything runs, so bad input stops the grid
+    before any training.
+    """
+    from toolkit.engine.run import resolve_bench_config
+    from toolkit.methods import get_method
+
+    given = {k: v for k, v in (axes or {}).items() if v}
+    unknown = sorted(set(given) - set(AXES))
+    if unknown:
+        raise AdtkError(f"not a grid axis: {', '.join(unknown)}; axes: {', '.join(AXES)}")
+    has_data = bool(flags.get("data") or given.get("data"))
+    parts = suite_axes(suite, has_data) if suite else [{}]
+    cfgs, seen = [], set()
+    for part in parts:
+        merged = {**part, **given}
+        if part.get("data") == [None]:  # Table 1 of the paper suite: never the manifest
+            merged["data"] = [None]
+        for combo in expand(merged) or [{}]:
+            values = {**flags, **combo}  # a None value means "not given" to the resolver
+            if "data" in combo and combo["data"] is None and values.get("dataset") in (
+                None, "manifest"
+            ):
+                values["dataset"] = "mnist-5k"
+            cfg = resolve_bench_config(config, **values)
+            if not get_method(cfg.method).uses_abnormal:
+                # Settings of the negative term do not change a method without one: resolve
+                # them to their defaults so e.g. a label-efficiency grid trains the baseline once.
+                cfg = resolve_bench_config(
+                    config, **{k: v for k, v in values.items() if k not in _NEG_ONLY})
+            if cfg.run_id not in seen:
+                seen.add(cfg.run_id)
+                cfgs.append(cfg)
+    return cfgs
+
+
+# --- running -------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    cfg: Any
+    folder: Path
+    status: str  # finished | skipped | failed
+    error: str = ""
+    error_type: str = ""
+    seconds: float = 0.0
+
+    def metrics(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.folder / "metrics.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+
+@dataclass
+class GridResult:
+    outcomes: list[Outcome] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    def _with(self, status: str) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+    @property
+    def finished(self) -> list[Outcome]:
+        return self._with("finished")
+
+    @property
+    def skipped(self) -> list[Outcome]:
+        return self._with("skipped")
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return self._with("failed")
+
+    def summary(self) -> str:
+        return (f"{len(self.outcomes)} runs: {len(self.finished)} trained, "
+                f"{len(self.skipped)} already finished (skipped), {len(self.failed)} failed; "
+                f"{self.wall_s:.1f} s")
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _assign_resources(cfgs: Sequence, jobs: int) -> list:
+    """Split the cores between ``jobs`` workers; spread CUDA runs over the visible GPUs."""
+    threads = max(1, _cores() // jobs)
+    n_gpu = 0
+    if jobs > 1 and any(c.device in ("auto", "cuda") for c in cfgs):
+        import torch
+
+        n_gpu = torch.cuda.device_count()
+    out = []
+    for i, c in enumerate(cfgs):
+        upd: dict[str, Any] = {}
+        if not c.num_threads:
+            upd["num_threads"] = threads
+        if n_gpu > 1 and c.device in ("auto", "cuda"):
+            upd["device"] = f"cuda:{i % n_gpu}"  # device is not in the run id
+        out.append(dataclasses.replace(c, **upd) if upd else c)
+    return out
+
+
+def _run_safely(cfg: Any, out: str, force: bool, progress: bool | None) -> tuple[str, str, float]:
+    """Run one config; never raises (except KeyboardInterrupt): returns (error, type, seconds)."""
+    from toolkit.engine.run import run_one
+
+    t0 = time.perf_counter()
+    try:
+        run_one(cfg, out, force=force, progress=progress)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001  (a failed run is recorded, the grid goes on)
+        msg = (str(e).splitlines() or [type(e).__name__])[0]
+        return msg or type(e).__name__, type(e).__name__, time.perf_counter() - t0
+    return "", "", time.perf_counter() - t0
+
+
+def _init_worker(threads: int) -> None:
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ["MKL_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_grid(
+    cfgs: Sequence,
+    out: str | os.PathLike,
+    jobs: int = 1,
+    force: bool = False,
+    echo: Callable[[Outcome], None] | None = None,
+    progress: bool | None = None,
+) -> GridResult:
+    """Run every config not finished yet; ``jobs`` worker processes when more than one."""
+    from toolkit.engine.run import is_finished, run_dir
+
+    t0 = time.perf_counter()
+    out = str(out)
+    result = GridResult()
+    todo = []
+    for c in cfgs:
+        folder = run_dir(c, out)
+        if is_finished(folder) and not force:
+            o = Outcome(c, folder, "skipped")
+            result.outcomes.append(o)
+            if echo:
+                echo(o)
+        else:
+            todo.append(c)
+    jobs = max(1, min(int(jobs), len(todo) or 1))
+    todo = _assign_resources(todo, jobs)
+
+    def record(c: Any, err: str, etype: str, secs: float) -> None:
+        o = Outcome(c, run_dir(c, out), "failed" if err else "finished", err, etype, secs)
+        result.outcomes.append(o)
+        if echo:
+            echo(o)
+
+    if jobs == 1:
+        for c in todo:
+            record(c, *_run_safely(c, out, force, progress))
+    else:
+        _run_parallel(todo, out, jobs, force, record)
+    result.wall_s = time.perf_counter() - t0
+    return result
+
+
+def _run_parallel(todo: Sequence, out: str, jobs: int, force: bool, record: Callable) -> None:
+    threads = max(1, _cores() // jobs)
+    # spawn: a clean interpreter per worker (no forked torch thread pools or CUDA state)
+    ctx = mp.get_context("spawn")
+    pending = list(todo)
+    while pending:
+        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(threads,)) as pool:
+            futures = {pool.submit(_run_safely, c, out, force, False): c for c in pending}
+            pending = []
+            try:
+                not_done = set(futures)
+                while not_done:
+                    done, not_done = wait(not_done, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        c = futures[f]
+                        try:
+                            record(c, *f.result())
+                        except BrokenProcessPool:
+                            pending.append(c)
+            except KeyboardInterrupt:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+        if pending and len(pending) == len(futures):
+            # The pool broke before anything finished: record instead of looping forever.
+            for c in pending:
+                _write_error(c, out, "worker process died (out of memory or a crash)")
+                record(c, "worker process died (out of memory or a crash)", "BrokenProcessPool",
+                       0.0)
+            return
+
+
+def _write_error(cfg: Any, out: str, msg: str) -> None:
+    from toolkit.engine.run import run_dir
+    from toolkit.io import atomic_write_json
+
+    folder = run_dir(cfg, out)
+    if (folder / "metrics.json").exists():
+        return
+    atomic_write_json(folder / "error.json", {"run_id": cfg.run_id, "error": msg,
+                                              "traceback": "", "time": time.strftime("%FT%T")})
+
+
+def describe(cfgs: Iterable) -> str:
+    """One line on what a grid holds: the axes that vary and their values."""
+    cfgs = list(cfgs)
+    parts = []
+    for k in AXES:
+        vals = list(dict.fromkeys(str(getattr(c, k)) for c in cfgs))
+        if len(vals) > 1:
+            parts.append(f"{k}={','.join(vals)}")
+    return f"{len(cfgs)} run{'s' if len(cfgs) != 1 else ''}" + (
+        f" over {'; '.join(parts)}" if parts else "")
