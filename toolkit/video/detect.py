@@ -145,6 +145,7 @@ class MotionModel:
         absorb_s: float = 60.0,
         var_threshold: float = 16.0,
         min_area_frac: float = 0.0004,
+        light_ncc: float = 0.9,
     ):
         w, h = frame_size
         self.scale = min(1.0, width / float(w))
@@ -159,6 +160,14 @@ class MotionModel:
         self.min_area = max(6.0, min_area_frac * self.small[0] * self.small[1])
         self.initialised = False
         self.last_fraction = 0.0
+        self.global_change = False
+        self.ref_level = 128.0
+        # Foreground whose texture matches the background's at the same pixels (normalised
+        # cross-correlation >= light_ncc) is a change of light (a reflection in a window,
+        # sunlight, re-exposure), not an object: measured on the indoor clip, light blobs
+        # score 0.95-1.0 and people below 0.5.
+        self.light_ncc = light_ncc
+        self.rejected_light = 0
         self.global_change = False
 
     def shrink(self, frame: np.ndarray) -> np.ndarray:
@@ -212,16 +221,43 @@ class MotionModel:
         # a median filter removes speckle but, unlike an opening, keeps 2-pixel-wide limbs of
         # people who are 20 pixels tall
         fg = cv2.medianBlur(fg, 3)
-        n, _, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
         boxes, fill = [], []
-        for x, y, w, h, area in stats[1:n]:
+        bg = None
+        self.rejected_light = 0
+        for k in range(1, n):
+            x, y, w, h, area = stats[k]
             if area < self.min_area:
                 continue
+            if self.light_ncc < 1.0:
+                bg = self.mog.getBackgroundImage() if bg is None else bg
+                mask = labels[y : y + h, x : x + w] == k
+                if _ncc(small[y : y + h, x : x + w][mask], bg[y : y + h, x : x + w][mask]) >= (
+                    self.light_ncc
+                ):
+                    self.rejected_light += 1
+                    continue
             boxes.append((x, y, x + w, y + h))
             fill.append(area / float(w * h))
         if not boxes:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         return (np.asarray(boxes, np.float32) / self.scale, np.asarray(fill, np.float32))
+
+
+def _ncc(a: np.ndarray, b: np.ndarray) -> float:
+    """Normalised cross-correlation of two pixel sets.
+
+    Both flat (a plain wall getting brighter): 1.0, a change of light. One flat, the other
+    textured: 0.0, something covers the background.
+    """
+    a = a.astype(np.float32)
+    b = b.astype(np.float32)
+    sa, sb = float(a.std()), float(b.std())
+    if sa < 2.0 and sb < 2.0:
+        return 1.0
+    if sa < 2.0 or sb < 2.0:
+        return 0.0
+    return float(((a - a.mean()) * (b - b.mean())).mean() / (sa * sb))
 
 
 def _inside_larger(boxes: np.ndarray, frac: float = 0.6) -> np.ndarray:
