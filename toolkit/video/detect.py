@@ -148,7 +148,8 @@ class MotionModel:
         light_ncc: float = 0.9,
     ):
         w, h = frame_size
-        self.scale = min(1.0, width / float(w))
+        # an integer reduction factor: INTER_AREA is several times faster for those
+        self.scale = 1.0 / max(1, round(w / float(width)))
         self.small = (max(8, round(w * self.scale)), max(8, round(h * self.scale)))
         # MOG2 drops an old background mode once its weight falls below the background ratio
         # (0.9): (1 - lr)^n < 0.9  =>  n ~ 0.105 / lr sampled frames.
@@ -247,14 +248,15 @@ class MotionModel:
 def _ncc(a: np.ndarray, b: np.ndarray) -> float:
     """Normalised cross-correlation of two pixel sets.
 
-    Both flat (a plain wall getting brighter): 1.0, a change of light. One flat, the other
-    textured: 0.0, something covers the background.
+    Both flat and within a factor of 1.5 in brightness (a plain wall getting brighter): 1.0,
+    a change of light. Otherwise a flat set means something covers the background: 0.0.
     """
     a = a.astype(np.float32)
     b = b.astype(np.float32)
     sa, sb = float(a.std()), float(b.std())
     if sa < 2.0 and sb < 2.0:
-        return 1.0
+        ratio = (float(a.mean()) + 1.0) / (float(b.mean()) + 1.0)
+        return 1.0 if 1 / 1.5 <= ratio <= 1.5 else 0.0
     if sa < 2.0 or sb < 2.0:
         return 0.0
     return float(((a - a.mean()) * (b - b.mean())).mean() / (sa * sb))

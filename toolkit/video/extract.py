@@ -287,26 +287,42 @@ def extract_video(
         batch: list[tuple[int, float, np.ndarray]] = []
         n_sampled = 0
 
+        # Crops of a track stay in memory until the track reaches --min-track crops, so crops
+        # of short tracks (dropped) are never written: pending[track] = [(name, box, over)].
+        pending: dict[int, list[tuple[str, np.ndarray, np.ndarray]]] = {}
+        confirmed: set[int] = set()
+
+        def write(name: str, box_img: np.ndarray, over_img: np.ndarray) -> None:
+            cv2.imwrite(str(stage / "box" / name), box_img, png)
+            cv2.imwrite(str(stage / "oversize" / name), over_img, png)
+
         def flush() -> None:
             dets = pipe.process([f for _, _, f in batch])
             for (fi, t, frame), det in zip(batch, dets, strict=True):
                 ids = tracker.update(t, det.boxes)
                 for k in range(len(det)):
-                    box = det.boxes[k]
+                    box, tid = det.boxes[k], int(ids[k])
                     name = f"{fi:08d}_{k:02d}.png"
-                    cv2.imwrite(str(stage / "box" / name), crop(frame, box, cfg.size), png)
-                    cv2.imwrite(
-                        str(stage / "oversize" / name),
+                    item = (
+                        name,
+                        crop(frame, box, cfg.size),
                         crop(frame, oversize_box(box), cfg.size),
-                        png,
                     )
+                    if tid in confirmed:
+                        write(*item)
+                    else:
+                        pending.setdefault(tid, []).append(item)
+                        if len(pending[tid]) >= cfg.min_track:
+                            confirmed.add(tid)
+                            for it in pending.pop(tid):
+                                write(*it)
                     x0, y0, x1, y1 = (round(float(v)) for v in box)
                     rows.append(
                         (
                             name,
                             fi,
                             t,
-                            int(ids[k]),
+                            tid,
                             x0,
                             y0,
                             x1 - x0,
@@ -315,6 +331,10 @@ def extract_video(
                             det.names[k],
                         )
                     )
+                # tracks the tracker has ended can never be confirmed: free their crops
+                live = {tr.tid for tr in tracker.tracks}
+                for tid in [t_ for t_ in pending if t_ not in live]:
+                    del pending[tid]
             batch.clear()
 
         parent = os.getppid()
@@ -343,12 +363,9 @@ def extract_video(
                 "detector",
             ],
         )
-        lengths = df.groupby("track_id")["name"].transform("size") if len(df) else df["name"]
-        short = df[lengths < cfg.min_track] if len(df) else df
-        for name in short["name"]:
-            (stage / "box" / name).unlink(missing_ok=True)
-            (stage / "oversize" / name).unlink(missing_ok=True)
-        df = df[lengths >= cfg.min_track] if len(df) else df
+        keep = df["track_id"].isin(confirmed)
+        dropped = int(df.loc[~keep, "track_id"].nunique())
+        df = df[keep]
         part = _part_frame(df, rel, vid, intervals)
         meta = {
             "video": rel,
@@ -360,7 +377,7 @@ def extract_video(
             "duration_s": info.duration_s,
             "sampled_frames": n_sampled,
             "gated_frames": pipe.frames_gated,
-            "tracks_dropped": int(short["track_id"].nunique()) if len(short) else 0,
+            "tracks_dropped": dropped,
             "wall_s": time.perf_counter() - t0,
         }
         mf.write_manifest(part, stage / "part.parquet", meta=meta)
