@@ -154,8 +154,10 @@ class MotionModel:
         # MOG2 drops an old background mode once its weight falls below the background ratio
         # (0.9): (1 - lr)^n < 0.9  =>  n ~ 0.105 / lr sampled frames.
         self.lr = min(1.0, 0.105 / max(1.0, absorb_s * sample_fps))
+        # No shadow detection: on grey frames MOG2 calls every darker pixel a shadow, which
+        # would erase people in dark clothes on a light floor.
         self.mog = cv2.createBackgroundSubtractorMOG2(
-            history=500, varThreshold=var_threshold, detectShadows=True
+            history=500, varThreshold=var_threshold, detectShadows=False
         )
         self.kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
         self.min_area = max(6.0, min_area_frac * self.small[0] * self.small[1])
@@ -207,7 +209,7 @@ class MotionModel:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         small = self._compensate(small)
         raw = self.mog.apply(small, learningRate=self.lr)
-        fg = np.where(raw == 255, np.uint8(255), np.uint8(0))  # 127 = shadow: not an object
+        fg = raw
         self.last_fraction = float(np.count_nonzero(fg)) / fg.size
         if self.last_fraction > 0.5:
             # The whole picture changed (lights switched, camera moved): no blob means anything,
@@ -230,19 +232,52 @@ class MotionModel:
             x, y, w, h, area = stats[k]
             if area < self.min_area:
                 continue
+            mask = labels[y : y + h, x : x + w] == k
             if self.light_ncc < 1.0:
                 bg = self.mog.getBackgroundImage() if bg is None else bg
-                mask = labels[y : y + h, x : x + w] == k
                 if _ncc(small[y : y + h, x : x + w][mask], bg[y : y + h, x : x + w][mask]) >= (
                     self.light_ncc
                 ):
                     self.rejected_light += 1
                     continue
-            boxes.append((x, y, x + w, y + h))
-            fill.append(area / float(w * h))
+            parts = [(0, 0, w, h)] if w <= 0.6 * h else split_crowd(mask)
+            for px, py, pw, ph in parts:
+                a = int(np.count_nonzero(mask[py : py + ph, px : px + pw]))
+                if a >= self.min_area:
+                    boxes.append((x + px, y + py, x + px + pw, y + py + ph))
+                    fill.append(a / float(pw * ph))
         if not boxes:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         return (np.asarray(boxes, np.float32) / self.scale, np.asarray(fill, np.float32))
+
+
+def split_crowd(
+    mask: np.ndarray, depth: float = 0.5, min_w: int = 4
+) -> list[tuple[int, int, int, int]]:
+    """Cut a blob much wider than tall (people walking side by side, merged by the mask) at
+    the columns where it narrows, then trim each piece to its rows.
+
+    A cut goes at a local minimum of the (smoothed) column counts that is below ``depth``
+    times the lower of the highest counts on its left and right: the gap between two bodies,
+    even when people at other depths fill part of it. Returns ``(x, y, w, h)`` boxes relative
+    to ``mask``; a blob without such a column comes back whole.
+    """
+    cols = np.convolve(np.count_nonzero(mask, axis=0).astype(np.float32), np.ones(3) / 3, "same")
+    n = len(cols)
+    cuts = [0]
+    for i in range(1, n - 1):
+        if cols[i] > cols[i - 1] or cols[i] > cols[i + 1] or i - cuts[-1] < min_w:
+            continue
+        left, right = cols[cuts[-1] : i].max(), cols[i + 1 :].max()
+        if cols[i] < depth * min(left, right) and n - i >= min_w:
+            cuts.append(i)
+    cuts.append(n)
+    out = []
+    for x0, x1 in zip(cuts[:-1], cuts[1:], strict=False):
+        rows = np.flatnonzero(np.count_nonzero(mask[:, x0:x1], axis=1))
+        if len(rows):
+            out.append((x0, int(rows[0]), x1 - x0, int(rows[-1] - rows[0] + 1)))
+    return out or [(0, 0, mask.shape[1], mask.shape[0])]
 
 
 def _ncc(a: np.ndarray, b: np.ndarray) -> float:
@@ -443,7 +478,12 @@ class HogDetector(Detector):
                 px, py = 0.35 * h + 8 / s, 0.25 * h + 8 / s
                 a0, b0 = int(max(0, x0 - px)), int(max(0, y0 - py))
                 a1, b1 = int(min(W, x1 + px)), int(min(H, y1 + py))
-                det = det + self._run(frame[b0:b1, a0:a1], a0, b0, s)
+                found = self._run(frame[b0:b1, a0:a1], a0, b0, s)
+                if len(found):
+                    # a window much taller than the moving body is HOG seeing a "person" in a
+                    # crowd's texture or in the replicated border, not this body
+                    found = found.select((found.boxes[:, 3] - found.boxes[:, 1]) <= 1.5 * h)
+                det = det + found
         if len(det) > 1:
             det = det.select(nms(det.boxes, det.scores))
         return det
@@ -637,8 +677,8 @@ class DetectionPipeline:
         ms = getattr(cfg, "min_score", None)
         self.min_score = self.detector.default_min_score if ms is None else float(ms)
         self.prev = np.zeros((0, 4), np.float32)
-        self.grow = float(getattr(cfg, "motion_grow", 0.5))
-        self.stack = float(getattr(cfg, "motion_stack", 1.0))
+        self.grow = float(getattr(cfg, "motion_grow", 0.0))
+        self.stack = float(getattr(cfg, "motion_stack", 0.0))
         self.frames_in = 0
         self.frames_gated = 0
 
@@ -670,7 +710,9 @@ class DetectionPipeline:
                 continue
             roi = None
             if self.detector.uses_rois and self.gate and self.motion is not None:
-                roi = group_boxes(np.concatenate([moving, self.prev]))
+                roi = group_boxes(
+                    np.concatenate([moving, self.prev]), self.grow, self.stack, upright=True
+                )
             if self.detector.batch_size > 1 or not self.detector.uses_rois:
                 # batched detectors see whole frames; prev boxes are used as soon as known
                 todo.append(i)
