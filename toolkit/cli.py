@@ -257,9 +257,27 @@ def report_command(runs_dir, out, title, no_images) -> None:
     )
 
 
+class _RegistryChoice(click.Choice):
+    """A ``click.Choice`` read from a registry on first use, so that importing the CLI (and
+    ``adtk --help``) does not import the registry's heavy modules (cv2)."""
+
+    def __init__(self, load) -> None:
+        self._load = load
+        self._names: list[str] | None = None
+        super().__init__([])
+
+    @property
+    def choices(self):
+        if self._names is None:
+            self._names = list(self._load())
+        return self._names
+
+    @choices.setter
+    def choices(self, value) -> None:
+        pass  # click.Choice.__init__ assigns []; the registry is the source
+
+
 def _detector_names() -> list[str]:
-    # the registry lives in toolkit.video.detect (imports cv2): read it only when building
-    # the extract command's options, so `adtk --help` stays fast for the other commands
     from toolkit.video.detect import list_detectors
 
     return list_detectors()
@@ -272,7 +290,7 @@ def _detector_names() -> list[str]:
 @click.option("--config", "config_path", type=click.Path(path_type=str),
               help="YAML file with extract settings (top level or under 'extract:').")
 @click.option("--fps", type=float, help="Frames sampled per second of video.  [default: 2]")
-@click.option("--detector", type=click.Choice(_detector_names()),
+@click.option("--detector", type=_RegistryChoice(_detector_names),
               help="Person detector; auto = HOG on moving regions + uncovered motion blobs. "
                    " [default: auto]")
 @click.option("--motion-gate/--no-motion-gate", default=None,
