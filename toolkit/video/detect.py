@@ -40,11 +40,13 @@ class Detections:
 
     @classmethod
     def of(cls, boxes, scores, name: str) -> Detections:
+        """Detections from array-likes, all attributed to detector ``name``."""
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         scores = np.asarray(scores, np.float32).reshape(-1)
         return cls(boxes, scores, [name] * len(boxes))
 
     def select(self, keep) -> Detections:
+        """The subset at ``keep`` (indices or a boolean mask)."""
         keep = np.asarray(keep)
         if keep.dtype == bool:
             keep = np.flatnonzero(keep)
@@ -159,7 +161,6 @@ class MotionModel:
         self.mog = cv2.createBackgroundSubtractorMOG2(
             history=500, varThreshold=var_threshold, detectShadows=False
         )
-        self.kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
         self.min_area = max(6.0, min_area_frac * self.small[0] * self.small[1])
         self.initialised = False
         self.last_fraction = 0.0
@@ -171,9 +172,9 @@ class MotionModel:
         # score 0.95-1.0 and people below 0.5.
         self.light_ncc = light_ncc
         self.rejected_light = 0
-        self.global_change = False
 
     def shrink(self, frame: np.ndarray) -> np.ndarray:
+        """The grey, downscaled copy of ``frame`` that the model works on."""
         grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
         return cv2.resize(grey, self.small, interpolation=cv2.INTER_AREA)
 
@@ -208,8 +209,7 @@ class MotionModel:
             self._start(small)
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         small = self._compensate(small)
-        raw = self.mog.apply(small, learningRate=self.lr)
-        fg = raw
+        fg = self.mog.apply(small, learningRate=self.lr)  # 255 = foreground
         self.last_fraction = float(np.count_nonzero(fg)) / fg.size
         if self.last_fraction > 0.5:
             # The whole picture changed (lights switched, camera moved): no blob means anything,
@@ -254,8 +254,8 @@ class MotionModel:
 def split_crowd(
     mask: np.ndarray, depth: float = 0.5, min_w: int = 4
 ) -> list[tuple[int, int, int, int]]:
-    """Cut a blob much wider than tall (people walking side by side, merged by the mask) at
-    the columns where it narrows, then trim each piece to its rows.
+    """Cut a blob wider than one upright person (people walking side by side, merged by the
+    mask) at the columns where it narrows, then trim each piece to its rows.
 
     A cut goes at a local minimum of the (smoothed) column counts that is below ``depth``
     times the lower of the highest counts on its left and right: the gap between two bodies,
@@ -392,6 +392,7 @@ def register(name: str) -> Callable[[type[Detector]], type[Detector]]:
 
 
 def list_detectors() -> list[str]:
+    """Names of the registered detectors, sorted."""
     return sorted(DETECTORS)
 
 
@@ -464,6 +465,7 @@ class HogDetector(Detector):
         return [self.detect_one(f, r) for f, r in zip(frames, rois, strict=True)]
 
     def detect_one(self, frame: np.ndarray, rois: np.ndarray | None) -> Detections:
+        """HOG boxes in ``frame``: in the regions ``rois`` (N, 4), or everywhere when None."""
         H, W = frame.shape[:2]
         if rois is None:
             det = self._run(frame, 0, 0, self.upscale)
@@ -683,6 +685,7 @@ class DetectionPipeline:
         self.frames_gated = 0
 
     def init_background(self, frames: Sequence[np.ndarray]) -> None:
+        """Start the background model from these (BGR) frames; see :class:`MotionModel`."""
         if self.motion is not None:
             self.motion.init_background([self.motion.shrink(f) for f in frames])
 

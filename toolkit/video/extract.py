@@ -232,6 +232,7 @@ def apply_labels(
 
 
 def source_stamp(path: str | os.PathLike) -> dict[str, int]:
+    """Size and modification time: a finished part is trusted only for the same source file."""
     st = os.stat(path)
     return {"size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
 
@@ -637,9 +638,11 @@ class ExtractResult:
 
     @property
     def speed(self) -> float:
+        """Seconds of video extracted in this run per second of wall time."""
         return self.processed_seconds / self.wall_s if self.wall_s > 0 else 0.0
 
     def summary(self) -> str:
+        """The end-of-run report (several lines)."""
         lines = [
             f"videos: {self.done} extracted, {self.skipped} already done (skipped), "
             f"{len(self.failed)} failed, of {self.videos}",

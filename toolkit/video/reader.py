@@ -61,6 +61,7 @@ class VideoInfo:
 
     @property
     def duration_s(self) -> float:
+        """Length in seconds (from the container's frame count and rate)."""
         return self.frame_count / self.fps if self.fps > 0 else 0.0
 
 
