@@ -176,3 +176,20 @@ def test_resume_after_kill_9(tmp_path):
     assert sorted(df["video"].unique()) == [f"v{i}.avi" for i in range(4)]
     assert all((out / p).is_file() for p in df["path"])
     assert not (out / ".staging").exists() or not any((out / ".staging").iterdir())
+
+
+def test_yaml_config_and_flag_override(tmp_path):
+    make_video(tmp_path / "in" / "cam.avi", seconds=4, walkers=1)
+    cfg = tmp_path / "extract.yaml"
+    cfg.write_text("extract:\n  fps: 1\n  min_track: 2\n  size: 48\n")
+    out = tmp_path / "out"
+    r = run([str(tmp_path / "in"), "--out", str(out), "--config", str(cfg), "--size", "40"])
+    assert r.exit_code == 0, r.output
+    df = read_manifest(out / "manifest.parquet")
+    assert len(df) >= 2 and (df["frame_idx"] % 10 == 0).all()  # 1 fps from the YAML
+    assert cv2.imread(str(out / df["path"][0])).shape[0] == 40  # the flag wins over YAML
+    cfg.write_text("extract:\n  fsp: 1\n")
+    r = CliRunner().invoke(
+        main, ["extract", str(tmp_path / "in"), "--out", str(out), "--config", str(cfg)]
+    )
+    assert r.exit_code == 2 and "unknown setting(s) fsp" in r.output
