@@ -74,3 +74,18 @@ def test_iou_and_grouping():
     assert len(group_boxes(side, 0.1, 1.0, upright=True)) == 2
     d = Detections.of([[0, 0, 1, 1]], [0.5], "x") + Detections.of([[1, 1, 2, 2]], [0.1], "y")
     assert d.names == ["x", "y"] and len(d.select([1])) == 1
+
+
+def test_auto_adds_only_uncovered_motion_blobs():
+    from toolkit.video.detect import add_uncovered
+
+    hog = Detections.of([[100, 0, 140, 60]], [1.2], "hog")  # a torso box
+    blobs = Detections.of(
+        [[95, 0, 145, 120], [300, 10, 320, 60], [130, 0, 200, 50]], [0.6, 0.7, 0.5], "motion"
+    )
+    out = add_uncovered(hog, blobs)
+    # the body blob around the torso is the same person: not added; the far blob is; the blob
+    # that only touches the box (10 of its 70 px width) is someone else
+    assert out.names == ["hog", "motion", "motion"]
+    assert out.boxes[1].tolist() == [300, 10, 320, 60]
+    assert add_uncovered(Detections(), blobs).names == ["motion"] * 3

@@ -546,13 +546,22 @@ class AutoDetector(Detector):
         out = []
         for frame, blob, roi in zip(frames, blobs, rois, strict=True):
             det = self.hog.detect_one(frame, roi)
-            if blob is not None and len(blob):
-                if len(det):
-                    covered = overlap_min(blob.boxes, det.boxes).max(axis=1) >= 0.5
-                    blob = blob.select(~covered)
-                det = det + blob
-            out.append(det)
+            out.append(add_uncovered(det, blob) if blob is not None else det)
         return out
+
+
+def add_uncovered(det: Detections, blobs: Detections, cover: float = 0.5) -> Detections:
+    """``det`` plus the ``blobs`` that no box of ``det`` covers.
+
+    Covered: at least ``cover`` of the smaller of the two boxes lies in their intersection
+    (a torso box inside a body blob, or a body box inside a blob of two people, both count).
+    """
+    if not len(blobs):
+        return det
+    if len(det):
+        covered = overlap_min(blobs.boxes, det.boxes).max(axis=1) >= cover
+        blobs = blobs.select(~covered)
+    return det + blobs
 
 
 #: torchvision COCO detectors offered by ``--tv-model`` (all use COCO label 1 = person)
