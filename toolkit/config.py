@@ -213,6 +213,7 @@ class ExtractConfig:
     batch: int = 8
     workers: int = 0
     labels: str | None = None
+    stall_s: float = 600.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -225,6 +226,7 @@ class ExtractConfig:
             "motion_width": self.motion_width >= 32,
             "batch": self.batch >= 1,
             "workers": self.workers >= 0,
+            "stall_s": self.stall_s > 0,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -233,4 +235,4 @@ class ExtractConfig:
 
 #: ExtractConfig fields that do not change what one video's extraction produces (a finished
 #: video is not redone when only these change; labels are re-applied on every run).
-EXTRACT_RUNTIME_FIELDS = frozenset({"workers", "labels", "device", "batch"})
+EXTRACT_RUNTIME_FIELDS = frozenset({"workers", "labels", "device", "batch", "stall_s"})

@@ -193,3 +193,19 @@ def test_yaml_config_and_flag_override(tmp_path):
         main, ["extract", str(tmp_path / "in"), "--out", str(out), "--config", str(cfg)]
     )
     assert r.exit_code == 2 and "unknown setting(s) fsp" in r.output
+
+
+def test_stalled_decoder_is_stopped_and_fails_only_that_video(tmp_path, monkeypatch):
+    src = tmp_path / "in"
+    make_video(src / "a.avi", seconds=3, walkers=1)
+    make_video(src / "stuck.avi", seconds=3, walkers=1, seed=1)
+    monkeypatch.setenv("ADTK_TEST_CRASH_ON", "hang:stuck")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("stall_s: 2\n")
+    out = tmp_path / "out"
+    t = time.monotonic()
+    r = run([str(src), "--out", str(out), "--workers", "2", "--config", str(cfg)])
+    assert time.monotonic() - t < 30
+    assert r.exit_code == 1
+    assert "stuck.avi: no progress for 2 s" in r.output
+    assert set(read_manifest(out / "manifest.parquet")["video"]) == {"a.avi"}

@@ -46,7 +46,8 @@ from toolkit.video.reader import VIDEO_EXTENSIONS, is_video_name
 OVERSIZE = (2.5, 1.5)
 LABEL_COLUMNS = ("video", "start_s", "end_s", "label", "event")
 #: test hook: a worker aborts (SIGABRT, like a crashing decoder) on videos whose relative path
-#: contains this string; used by the test suite to prove that one crash fails one video only
+#: contains this string, or hangs when it reads "hang:<string>"; used by the test suite to
+#: prove that one crash or stall fails one video only
 CRASH_HOOK_ENV = "ADTK_TEST_CRASH_ON"
 
 
@@ -267,7 +268,10 @@ def extract_video(
     cap.release()
     if on_start is not None:
         on_start(info.frame_count)
-    if os.environ.get(CRASH_HOOK_ENV) and os.environ[CRASH_HOOK_ENV] in rel:
+    hook = os.environ.get(CRASH_HOOK_ENV, "")
+    if hook.startswith("hang:") and hook[5:] in rel:
+        time.sleep(3600)  # a decoder stuck in a malformed stream
+    elif hook and hook in rel:
         os.abort()
 
     stage = out / ".staging" / f"{vid}.{os.getpid()}"
@@ -534,6 +538,8 @@ class _Slot:
     proc: Any
     conn: Any
     task: int | None = None
+    last: float = 0.0
+    stalled: bool = False
 
 
 def _mp_context():
@@ -553,10 +559,13 @@ def run_pool(
     workers: int,
     threads: int,
     on_message: Callable[[str, int, Any], None],
+    stall_s: float = 600.0,
 ) -> None:
     """Run ``tasks`` in ``workers`` processes; a worker that dies fails only its task.
 
-    ``on_message(kind, task_index, payload)`` receives start / frames / done / failed.
+    ``on_message(kind, task_index, payload)`` receives start / frames / done / failed. A
+    worker silent for ``stall_s`` seconds (a decoder stuck in a malformed stream) is killed
+    and its video fails; workers report progress several times a second while they decode.
     """
     from multiprocessing.connection import wait
 
@@ -577,6 +586,7 @@ def run_pool(
                 kind, idx, payload = slot.conn.recv()
             except (EOFError, OSError):
                 return
+            slot.last = time.monotonic()
             on_message(kind, idx, payload)
             if kind in ("done", "failed"):
                 slot.task = None
@@ -585,21 +595,37 @@ def run_pool(
         for _ in range(min(workers, len(tasks))):
             slots.append(spawn())
         while pending or any(s.task is not None for s in slots):
+            for s in list(slots):
+                if s.task is None and not s.proc.is_alive():
+                    slots.remove(s)  # died between videos: nothing lost, replace it
+                    if pending:
+                        slots.append(spawn())
             for s in slots:
-                if s.task is None and pending and s.proc.is_alive():
+                if s.task is None and pending:
                     s.task = pending.popleft()
+                    s.last = time.monotonic()
                     s.conn.send((s.task, tasks[s.task]))
             busy = [s for s in slots if s.task is not None]
             ready = wait([s.conn for s in busy] + [s.proc.sentinel for s in busy], timeout=1.0)
+            now = time.monotonic()
             for s in list(busy):
                 if s.conn in ready:
                     drain(s)
+                if s.task is not None and now - s.last > stall_s and s.proc.is_alive():
+                    s.proc.kill()
+                    s.proc.join(5)
+                    s.stalled = True
                 if s.proc.sentinel in ready or not s.proc.is_alive():
                     drain(s)  # messages sent before it died
                     s.proc.join(1)
                     if s.task is not None:
                         rel = tasks[s.task][2]
-                        on_message("failed", s.task, f"{rel}: {_describe_death(s.proc.exitcode)}")
+                        why = (
+                            f"no progress for {stall_s:g} s (decoder stuck?); stopped it"
+                            if s.stalled
+                            else _describe_death(s.proc.exitcode)
+                        )
+                        on_message("failed", s.task, f"{rel}: {why}")
                         s.task = None
                     slots.remove(s)
                     if pending:
@@ -768,7 +794,7 @@ def run_extract(
                 bars.video_done(failed=True)
 
         try:
-            run_pool(tasks, workers, threads, on_message)
+            run_pool(tasks, workers, threads, on_message, stall_s=cfg.stall_s)
         finally:
             bars.close()
         res.failed = [{"video": videos[i], "reason": failures[i]} for i in sorted(failures)]
