@@ -111,6 +111,10 @@ def test_torchvision_random_weights_plumbing(tmp_path):
     cfg.weights = str(tmp_path / "bad.pt")
     with pytest.raises(AdtkError, match="not a state_dict"):
         TorchvisionDetector(cfg)
+    torch.save({"model": {"x": torch.zeros(1)}}, tmp_path / "other.pt")  # another network's
+    cfg.weights = str(tmp_path / "other.pt")
+    with pytest.raises(AdtkError, match="not a state_dict for ssdlite320"):
+        TorchvisionDetector(cfg)
 
 
 def test_unknown_detector_is_a_clear_error():

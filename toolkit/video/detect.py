@@ -601,20 +601,35 @@ class TorchvisionDetector(Detector):
         self.batch_size = int(getattr(cfg, "batch", 8))
         builder = getattr(tvd, arch)
         weights_file = getattr(cfg, "weights", None)
-        # keep low-scored boxes in the model; --min-score filters afterwards
-        kw: dict[str, Any] = {"box_score_thresh": 0.05} if "fasterrcnn" in arch else {}
+        # the model keeps boxes down to 0.05 (--min-score filters further); SSDlite's own
+        # default of 0.001 would send hundreds of thousands of boxes through NMS
+        thresh = "box_score_thresh" if "fasterrcnn" in arch else "score_thresh"
+        kw: dict[str, Any] = {thresh: 0.05}
         if random_init or weights_file:
-            model = builder(weights=None, weights_backbone=None, **kw)
+            state = None
             if weights_file:
+                # read the file before building the network: a bad file fails fast
                 path = Path(weights_file)
                 if not path.is_file():
                     raise AdtkError(f"{path}: weights file not found")
                 try:
                     state = torch.load(path, map_location="cpu", weights_only=True)
-                    model.load_state_dict(state.get("model", state) if "model" in state else state)
                 except Exception as e:  # noqa: BLE001 - any load failure is the user's file
                     msg = str(e).splitlines()[0][:200]
                     raise AdtkError(f"{path}: not a state_dict for {arch} ({msg})") from None
+                if isinstance(state, dict) and isinstance(state.get("model"), dict):
+                    state = state["model"]  # a training checkpoint {"model": state_dict, ...}
+                if not isinstance(state, dict):
+                    raise AdtkError(f"{path}: not a state_dict for {arch}")
+            model = builder(weights=None, weights_backbone=None, **kw)
+            if state is not None:
+                try:
+                    model.load_state_dict(state)
+                except RuntimeError as e:
+                    msg = str(e).splitlines()[0][:200]
+                    raise AdtkError(
+                        f"{weights_file}: not a state_dict for {arch} ({msg})"
+                    ) from None
         else:
             enum = getattr(tvd, TV_MODELS[arch]).DEFAULT
             try:
