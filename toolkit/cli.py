@@ -283,6 +283,12 @@ def _detector_names() -> list[str]:
     return list_detectors()
 
 
+def _tv_models() -> list[str]:
+    from toolkit.video.detect import TV_MODELS
+
+    return list(TV_MODELS)
+
+
 @main.command("extract")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=str))
 @click.option("--out", "-o", required=True, type=click.Path(path_type=str),
@@ -307,7 +313,9 @@ def _detector_names() -> list[str]:
               help="Enlarge small moving regions up to this factor for HOG.  [default: 1]")
 @click.option("--labels", type=click.Path(path_type=str),
               help="CSV: video,start_s,end_s,label,event (video relative to INPUT).")
-@click.option("--tv-model", help="torchvision detector architecture.")
+@click.option("--tv-model", type=_RegistryChoice(_tv_models),
+              help="torchvision detector architecture.  [default: "
+                   "fasterrcnn_mobilenet_v3_large_fpn]")
 @click.option("--weights", type=click.Path(path_type=str),
               help="torchvision detector weights (state_dict file); else torchvision's cache.")
 @click.option("--device", help="torchvision device: auto, cpu, cuda.  [default: auto]")
@@ -319,8 +327,8 @@ def extract_cmd(input_path, out, config_path, progress, **flags):
 
     INPUT is a video file or a folder searched recursively for videos. Writes OUT/videos/...
     crops (the box and the oversize box, 2.5x width, 1.5x height) and OUT/manifest.parquet.
-    Re-running skips finished videos; failures are listed and saved in OUT/failures.csv, and
-    the exit code is 1 when any video failed.
+    Re-running skips finished videos; failures are listed and saved in OUT/failures.csv. Exit
+    code 1 when any video failed, 2 for bad options or input.
     """
     from toolkit.config import ExtractConfig, resolve
     from toolkit.video.extract import run_extract
