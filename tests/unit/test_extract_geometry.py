@@ -88,4 +88,6 @@ def test_auto_adds_only_uncovered_motion_blobs():
     # that only touches the box (10 of its 70 px width) is someone else
     assert out.names == ["hog", "motion", "motion"]
     assert out.boxes[1].tolist() == [300, 10, 320, 60]
+    # the torso box grows to the whole moving body it lies in
+    assert out.boxes[0].tolist() == [95, 0, 145, 120] and out.scores[0] == np.float32(1.2)
     assert add_uncovered(Detections(), blobs).names == ["motion"] * 3

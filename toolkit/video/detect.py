@@ -550,16 +550,35 @@ class AutoDetector(Detector):
         return out
 
 
-def add_uncovered(det: Detections, blobs: Detections, cover: float = 0.5) -> Detections:
+def add_uncovered(
+    det: Detections, blobs: Detections, cover: float = 0.5, extend: bool = True
+) -> Detections:
     """``det`` plus the ``blobs`` that no box of ``det`` covers.
 
     Covered: at least ``cover`` of the smaller of the two boxes lies in their intersection
     (a torso box inside a body blob, or a body box inside a blob of two people, both count).
+    With ``extend``, a detector box grows to the union with the upright blobs it covers: HOG
+    often reports a torso one frame and the whole person the next, and crops that jump
+    between the two break tracks and make the crop set inconsistent.
     """
     if not len(blobs):
         return det
     if len(det):
-        covered = overlap_min(blobs.boxes, det.boxes).max(axis=1) >= cover
+        ov = overlap_min(blobs.boxes, det.boxes)  # (blobs, det)
+        covered = ov.max(axis=1) >= cover
+        if extend:
+            boxes = det.boxes.copy()
+            for j in range(len(det)):
+                for i in np.flatnonzero(ov[:, j] >= cover):
+                    u = np.concatenate(
+                        [
+                            np.minimum(boxes[j, :2], blobs.boxes[i, :2]),
+                            np.maximum(boxes[j, 2:], blobs.boxes[i, 2:]),
+                        ]
+                    )
+                    if u[3] - u[1] >= u[2] - u[0]:  # stays one upright body
+                        boxes[j] = u
+            det = Detections(boxes, det.scores, det.names)
         blobs = blobs.select(~covered)
     return det + blobs
 
