@@ -8,7 +8,6 @@ global state; :func:`to_png` renders it with the Agg canvas.
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import os
@@ -273,16 +272,21 @@ def _bench_data(config: dict):
 
         from toolkit.data import datasets
 
-        with mock.patch.object(datasets, "load_digit_images", _cached_digit_images):
+        original = datasets.load_digit_images
+
+        def cached(name: str, size: int | None = None, data_root: str | None = None):
+            k = (name, size, data_root)
+            if k not in _IMAGES_CACHE:
+                _IMAGES_CACHE.clear()
+                _IMAGES_CACHE[k] = original(name, size, data_root)
+            return _IMAGES_CACHE[k]
+
+        with mock.patch.object(datasets, "load_digit_images", cached):
             _DATA_CACHE[key] = load_bench_data(cfg)
     return cfg, _DATA_CACHE[key]
 
 
-@functools.lru_cache(maxsize=2)
-def _cached_digit_images(name: str, size: int | None = None, data_root: str | None = None):
-    from toolkit.data.datasets import load_digit_images
-
-    return load_digit_images(name, size, data_root)
+_IMAGES_CACHE: dict[tuple, object] = {}
 
 
 def run_image_figures(
