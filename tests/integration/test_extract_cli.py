@@ -16,32 +16,9 @@ from click.testing import CliRunner
 
 from toolkit.cli import main
 from toolkit.data.manifest import CROP_COLUMNS, read_manifest
+from toolkit.video.synthetic import make_video
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def make_video(path: Path, seconds: float = 6.0, fps: int = 10, walkers: int = 2, seed: int = 0):
-    """A fixed-camera clip: textured static background, dark person-shaped blobs walking."""
-    rng = np.random.default_rng(seed)
-    w, h = 240, 160
-    bg = (rng.integers(150, 200, (h, w, 1)) * np.ones((1, 1, 3))).astype(np.uint8)
-    bg = cv2.GaussianBlur(bg, (5, 5), 0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
-    assert vw.isOpened()
-    n = int(seconds * fps)
-    for i in range(n):
-        f = bg.copy()
-        for k in range(walkers):
-            # walkers go right in their own lanes, 100 px apart (never one above the other:
-            # a mask cannot tell two vertically touching people apart)
-            x = 10 + 100 * k + 100 * i / n
-            y = 30 + 60 * k
-            cv2.ellipse(f, (int(x) + 7, y + 8), (6, 7), 0, 0, 360, (40, 40, 40), -1)
-            cv2.rectangle(f, (int(x), y + 15), (int(x) + 14, y + 50), (30, 30, 60), -1)
-        vw.write(f)
-    vw.release()
-    return path
 
 
 def run(args, **kw):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -12,6 +11,7 @@ from toolkit.cli import main
 from toolkit.data import manifest as mf
 from toolkit.data.synthetic import make_crop_manifest
 from toolkit.io import sha256_file
+from toolkit.video.synthetic import make_video
 
 
 @pytest.fixture
@@ -111,37 +111,15 @@ def test_inspect_missing_file_is_an_error(tmp_path):
 # --- extract -> split, through the real commands ----------------------------------------------
 
 
-def _walkers_video(path, seed: int, walkers: int = 2, seconds: float = 5.0, fps: int = 10):
-    """A fixed camera, a textured background, dark person-shaped blobs walking across."""
-    cv2 = pytest.importorskip("cv2")
-    rng = np.random.default_rng(seed)
-    w, h = 240, 160
-    bg = (rng.integers(150, 200, (h, w, 1)) * np.ones((1, 1, 3))).astype(np.uint8)
-    bg = cv2.GaussianBlur(bg, (5, 5), 0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
-    n = int(seconds * fps)
-    for i in range(n):
-        f = bg.copy()
-        for k in range(walkers):  # walker k in its own lane, alternating direction
-            x = 20 + (w - 60) * i / n
-            x = int(x if k % 2 == 0 else w - x - 14)
-            y = 30 + 60 * k
-            cv2.ellipse(f, (x + 7, y + 8), (6, 7), 0, 0, 360, (40, 40, 40), -1)
-            cv2.rectangle(f, (x, y + 15), (x + 14, y + 50), (30, 30, 60), -1)
-        vw.write(f)
-    vw.release()
-
-
 @pytest.mark.slow
 def test_extract_then_split_then_move(tmp_path):
     if "extract" not in main.commands:
         pytest.skip("adtk extract is not available in this checkout")
     # three normal and two abnormal clips (labels from the folder names), two walkers each
     for i in range(3):
-        _walkers_video(tmp_path / "videos" / "normal" / f"cam{i}.avi", seed=i)
+        make_video(tmp_path / "videos" / "normal" / f"cam{i}.avi", seed=i)
     for i in range(2):
-        _walkers_video(tmp_path / "videos" / "abnormal" / f"cam{i}.avi", seed=10 + i)
+        make_video(tmp_path / "videos" / "abnormal" / f"cam{i}.avi", seed=10 + i)
     crops = tmp_path / "crops"
     res = CliRunner().invoke(
         main,

@@ -539,7 +539,13 @@ class _Slot:
     conn: Any
     task: int | None = None
     last: float = 0.0
+    started: bool = False  # the worker has reported on its current task
     stalled: bool = False
+
+
+#: Extra seconds a worker gets before its first report on a task: a fresh worker process
+#: imports cv2 and numpy first, which on a loaded machine can take longer than ``stall_s``.
+STARTUP_GRACE_S = 60.0
 
 
 def _mp_context():
@@ -587,6 +593,7 @@ def run_pool(
             except (EOFError, OSError):
                 return
             slot.last = time.monotonic()
+            slot.started = True
             on_message(kind, idx, payload)
             if kind in ("done", "failed"):
                 slot.task = None
@@ -604,6 +611,7 @@ def run_pool(
                 if s.task is None and pending:
                     s.task = pending.popleft()
                     s.last = time.monotonic()
+                    s.started = False
                     s.conn.send((s.task, tasks[s.task]))
             busy = [s for s in slots if s.task is not None]
             ready = wait([s.conn for s in busy] + [s.proc.sentinel for s in busy], timeout=1.0)
@@ -611,7 +619,8 @@ def run_pool(
             for s in list(busy):
                 if s.conn in ready:
                     drain(s)
-                if s.task is not None and now - s.last > stall_s and s.proc.is_alive():
+                limit = stall_s if s.started else stall_s + STARTUP_GRACE_S
+                if s.task is not None and now - s.last > limit and s.proc.is_alive():
                     s.proc.kill()
                     s.proc.join(5)
                     s.stalled = True
