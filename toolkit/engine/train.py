@@ -177,12 +177,14 @@ def train(
     on_epoch: Sequence[Callable[[int, dict], None]] = (),
     progress: bool | None = None,
     desc: str = "train",
+    bn_batches: int = 16,
 ) -> TrainResult:
     """Train ``method`` for ``epochs`` (resuming from ``checkpoint`` when it exists).
 
     ``on_epoch`` callbacks get (epoch, history row) after the epoch is checkpointed; raising
     :class:`TrainingInterrupted` there stops like a kill would. A NaN/inf loss raises
-    :class:`NonFiniteLossError` and leaves the last good checkpoint in place.
+    :class:`NonFiniteLossError` and leaves the last good checkpoint in place. After each
+    epoch, BatchNorm statistics are recomputed on up to ``bn_batches`` of its batches.
     """
     if select not in SELECT_CHOICES:
         raise AdtkError(f"unknown select {select!r}; use one of {', '.join(SELECT_CHOICES)}")
@@ -242,6 +244,7 @@ def train(
                 ).to(dev)
             t0 = time.perf_counter()
             logs: list[dict[str, torch.Tensor]] = []
+            bn_data: list[torch.Tensor] = []
             for step, sl in enumerate(_batches(n, batch_size)):
                 xb = _augment(to_unit_range(x_all[perm[sl]]), augment, g)  # (B, C, H, W)
                 xa = None
@@ -253,7 +256,22 @@ def train(
                     xa = None if xa is None else xa.contiguous(memory_format=torch.channels_last)
                 logs.append(method.train_step(xb, xa, epoch))
                 images += len(xb) + (0 if xa is None else len(xa))
-            row = _epoch_row(logs, epoch)  # one host sync per epoch, checks NaN/inf
+                if step < bn_batches:
+                    bn_data.append(xb if xa is None else torch.cat([xb, xa]))
+            try:
+                row = _epoch_row(logs, epoch)  # one host sync per epoch, checks NaN/inf
+            except NonFiniteLossError as e:
+                if ckpt_path is None:
+                    kept = "no checkpoint was asked for"
+                elif epoch == 1:
+                    kept = "no epoch finished, so there is no checkpoint yet"
+                else:
+                    kept = f"the last good checkpoint (epoch {epoch - 1}) is kept at {ckpt_path}"
+                raise NonFiniteLossError(
+                    f"{e}; training stopped, {kept}. Try a lower --lr or --neg-weight."
+                ) from None
+            # Eval-mode statistics from the final weights, on batches mixed as in training.
+            method.recalibrate_bn(bn_data)
             train_time += time.perf_counter() - t0
 
             val_auc = math.nan
@@ -328,8 +346,7 @@ def _epoch_row(logs: list[dict[str, torch.Tensor]], epoch: int) -> dict[str, flo
     if first_bad is not None:
         step, _, key, val = first_bad
         raise NonFiniteLossError(
-            f"non-finite loss {key!r} ({val}) at epoch {epoch}, step {step + 1}; training "
-            "stopped, the last good checkpoint (previous epoch) is kept"
+            f"non-finite loss {key!r} ({val}) at epoch {epoch}, step {step + 1}"
         )
     return row
 

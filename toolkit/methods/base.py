@@ -186,6 +186,31 @@ class AutoencoderMethod:
         out["loss"] = loss.detach()
         return out
 
+    @torch.no_grad()
+    def recalibrate_bn(self, batches: list[torch.Tensor]) -> None:
+        """Recompute BatchNorm running statistics as exact averages over ``batches``.
+
+        Running averages lag behind weights that move fast (Adam at 1e-3, a few steps per
+        epoch), and eval-mode reconstructions then fail on normal data too; "precise BN"
+        (Wu & Johnson, Rethinking BatchNorm) recomputes them with the final weights. The
+        batches should mix normal and abnormal samples as training did.
+        """
+        bns = [
+            m for m in self.model_.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+        ]
+        if not bns or not batches:
+            return
+        momenta = [b.momentum for b in bns]
+        for b in bns:
+            b.reset_running_stats()
+            b.momentum = None  # cumulative average over the batches below
+        self.model_.train()
+        with self._autocast():
+            for x in batches:
+                self.model_(x)
+        for b, mo in zip(bns, momenta, strict=True):
+            b.momentum = mo
+
     # -- scoring ----------------------------------------------------------------------------
     @torch.no_grad()
     def score_batch(self, x: torch.Tensor) -> torch.Tensor:
