@@ -1,0 +1,81 @@
+"""``adtk bench`` through the CLI (CliRunner): digit sets, a generated manifest, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from tests.bench_fixtures import make_split_manifest
+from toolkit.cli import main
+
+TINY = ["--epochs", "2", "--batch-size", "64", "--width", "8", "--latent-dim", "8",
+        "--device", "cpu", "--threads", "1", "--no-report"]
+
+
+def _bench(*args):
+    return CliRunner().invoke(main, ["bench", *args], catch_exceptions=False)
+
+
+def _metrics(out):
+    return [json.loads(p.read_text()) for p in sorted(out.glob("*/metrics.json"))]
+
+
+def test_bench_digits_baseline_and_adnl(tmp_path):
+    out = tmp_path / "runs"
+    r = _bench("--dataset", "digits", "--anomaly-digit", "3", "--method", "baseline",
+               "--method", "adnl", "--out", str(out), *TINY)
+    assert r.exit_code == 0, r.output
+    ms = {m["method"]: m for m in _metrics(out)}
+    assert set(ms) == {"baseline", "adnl"}
+    for m in ms.values():
+        assert 0 <= m["test_auroc"] <= 1 and m["epochs"] == 2 and m["dataset"] == "digits"
+        assert m["run_id"] in r.output
+    assert ms["adnl"]["n_train_abnormal"] > 0 and ms["baseline"]["n_train_abnormal"] == 0
+    # Same command again: both runs are finished and skipped, not re-trained.
+    before = {p: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")}
+    r2 = _bench("--dataset", "digits", "--anomaly-digit", "3", "--method", "baseline",
+                "--method", "adnl", "--out", str(out), *TINY)
+    assert r2.exit_code == 0 and before == {p: p.stat().st_mtime_ns for p in before}
+
+
+def test_bench_on_a_generated_manifest(tmp_path):
+    man = make_split_manifest(tmp_path, holdout_events=("running",))
+    out = tmp_path / "runs"
+    r = _bench("--data", str(man), "--crop", "oversize", "--size", "16", "--method", "adnl",
+               "--labelled-anomalies", "3", "--select", "best-val", "--out", str(out), *TINY)
+    assert r.exit_code == 0, r.output
+    (m,) = _metrics(out)
+    assert (m["dataset"], m["crop"], m["labelled_anomalies"]) == ("manifest", "oversize", 3)
+    assert m["n_train_abnormal"] == 3 and m["select"] == "best-val"
+    assert m["test_auroc_unseen"] is not None
+    folder = out / m["run_id"]
+    conf = json.loads((folder / "config.json").read_text())
+    assert conf["data_sha256"] and conf["size"] == 16
+    assert len(pd.read_parquet(folder / "history.parquet")) == 2
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--dataset", "digits"], "needs --anomaly-digit"),
+        (["--dataset", "digits", "--anomaly-digit", "1", "--labelled-anomalies", "0"],
+         "needs labelled anomalies in train"),
+        (["--data", "missing.parquet"], "no such manifest"),
+    ],
+)
+def test_bench_bad_input_is_one_clear_line(tmp_path, args, message):
+    r = _bench(*args, "--out", str(tmp_path / "runs"), *TINY)
+    assert r.exit_code == 2 and message in r.output, r.output
+    assert "Traceback" not in r.output
+
+
+def test_bench_missing_crop_file_and_unknown_method(tmp_path):
+    man = make_split_manifest(tmp_path, counts={"train": (10, 2), "test": (4, 2)})
+    (tmp_path / "crops" / "train-0004.png").unlink()
+    r = _bench("--data", str(man), "--size", "16", "--out", str(tmp_path / "runs"), *TINY)
+    assert r.exit_code == 2 and "train-0004.png" in r.output, r.output
+    r = _bench("--method", "nope", "--dataset", "digits", "--anomaly-digit", "1", *TINY)
+    assert r.exit_code == 2 and "nope" in r.output and "baseline" in r.output
