@@ -137,7 +137,7 @@ def val_auc_figure(
     ax.set_ylim(max(0.0, ax.get_ylim()[0]), 1.005)
     ax.xaxis.get_major_locator().set_params(integer=True)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8, frameon=False, loc="lower right")
+        ax.legend(fontsize=8, frameon=False, loc="best")
     return fig
 
 
