@@ -202,6 +202,9 @@ def test_seed_table_average_and_std(tmp_path):
     assert s == pytest.approx(np.std([0.81, 0.84, 0.9], ddof=1))
     md = t.to_markdown()
     assert "| ADNL | 81.0 | 84.0 | 90.0 | 85.0 | 4.6 |" in md
+    runs = T.runs_table(T.load_runs(tmp_path))
+    assert runs.label_columns == ["Run", "Method", "Seed"]
+    assert sorted(r.cells[0].value for r in runs.rows if r.labels[1] == "ADNL") == [0.81, 0.84, 0.9]
 
 
 def test_table3_and_table4_split_variants(tmp_path):

@@ -653,7 +653,7 @@ def _unseen_events(group: Sequence[Run]) -> list[str]:
 def runs_table(runs: Sequence[Run]) -> Table:
     """Every finished run, one row each: the per-run numbers behind every other table."""
     fin = finished(runs)
-    extra = [f for f in varying(fin) if f not in ("method",)]
+    extra = [f for f in varying(fin, (*DESIGN_FIELDS, "seed")) if f not in ("method",)]
     rows = []
     for r in sorted(fin, key=lambda r: tuple(_sort_key(r.get(f)) for f in ["method", *extra])):
         ci = r.get("test_auroc_ci95")
