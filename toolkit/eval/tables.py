@@ -626,13 +626,14 @@ def unseen_table(runs: Sequence[Run]) -> list[Table]:
             labels[1] = "seen events"
             labels[2] = ", ".join(_unseen_events(group)) or "held-out events"
         rows.append(Row(labels, cells))
-    titles = ["Method", "Seen anomaly", "Unseen anomaly", *(FIELD_TITLES.get(f, f) for f in extra)]
+    titles = ["Method", "Trained anomaly", "Held-out anomaly",
+              *(FIELD_TITLES.get(f, f) for f in extra)]
     seeds = sorted({r.get("seed") for r in sel}, key=_sort_key)
     return [Table(
         key="unseen",
         title="Unseen anomalies: test AUROC x100 on anomaly kinds seen vs never seen in training",
         label_columns=titles,
-        columns=["Seen", "Unseen", "All anomalies"],
+        columns=["AUROC seen", "AUROC unseen", "AUROC all"],
         rows=rows,
         caption=(
             "Seen: normal test samples vs the anomaly kind used in training; unseen: vs the kind "
