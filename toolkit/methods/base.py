@@ -9,7 +9,7 @@ reconstruction MSE.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -187,7 +187,7 @@ class AutoencoderMethod:
         return out
 
     @torch.no_grad()
-    def recalibrate_bn(self, batches: list[torch.Tensor]) -> None:
+    def recalibrate_bn(self, batches: Iterable[torch.Tensor]) -> None:
         """Recompute BatchNorm running statistics as exact averages over ``batches``.
 
         Running averages lag behind weights that move fast (Adam at 1e-3, a few steps per
@@ -198,7 +198,7 @@ class AutoencoderMethod:
         bns = [
             m for m in self.model_.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
         ]
-        if not bns or not batches:
+        if not bns:
             return
         momenta = [b.momentum for b in bns]
         for b in bns:
