@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -161,3 +162,23 @@ def test_report_in_headless_chromium(real_runs, fixture_runs, tmp_path):
     assert (img.mean(axis=2) < 128).mean() > 0.01  # some dark ink (header, text)
     keep = Path("/tmp/adtk-report-screenshot.png")
     shutil.copy(shot, keep)  # for a person to look at
+
+
+def test_per_run_figures_are_cached_until_the_run_changes(fixture_runs, tmp_path):
+    build_report(fixture_runs, tmp_path / "r1.html", samples=None)
+    pngs = sorted(fixture_runs.glob("*/figures/score_histogram-0.png"))
+    assert len(pngs) == 5  # every finished run, none for the failed one
+    before = {p: p.stat().st_mtime_ns for p in pngs}
+    build_report(fixture_runs, tmp_path / "r2.html", samples=None)
+    assert {p: p.stat().st_mtime_ns for p in pngs} == before  # reused, not redrawn
+    # same figures in both reports
+    imgs = [re.findall(r'<img src="([^"]+)" alt="Score histogram"', (tmp_path / n).read_text())
+            for n in ("r1.html", "r2.html")]
+    assert imgs[0] == imgs[1] and len(imgs[0]) == 5
+    # a re-run (new metrics.json) redraws that run's figures
+    m = pngs[0].parent.parent / "metrics.json"
+    time.sleep(0.01)
+    m.write_text(m.read_text())
+    build_report(fixture_runs, tmp_path / "r3.html", samples=None)
+    assert pngs[0].stat().st_mtime_ns > before[pngs[0]]
+    assert pngs[1].stat().st_mtime_ns == before[pngs[1]]

@@ -28,7 +28,7 @@ from toolkit import __version__
 from toolkit.errors import AdtkError
 from toolkit.eval import plots as P
 from toolkit.eval import tables as T
-from toolkit.io import atomic_write_text
+from toolkit.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -181,21 +181,68 @@ def comparison_figures(runs: Sequence[T.Run], limit: int = 12) -> tuple[list[Fig
 
 
 def run_figures(r: T.Run, samples: SampleSource | None) -> tuple[list[Figure], str]:
-    figs: list[Figure] = []
-    scores = _read_parquet(r.path / "scores.parquet")
-    if scores is not None:
-        y, s = P.split_labels_scores(scores)
-        if s.size:
-            figs.append(_figure(P.score_histogram(s[y == 0], s[y == 1],
-                                                  "Test scores, normal vs abnormal"),
-                                "Score histogram"))
+    scores: list[pd.DataFrame | None] = []  # read once, only when a figure must be drawn
+
+    def get_scores() -> pd.DataFrame | None:
+        if not scores:
+            scores.append(_read_parquet(r.path / "scores.parquet"))
+        return scores[0]
+
+    def histogram() -> list[tuple[str, Any, bool]]:
+        sc = get_scores()
+        if sc is None:
+            return []
+        y, s = P.split_labels_scores(sc)
+        if not s.size:
+            return []
+        fig = P.score_histogram(s[y == 0], s[y == 1], "Test scores, normal vs abnormal")
+        return [("Score histogram", fig, False)]
+
+    figs = cached_figures(r, "score_histogram", histogram)
     note = ""
-    if samples is not None and scores is not None:
+    if samples is not None and (r.path / "scores.parquet").is_file():
         try:
-            figs += samples.figures(r, scores)
+            figs += cached_figures(r, "samples", lambda: samples.figures(r, get_scores()))
         except Exception as e:  # a missing dataset or model must not stop the report
             note = f"Sample images unavailable: {str(e).splitlines()[0] if str(e) else e!r}"
     return figs, note
+
+
+#: Bump when a per-run figure changes, so cached PNGs are redrawn.
+FIGURE_VERSION = 1
+
+
+def cached_figures(
+    r: T.Run, key: str, make: Callable[[], list[tuple[str, Any, bool]]]
+) -> list[Figure]:
+    """Per-run figures, cached as ``figures/KEY-i.png`` in the run folder (the contract's
+    optional ``figures/``) and reused while ``metrics.json`` is unchanged, so a report at the
+    end of every ``adtk bench`` does not redraw every earlier run. Read-only runs: no cache.
+    """
+    folder = r.path / "figures"
+    index = folder / f"{key}.json"
+    try:
+        stamp = (r.path / "metrics.json").stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    try:
+        idx = json.loads(index.read_text())
+        if idx["metrics_mtime_ns"] == stamp and idx["version"] == FIGURE_VERSION:
+            return [Figure(t, data_uri((folder / f).read_bytes()), wide=w)
+                    for f, t, w in idx["figures"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    drawn = [(title, P.to_png(fig), wide) for title, fig, wide in make()]
+    entries = [(f"{key}-{i}.png", title, wide) for i, (title, _, wide) in enumerate(drawn)]
+    if stamp is not None:
+        try:
+            for (name, _, _), (_, png, _) in zip(entries, drawn, strict=True):
+                atomic_write_bytes(folder / name, png)
+            atomic_write_json(index, {"version": FIGURE_VERSION, "metrics_mtime_ns": stamp,
+                                      "figures": entries})
+        except OSError:
+            pass
+    return [Figure(title, data_uri(png), wide=wide) for title, png, wide in drawn]
 
 
 class SampleSource:
@@ -205,10 +252,11 @@ class SampleSource:
     :func:`toolkit.eval.plots.run_image_figures`.
     """
 
-    def __init__(self, loader: Callable[[T.Run, pd.DataFrame], list[Figure]]) -> None:
+    def __init__(self, loader: Callable[[T.Run, pd.DataFrame], list[tuple]]) -> None:
         self._loader = loader
 
-    def figures(self, r: T.Run, scores: pd.DataFrame) -> list[Figure]:
+    def figures(self, r: T.Run, scores: pd.DataFrame) -> list[tuple[str, Any, bool]]:
+        """(title, matplotlib figure, wide) for each image figure of run ``r``."""
         return self._loader(r, scores)
 
 
@@ -433,8 +481,8 @@ def headline(tables: Sequence[T.Table]) -> list[tuple[str, str, str]]:
 def default_samples() -> SampleSource:
     """Reconstruction grid and most / least anomalous samples, from the data and model.pt."""
 
-    def load(r: T.Run, scores: pd.DataFrame) -> list[Figure]:
-        return [_figure(fig, title, wide=True)
+    def load(r: T.Run, scores: pd.DataFrame) -> list[tuple[str, Any, bool]]:
+        return [(title, fig, True)
                 for title, fig in P.run_image_figures(r.path, r.config, scores)]
 
     return SampleSource(load)
