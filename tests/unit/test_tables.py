@@ -274,3 +274,14 @@ def test_renderings_escape_and_write(tmp_path):
     df = pd.read_csv(tmp_path / "tables" / "runs.csv")
     assert set(df["AUROC"].dropna()) == {0.5}
     assert math.isnan(df.loc[df["AUROC"].isna(), "AUROC"].iloc[0])
+
+
+def test_unseen_table_for_held_out_events_of_a_manifest(tmp_path):
+    write_run(tmp_path, method="adnl", dataset="manifest", data="dm/ped2.parquet",
+              anomaly_digit=None, auroc=0.8,
+              extra_metrics={"test_auroc_seen": 0.9, "test_auroc_unseen": 0.6,
+                             "unseen_events": ["cart"],
+                             "test_auroc_by_event": {"bike": 0.9, "cart": 0.6}})
+    [t] = T.unseen_table(T.load_runs(tmp_path))
+    assert t.rows[0].labels[:3] == ["ADNL", "seen events", "cart"]
+    assert [c.value for c in t.rows[0].cells] == [0.9, 0.6, 0.8]

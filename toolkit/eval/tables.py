@@ -643,11 +643,10 @@ def unseen_table(runs: Sequence[Run]) -> list[Table]:
 
 
 def _unseen_events(group: Sequence[Run]) -> list[str]:
+    """The held-out anomaly kinds, where metrics.json names them (``unseen_events``)."""
     events: set[str] = set()
     for r in group:
-        by_event = r.get("test_auroc_by_event") or {}
-        seen = r.get("anomaly_digit")
-        events |= {str(e) for e in by_event if str(e) != str(seen)}
+        events |= {str(e) for e in (r.get("unseen_events") or [])}
     return sorted(events)
 
 
