@@ -102,3 +102,22 @@ def test_extremes_ranks_by_score():
                             imgs, least["score"].tolist(), [False, False])
     assert fig.axes[0].get_title() == "0.9"
     _png_ok(fig, min_colours=5)
+
+
+def test_small_multiples_one_panel_per_comparison():
+    rng = np.random.default_rng(1)
+    fpr = np.linspace(0, 1, 20)
+    panels = [(f"anomaly {d}", [("AAE", fpr, fpr ** 0.5, 0.6 + d / 100),
+                                ("ADNL", fpr, fpr ** 0.1, 0.9 + d / 100)]) for d in range(7)]
+    fig = P.roc_grid(panels, ncols=5)
+    shown = [a for a in fig.axes if a.get_visible()]
+    assert len(shown) == 7 and len(fig.axes) == 10  # 2 rows x 5, 3 hidden
+    assert shown[6].get_title() == "anomaly 6"
+    assert [t.get_text() for t in shown[6].get_legend().get_texts()] == ["0.660", "0.960"]
+    # the same method has the same colour in every panel
+    assert shown[0].get_lines()[1].get_color() == shown[6].get_lines()[1].get_color()
+    _png_ok(fig)
+    h = pd.DataFrame({"epoch": [1, 2, 3], "val_auc": rng.uniform(0.5, 1, 3)})
+    fig = P.val_auc_grid([(f"d{d}", [("AAE", h), ("ADNL", h)]) for d in range(3)])
+    assert sum(a.get_visible() for a in fig.axes) == 3
+    _png_ok(fig)

@@ -53,3 +53,8 @@ def test_template_escapes_every_value():
     })
     assert "<img src=x" not in html
     assert html.count("&lt;img src=x onerror=alert(1)&gt;") >= 10
+
+
+def test_split_common_parts_of_panel_titles():
+    common, rest = R._split_common(["mnist-5k, anomaly 0, seed 1", "mnist-5k, anomaly 1, seed 1"])
+    assert common == "mnist-5k, seed 1" and rest == ["anomaly 0", "anomaly 1"]

@@ -91,6 +91,80 @@ def roc_curve_of(name: str, scores: pd.DataFrame, auc: float) -> tuple:
     return (name, fpr, tpr, auc)
 
 
+def _colours(names: Sequence[str]) -> dict[str, str]:
+    return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(dict.fromkeys(names))}
+
+
+def _grid_axes(fig: Figure, n: int, ncols: int):
+    rows = -(-n // ncols)
+    axes = fig.subplots(rows, ncols, squeeze=False, sharex=True, sharey=True)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return axes
+
+
+def roc_grid(
+    panels: Sequence[tuple[str, Sequence[tuple[str, np.ndarray, np.ndarray, float]]]],
+    title: str = "ROC curves, test split",
+    ncols: int = 5,
+) -> Figure:
+    """Small multiples: one ROC panel per comparison, methods overlaid, AUC in each legend."""
+    ncols = max(1, min(ncols, len(panels)))
+    rows = -(-len(panels) // ncols)
+    fig = _figure(2.5 * ncols + 0.4, 2.55 * rows + 0.5)
+    axes = _grid_axes(fig, len(panels), ncols)
+    colour = _colours([c[0] for _, curves in panels for c in curves])
+    for ax, (ptitle, curves) in zip(axes.flat, panels, strict=False):
+        ax.plot([0, 1], [0, 1], ls="--", color="#999999", lw=0.8)
+        for name, fpr, tpr, auc in curves:
+            ax.plot(fpr, tpr, lw=1.5, color=colour[name], label=f"{auc:.3f}")
+        ax.set_title(ptitle, fontsize=9)
+        ax.set_xlim(-0.01, 1.01)
+        ax.set_ylim(-0.01, 1.01)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.3, linewidth=0.5)
+        ax.legend(fontsize=7, frameon=False, loc="lower right", handlelength=1.2,
+                  title="AUC", title_fontsize=7)
+    for ax in axes[-1, :]:
+        ax.set_xlabel("False positive rate", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("True positive rate", fontsize=8)
+    fig.suptitle(title, fontsize=11)
+    fig.legend(handles=[Patch(color=c, label=n) for n, c in colour.items()],
+               loc="outside lower center", ncols=len(colour), fontsize=9, frameon=False)
+    return fig
+
+
+def val_auc_grid(
+    panels: Sequence[tuple[str, Sequence[tuple[str, pd.DataFrame]]]],
+    title: str = "Validation AUROC per epoch",
+    ncols: int = 5,
+) -> Figure:
+    """Small multiples of :func:`val_auc_figure`, one panel per comparison."""
+    ncols = max(1, min(ncols, len(panels)))
+    rows = -(-len(panels) // ncols)
+    fig = _figure(2.5 * ncols + 0.4, 2.2 * rows + 0.5)
+    axes = _grid_axes(fig, len(panels), ncols)
+    colour = _colours([name for _, hs in panels for name, _ in hs])
+    for ax, (ptitle, hs) in zip(axes.flat, panels, strict=False):
+        for name, h in hs:
+            if "val_auc" in h and not h["val_auc"].isna().all():
+                ax.plot(h["epoch"], h["val_auc"], lw=1.4, color=colour[name])
+        ax.set_title(ptitle, fontsize=9)
+        ax.set_ylim(0, 1.02)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.3, linewidth=0.5)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    for ax in axes[-1, :]:
+        ax.set_xlabel("Epoch", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("Val AUROC", fontsize=8)
+    fig.suptitle(title, fontsize=11)
+    fig.legend(handles=[Patch(color=c, label=n) for n, c in colour.items()],
+               loc="outside lower center", ncols=len(colour), fontsize=9, frameon=False)
+    return fig
+
+
 # --- score histogram ------------------------------------------------------------------------
 
 

@@ -153,11 +153,19 @@ def comparison_groups(runs: Sequence[T.Run]) -> list[tuple[str, list[T.Run]]]:
     return out
 
 
-def comparison_figures(runs: Sequence[T.Run], limit: int = 12) -> tuple[list[Figure], str]:
-    """ROC overlay and validation AUC per epoch for each comparison (paper Fig. 2-4)."""
-    figs: list[Figure] = []
+def comparison_figures(
+    runs: Sequence[T.Run], limit: int = 12, grid_limit: int = 30
+) -> tuple[list[Figure], str]:
+    """ROC overlay and validation AUC per epoch for each comparison (paper Fig. 2-4).
+
+    Up to three comparisons get a figure each; more (a Table 1 grid) become two figures of
+    small multiples, one panel per comparison, so the methods can be compared at a glance.
+    """
     groups = comparison_groups(T.finished(runs))
-    for name, group in groups[:limit]:
+    small = len(groups) > 3
+    shown = groups[: grid_limit if small else limit]
+    panels = []
+    for name, group in shown:
         curves, hists = [], []
         for r in group:
             scores = _read_parquet(r.path / "scores.parquet")
@@ -167,17 +175,42 @@ def comparison_figures(runs: Sequence[T.Run], limit: int = 12) -> tuple[list[Fig
             h = _read_parquet(r.path / "history.parquet")
             if h is not None:
                 hists.append((label, h))
-        if curves:
-            figs.append(_figure(P.roc_figure(curves, f"ROC: {name}"), f"ROC, {name}",
-                                "AUC in the legend as recorded in metrics.json."))
-        if hists:
-            figs.append(_figure(P.val_auc_figure(hists, f"Validation AUC: {name}"),
-                                f"Validation AUC per epoch, {name}"))
+        panels.append((name, curves, hists))
+    figs: list[Figure] = []
+    if small:
+        common, titles = _split_common([name for name, _, _ in panels])
+        suffix = f": {common}" if common else ""
+        roc = [(t, c) for t, (_, c, _) in zip(titles, panels, strict=True) if c]
+        val = [(t, h) for t, (_, _, h) in zip(titles, panels, strict=True) if h]
+        if roc:
+            figs.append(_figure(P.roc_grid(roc, "ROC curves, test split" + suffix),
+                                "ROC curves" + suffix,
+                                "AUC per method in each panel's legend, as recorded in "
+                                "metrics.json.", wide=True))
+        if val:
+            figs.append(_figure(P.val_auc_grid(val, "Validation AUROC per epoch" + suffix),
+                                "Validation AUROC per epoch" + suffix, wide=True))
+    else:
+        for name, curves, hists in panels:
+            if curves:
+                figs.append(_figure(P.roc_figure(curves, f"ROC: {name}"), f"ROC, {name}",
+                                    "AUC in the legend as recorded in metrics.json."))
+            if hists:
+                figs.append(_figure(P.val_auc_figure(hists, f"Validation AUC: {name}"),
+                                    f"Validation AUC per epoch, {name}"))
     note = ""
-    if len(groups) > limit:
-        note = (f"Figures for the first {limit} of {len(groups)} comparisons; the per-run "
+    if len(groups) > len(shown):
+        note = (f"Figures for the first {len(shown)} of {len(groups)} comparisons; the per-run "
                 "sections below hold the rest of the numbers.")
     return figs, note
+
+
+def _split_common(names: Sequence[str]) -> tuple[str, list[str]]:
+    """Comma-separated parts shared by every name, and what is left of each name."""
+    parts = [n.split(", ") for n in names]
+    common = [p for p in parts[0] if all(p in q for q in parts[1:])] if parts else []
+    rest = [", ".join(p for p in q if p not in common) or ", ".join(q) for q in parts]
+    return ", ".join(common), rest
 
 
 def run_figures(r: T.Run, samples: SampleSource | None) -> tuple[list[Figure], str]:
