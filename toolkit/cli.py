@@ -200,6 +200,8 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, **flags
             ("crop", "anomaly_digit", "unseen_digit", "seed", "neg_loss", "labelled_anomalies")}
     axes["method"] = grid.parse_axis("method", methods)
     cfgs = grid.plan({**flags, "out": out}, axes, suite, config)
+    if suite == "paper" and not flags.get("data"):
+        click.echo("suite paper: Tables 2-4 run on a crop manifest (--data); running Table 1.")
     if len(cfgs) > 1:
         click.echo(f"grid: {grid.describe(cfgs)}; out {out}, {max(1, jobs)} job(s)")
 

@@ -122,3 +122,12 @@ def test_parallel_jobs_split_the_cores(tmp_path):
         assert saved["run_id"] == c.run_id  # num_threads is not part of the run id
     again = G.run_grid(cfgs, out, jobs=2)
     assert len(again.skipped) == 2 and not again.finished
+
+
+def test_paper_suite_without_a_manifest_runs_table1_and_says_so(tmp_path):
+    res = CliRunner().invoke(main, ["bench", "--suite", "paper", *TINY, "--method", "baseline",
+                                    "--anomaly-digit", "0", "--out", str(tmp_path / "runs"),
+                                    "--no-report"])
+    assert res.exit_code == 0, res.output
+    assert "Tables 2-4 run on a crop manifest (--data); running Table 1." in res.output
+    assert len(list((tmp_path / "runs").glob("*/metrics.json"))) == 1
