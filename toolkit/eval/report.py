@@ -138,7 +138,7 @@ def _read_parquet(path: Path) -> pd.DataFrame | None:
 def comparison_groups(runs: Sequence[T.Run]) -> list[tuple[str, list[T.Run]]]:
     """Runs that differ only by method (same data, digit, seed, settings): one ROC each."""
     fields = [f for f in (*T.DESIGN_FIELDS, "seed") if f != "method"]
-    groups = T._groups(runs, fields)  # noqa: SLF001  (same grouping as the tables)
+    groups = T.group_runs(runs, fields)  # the same grouping as the tables
     out = []
     for _, group in groups:
         r = group[0]
@@ -364,8 +364,8 @@ def what_was_run(runs: Sequence[T.Run]) -> tuple[list[str], list[tuple[str, list
     """Settings common to all runs, and the axes that vary (the grid)."""
     common, axes = [], []
     for f in SHOWN_FIELDS:
-        vals = sorted({T._key(r.get(f)): r.get(f) for r in runs}.values(),  # noqa: SLF001
-                      key=T._sort_key)  # noqa: SLF001
+        vals = sorted({T.value_key(r.get(f)): r.get(f) for r in runs}.values(),
+                      key=T.sort_key)
         shown = [("–" if v is None else str(v)) for v in vals]
         if len(vals) == 1:
             common.append(f"{T.FIELD_TITLES.get(f, f)} = {shown[0]}")
@@ -462,7 +462,7 @@ def build_report(
     comp_figs, comp_note = comparison_figures(runs, max_comparisons)
     fin = T.finished(runs)
     order = {r.run_id: i for i, r in enumerate(sorted(
-        fin, key=lambda r: tuple(T._sort_key(r.get(f))  # noqa: SLF001
+        fin, key=lambda r: tuple(T.sort_key(r.get(f))
                                  for f in ("dataset", "anomaly_digit", "seed", "method"))))}
     views = [run_view(r, samples if isinstance(samples, SampleSource) else None,
                       with_figures=order.get(r.run_id, 10**9) < max_run_figures)

@@ -83,8 +83,8 @@ def load_runs(runs_dir: str | os.PathLike) -> list[Run]:
 
 # --- cells, rows, tables ----------------------------------------------------------------------
 
-# How a cell prints: "auc" = x100 with one decimal (the paper's style), "pct" likewise without
-# scaling context, "int", "sec" (seconds, 1 decimal), "text".
+# How a cell prints: "auc" = x100 with one decimal (the paper's style), "int", "sec" (seconds,
+# one decimal), "float" (3 significant digits), "text".
 AUC, INT, SEC, TEXT, FLOAT = "auc", "int", "sec", "text", "float"
 
 
@@ -289,7 +289,8 @@ def method_name(m: Any) -> str:
     return METHOD_NAMES.get(str(m), str(m))
 
 
-def _sort_key(v: Any) -> tuple:
+def sort_key(v: Any) -> tuple:
+    """Natural order of setting values: None, numbers (also "5"), "all", then text."""
     if v is None:
         return (0, 0, "")
     if isinstance(v, bool):
@@ -303,13 +304,14 @@ def _sort_key(v: Any) -> tuple:
     return (3, _METHOD_ORDER.get(str(v), 99), str(v))
 
 
-def _key(v: Any) -> str:
+def value_key(v: Any) -> str:
+    """A hashable, type-faithful key of a setting value (1 and "1" stay apart)."""
     return json.dumps(v, sort_keys=True, default=str)
 
 
 def varying(runs: Sequence[Run], fields: Iterable[str] = DESIGN_FIELDS) -> list[str]:
     """The fields among ``fields`` whose value differs between runs."""
-    return [f for f in fields if len({_key(r.get(f)) for r in runs}) > 1]
+    return [f for f in fields if len({value_key(r.get(f)) for r in runs}) > 1]
 
 
 def _label(f: str, v: Any) -> str:
@@ -335,12 +337,13 @@ def pooled_cell(runs: Sequence[Run], metric: str, kind: str = AUC) -> Cell:
     return Cell(None if math.isnan(m) else m, s, n, kind=kind, run_ids=ids)
 
 
-def _groups(runs: Sequence[Run], fields: Sequence[str]) -> list[tuple[tuple, list[Run]]]:
+def group_runs(runs: Sequence[Run], fields: Sequence[str]) -> list[tuple[tuple, list[Run]]]:
+    """Runs grouped by their values of ``fields``, groups in natural order."""
     out: dict[str, tuple[tuple, list[Run]]] = {}
     for r in runs:
         vals = tuple(r.get(f) for f in fields)
-        out.setdefault(_key(vals), (vals, []))[1].append(r)
-    return sorted(out.values(), key=lambda kv: tuple(_sort_key(v) for v in kv[0]))
+        out.setdefault(value_key(vals), (vals, []))[1].append(r)
+    return sorted(out.values(), key=lambda kv: tuple(sort_key(v) for v in kv[0]))
 
 
 def pivot(
@@ -360,12 +363,13 @@ def pivot(
     """
     extra = [f for f in varying(runs) if f not in (*row_fields, col_field, *pool)]
     fields = [*row_fields, *extra]
-    cols = sorted({_key(r.get(col_field)): r.get(col_field) for r in runs}.values(), key=_sort_key)
+    cols = sorted({value_key(r.get(col_field)): r.get(col_field) for r in runs}.values(),
+                  key=sort_key)
     rows = []
-    for vals, group in _groups(runs, fields):
+    for vals, group in group_runs(runs, fields):
         cells = []
         for c in cols:
-            sel = [r for r in group if _key(r.get(col_field)) == _key(c)]
+            sel = [r for r in group if value_key(r.get(col_field)) == value_key(c)]
             cells.append(pooled_cell(sel, metric))
         if average:
             cells.append(_average_cell(group, col_field, pool, metric, len(cols)))
@@ -382,7 +386,7 @@ def _average_cell(
         v = r.get(metric)
         if v is None or (isinstance(v, float) and math.isnan(v)):
             continue
-        units.setdefault(_key([r.get(p) for p in pool]), []).append(float(v))
+        units.setdefault(value_key([r.get(p) for p in pool]), []).append(float(v))
     # Only units that cover every column count, so an unfinished digit cannot bias an average.
     per_unit = [sum(v) / len(v) for v in units.values() if len(v) == n_cols]
     if not per_unit:
@@ -442,9 +446,9 @@ def table1(runs: Sequence[Run], metric: str = "test_auroc") -> list[Table]:
         if _is_digits(r) and r.get("unseen_digit") is None and _default_labelled(r)
     ]
     tables = []
-    for (dataset,), group in _groups(sel, ["dataset"]):
+    for (dataset,), group in group_runs(sel, ["dataset"]):
         labels, cols, rows = pivot(group, ["method"], "anomaly_digit", metric)
-        seeds = sorted({r.get("seed") for r in group}, key=_sort_key)
+        seeds = sorted({r.get("seed") for r in group}, key=sort_key)
         paper = []
         # The paper's numbers are for MNIST: compare only MNIST-family tables with them.
         if metric == "test_auroc" and labels == ["Method"] and dataset in ("mnist", "mnist-5k"):
@@ -495,11 +499,11 @@ def seed_table(
     """Tables 2-4 layout: one column per seed, then the average and the standard deviation."""
     extra = [f for f in varying(runs) if f not in (*row_fields, "seed")]
     fields = [*row_fields, *extra]
-    seeds = sorted({_key(r.get("seed")): r.get("seed") for r in runs}.values(), key=_sort_key)
+    seeds = sorted({value_key(r.get("seed")): r.get("seed") for r in runs}.values(), key=sort_key)
     rows = []
-    for vals, group in _groups(runs, fields):
+    for vals, group in group_runs(runs, fields):
         cells = [
-            pooled_cell([r for r in group if _key(r.get("seed")) == _key(s)], metric)
+            pooled_cell([r for r in group if value_key(r.get("seed")) == value_key(s)], metric)
             for s in seeds
         ]
         m, sd = mean_std([c.value for c in cells if not c.empty])
@@ -525,7 +529,7 @@ def _manifest_runs(runs: Sequence[Run]) -> list[Run]:
 def _mode(runs: Sequence[Run], f: str) -> Any:
     counts: dict[str, tuple[int, Any]] = {}
     for r in runs:
-        k = _key(r.get(f))
+        k = value_key(r.get(f))
         counts[k] = (counts.get(k, (0, None))[0] + 1, r.get(f))
     return max(counts.values(), key=lambda cv: cv[0])[1] if counts else None
 
@@ -544,8 +548,8 @@ def table2(runs: Sequence[Run], metric: str = "test_auroc") -> list[Table]:
     neg = _mode(adnl, "neg_loss") if adnl else None
     sel = [
         r for r in sel
-        if _key(r.get("crop")) == _key(crop)
-        and (r.get("method") != "adnl" or _key(r.get("neg_loss")) == _key(neg))
+        if value_key(r.get("crop")) == value_key(crop)
+        and (r.get("method") != "adnl" or value_key(r.get("neg_loss")) == value_key(neg))
     ]
     t = seed_table(
         sel, ["method"], "table2",
@@ -559,10 +563,10 @@ def table2(runs: Sequence[Run], metric: str = "test_auroc") -> list[Table]:
 def table3(runs: Sequence[Run], metric: str = "test_auroc") -> list[Table]:
     """Table 3: ADNL with oversize vs normal crops, per seed and average."""
     sel = [r for r in _manifest_runs(runs) if r.get("method") == "adnl"]
-    if len({_key(r.get("crop")) for r in sel}) < 2:
+    if len({value_key(r.get("crop")) for r in sel}) < 2:
         return []
     neg = _mode(sel, "neg_loss")
-    sel = [r for r in sel if _key(r.get("neg_loss")) == _key(neg)]
+    sel = [r for r in sel if value_key(r.get("neg_loss")) == value_key(neg)]
     return [seed_table(
         sel, ["crop"], "table3",
         f"Table 3{_metric_suffix(metric)}: ADNL test AUC x100, normal vs oversize crops", metric,
@@ -573,10 +577,10 @@ def table3(runs: Sequence[Run], metric: str = "test_auroc") -> list[Table]:
 def table4(runs: Sequence[Run], metric: str = "test_auroc") -> list[Table]:
     """Table 4: ADNL with the scaled (exp(-MSE)) vs naive negative loss, per seed and average."""
     sel = [r for r in _manifest_runs(runs) if r.get("method") == "adnl"]
-    if len({_key(r.get("neg_loss")) for r in sel}) < 2:
+    if len({value_key(r.get("neg_loss")) for r in sel}) < 2:
         return []
     crop = _mode(sel, "crop")
-    sel = [r for r in sel if _key(r.get("crop")) == _key(crop)]
+    sel = [r for r in sel if value_key(r.get("crop")) == value_key(crop)]
     return [seed_table(
         sel, ["neg_loss"], "table4",
         f"Table 4{_metric_suffix(metric)}: ADNL test AUC x100, naive vs scaled negative loss",
@@ -587,7 +591,7 @@ def table4(runs: Sequence[Run], metric: str = "test_auroc") -> list[Table]:
 def label_efficiency_table(runs: Sequence[Run], metric: str = "test_auroc") -> list[Table]:
     """AUC against the number of labelled anomalies ADNL may use, pooled over digits and seeds."""
     sel = [r for r in finished(runs) if r.get("unseen_digit") is None]
-    if len({_key(r.get("labelled_anomalies")) for r in sel}) < 2:
+    if len({value_key(r.get("labelled_anomalies")) for r in sel}) < 2:
         return []
     labels, cols, rows = pivot(
         sel, ["method"], "labelled_anomalies", metric,
@@ -615,7 +619,7 @@ def unseen_table(runs: Sequence[Run]) -> list[Table]:
     ]
     fields = ["method", "anomaly_digit", "unseen_digit", *extra]
     rows = []
-    for vals, group in _groups(sel, fields):
+    for vals, group in group_runs(sel, fields):
         cells = [
             pooled_cell(group, "test_auroc_seen"),
             pooled_cell(group, "test_auroc_unseen"),
@@ -628,7 +632,7 @@ def unseen_table(runs: Sequence[Run]) -> list[Table]:
         rows.append(Row(labels, cells))
     titles = ["Method", "Trained anomaly", "Held-out anomaly",
               *(FIELD_TITLES.get(f, f) for f in extra)]
-    seeds = sorted({r.get("seed") for r in sel}, key=_sort_key)
+    seeds = sorted({r.get("seed") for r in sel}, key=sort_key)
     return [Table(
         key="unseen",
         title="Unseen anomalies: test AUROC x100 on anomaly kinds seen vs never seen in training",
@@ -655,7 +659,7 @@ def runs_table(runs: Sequence[Run]) -> Table:
     fin = finished(runs)
     extra = [f for f in varying(fin, (*DESIGN_FIELDS, "seed")) if f not in ("method",)]
     rows = []
-    for r in sorted(fin, key=lambda r: tuple(_sort_key(r.get(f)) for f in ["method", *extra])):
+    for r in sorted(fin, key=lambda r: tuple(sort_key(r.get(f)) for f in ["method", *extra])):
         ci = r.get("test_auroc_ci95")
         rows.append(Row(
             [r.run_id, method_name(r.get("method")), *(_label(f, r.get(f)) for f in extra)],
