@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from toolkit.data import manifest as mf
 from toolkit.data import split as sp
-from toolkit.errors import AdtkError, ManifestError
+from toolkit.errors import AdtkError
 
 #: How many image paths ``inspect`` checks on disk (a deterministic sample).
 PATH_SAMPLE = 20
@@ -44,12 +43,7 @@ class Inspection:
 def inspect_manifest(path: str | os.PathLike, group_by: str | None = None) -> Inspection:
     """Summarise a crop or split manifest; ``group_by`` defaults to the one it was split by."""
     path = Path(path)
-    if not path.exists():
-        raise ManifestError(f"{path}: no such file")
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as e:
-        raise ManifestError(f"{path}: not a readable Parquet file ({e})") from None
+    table = mf.read_raw(path)
     meta = mf.read_meta(path)
     kind = "split" if "split" in table.column_names else "crop"
     problems = mf.problems(table, kind)

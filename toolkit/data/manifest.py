@@ -211,15 +211,21 @@ def _conform(table: pa.Table, kind: str, where: str) -> pa.Table:
     return table.select([*cols, *extra]).replace_schema_metadata(None).cast(pa.schema(fields))
 
 
-def read_table(path: str | os.PathLike, kind: str | None = None) -> pa.Table:
-    """Read and validate; ``kind=None`` means split when a ``split`` column exists, else crop."""
+def read_raw(path: str | os.PathLike) -> pa.Table:
+    """Read a Parquet file without validating it; a missing or unreadable file is an error."""
     path = Path(path)
     if not path.exists():
         raise ManifestError(f"{path}: no such file")
     try:
-        table = pq.read_table(path)
+        return pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as e:
         raise ManifestError(f"{path}: not a readable Parquet file ({_short(e)})") from None
+
+
+def read_table(path: str | os.PathLike, kind: str | None = None) -> pa.Table:
+    """Read and validate; ``kind=None`` means split when a ``split`` column exists, else crop."""
+    path = Path(path)
+    table = read_raw(path)
     if kind is None:
         kind = "split" if "split" in table.column_names else "crop"
     check_table(table, kind, where=str(path))
