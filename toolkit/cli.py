@@ -39,6 +39,26 @@ def main() -> None:
     """
 
 
+class _RegistryChoice(click.Choice):
+    """A ``click.Choice`` read from a registry on first use, so that importing the CLI (and
+    ``adtk --help``) does not import the registry's heavy modules (torch, cv2)."""
+
+    def __init__(self, load) -> None:
+        self._load = load
+        self._names: list[str] | None = None
+        super().__init__([])
+
+    @property
+    def choices(self):
+        if self._names is None:
+            self._names = list(self._load())
+        return self._names
+
+    @choices.setter
+    def choices(self, value) -> None:
+        pass  # click.Choice.__init__ assigns []; the registry is the source
+
+
 # Commands are added below, one block per stage. Keep each block thin: options -> config -> call.
 # --- commands ---
 
@@ -107,22 +127,6 @@ def inspect_command(manifest, group_by) -> None:
 
 
 # --- adtk bench (issue 4) ---
-
-
-class _RegistryChoice(click.Choice):
-    """A Choice filled from a registry on first use, so ``adtk --help`` does not import torch."""
-
-    def __init__(self, loader) -> None:
-        self._loader = loader
-        super().__init__([], case_sensitive=True)
-
-    @property
-    def choices(self):  # type: ignore[override]
-        return tuple(self._loader())
-
-    @choices.setter
-    def choices(self, value) -> None:  # set by click.Choice.__init__; the registry wins
-        pass
 
 
 def _method_names():
@@ -257,26 +261,6 @@ def report_command(runs_dir, out, title, no_images) -> None:
         f"{rep.path}: {rep.n_finished} finished, {rep.n_failed} failed of {rep.n_runs} runs, "
         f"{rep.n_figures} figures, {rep.size_bytes / 1e6:.1f} MB; tables in {rep.tables_dir}"
     )
-
-
-class _RegistryChoice(click.Choice):
-    """A ``click.Choice`` read from a registry on first use, so that importing the CLI (and
-    ``adtk --help``) does not import the registry's heavy modules (cv2)."""
-
-    def __init__(self, load) -> None:
-        self._load = load
-        self._names: list[str] | None = None
-        super().__init__([])
-
-    @property
-    def choices(self):
-        if self._names is None:
-            self._names = list(self._load())
-        return self._names
-
-    @choices.setter
-    def choices(self, value) -> None:
-        pass  # click.Choice.__init__ assigns []; the registry is the source
 
 
 def _detector_names() -> list[str]:
