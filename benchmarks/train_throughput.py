@@ -25,9 +25,8 @@ import torch
 
 from toolkit.data.datasets import load_crop_tensor, load_manifest_data
 from toolkit.data.manifest import SPLIT_COLUMNS, read_manifest, write_manifest
-from toolkit.engine.train import TrainData, _augment, available_cores, resolve_device, train
+from toolkit.engine.train import TrainData, _Batcher, available_cores, resolve_device, train
 from toolkit.methods import create_method
-from toolkit.methods.base import to_unit_range
 
 
 def make_crops(root: Path, n: int, size: int = 64, seed: int = 0) -> Path:
@@ -52,7 +51,11 @@ def make_crops(root: Path, n: int, size: int = 64, seed: int = 0) -> Path:
 
 
 def train_rate(x_u8: torch.Tensor, dev: torch.device, epochs: int, batch: int) -> dict:
-    """(a): adtk's engine from the uint8 tensor; train-step time and whole-epoch time."""
+    """(a): adtk's engine from the uint8 tensor.
+
+    steps_img_s: images / time of the epochs' step loops (gather, convert, augment, step, and
+    the per-epoch BatchNorm recalibration); epoch_img_s: images / wall time of train().
+    """
     m = create_method("baseline", latent_dim=32, width=16)
     train(m, TrainData(x_u8[:batch * 2]), epochs=1, batch_size=batch, device=dev)  # warm-up
     t = time.perf_counter()
@@ -89,12 +92,13 @@ def adtk_data_rate(x_u8: torch.Tensor, dev: torch.device, batch: int, passes: in
     """
     x_u8 = x_u8.to(dev)
     g = torch.Generator().manual_seed(0)
+    batcher = _Batcher(x_u8, batch)  # what train() uses
     rates = []
     for _ in range(passes + 1):
         t = time.perf_counter()
         perm = torch.randperm(len(x_u8), generator=g).to(dev)
         for s in range(0, len(x_u8), batch):
-            xb = _augment(to_unit_range(x_u8.index_select(0, perm[s : s + batch])), "hflip", g)
+            xb = batcher(perm[s : s + batch], "hflip", g)
         if dev.type == "cuda":
             torch.cuda.synchronize()
         rates.append(len(x_u8) / (time.perf_counter() - t))
@@ -164,11 +168,12 @@ def main() -> None:
             runs_b.append(ceiling_rate(a.n, dev, a.epochs, a.batch))
         ra = max(runs_a, key=lambda r: r["steps_img_s"])
         b = max(runs_b)
-        print(f"(a) adtk training, batch {a.batch}: {ra['steps_img_s']:,.0f} img/s in the step "
-              f"loop, {ra['epoch_img_s']:,.0f} img/s whole epochs (incl. BatchNorm recalibration)")
+        print(f"(a) adtk training, batch {a.batch}: {ra['steps_img_s']:,.0f} img/s in the epochs "
+              f"(incl. BatchNorm recalibration), {ra['epoch_img_s']:,.0f} img/s over all of "
+              "train() (incl. model build)")
         print(f"(b) preloaded-tensor ceiling: {b:,.0f} img/s")
-        print(f"(a)/(b) = {ra['steps_img_s'] / b:.2f} (step loop), "
-              f"{ra['epoch_img_s'] / b:.2f} (whole epochs)")
+        print(f"(a)/(b) = {ra['steps_img_s'] / b:.2f} (epochs), "
+              f"{ra['epoch_img_s'] / b:.2f} (all of train())")
 
 
 if __name__ == "__main__":

@@ -164,19 +164,22 @@ class _Batcher:
         self.u8 = torch.empty(shape, dtype=torch.uint8, device=x.device)
         self.f = torch.empty(shape, dtype=torch.float32, device=x.device, memory_format=fmt)
 
-    def __call__(self, idx: torch.Tensor) -> torch.Tensor:
+    def __call__(
+        self, idx: torch.Tensor, augment: str = "none", g: torch.Generator | None = None
+    ) -> torch.Tensor:
         n = len(idx)
         f = self.f[:n]
         if self.x.dtype != torch.uint8:  # float data is taken as already in [-1, 1]
-            return f.copy_(self.x.index_select(0, idx))
+            return _augment(f.copy_(self.x.index_select(0, idx)), augment, g)
         u8 = self.u8[:n]
         torch.index_select(self.x, 0, idx, out=u8)  # several times faster than x[idx] on CPU
+        _augment(u8, augment, g)  # on uint8: a quarter of the bytes of the float batch
         f.copy_(u8)
         return f.div_(127.5).sub_(1.0)  # as to_unit_range, so scoring sees the same numbers
 
 
-def _augment(x: torch.Tensor, kind: str, g: torch.Generator) -> torch.Tensor:
-    """On-device augmentation of a float batch (B, C, H, W)."""
+def _augment(x: torch.Tensor, kind: str, g: torch.Generator | None) -> torch.Tensor:
+    """On-device augmentation of a batch (B, C, H, W), in place."""
     if kind == "hflip":
         idx = (torch.rand(len(x), generator=g) < 0.5).nonzero().squeeze(1).to(x.device)
         x.index_copy_(0, idx, x.index_select(0, idx).flip(3))  # flips half, in place
@@ -283,11 +286,11 @@ def train(
             logs: list[dict[str, torch.Tensor]] = []
             bn_data: list[torch.Tensor] = []
             for step, sl in enumerate(_batches(n, batch_size)):
-                xb = _augment(get_normal(perm[sl]), augment, g)  # (B, C, H, W) in [-1, 1]
+                xb = get_normal(perm[sl], augment, g)  # (B, C, H, W) in [-1, 1]
                 xa, ia = None, None
                 if x_abn is not None:
                     ia = perm_abn[step * nb_abn : (step + 1) * nb_abn]
-                    xa = _augment(get_abn(ia), augment, g)
+                    xa = get_abn(ia, augment, g)
                 logs.append(method.train_step(xb, xa, epoch))
                 images += len(xb) + (0 if xa is None else len(xa))
                 if step < bn_batches:  # indices only: the batch buffers are reused
@@ -305,11 +308,13 @@ def train(
                 raise NonFiniteLossError(
                     f"{e}; training stopped, {kept}. Try a lower --lr or --neg-weight."
                 ) from None
-            # Eval-mode statistics from the final weights, on batches mixed as in training.
-            method.recalibrate_bn(
-                get_normal(i).clone() if j is None else torch.cat([get_normal(i), get_abn(j)])
-                for i, j in bn_data
-            )
+            # Eval-mode statistics from the final weights, on batches mixed as in training;
+            # needed only where eval mode is used next: validation, or the final model.
+            if val_x is not None or epoch == epochs:
+                method.recalibrate_bn(
+                    get_normal(i).clone() if j is None else torch.cat([get_normal(i), get_abn(j)])
+                    for i, j in bn_data
+                )
             train_time += time.perf_counter() - t0
 
             val_auc = math.nan
