@@ -79,3 +79,19 @@ def test_bench_missing_crop_file_and_unknown_method(tmp_path):
     assert r.exit_code == 2 and "train-0004.png" in r.output, r.output
     r = _bench("--method", "nope", "--dataset", "digits", "--anomaly-digit", "1", *TINY)
     assert r.exit_code == 2 and "nope" in r.output and "baseline" in r.output
+
+
+@pytest.mark.slow
+def test_quick_preset_quality_on_real_digits(tmp_path):
+    """The issue's quality bar: mnist-5k, --preset quick, three anomaly digits, ADNL >= 0.98
+    test AUROC and above the baseline on each (about 6 x 11 s on two free cores)."""
+    out = tmp_path / "runs"
+    for digit in ("2", "5", "8"):
+        r = _bench("--dataset", "mnist-5k", "--anomaly-digit", digit, "--method", "baseline",
+                   "--method", "adnl", "--preset", "quick", "--device", "cpu", "--no-report",
+                   "--out", str(out / digit))
+        assert r.exit_code == 0, r.output
+        ms = {m["method"]: m for m in _metrics(out / digit)}
+        assert ms["adnl"]["test_auroc"] >= 0.98, (digit, ms["adnl"]["test_auroc"])
+        assert ms["adnl"]["test_auroc"] > ms["baseline"]["test_auroc"]
+        assert ms["adnl"]["wall_time_s"] < 60
