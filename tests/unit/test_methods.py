@@ -91,3 +91,8 @@ def test_nan_guard_names_epoch_step_and_loss(name, digits):
 def test_score_before_fit_is_an_error():
     with pytest.raises(AdtkError, match="not built or fitted"):
         create_method("baseline").score_samples(torch.zeros(2, 1, 8, 8, dtype=torch.uint8))
+
+
+def test_adnl_fit_without_anomalies_is_an_error(digits):
+    with pytest.raises(AdtkError, match="needs labelled anomalies"):
+        create_method("adnl", **TINY).fit(digits.train.x, None, epochs=1)
