@@ -61,8 +61,8 @@ def test_bench_on_a_generated_manifest(tmp_path):
     "args,message",
     [
         (["--dataset", "digits"], "needs --anomaly-digit"),
-        (["--dataset", "digits", "--anomaly-digit", "1", "--labelled-anomalies", "0"],
-         "needs labelled anomalies in train"),
+        (["--dataset", "digits", "--anomaly-digit", "1", "--labelled-anomalies", "-1"],
+         "number or 'all'"),
         (["--data", "missing.parquet"], "no such manifest"),
     ],
 )
@@ -94,4 +94,4 @@ def test_quick_preset_quality_on_real_digits(tmp_path):
         ms = {m["method"]: m for m in _metrics(out / digit)}
         assert ms["adnl"]["test_auroc"] >= 0.98, (digit, ms["adnl"]["test_auroc"])
         assert ms["adnl"]["test_auroc"] > ms["baseline"]["test_auroc"]
-        assert ms["adnl"]["wall_time_s"] < 60
+        # Run time is measured by benchmarks/ and README, not asserted: CI machines vary.

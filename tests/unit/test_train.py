@@ -214,18 +214,28 @@ def test_bad_settings_fail_before_training(flags, message):
         resolve_bench_config(**flags)
 
 
-def test_adnl_without_labelled_anomalies_fails_before_training(tmp_path):
-    cfg = resolve_bench_config(method="adnl", **{**TINY_RUN, "labelled_anomalies": "0"})
-    with pytest.raises(AdtkError, match="needs labelled anomalies in train"):
-        run_one(cfg, tmp_path)
-    err = json.loads((tmp_path / cfg.run_id / "error.json").read_text())
-    assert "labelled anomalies" in err["error"] and err["run_id"] == cfg.run_id
-    assert not (tmp_path / cfg.run_id / "history.parquet").exists()  # nothing trained
+def test_adnl_with_zero_labelled_anomalies_trains_exactly_as_the_baseline(tmp_path):
+    """--labelled-anomalies 0 is the origin of the label-efficiency curve: ADNL with no
+    negatives is the AAE, bit for bit (same seed, same data order)."""
+    adnl = resolve_bench_config(method="adnl", **{**TINY_RUN, "labelled_anomalies": "0"})
+    base = resolve_bench_config(method="baseline", **TINY_RUN)
+    fa, fb = run_one(adnl, tmp_path), run_one(base, tmp_path)
+    assert fa != fb
+    ma, mb = (json.loads((f / "metrics.json").read_text()) for f in (fa, fb))
+    assert ma["n_train_abnormal"] == 0
+    assert ma["test_auroc"] == mb["test_auroc"]
+    sa, sb = (pd.read_parquet(f / "scores.parquet") for f in (fa, fb))
+    assert sa["score"].tolist() == sb["score"].tolist()
 
+
+def test_adnl_without_anomalies_in_the_train_split_fails_before_training(tmp_path):
     man = make_split_manifest(tmp_path / "m", counts={"train": (20, 0), "test": (6, 3)})
     cfg = resolve_bench_config(method="adnl", data=str(man), size=16, epochs=1, device="cpu")
     with pytest.raises(AdtkError, match=r"needs labelled anomalies in train \(none in"):
         run_one(cfg, tmp_path)
+    err = json.loads((tmp_path / cfg.run_id / "error.json").read_text())
+    assert "labelled anomalies" in err["error"] and err["run_id"] == cfg.run_id
+    assert not (tmp_path / cfg.run_id / "history.parquet").exists()  # nothing trained
 
 
 def test_manifest_run_with_holdout_events(tmp_path):

@@ -213,13 +213,11 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
         warmup_epochs=cfg.warmup_epochs,
     )
     data = load_bench_data(cfg)  # every data check happens here, before training
-    if method.uses_abnormal and len(data.train_abn) == 0:
-        why = (
-            "none in the train split"
-            if data.n_abn_available == 0
-            else f"--labelled-anomalies {cfg.labelled_anomalies}"
+    if method.uses_abnormal and data.n_abn_available == 0:
+        raise AdtkError(
+            f"method {cfg.method!r} needs labelled anomalies in train (none in the train split)"
         )
-        raise AdtkError(f"method {cfg.method!r} needs labelled anomalies in train ({why})")
+    # An explicit --labelled-anomalies 0 is allowed: ADNL then trains exactly as its AAE.
 
     from toolkit.engine.train import TrainData, history_frame
 

@@ -224,8 +224,9 @@ def train(
         raise AdtkError(f"unknown augment {augment!r}; use one of {', '.join(AUGMENTS)}")
     if data.x is None or len(data.x) < 2:
         raise AdtkError("need at least 2 normal training images")
-    if method.uses_abnormal and (data.x_abn is None or len(data.x_abn) == 0):
-        raise AdtkError(f"method {method.name!r} needs labelled anomalies in train (none given)")
+    # A negative-learning method given no anomalies trains as its plain autoencoder: that is
+    # the origin of the label-efficiency curve (--labelled-anomalies 0). Whether the data
+    # *should* have had anomalies is checked by the caller (run_one), which knows the split.
     dev = torch.device(device) if isinstance(device, torch.device) else resolve_device(device)
     t_wall = time.perf_counter()
     if dev.type == "cpu":
