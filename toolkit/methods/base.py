@@ -24,8 +24,9 @@ from toolkit.models.losses import (
     ReconstructionLoss,
     per_sample_mse,
 )
+from toolkit.registry import Registry
 
-_REGISTRY: dict[str, type[AutoencoderMethod]] = {}
+METHODS: Registry[type[AutoencoderMethod]] = Registry("method")
 
 #: Keys of every training-step dict, in history.parquet column order (NaN where not used).
 LOSS_KEYS = ("loss", "rec", "adv", "neg", "disc")
@@ -33,27 +34,16 @@ LOSS_KEYS = ("loss", "rec", "adv", "neg", "disc")
 
 def register_method(name: str) -> Callable[[type], type]:
     """Class decorator: make a method available by ``name`` (CLI choices come from here)."""
-
-    def deco(cls: type) -> type:
-        if name in _REGISTRY:
-            raise ValueError(f"method {name!r} registered twice")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return deco
+    return METHODS.register(name)
 
 
 def list_methods() -> list[str]:
     """Registered method names, in registration order."""
-    return list(_REGISTRY)
+    return METHODS.names()
 
 
 def get_method(name: str) -> type[AutoencoderMethod]:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise AdtkError(f"unknown method {name!r}; known: {', '.join(list_methods())}") from None
+    return METHODS.get(name)
 
 
 def create_method(name: str, **params: Any) -> AutoencoderMethod:
@@ -258,6 +248,12 @@ class AutoencoderMethod:
         """Train on uint8 (N, C, H, W) normal images (and anomalies); returns self."""
         from toolkit.engine.train import TrainData, train
 
+        if self.uses_abnormal and X_abn is None:
+            # Forgetting the anomalies is an error; an explicit empty set trains the plain AAE.
+            raise AdtkError(
+                f"method {self.name!r} needs labelled anomalies (X_abn); pass an empty array "
+                "to train without any"
+            )
         data = TrainData.from_arrays(X, X_abn, *(val or (None, None)))
         self.result_ = train(
             self,

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from toolkit.errors import AdtkError
+from toolkit.registry import Registry
 
 
 @dataclass
@@ -377,34 +378,22 @@ def _touch(a, b) -> bool:
 
 # ----------------------------------------------------------------------------- registry
 
-DETECTORS: dict[str, type[Detector]] = {}
+DETECTORS: Registry[type[Detector]] = Registry("detector")
 
 
 def register(name: str) -> Callable[[type[Detector]], type[Detector]]:
     """Class decorator: make a detector available as ``--detector name``."""
-
-    def deco(cls: type[Detector]) -> type[Detector]:
-        cls.name = name
-        DETECTORS[name] = cls
-        return cls
-
-    return deco
+    return DETECTORS.register(name)
 
 
 def list_detectors() -> list[str]:
     """Names of the registered detectors, sorted."""
-    return sorted(DETECTORS)
+    return sorted(DETECTORS.names())
 
 
 def create(name: str, cfg: Any) -> Detector:
     """Build the detector ``name`` from an :class:`~toolkit.config.ExtractConfig`."""
-    try:
-        cls = DETECTORS[name]
-    except KeyError:
-        raise AdtkError(
-            f"unknown detector {name!r}; known: {', '.join(list_detectors())}"
-        ) from None
-    return cls(cfg)
+    return DETECTORS.get(name)(cfg)
 
 
 class Detector:

@@ -717,8 +717,7 @@ def run_extract(
     from toolkit.video.detect import DETECTORS
 
     t0 = time.perf_counter()
-    if cfg.detector not in DETECTORS:
-        raise AdtkError(f"unknown detector {cfg.detector!r}; known: {', '.join(sorted(DETECTORS))}")
+    DETECTORS.get(cfg.detector)  # an unknown name fails here, before any video is opened
     out = Path(out)
     root, videos, not_videos = discover(input_path, exclude=out)
     labels = read_labels(cfg.labels) if cfg.labels else None
