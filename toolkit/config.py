@@ -124,8 +124,9 @@ class SplitConfig:
         events = self.holdout_events
         events = (events,) if isinstance(events, str) else tuple(events or ())
         object.__setattr__(self, "holdout_events", tuple(str(e) for e in events))
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise ValueError(f"seed {self.seed!r}: expected an integer")
+        # numpy's SeedSequence takes non-negative integers only
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ValueError(f"seed {self.seed!r}: expected an integer >= 0")
         if not isinstance(self.group_by, str) or not self.group_by.strip():
             raise ValueError(f"group_by {self.group_by!r}: expected a column name or window:300s")
 

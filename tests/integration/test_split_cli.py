@@ -60,6 +60,7 @@ def test_config_file_then_flags(crops, tmp_path):
         (["--ratios", "0:0:0"], "at least one ratio must be > 0"),
         (["--group-by", "room"], "--group-by 'room': no such column"),
         (["--holdout-event", "flying"], "'flying': no crop has this event"),
+        (["--seed", "-5"], "seed -5: expected an integer >= 0"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(crops, tmp_path, args, message):
@@ -162,3 +163,18 @@ def test_extract_then_split_then_move(tmp_path):
     assert images_found(moved)
     res = run("inspect", moved)
     assert res.exit_code == 0 and "images: 20 of 20 sampled paths found" in res.output
+
+
+def test_inspect_reads_large_string_columns_as_pandas_writes_them(crops, tmp_path):
+    # pandas >= 3 writes str columns as large_string; the schema accepts them, so must inspect
+    out = tmp_path / "dm" / "s.parquet"
+    assert run("split", crops, "-o", out).exit_code == 0
+    table = pq.read_table(out)
+    for i, field in enumerate(table.schema):
+        if pa.types.is_string(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(pa.large_string()))
+    pq.write_table(table, out)
+    res = run("inspect", out)
+    assert res.exit_code == 0, res.output
+    assert "summary: not available" not in res.output
+    assert "leakage check: ok" in res.output and "images: " in res.output

@@ -55,8 +55,9 @@ def inspect_manifest(path: str | os.PathLike, group_by: str | None = None) -> In
     summary = None
     try:
         summary = _summary(table, kind, group_by, meta)
-    except AdtkError as e:
-        lines.append(f"summary: not available ({e})")
+    except (AdtkError, pa.ArrowException, TypeError) as e:
+        # a broken manifest still gets its schema problems listed below
+        lines.append(f"summary: not available ({str(e).splitlines()[0][:160]})")
     if summary is not None:
         lines.append(summary.to_text())
         lines += [f"note: {n}" for n in summary.tolerance_notes()]
@@ -72,14 +73,15 @@ def inspect_manifest(path: str | os.PathLike, group_by: str | None = None) -> In
 def _summary(table: pa.Table, kind: str, group_by: str, meta: dict) -> sp.Summary | None:
     if table.num_rows == 0:
         return None
-    if "label" not in table.column_names or not pa.types.is_string(
-        table.schema.field("label").type
-    ):
+    # string or large_string (what pandas >= 3 writes for str columns)
+    if not mf._is_str(table, "label"):
         raise AdtkError("no usable 'label' column")
     groups = sp.group_codes(table, group_by)
     labels = sp.label_codes(table)
     split = None
     if kind == "split":
+        if not mf._is_str(table, "split"):
+            raise AdtkError("'split' column is not a string column")
         idx = pc.index_in(table.column("split"), value_set=pa.array(sp.SPLITS))
         if idx.null_count:
             raise AdtkError("'split' column has values outside train/val/test")
@@ -102,11 +104,7 @@ def _provenance(path: Path, table: pa.Table, meta: dict) -> list[str]:
             lines.append(f"  input {i['path']} ({i['rows']} rows, sha256 {i['sha256'][:12]}...)")
     root = mf.crops_root(path, meta)
     lines.append(f"crops root: {root}" + ("" if root.is_dir() else " (missing)"))
-    if (
-        "path" in table.column_names
-        and table.num_rows
-        and pa.types.is_string(table.schema.field("path").type)
-    ):
+    if table.num_rows and mf._is_str(table, "path"):
         # An evenly spaced sample, so the same file always checks the same paths.
         idx = np.unique(np.linspace(0, table.num_rows - 1, PATH_SAMPLE).astype(np.int64))
         sample = table.column("path").take(pa.array(idx)).to_pylist()
