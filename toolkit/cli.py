@@ -191,7 +191,10 @@ def _method_names():
               help="Runs in parallel processes; the CPU cores (or GPUs) are split between them.")
 @click.option("--report/--no-report", "with_report", default=True, show_default=True,
               help="Write --out/report.html (and tables/) at the end.")
-def bench_command(methods, out, force, config, suite, jobs, with_report, **flags) -> None:
+@click.option("--progress/--no-progress", default=None,
+              help="Show the per-epoch progress bar (default: when the output is a terminal).")
+def bench_command(methods, out, force, config, suite, jobs, with_report, progress,
+                  **flags) -> None:
     """Train and score baseline / ADNL / AE; one folder per run under --out (runs/RUN_ID).
 
     Several values per axis run their product (a grid): finished runs are skipped, a killed
@@ -222,7 +225,7 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, **flags
             + ("  [finished earlier, skipped]" if o.status == "skipped" else "")
         )
 
-    result = grid.run_grid(cfgs, out, jobs=jobs, force=force, echo=echo)
+    result = grid.run_grid(cfgs, out, jobs=jobs, force=force, echo=echo, progress=progress)
     if len(cfgs) > 1:
         click.echo(result.summary())
     if with_report:

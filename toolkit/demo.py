@@ -63,7 +63,7 @@ def run_demo(out: Path, full: bool = False, jobs: int = 1, progress: bool = True
     _adtk(["split", str(out / "crops" / "manifest.parquet"), "--out", str(manifest)])
     runs = str(out / "runs")
     common = ["--method", "baseline", "--method", "adnl", "--preset", "quick", "--out", runs]
-    common += ["--jobs", str(jobs), "--no-report"]
+    common += ["--jobs", str(jobs), "--no-report", *bar]
     # The crops are tiny and clean, so a few epochs show the effect; the quick preset's crop
     # settings are sized for real footage.
     _adtk(["bench", "--data", str(manifest), "--seeds", "1-2", "--epochs", "6", *common])
