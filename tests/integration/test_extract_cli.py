@@ -111,6 +111,16 @@ def test_one_line_errors(tmp_path, setup, msg):
     assert r.output.startswith("Error: ") and msg in r.output and "Traceback" not in r.output
 
 
+@pytest.mark.parametrize("out", ["a_file", "a_file/sub"])
+def test_output_folder_that_cannot_be_made_is_one_line(tmp_path, out):
+    (tmp_path / "a_file").write_text("x")
+    make_video(tmp_path / "v.avi", seconds=1, walkers=1)
+    r = CliRunner().invoke(main, ["extract", str(tmp_path / "v.avi"), "--out", str(tmp_path / out)])
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith("Error: ") and "folder" in r.output and "Traceback" not in r.output
+    assert (tmp_path / "a_file").read_text() == "x"
+
+
 def test_single_text_file_is_reported(tmp_path):
     f = tmp_path / "clip.mp4"
     f.write_text("not a video")

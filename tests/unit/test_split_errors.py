@@ -135,6 +135,14 @@ def test_output_must_be_a_new_file_not_an_input_or_folder(df, tmp_path):
         split_manifests([src], tmp_path)
 
 
+def test_output_under_a_file_is_an_adtk_error(df, tmp_path):
+    src = mf.write_manifest(df, tmp_path / "m.parquet")
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(AdtkError, match="a_file/s.parquet: cannot write it"):
+        split_manifests([src], tmp_path / "a_file" / "s.parquet")
+    assert (tmp_path / "a_file").read_text() == "x"
+
+
 def test_nan_in_a_numeric_group_column(df, tmp_path, out):
     src = mf.write_manifest(
         df.assign(scene=[float("nan")] + [1.0] * (len(df) - 1)), tmp_path / "m.parquet"

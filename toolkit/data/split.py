@@ -416,7 +416,11 @@ def split_manifests(
     if summary.leaked_groups:  # cannot happen by construction; never write a leaking split
         raise AdtkError(f"internal error: {summary.leaked_groups} group(s) in several splits")
     notes = result.notes + summary.tolerance_notes()
-    mf.write_manifest(out_table, out, kind="split", meta=meta)
+    try:
+        mf.write_manifest(out_table, out, kind="split", meta=meta)
+    except OSError as e:  # e.g. a parent "folder" that is a file; nothing was written
+        why = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
+        raise AdtkError(f"--out {out}: cannot write it ({why})") from None
     return SplitResult(out=out, rows=table.num_rows, meta=meta, summary=summary, notes=notes)
 
 

@@ -725,7 +725,13 @@ def run_extract(
         per_video, unmatched = match_labels(labels, root, videos)
     else:
         per_video, unmatched = {}, pd.DataFrame(columns=list(LABEL_COLUMNS))
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise AdtkError(f"{out}: exists and is not a folder; --out takes the output folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        why = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
+        raise AdtkError(f"{out}: cannot create the output folder ({why})") from None
     if not os.access(out, os.W_OK):
         raise AdtkError(f"{out}: output folder is not writable")
     res = ExtractResult(out=out, manifest=out / "manifest.parquet", videos=len(videos))
