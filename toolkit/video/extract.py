@@ -298,8 +298,11 @@ def extract_video(
         confirmed: set[int] = set()
 
         def write(name: str, box_img: np.ndarray, over_img: np.ndarray) -> None:
-            cv2.imwrite(str(stage / "box" / name), box_img, png)
-            cv2.imwrite(str(stage / "oversize" / name), over_img, png)
+            for sub, img in (("box", box_img), ("oversize", over_img)):
+                # imwrite reports failure (disk full, folder gone) by returning False only:
+                # a part whose rows point at missing crops must never be committed
+                if not cv2.imwrite(str(stage / sub / name), img, png):
+                    raise AdtkError(f"{src}: could not write crop {sub}/{name} (disk full?)")
 
         def flush() -> None:
             dets = pipe.process([f for _, _, f in batch])
