@@ -13,12 +13,13 @@ How a group is placed (:func:`assign_groups`):
 2. The other groups are ordered largest first, with a seeded jitter: a group's size is the
    largest fraction of any label's crops it holds, multiplied by a random factor in [1, 2), so
    groups within a factor two of each other come in random order. Then each group goes to the
-   split where it most reduces the squared gap between the splits' label crop counts and their
-   targets. A single-label group thus goes to the split with the largest remaining deficit for
-   its label (stratification by label); a mixed group counts toward each label by its crops of
-   that label. Large groups come first and small ones last, so the small ones fine-tune the
-   balance; for a label of >= 100 similar-sized groups each split ends well within 2 percentage
-   points of its target.
+   split that is least full *after* taking it, per label: fill = (crops of the label placed
+   there + the group's) / that split's target for the label. A single-label group thus goes to
+   the split least filled for its label, relative to its target (stratification by label); a
+   mixed group averages the fills of its labels, weighted by its share of each label's crops
+   (see :func:`_greedy` for why fill and not absolute deficit). Large groups come first and
+   small ones last, so the small ones fine-tune the balance; for a label of >= 100
+   similar-sized groups each split ends well within 2 percentage points of its target.
 3. Fix-ups, smallest group first: every split with a non-zero ratio gets at least one
    *abnormal group* (a group with any abnormal crop) when there are enough of them, and at
    least one group.
