@@ -69,6 +69,18 @@ def test_unmatched_rows_are_reported(tmp_path):
     assert list(per) == ["test_04.mp4"] and len(unmatched) == 1
 
 
+def test_a_row_matching_several_videos_by_suffix_is_an_error(tmp_path):
+    text = "video,start_s,end_s,label,event\ncam1.mp4,0,3,abnormal,fall\n"
+    labels = read_labels(_csv(tmp_path, text))
+    videos = ["day1/cam1.mp4", "day2/cam1.mp4"]
+    with pytest.raises(AdtkError, match=r"line 2: video 'cam1.mp4' matches 2 videos"):
+        match_labels(labels, tmp_path, videos)
+    # an exact relative path wins over suffix matches
+    text = "video,start_s,end_s,label,event\n./day1/cam1.mp4,0,3,abnormal,fall\n"
+    per, unmatched = match_labels(read_labels(_csv(tmp_path, text)), tmp_path, videos)
+    assert list(per) == ["day1/cam1.mp4"] and len(unmatched) == 0
+
+
 @pytest.mark.parametrize(
     "text, msg",
     [

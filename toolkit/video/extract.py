@@ -184,19 +184,30 @@ def match_labels(
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """Intervals per video (by relative path) and the label rows that match no video.
 
-    A row's ``video`` matches a video whose path relative to the input root equals it, or
-    whose absolute path ends with it (so a single clip given on its own still finds its rows
-    in a dataset-wide labels file).
+    A row's ``video`` matches the video whose path relative to the input root equals it, or
+    else the one whose absolute path ends with it (so a single clip given on its own still
+    finds its rows in a dataset-wide labels file). A row that would match several videos by
+    that suffix (``cam1.mp4`` for ``day1/cam1.mp4`` and ``day2/cam1.mp4``) is an error, not a
+    label silently given to all of them.
     """
     abs_paths = {v: (root / v).resolve().as_posix() for v in videos}
     per: dict[str, list[int]] = {v: [] for v in videos}
     matched = np.zeros(len(labels), bool)
     for i, name in enumerate(labels["video"]):
-        name = name.lstrip("./") if name.startswith("./") else name
-        for v in videos:
-            if v == name or abs_paths[v].endswith("/" + name):
-                per[v].append(i)
-                matched[i] = True
+        while name.startswith("./"):
+            name = name[2:]
+        hits = [v for v in videos if v == name] or [
+            v for v in videos if abs_paths[v].endswith("/" + name)
+        ]
+        if len(hits) > 1:
+            shown = ", ".join(hits[:3]) + (" ..." if len(hits) > 3 else "")
+            raise AdtkError(
+                f"labels: line {i + 2}: video {name!r} matches {len(hits)} videos ({shown}); "
+                "give its path relative to the input folder"
+            )
+        for v in hits:
+            per[v].append(i)
+            matched[i] = True
     return (
         {v: labels.iloc[idx].reset_index(drop=True) for v, idx in per.items() if idx},
         labels[~matched].reset_index(drop=True),
