@@ -251,3 +251,14 @@ def test_manifest_run_with_holdout_events(tmp_path):
     assert m["test_frame_auroc"] is not None and not math.isnan(m["test_frame_auroc"])
     s = pd.read_parquet(tmp_path / "runs" / cfg.run_id / "scores.parquet")
     assert {"video", "frame_idx"} <= set(s.columns) and s["sample_id"].str.contains("-").all()
+
+
+@pytest.mark.parametrize("name", ["baseline", "adnl"])
+def test_a_trailing_single_sample_joins_the_last_batch(name):
+    """n = 2 * batch + 1: the last batch holds batch + 1 images (it was a shape error)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (9, 1, 8, 8), dtype=torch.uint8, generator=g)
+    x_abn = torch.randint(0, 256, (3, 1, 8, 8), dtype=torch.uint8, generator=g)
+    m = create_method(name, width=4, latent_dim=4)
+    m.fit(x, x_abn, epochs=1, batch_size=4, progress=False)
+    assert m.result_.train_images >= 9 and m.score_samples(x).shape == (9,)

@@ -248,7 +248,8 @@ def train(
         nb_abn = neg_batch_size or max(1, math.ceil(batch_size * len(x_abn) / n))
         nb_abn = min(nb_abn, len(x_abn))
 
-    get_normal = _Batcher(x_all, batch_size)
+    # A trailing batch of one joins the previous one (_batches), so a batch can hold one more.
+    get_normal = _Batcher(x_all, max(s.stop - s.start for s in _batches(n, batch_size)))
     if x_abn is not None:
         get_abn = _Batcher(x_abn, nb_abn)
 
