@@ -134,6 +134,21 @@ def resolve_bench_config(
     for k in ("epochs", "batch_size", "latent_dim", "width"):
         if int(getattr(cfg, k)) < 1:
             raise AdtkError(f"{k} must be >= 1, got {getattr(cfg, k)}")
+    # Checked here so that a bad value is one line before any data loads, not a failed run.
+    if int(cfg.batch_size) < 2:
+        raise AdtkError(f"batch_size must be >= 2 (BatchNorm), got {cfg.batch_size}")
+    if int(cfg.warmup_epochs) < 0:
+        raise AdtkError(f"warmup_epochs must be >= 0, got {cfg.warmup_epochs}")
+    if cfg.neg_batch_size is not None and int(cfg.neg_batch_size) < 1:
+        raise AdtkError(f"neg_batch_size must be >= 1, got {cfg.neg_batch_size}")
+    if not (math.isfinite(float(cfg.lr)) and float(cfg.lr) > 0):
+        raise AdtkError(f"lr must be a number > 0, got {cfg.lr}")
+    for k in ("neg_weight", "adv_weight"):
+        if not (math.isfinite(float(getattr(cfg, k))) and float(getattr(cfg, k)) >= 0):
+            raise AdtkError(f"{k} must be a number >= 0, got {getattr(cfg, k)}")
+    size = int(cfg.size)
+    if size < 8 or size & (size - 1):
+        raise AdtkError(f"size must be a power of two >= 8 (the encoder halves it), got {size}")
     if cfg.device != "auto" and cfg.device != "cpu" and not cfg.device.startswith("cuda"):
         raise AdtkError(f"unknown device {cfg.device!r}; use auto, cpu or cuda")
     return cfg
