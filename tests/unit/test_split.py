@@ -307,6 +307,18 @@ def test_window_groups_are_per_video_and_time_window(tmp_path):
     assert leaked(out.assign(key=key), "key") == 0
 
 
+def test_window_split_says_when_sequences_cross_a_window_edge_into_two_splits(tmp_path):
+    src = write(make_crop_manifest(5000, seed=5, seqs_per_video=4), tmp_path / "m.parquet")
+    res = split_manifests([src], tmp_path / "o.parquet", SplitConfig(group_by="window:20s"))
+    out = mf.read_manifest(res.out)
+    n = int((out.groupby(["video_id", "sequence_id"])["split"].nunique() > 1).sum())
+    assert n > 0  # 3 s sequences in 20 s windows: some cross an edge into another split
+    assert any(note.startswith(f"{n} of ") and "cross a window:20s edge" in note
+               for note in res.notes), res.notes
+    res = split_manifests([src], tmp_path / "p.parquet")  # by sequence: nothing to say
+    assert not any("cross a" in note for note in res.notes)
+
+
 def test_group_by_other_column(big, tmp_path):
     res = split_manifests([big], tmp_path / "o.parquet", SplitConfig(group_by="video_id"))
     out = mf.read_manifest(res.out)

@@ -417,12 +417,36 @@ def split_manifests(
     if summary.leaked_groups:  # cannot happen by construction; never write a leaking split
         raise AdtkError(f"internal error: {summary.leaked_groups} group(s) in several splits")
     notes = result.notes + summary.tolerance_notes()
+    if parse_window(cfg.group_by) is not None:
+        notes += _window_crossings(table, split_row, cfg.group_by)
     try:
         mf.write_manifest(out_table, out, kind="split", meta=meta)
     except OSError as e:  # e.g. a parent "folder" that is a file; nothing was written
         why = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
         raise AdtkError(f"--out {out}: cannot write it ({why})") from None
     return SplitResult(out=out, rows=table.num_rows, meta=meta, summary=summary, notes=notes)
+
+
+def _window_crossings(table: pa.Table, split_row: np.ndarray, group_by: str) -> list[str]:
+    """A note when sequences that cross a window's edge ended up in more than one split.
+
+    Window groups cut tracks at window edges, so the same person can be seen in two splits;
+    say so rather than print a clean leakage check only.
+    """
+    if "sequence_id" not in table.column_names:
+        return []
+    # (video, sequence) -> one integer: another tool's track ids may repeat across videos
+    video = pd.factorize(table.column("video_id").to_pandas())[0].astype(np.int64)
+    track = pd.factorize(table.column("sequence_id").to_pandas())[0].astype(np.int64)
+    seq = np.unique(video * (int(track.max()) + 1) + track, return_inverse=True)[1].ravel()
+    pairs = np.unique(seq * len(SPLITS) + split_row)
+    n = int((np.bincount(pairs // len(SPLITS)) > 1).sum())
+    if not n:
+        return []
+    return [
+        f"{n} of {int(seq.max()) + 1} sequences cross a {group_by} edge and have crops in two "
+        "splits (the same person in both); use a longer window or --group-by sequence_id"
+    ]
 
 
 # --- summary ------------------------------------------------------------------------------
