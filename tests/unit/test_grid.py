@@ -77,6 +77,9 @@ def test_plan_checks_every_config_before_running():
         G.plan({"dataset": "digits"}, {"anomaly_digit": [1], "crop": ["normal", "huge"]})
     with pytest.raises(AdtkError, match="not a grid axis"):
         G.plan({}, {"epochs": [1, 2]})
+    # the only combination dropped (unseen = anomaly digit): say so, not "needs --anomaly-digit"
+    with pytest.raises(AdtkError, match="--unseen-digit must differ from the anomaly digit"):
+        G.plan({"dataset": "digits"}, {"anomaly_digit": [1], "unseen_digit": [1]})
 
 
 def test_describe_names_the_varying_axes():

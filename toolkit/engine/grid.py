@@ -149,7 +149,12 @@ def plan(
         merged = {**part, **given}
         if part.get("data") == [None]:  # Table 1 of the paper suite: never the manifest
             merged["data"] = [None]
-        for combo in expand(merged) or [{}]:
+        combos = expand(merged)
+        if not combos and any(merged.values()):
+            # Every combination was dropped: each unseen digit equals its anomaly digit.
+            raise AdtkError("--unseen-digit must differ from the anomaly digit (got "
+                            f"{', '.join(map(str, merged.get('unseen_digit') or []))} for both)")
+        for combo in combos or [{}]:
             values = {**flags, **combo}  # a None value means "not given" to the resolver
             if "data" in combo and combo["data"] is None and values.get("dataset") in (
                 None, "manifest"
