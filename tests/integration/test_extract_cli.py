@@ -78,6 +78,7 @@ def test_bad_inputs_fail_alone_and_are_listed(tmp_path):
     for name in ("truncated.avi", "noise.mp4", "notes.mp4"):
         assert name in failures and name in r.output
     assert "good.avi" not in failures
+    assert "  notes.mp4: not a video (the file contains text)" in r.output  # named once
     assert "readme.txt" in r.output  # reported as ignored, not silently skipped
     df = read_manifest(out / "manifest.parquet")
     assert set(df["video"]) == {"good.avi"}

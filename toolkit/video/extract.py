@@ -818,7 +818,12 @@ def run_extract(
                 write_merged()
                 bars.video_done()
             elif kind == "failed":
-                failures[i] = _one_line(payload)
+                reason = _one_line(payload)
+                # the summary and failures.csv name the video already: "a.mp4: a.mp4: empty
+                # file" said it twice
+                for name in (tasks[k][1], videos[i]):
+                    reason = reason.removeprefix(f"{name}: ")
+                failures[i] = reason
                 bars.video_done(failed=True)
 
         try:
