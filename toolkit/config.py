@@ -181,8 +181,16 @@ class BenchConfig:
     num_threads: int = 0  # CPU threads; 0 = every core this process may use
 
     def hash_dict(self) -> dict[str, Any]:
-        """The settings that change the result (what the run id hashes)."""
-        return {k: v for k, v in to_dict(self).items() if k not in BENCH_HASH_EXCLUDE}
+        """The settings that change the result (what the run id hashes).
+
+        A manifest counts by its content (``data_sha256``) and its real location (its crop
+        paths are relative to its folder), not by how its path is spelled: ``m/x.parquet``,
+        ``./m/x.parquet`` and the absolute path are one run.
+        """
+        d = {k: v for k, v in to_dict(self).items() if k not in BENCH_HASH_EXCLUDE}
+        if d.get("data"):
+            d["data"] = os.path.realpath(d["data"])
+        return d
 
     @property
     def run_id(self) -> str:

@@ -179,6 +179,18 @@ def test_run_id_ignores_device_and_paths():
     assert a.run_id == b.run_id == c.run_id != d.run_id
 
 
+def test_run_id_follows_the_manifest_content_not_its_path_spelling(tmp_path, monkeypatch):
+    man = make_split_manifest(tmp_path / "a")
+    monkeypatch.chdir(tmp_path)
+    ids = {
+        resolve_bench_config(method="adnl", data=d, size=16).run_id
+        for d in ("a/tiny.parquet", "./a/tiny.parquet", str(man.resolve()))
+    }
+    assert len(ids) == 1
+    other = make_split_manifest(tmp_path / "b", seed=1)  # other crops, other content
+    assert resolve_bench_config(method="adnl", data=str(other), size=16).run_id not in ids
+
+
 def test_presets_fill_every_field_and_flags_win():
     q = resolve_bench_config(dataset="mnist-5k", anomaly_digit=3)
     p = resolve_bench_config(preset="paper", dataset="mnist-5k", anomaly_digit=3)
