@@ -265,6 +265,11 @@ def test_manifest_run_with_holdout_events(tmp_path):
     assert m["dataset"] == "manifest" and m["data"] == str(man)
     assert set(m["test_auroc_by_event"]) == {"fall", "running"}
     assert m["test_auroc_seen"] is not None and m["test_auroc_unseen"] is not None
+    assert m["unseen_events"] == ["running"]
+    from toolkit.eval.tables import load_runs, unseen_table
+
+    [t] = unseen_table(load_runs(tmp_path / "runs"))
+    assert t.rows[0].labels[2] == "running"  # the held-out kind is named, not "held-out events"
     assert m["test_frame_auroc"] is not None and not math.isnan(m["test_frame_auroc"])
     s = pd.read_parquet(tmp_path / "runs" / cfg.run_id / "scores.parquet")
     assert {"video", "frame_idx"} <= set(s.columns) and s["sample_id"].str.contains("-").all()

@@ -74,6 +74,7 @@ def compute_test_metrics(
     is_unseen = events.isin(unseen).to_numpy()
     out["test_auroc_seen"] = vs_normal(~is_unseen) if unseen and (~is_unseen).any() else math.nan
     out["test_auroc_unseen"] = vs_normal(is_unseen) if unseen and is_unseen.any() else math.nan
+    out["unseen_events"] = sorted(unseen)  # so tables can name the held-out kinds
     out["test_auroc_by_event"] = {
         ev: vs_normal((events == ev).to_numpy()) for ev in sorted(set(events)) if ev
     }
