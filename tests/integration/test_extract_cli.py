@@ -122,6 +122,25 @@ def test_output_folder_that_cannot_be_made_is_one_line(tmp_path, out):
     assert (tmp_path / "a_file").read_text() == "x"
 
 
+@pytest.mark.parametrize(
+    "args, msg",
+    [
+        (["--weights", "nope.pt"], "nope.pt: weights file not found"),
+        (["--device", "tpu"], "--detector torchvision: Expected one of"),
+    ],
+)
+def test_a_detector_that_cannot_be_built_stops_the_run_once(tmp_path, args, msg):
+    for name in ("a.avi", "b.avi"):
+        make_video(tmp_path / "in" / name, seconds=1, walkers=1)
+    r = CliRunner().invoke(
+        main,
+        ["extract", str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--no-progress",
+         "--detector", "torchvision", *args],
+    )
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith("Error: ") and msg in r.output and r.output.count("\n") == 1
+
+
 def test_single_text_file_is_reported(tmp_path):
     f = tmp_path / "clip.mp4"
     f.write_text("not a video")

@@ -784,6 +784,8 @@ def run_extract(
             mf.write_manifest(merged, res.manifest, meta=meta)
 
         write_merged()  # a valid manifest of what is finished, from the first second on
+        if todo:
+            _check_detector(cfg)
         workers = cfg.workers or os.cpu_count() or 1
         workers = max(1, min(workers, len(todo) or 1))
         threads = max(1, (os.cpu_count() or 1) // workers)
@@ -843,6 +845,24 @@ def run_extract(
     res.processed_seconds = sum(durations.values())
     res.wall_s = time.perf_counter() - t0
     return res
+
+
+def _check_detector(cfg: ExtractConfig) -> None:
+    """Build the detector once before any worker starts.
+
+    A setting that breaks it (a missing --weights file, no cached weights offline, an unknown
+    --device) then stops the run with one message, instead of failing every video the same way
+    (and every worker trying the download in turn).
+    """
+    from toolkit.video.detect import create
+
+    try:
+        create(cfg.detector, cfg)
+    except AdtkError:
+        raise
+    except (RuntimeError, ValueError) as e:
+        msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise AdtkError(f"--detector {cfg.detector}: {msg}") from None
 
 
 def _one_line(msg: str) -> str:
