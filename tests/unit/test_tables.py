@@ -229,6 +229,17 @@ def test_table3_and_table4_split_variants(tmp_path):
     assert [c.value for c in t2.rows[0].cells[:2]] == [0.8 + 1 / 100, 0.8 + 2 / 100]
 
 
+def test_table2_breaks_a_crop_tie_by_natural_order_not_folder_order(tmp_path):
+    common = {"dataset": "manifest", "data": "dm/x.parquet", "anomaly_digit": None, "seed": 1}
+    for crop, auc in (("normal", 0.6), ("oversize", 0.9)):
+        for m in ("baseline", "adnl"):
+            write_run(tmp_path, method=m, crop=crop, auroc=auc, **common)
+    runs = T.load_runs(tmp_path)
+    for order in (runs, runs[::-1]):
+        [t2] = T.table2(order)
+        assert "normal crops" in t2.title and t2.rows[0].cells[0].value == 0.6
+
+
 def test_different_settings_never_share_a_row(tmp_path):
     for d in (0, 1):
         write_run(tmp_path, method="adnl", anomaly_digit=d, neg_weight=1.0, auroc=0.9)

@@ -527,11 +527,16 @@ def _manifest_runs(runs: Sequence[Run]) -> list[Run]:
 
 
 def _mode(runs: Sequence[Run], f: str) -> Any:
+    """The most common value of ``f``; a tie goes to the first in natural order (normal before
+    oversize, naive before scaled), not to whichever run folder sorts first."""
     counts: dict[str, tuple[int, Any]] = {}
     for r in runs:
         k = value_key(r.get(f))
         counts[k] = (counts.get(k, (0, None))[0] + 1, r.get(f))
-    return max(counts.values(), key=lambda cv: cv[0])[1] if counts else None
+    if not counts:
+        return None
+    top = max(c for c, _ in counts.values())
+    return min((v for c, v in counts.values() if c == top), key=sort_key)
 
 
 def table2(runs: Sequence[Run], metric: str = "test_auroc") -> list[Table]:
