@@ -121,3 +121,16 @@ def test_small_multiples_one_panel_per_comparison():
     fig = P.val_auc_grid([(f"d{d}", [("AAE", h), ("ADNL", h)]) for d in range(3)])
     assert sum(a.get_visible() for a in fig.axes) == 3
     _png_ok(fig)
+
+
+def test_long_panel_titles_stay_within_their_panel():
+    fpr = np.linspace(0, 1, 5)
+    name = "anomaly 0, seed 1 (labelled_anomalies=all, neg_loss=scaled)"
+    panels = [(name, [("ADNL", fpr, fpr, 0.5)]) for _ in range(5)]
+    h = pd.DataFrame({"epoch": [1, 2], "val_auc": [0.5, 0.6]})
+    for fig in (P.roc_grid(panels), P.val_auc_grid([(name, [("ADNL", h)])] * 5)):
+        fig.canvas.draw()
+        r = fig.canvas.get_renderer()
+        for ax in fig.axes:
+            assert ax.title.get_window_extent(r).width <= ax.get_window_extent(r).width * 1.1
+        assert fig.axes[0].get_title().replace("\n", " ") == name

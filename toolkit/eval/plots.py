@@ -95,6 +95,14 @@ def _colours(names: Sequence[str]) -> dict[str, str]:
     return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(dict.fromkeys(names))}
 
 
+def _panel_title(title: str, width: int = 34) -> str:
+    """A small-multiple panel's title wrapped to its panel (~34 characters at 9 pt), so that
+    long comparison names do not run into the neighbouring panels."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(title, width, break_on_hyphens=False)) or title
+
+
 def _grid_axes(fig: Figure, n: int, ncols: int):
     rows = -(-n // ncols)
     axes = fig.subplots(rows, ncols, squeeze=False, sharex=True, sharey=True)
@@ -118,7 +126,7 @@ def roc_grid(
         ax.plot([0, 1], [0, 1], ls="--", color="#999999", lw=0.8)
         for name, fpr, tpr, auc in curves:
             ax.plot(fpr, tpr, lw=1.5, color=colour[name], label=f"{auc:.3f}")
-        ax.set_title(ptitle, fontsize=9)
+        ax.set_title(_panel_title(ptitle), fontsize=9)
         ax.set_xlim(-0.01, 1.01)
         ax.set_ylim(-0.01, 1.01)
         ax.tick_params(labelsize=7)
@@ -150,7 +158,7 @@ def val_auc_grid(
         for name, h in hs:
             if "val_auc" in h and not h["val_auc"].isna().all():
                 ax.plot(h["epoch"], h["val_auc"], lw=1.4, color=colour[name])
-        ax.set_title(ptitle, fontsize=9)
+        ax.set_title(_panel_title(ptitle), fontsize=9)
         ax.set_ylim(0, 1.02)
         ax.tick_params(labelsize=7)
         ax.grid(True, alpha=0.3, linewidth=0.5)
