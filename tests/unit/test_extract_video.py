@@ -1,6 +1,8 @@
-"""One video through ``extract_video`` in-process: what is committed and what is not."""
+"""extract_video and run_extract in-process: what is committed, and when."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import cv2
 import pytest
@@ -24,3 +26,25 @@ def test_a_crop_that_cannot_be_written_fails_the_video_and_commits_nothing(
         extract_video(clip, "cam.avi", tmp_path, ExtractConfig(detector="motion"))
     assert not (tmp_path / "videos").exists()
     assert not any((tmp_path / ".staging").iterdir())
+
+
+def test_manifest_is_merged_every_few_seconds_not_per_video(tmp_path, monkeypatch):
+    import toolkit.video.extract as ex
+    from toolkit.data import manifest as mf
+
+    for i in range(4):
+        make_video(tmp_path / "in" / f"v{i}.avi", seconds=3, walkers=1, seed=i)
+    writes = []
+    real = mf.write_manifest
+
+    def counting(df, path, *a, **k):
+        if Path(path).name == "manifest.parquet":
+            writes.append(len(df))
+        return real(df, path, *a, **k)
+
+    monkeypatch.setattr(ex.mf, "write_manifest", counting)  # the parent's writes only
+    res = ex.run_extract(tmp_path / "in", tmp_path / "out", ExtractConfig(workers=1), False)
+    assert res.done == 4
+    assert len(writes) <= 3, writes  # was 1 + one per video + 1: quadratic in videos
+    final = mf.read_manifest(tmp_path / "out" / "manifest.parquet")
+    assert final["video"].nunique() == 4 and len(final) == writes[-1]

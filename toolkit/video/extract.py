@@ -2,7 +2,8 @@
 
 Output layout under ``OUT`` (paths in the manifest are relative to ``OUT``)::
 
-    manifest.parquet                     every finished video's rows (rewritten atomically)
+    manifest.parquet                     finished videos' rows (rewritten atomically, every
+                                         few seconds and at the end)
     failures.json, failures.csv          videos that failed in the last run, with the reason
     videos/<video_id>/box/*.png          the detection box resized to size x size
     videos/<video_id>/oversize/*.png     2.5 x its width, 1.5 x its height, same centre
@@ -557,6 +558,9 @@ class _Slot:
     stalled: bool = False
 
 
+#: Seconds between rewrites of manifest.parquet while videos finish (and once at the end).
+MERGE_EVERY_S = 5.0
+
 #: Extra seconds a worker gets before its first report on a task: a fresh worker process
 #: imports cv2 and numpy first, which on a loaded machine can take longer than ``stall_s``.
 STARTUP_GRACE_S = 60.0
@@ -768,12 +772,16 @@ def run_extract(
             else:
                 todo.append(i)
 
+        labelled: dict[int, pd.DataFrame] = {}  # parts with this run's labels, made once
+        last_write = [0.0]
+
         def write_merged() -> None:
-            frames = [
-                apply_labels(parts[i], per_video.get(videos[i]), folder_label(videos[i]))
-                for i in sorted(parts)
-            ]
-            merged = mf.concat(frames, "crop")
+            for i in parts:
+                if i not in labelled:
+                    labelled[i] = apply_labels(
+                        parts[i], per_video.get(videos[i]), folder_label(videos[i])
+                    )
+            merged = mf.concat([labelled[i] for i in sorted(parts)], "crop")
             meta = {
                 "stage": "extract",
                 "config": to_dict(cfg),
@@ -782,6 +790,7 @@ def run_extract(
                 "videos": [videos[i] for i in sorted(parts)],
             }
             mf.write_manifest(merged, res.manifest, meta=meta)
+            last_write[0] = time.monotonic()
 
         write_merged()  # a valid manifest of what is finished, from the first second on
         if todo:
@@ -817,7 +826,12 @@ def run_extract(
                 )
                 durations[i] = float(payload.get("duration_s", 0.0))
                 res.done += 1
-                write_merged()
+                # Rewriting the whole manifest per video is quadratic in the number of videos
+                # (thousands of short clips: most of the parent's time). Every finished video
+                # is safe in its part.parquet already; the next run merges what this one
+                # did not get to, so a refresh every few seconds loses nothing.
+                if time.monotonic() - last_write[0] >= MERGE_EVERY_S:
+                    write_merged()
                 bars.video_done()
             elif kind == "failed":
                 reason = _one_line(payload)
@@ -830,6 +844,9 @@ def run_extract(
 
         try:
             run_pool(tasks, workers, threads, on_message, stall_s=cfg.stall_s)
+        except BaseException:
+            write_merged()  # Ctrl-C: the manifest still lists every video finished so far
+            raise
         finally:
             bars.close()
         res.failed = [{"video": videos[i], "reason": failures[i]} for i in sorted(failures)]
