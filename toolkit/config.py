@@ -225,19 +225,22 @@ class ExtractConfig:
     stall_s: float = 600.0
 
     def __post_init__(self) -> None:
+        # name -> (ok, the rule); the error says which value broke which rule
         checks = {
-            "fps": self.fps > 0,
-            "size": self.size >= 8,
-            "max_gap": self.max_gap >= 0,
-            "min_track": self.min_track >= 1,
-            "hog_upscale": self.hog_upscale > 0,
-            "hog_scale_step": self.hog_scale_step > 1.0,
-            "motion_width": self.motion_width >= 32,
-            "batch": self.batch >= 1,
-            "workers": self.workers >= 0,
-            "stall_s": self.stall_s > 0,
+            "fps": (0 < self.fps < float("inf"), "a finite number > 0"),
+            "size": (self.size >= 8, ">= 8"),
+            "min_size": (self.min_size >= 0, ">= 0"),
+            "max_gap": (self.max_gap >= 0, ">= 0"),
+            "min_track": (self.min_track >= 1, ">= 1"),
+            "hog_upscale": (self.hog_upscale > 0, "> 0"),
+            "hog_scale_step": (self.hog_scale_step > 1.0, "> 1"),
+            "motion_width": (self.motion_width >= 32, ">= 32"),
+            "batch": (self.batch >= 1, ">= 1"),
+            "workers": (self.workers >= 0, ">= 0; 0 = all cores"),
+            "stall_s": (self.stall_s > 0, "> 0"),
         }
-        bad = [k for k, ok in checks.items() if not ok]
+        bad = [f"{k} {getattr(self, k)!r} (must be {rule})" for k, (ok, rule) in checks.items()
+               if not ok]
         if bad:
             raise ValueError(f"invalid value for {', '.join(bad)}")
 

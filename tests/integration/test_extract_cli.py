@@ -141,6 +141,22 @@ def test_a_detector_that_cannot_be_built_stops_the_run_once(tmp_path, args, msg)
     assert r.output.startswith("Error: ") and msg in r.output and r.output.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    "args, msg",
+    [
+        (["--fps", "0"], "fps 0.0 (must be a finite number > 0)"),
+        (["--fps", "inf"], "fps inf (must be a finite number > 0)"),
+        (["--min-size", "-5"], "min_size -5 (must be >= 0)"),
+        (["--workers", "-1"], "workers -1 (must be >= 0; 0 = all cores)"),
+        (["--size", "0"], "size 0 (must be >= 8)"),
+    ],
+)
+def test_bad_settings_name_the_value_and_the_rule(tmp_path, args, msg):
+    r = CliRunner().invoke(main, ["extract", str(tmp_path), "--out", str(tmp_path / "o"), *args])
+    assert r.exit_code == 2 and r.output == f"Error: invalid value for {msg}\n"
+    assert not (tmp_path / "o").exists()
+
+
 def test_single_text_file_is_reported(tmp_path):
     f = tmp_path / "clip.mp4"
     f.write_text("not a video")
