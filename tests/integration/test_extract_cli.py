@@ -62,6 +62,15 @@ def test_generated_video_crops_manifest_and_rerun(tmp_path):
     assert cv2.imread(str(out / read_manifest(out / "manifest.parquet")["path"][0])).shape[0] == 32
 
 
+def test_folder_label_when_the_input_is_the_labelled_folder_or_a_file_in_it(tmp_path):
+    make_video(tmp_path / "in" / "abnormal" / "cam.avi", walkers=1, seconds=3)
+    for i, src in enumerate(["in/abnormal", "in/abnormal/cam.avi"]):
+        out = tmp_path / f"out{i}"
+        assert run([str(tmp_path / src), "--out", str(out)]).exit_code == 0
+        df = read_manifest(out / "manifest.parquet")
+        assert len(df) and set(df["label"]) == {"abnormal"}, src
+
+
 def test_bad_inputs_fail_alone_and_are_listed(tmp_path):
     src = tmp_path / "in"
     make_video(src / "good.avi", seconds=4, walkers=1)

@@ -773,13 +773,16 @@ def run_extract(
                 todo.append(i)
 
         labelled: dict[int, pd.DataFrame] = {}  # parts with this run's labels, made once
+        # The input folder's own name counts for the folder label too: `adtk extract
+        # videos/abnormal/` or a single file inside it must not give "unlabeled" crops.
+        top = root.resolve().name or "."
         last_write = [0.0]
 
         def write_merged() -> None:
             for i in parts:
                 if i not in labelled:
                     labelled[i] = apply_labels(
-                        parts[i], per_video.get(videos[i]), folder_label(videos[i])
+                        parts[i], per_video.get(videos[i]), folder_label(f"{top}/{videos[i]}")
                     )
             merged = mf.concat([labelled[i] for i in sorted(parts)], "crop")
             meta = {
