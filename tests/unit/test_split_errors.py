@@ -123,6 +123,9 @@ def test_missing_or_unreadable_input(tmp_path, out):
     (tmp_path / "junk.parquet").write_text("hello")
     fails([tmp_path / "junk.parquet"], out, "not a readable Parquet file")
     fails([], out, "no input manifest")
+    crops = tmp_path / "crops"  # the extract output folder instead of its manifest
+    mf.write_manifest(make_crop_manifest(50, seed=1), crops / "manifest.parquet")
+    fails([crops], out, r"crops: is a folder, not a manifest file; did you mean .*manifest")
 
 
 def test_output_must_be_a_new_file_not_an_input_or_folder(df, tmp_path):

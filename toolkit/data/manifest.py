@@ -216,6 +216,14 @@ def read_raw(path: str | os.PathLike) -> pa.Table:
     path = Path(path)
     if not path.exists():
         raise ManifestError(f"{path}: no such file")
+    if path.is_dir():
+        # pyarrow would read a folder as a dataset of every file in it (crops/ holds the
+        # manifest, every video's part.parquet and failures.csv)
+        hint = path / "manifest.parquet"
+        raise ManifestError(
+            f"{path}: is a folder, not a manifest file"
+            + (f"; did you mean {hint}?" if hint.is_file() else "")
+        )
     try:
         return pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as e:
