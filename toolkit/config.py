@@ -69,7 +69,7 @@ def load_yaml(path: str | os.PathLike, section: str | None = None) -> dict[str, 
     if not path.exists():
         raise AdtkError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=_yaml_loader()) or {}
     except yaml.YAMLError as e:
         raise AdtkError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(data, dict):
@@ -77,6 +77,30 @@ def load_yaml(path: str | os.PathLike, section: str | None = None) -> dict[str, 
     if section and isinstance(data.get(section), dict):
         return dict(data[section])
     return data
+
+
+def _yaml_loader():
+    """yaml's SafeLoader, except that ``a:b:c`` stays a string.
+
+    YAML 1.1 reads ``ratios: 7:1:2`` as the base-60 number 25262 (7*3600 + 1*60 + 2); the
+    same spelling works on the command line, so it must mean the same in a config file.
+    """
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def number_or_string(loader, node, base=yaml.SafeLoader):
+        value = loader.construct_scalar(node)
+        if ":" in value:
+            return value
+        if node.tag.endswith(":int"):
+            return base.construct_yaml_int(loader, node)
+        return base.construct_yaml_float(loader, node)
+
+    Loader.add_constructor("tag:yaml.org,2002:int", number_or_string)
+    Loader.add_constructor("tag:yaml.org,2002:float", number_or_string)
+    return Loader
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -53,6 +53,15 @@ def test_config_file_then_flags(crops, tmp_path):
     assert (meta["ratios"], meta["seed"], meta["group_by"]) == ([8, 1, 1], 5, "video_id")
 
 
+def test_config_file_ratios_spelled_as_on_the_command_line(crops, tmp_path):
+    cfg = tmp_path / "adtk.yaml"
+    cfg.write_text("split:\n  ratios: 6:2:2\n")  # YAML 1.1 reads this in base 60: 21722
+    out = tmp_path / "s.parquet"
+    res = run("split", crops, "-o", out, "--config", cfg)
+    assert res.exit_code == 0, res.output
+    assert mf.read_meta(out)["ratios"] == [6, 2, 2]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
