@@ -61,18 +61,22 @@ def test_a_failing_run_is_recorded_and_the_rest_go_on(tmp_path):
 
 
 def test_cli_grid_exit_code_and_report(tmp_path):
+    from tests.bench_fixtures import make_split_manifest
+
     out = tmp_path / "runs"
-    # ADNL cannot train with 0 labelled anomalies: that run fails, the baseline finishes.
-    args = ["bench", *TINY, "--method", "baseline", "--method", "adnl", "--anomaly-digit", "2",
-            "--labelled-anomalies", "0", "--out", str(out)]
+    # ADNL cannot train on a split without labelled anomalies in train: that run fails, the
+    # baseline finishes. (--labelled-anomalies 0 is no longer a failure: ADNL trains as its AAE.)
+    man = make_split_manifest(tmp_path / "m", counts={"train": (20, 0), "test": (6, 3)})
+    data = ["--data", str(man), "--size", "16"]
+    args = ["bench", *TINY, *data, "--method", "baseline", "--method", "adnl",
+            "--out", str(out)]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 1, res.output
     assert "FAILED: method 'adnl' needs labelled anomalies" in res.output
     assert "1 of 2 runs failed" in res.output
     assert (out / "report.html").is_file() and (out / "tables" / "runs.csv").is_file()
     # a single run keeps the one-line error of adtk bench (exit 2)
-    res = CliRunner().invoke(main, ["bench", *TINY, "--method", "adnl", "--anomaly-digit", "2",
-                                    "--labelled-anomalies", "0", "--out", str(out),
+    res = CliRunner().invoke(main, ["bench", *TINY, *data, "--method", "adnl", "--out", str(out),
                                     "--no-report"])
     assert res.exit_code == 2 and "Error: method 'adnl' needs labelled anomalies" in res.output
 
