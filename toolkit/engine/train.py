@@ -215,8 +215,9 @@ def train(
 
     ``on_epoch`` callbacks get (epoch, history row) after the epoch is checkpointed; raising
     :class:`TrainingInterrupted` there stops like a kill would. A NaN/inf loss raises
-    :class:`NonFiniteLossError` and leaves the last good checkpoint in place. After each
-    epoch, BatchNorm statistics are recomputed on up to ``bn_batches`` of its batches.
+    :class:`NonFiniteLossError` and leaves the last good checkpoint in place. After an epoch
+    whose model is used in eval mode next (validation, or the last epoch), BatchNorm statistics
+    are recomputed on up to ``bn_batches`` of its batches.
     """
     if select not in SELECT_CHOICES:
         raise AdtkError(f"unknown select {select!r}; use one of {', '.join(SELECT_CHOICES)}")
