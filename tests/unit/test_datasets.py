@@ -121,6 +121,24 @@ def test_manifest_data_and_cache(tmp_path):
     assert cache_path(man, "oversize", 16, None).is_file()
 
 
+def test_cache_is_rebuilt_when_a_crop_file_changes_under_the_same_manifest(tmp_path):
+    import os
+
+    import cv2
+
+    man = make_split_manifest(tmp_path)
+    df = read_manifest(man)
+    first = load_crop_tensor(man, df, "normal", 16)
+    # crops re-extracted under the same paths: the split manifest does not change
+    img = tmp_path / df.loc[0, "path"]
+    cv2.imwrite(str(img), np.full((16, 16, 3), 255, np.uint8))
+    st = img.stat()
+    os.utime(img, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    again = load_crop_tensor(man, df, "normal", 16)
+    assert (again[0] == 255).all() and not torch.equal(again[0], first[0])
+    assert torch.equal(again[1:], first[1:])
+
+
 def _rewrite(man, fn):
     df = read_manifest(man)
     df = fn(df)

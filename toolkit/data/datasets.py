@@ -4,7 +4,8 @@ Two sources:
 
 * a split manifest (``--data``): crops decoded once (in parallel threads; cv2 releases the GIL)
   into one uint8 tensor cached on disk beside the manifest (``*.cache.pt``), keyed by the
-  manifest's sha256, the crop kind and the size, and rebuilt when any of them changes;
+  manifest's sha256, the crop kind, the size and the crop files' sizes and mtimes, and
+  rebuilt when any of them changes;
 * a digit set (``mnist-5k``, ``digits``, ``mnist``, ``fashion-mnist``) with the paper's MNIST
   protocol: digit D is the anomaly, the other nine are normal; a seeded, class-stratified 8:2
   train:test split with a validation part taken from train; the unseen digit (if any) appears
@@ -16,8 +17,10 @@ Every sample keeps a stable ``sample_id`` (the crop_id, or ``"<dataset>:<index>"
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +39,7 @@ CROPS = ("normal", "oversize")
 #: The size each digit set is brought to (the encoder needs a power of two).
 DIGIT_SIZES = {"mnist-5k": 32, "digits": 16, "mnist": 32, "fashion-mnist": 32}
 CROP_SIZE = 64
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass
@@ -360,13 +363,25 @@ def load_crop_tensor(
     rows = np.arange(len(df)) if rows is None else np.asarray(rows)
     paths = crop_paths(manifest, df, crop)
     # Checked even when the cache is warm: a manifest that names missing files is broken.
-    missing = [p for p in paths if not p.is_file()]
+    # The same stat calls key the cache on the files too: crops re-extracted under the same
+    # paths (the split manifest unchanged) must not be served stale from the cache.
+    missing, stamps = [], hashlib.sha256()
+    for p in paths:
+        try:
+            st = p.stat()
+        except OSError:
+            missing.append(p)
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            missing.append(p)
+        stamps.update(f"{st.st_size}:{st.st_mtime_ns}\n".encode())
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise AdtkError(f"crop file missing on disk: {missing[0]}{more}")
     digest = sha256_file(manifest)
     cpath = cache_path(manifest, crop, size, cache_dir)
-    key = {"version": CACHE_VERSION, "sha256": digest, "crop": crop, "size": size}
+    key = {"version": CACHE_VERSION, "sha256": digest, "crop": crop, "size": size,
+           "files": stamps.hexdigest()}
     x = None
     if cpath.exists():
         try:
