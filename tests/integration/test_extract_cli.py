@@ -71,6 +71,15 @@ def test_folder_label_when_the_input_is_the_labelled_folder_or_a_file_in_it(tmp_
         assert len(df) and set(df["label"]) == {"abnormal"}, src
 
 
+def test_dropped_short_tracks_are_counted_in_the_summary(tmp_path):
+    make_video(tmp_path / "in" / "cam.avi", walkers=1, seconds=3)
+    # --max-gap 0 at 2 fps: every track ends after one crop, all are shorter than --min-track
+    r = run([str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--max-gap", "0"])
+    assert r.exit_code == 0, r.output
+    assert "crops: 0 in 0 sequences" in r.output
+    assert "tracks shorter than --min-track dropped" in r.output
+
+
 def test_bad_inputs_fail_alone_and_are_listed(tmp_path):
     src = tmp_path / "in"
     make_video(src / "good.avi", seconds=4, walkers=1)

@@ -685,6 +685,7 @@ class ExtractResult:
     unmatched_labels: list[dict[str, Any]] = field(default_factory=list)
     crops: int = 0
     sequences: int = 0
+    tracks_dropped: int = 0  # tracks shorter than --min-track, over the manifest's videos
     video_seconds: float = 0.0
     processed_seconds: float = 0.0
     wall_s: float = 0.0
@@ -699,7 +700,12 @@ class ExtractResult:
         lines = [
             f"videos: {self.done} extracted, {self.skipped} already done (skipped), "
             f"{len(self.failed)} failed, of {self.videos}",
-            f"crops: {self.crops} in {self.sequences} sequences -> {self.manifest}",
+            f"crops: {self.crops} in {self.sequences} sequences -> {self.manifest}"
+            + (
+                f" ({self.tracks_dropped} tracks shorter than --min-track dropped)"
+                if self.tracks_dropped
+                else ""
+            ),
             f"video: {_hms(self.video_seconds)} in the manifest; {_hms(self.processed_seconds)} "
             f"processed in {self.wall_s:.1f} s wall = {self.speed:.1f}x real time",
         ]
@@ -862,6 +868,7 @@ def run_extract(
     for i in parts:
         meta = mf.read_meta(out / "videos" / video_id_for(videos[i]) / "part.parquet")
         res.video_seconds += float(meta.get("duration_s", 0.0))
+        res.tracks_dropped += int(meta.get("tracks_dropped", 0))
     res.processed_seconds = sum(durations.values())
     res.wall_s = time.perf_counter() - t0
     return res
