@@ -231,6 +231,12 @@ def test_bad_settings_fail_before_training(flags, message):
         resolve_bench_config(**flags)
 
 
+def test_cuda_without_a_gpu_fails_at_resolution(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(AdtkError, match="no CUDA GPU is available"):
+        resolve_bench_config(anomaly_digit=1, device="cuda")
+
+
 def test_adnl_with_zero_labelled_anomalies_trains_exactly_as_the_baseline(tmp_path):
     """--labelled-anomalies 0 is the origin of the label-efficiency curve: ADNL with no
     negatives is the AAE, bit for bit (same seed, same data order)."""
