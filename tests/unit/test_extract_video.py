@@ -48,3 +48,31 @@ def test_manifest_is_merged_every_few_seconds_not_per_video(tmp_path, monkeypatc
     assert len(writes) <= 3, writes  # was 1 + one per video + 1: quadratic in videos
     final = mf.read_manifest(tmp_path / "out" / "manifest.parquet")
     assert final["video"].nunique() == 4 and len(final) == writes[-1]
+
+
+def test_a_worker_whose_run_was_killed_does_not_commit(clip, tmp_path, monkeypatch):
+    import os
+
+    import toolkit.video.extract as ex
+
+    real_write = ex.mf.write_manifest
+    ppid = [os.getppid()]
+
+    def write_then_orphan(df, path, *a, **k):
+        written = real_write(df, path, *a, **k)
+        if Path(path).name == "part.parquet":
+            ppid[0] = 1  # the run is killed -9 just as this video's rows are written
+        return written
+
+    class Exited(Exception):
+        pass
+
+    def fake_exit(code):
+        raise Exited(code)
+
+    monkeypatch.setattr(ex.mf, "write_manifest", write_then_orphan)
+    monkeypatch.setattr(os, "getppid", lambda: ppid[0])
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    with pytest.raises(Exited):
+        extract_video(clip, "cam.avi", tmp_path, ExtractConfig(detector="motion"))
+    assert not (tmp_path / "videos").exists()

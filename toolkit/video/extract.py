@@ -401,6 +401,10 @@ def extract_video(
             "wall_s": time.perf_counter() - t0,
         }
         mf.write_manifest(part, stage / "part.parquet", meta=meta)
+        if os.getppid() != parent:
+            # killed while this video finished: a new run may have cleared .staging under
+            # us (crops gone) and be redoing this video; never commit behind its back
+            os._exit(1)
         _commit(stage, out / "videos" / vid)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
