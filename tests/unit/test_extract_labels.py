@@ -41,6 +41,20 @@ def test_intervals_half_open_with_events(tmp_path):
     assert out["event"].tolist() == [None, None, "fall", "fall", None, None]
 
 
+def test_abnormal_interval_wins_over_an_overlapping_normal_one_in_any_order(tmp_path):
+    labels = read_labels(
+        _csv(
+            tmp_path,
+            "video,start_s,end_s,label,event\na.mp4,2,4,abnormal,fall\na.mp4,0,10,normal,\n",
+        )
+    )
+    df = pd.DataFrame({"time_s": [1.0, 2.0, 3.5, 4.0]})
+    for order in (labels, labels.iloc[::-1]):
+        out = apply_labels(df, order, None)
+        assert out["label"].tolist() == ["normal", "abnormal", "abnormal", "normal"]
+        assert out["event"].tolist() == [None, "fall", "fall", None]
+
+
 def test_folder_label_and_default():
     assert folder_label("abnormal/cam1/x.mp4") == "abnormal"
     assert folder_label("site/normal/x.mp4") == "normal"

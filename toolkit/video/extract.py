@@ -227,13 +227,18 @@ def apply_labels(
     df: pd.DataFrame, intervals: pd.DataFrame | None, default: str | None
 ) -> pd.DataFrame:
     """Set ``label`` / ``event`` of one video's rows from intervals (start_s <= t < end_s),
-    else the folder label, else ``unlabeled``."""
+    else the folder label, else ``unlabeled``.
+
+    Where a normal and an abnormal interval overlap, abnormal wins whatever the rows' order
+    (a whole-video ``normal`` row listed after the anomalies must not erase them).
+    """
     df = df.copy()
     df["label"] = default or "unlabeled"
     df["event"] = pd.Series([None] * len(df), index=df.index, dtype=object)
     if intervals is not None and len(df):
         t = df["time_s"].to_numpy()
-        for row in intervals.itertuples(index=False):
+        rows = list(intervals.itertuples(index=False))
+        for row in sorted(rows, key=lambda r: r.label == "abnormal"):  # stable: normal first
             inside = (t >= row.start_s) & (t < row.end_s)
             if inside.any():
                 df.loc[inside, "label"] = row.label
