@@ -224,6 +224,7 @@ def test_paper_preset_for_crops(tmp_path):
         (dict(anomaly_digit=1, lr=-1.0), "lr must be a number > 0"),
         (dict(anomaly_digit=1, neg_weight=float("nan")), "neg_weight must be a number >= 0"),
         (dict(anomaly_digit=1, size=12), "size must be a power of two"),
+        (dict(anomaly_digit=1, seed=-1), "seed must be in 0"),
     ],
 )
 def test_bad_settings_fail_before_training(flags, message):

@@ -135,6 +135,8 @@ def resolve_bench_config(
         if int(getattr(cfg, k)) < 1:
             raise AdtkError(f"{k} must be >= 1, got {getattr(cfg, k)}")
     # Checked here so that a bad value is one line before any data loads, not a failed run.
+    if not 0 <= int(cfg.seed) < 2**32:
+        raise AdtkError(f"seed must be in 0..{2**32 - 1}, got {cfg.seed}")
     if int(cfg.batch_size) < 2:
         raise AdtkError(f"batch_size must be >= 2 (BatchNorm), got {cfg.batch_size}")
     if int(cfg.warmup_epochs) < 0:
