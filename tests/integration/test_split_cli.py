@@ -113,6 +113,16 @@ def test_inspect_finds_leakage_and_schema_problems(crops, tmp_path):
     assert "'label' has value(s) 'weird'" in res.output
 
 
+@pytest.mark.parametrize(
+    "group_by, message",
+    [("room", "--group-by 'room': no such column"), ("window:abc", "expected window:SECONDS")],
+)
+def test_inspect_with_a_bad_group_by_is_an_error(crops, group_by, message):
+    res = CliRunner().invoke(main, ["inspect", str(crops), "--group-by", group_by])
+    assert res.exit_code == 2, res.output
+    assert res.output.startswith("Error: ") and message in res.output
+
+
 def test_inspect_missing_file_is_an_error(tmp_path):
     res = CliRunner().invoke(main, ["inspect", str(tmp_path / "nope.parquet")])
     assert res.exit_code == 2 and "no such file" in res.output

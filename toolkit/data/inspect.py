@@ -49,6 +49,11 @@ def inspect_manifest(path: str | os.PathLike, group_by: str | None = None) -> In
     problems = mf.problems(table, kind)
     if table.num_rows == 0:
         problems.append("empty manifest (no rows)")
+    if group_by and sp.parse_window(group_by) is None and group_by not in table.column_names:
+        # the user's own --group-by: a check they asked for and cannot get is an error
+        raise AdtkError(
+            f"--group-by {group_by!r}: no such column; columns: {', '.join(table.column_names)}"
+        )
     group_by = group_by or meta.get("group_by") or "sequence_id"
 
     lines = [f"{path}: {kind} manifest, {table.num_rows} crops"]
@@ -57,7 +62,7 @@ def inspect_manifest(path: str | os.PathLike, group_by: str | None = None) -> In
         summary = _summary(table, kind, group_by, meta)
     except (AdtkError, pa.ArrowException, TypeError) as e:
         # a broken manifest still gets its schema problems listed below
-        lines.append(f"summary: not available ({str(e).splitlines()[0][:160]})")
+        lines.append(f"summary: not available ({str(e).splitlines()[0]})")
     if summary is not None:
         lines.append(summary.to_text())
         lines += [f"note: {n}" for n in summary.tolerance_notes()]
