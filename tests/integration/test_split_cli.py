@@ -123,6 +123,14 @@ def test_inspect_with_a_bad_group_by_is_an_error(crops, group_by, message):
     assert res.output.startswith("Error: ") and message in res.output
 
 
+def test_inspect_lists_metadata_that_is_not_json(crops, tmp_path):
+    table = pq.read_table(crops).replace_schema_metadata({mf.META_KEY: b"[1, 2"})
+    pq.write_table(table, tmp_path / "m.parquet")
+    res = run("inspect", tmp_path / "m.parquet")
+    assert res.exit_code == 1
+    assert "adtk metadata is not a JSON object" in res.output and "leakage check" in res.output
+
+
 def test_inspect_missing_file_is_an_error(tmp_path):
     res = CliRunner().invoke(main, ["inspect", str(tmp_path / "nope.parquet")])
     assert res.exit_code == 2 and "no such file" in res.output

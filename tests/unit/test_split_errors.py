@@ -138,6 +138,12 @@ def test_output_must_be_a_new_file_not_an_input_or_folder(df, tmp_path):
         split_manifests([src], tmp_path)
 
 
+def test_metadata_that_is_not_json_is_named(df, tmp_path, out):
+    table = mf.to_table(df).replace_schema_metadata({mf.META_KEY: b"not json"})
+    pq.write_table(table, tmp_path / "m.parquet")
+    fails([tmp_path / "m.parquet"], out, "adtk metadata is not a JSON object", exc=ManifestError)
+
+
 def test_output_under_a_file_is_an_adtk_error(df, tmp_path):
     src = mf.write_manifest(df, tmp_path / "m.parquet")
     (tmp_path / "a_file").write_text("x")

@@ -44,9 +44,13 @@ def inspect_manifest(path: str | os.PathLike, group_by: str | None = None) -> In
     """Summarise a crop or split manifest; ``group_by`` defaults to the one it was split by."""
     path = Path(path)
     table = mf.read_raw(path)
-    meta = mf.read_meta(path)
     kind = "split" if "split" in table.column_names else "crop"
     problems = mf.problems(table, kind)
+    try:
+        meta = mf.read_meta(path)
+    except AdtkError as e:  # listed with the other problems; the rest can still be shown
+        meta = {}
+        problems.append(str(e).removeprefix(f"{path}: "))
     if table.num_rows == 0:
         problems.append("empty manifest (no rows)")
     if group_by and sp.parse_window(group_by) is None and group_by not in table.column_names:

@@ -249,7 +249,15 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     """The adtk metadata dict of a manifest ({} when it has none)."""
     md = pq.read_schema(path).metadata or {}
     raw = md.get(META_KEY)
-    return json.loads(raw) if raw else {}
+    if not raw:
+        return {}
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise ManifestError(f"{path}: its adtk metadata is not a JSON object (written by hand?)")
+    return meta
 
 
 def crops_root(path: str | os.PathLike, meta: Mapping[str, Any] | None = None) -> Path:
