@@ -26,7 +26,9 @@ QUICK_DIGITS = (0, 3, 7)
 def make_dataset(root: Path, normal: int = 12, abnormal: int = 6, seconds: float = 20.0) -> Path:
     """Videos under root/normal and root/abnormal (labels come from the folder names)."""
     for i in range(normal):
-        make_video(root / "normal" / f"walkway_{i:02d}.avi", seconds=seconds, walkers=2, seed=i)
+        make_video(
+            root / "normal" / f"walkway_{i:02d}.avi", seconds=seconds, walkers=2, seed=i, speed=30
+        )
     for i in range(abnormal):
         kind = ("cart", "bike")[i % 2]
         make_video(
@@ -35,6 +37,7 @@ def make_dataset(root: Path, normal: int = 12, abnormal: int = 6, seconds: float
             walkers=1,  # only the anomaly in view, so every crop of the clip is abnormal
             seed=100 + i,
             anomaly=kind,
+            speed=30,
         )
     return root
 
