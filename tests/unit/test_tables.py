@@ -240,6 +240,22 @@ def test_table2_breaks_a_crop_tie_by_natural_order_not_folder_order(tmp_path):
         assert "normal crops" in t2.title and t2.rows[0].cells[0].value == 0.6
 
 
+def test_a_manifest_resplit_under_the_same_path_never_pools_with_the_old_one(tmp_path):
+    common = {"method": "adnl", "dataset": "manifest", "data": "dm/x.parquet",
+              "anomaly_digit": None, "seed": 1}
+    write_run(tmp_path, data_sha256="a" * 64, auroc=0.6, **common)
+    write_run(tmp_path, data_sha256="b" * 64, auroc=0.9, **common)
+    [t2] = T.table2(T.load_runs(tmp_path))
+    assert len(t2.rows) == 2 and all(r.cells[0].n == 1 for r in t2.rows)
+    assert sorted(r.cells[0].value for r in t2.rows) == [0.6, 0.9]
+    assert "Data sha256" in t2.label_columns
+    # one content per path: the hash adds nothing and shows nowhere
+    write_run(tmp_path / "one", data_sha256="a" * 64, auroc=0.6, **common)
+    write_run(tmp_path / "one", data_sha256="c" * 64, auroc=0.7,
+              **{**common, "data": "dm/y.parquet"})
+    assert "data_sha256" not in T.varying(T.load_runs(tmp_path / "one"))
+
+
 def test_different_settings_never_share_a_row(tmp_path):
     for d in (0, 1):
         write_run(tmp_path, method="adnl", anomaly_digit=d, neg_weight=1.0, auroc=0.9)

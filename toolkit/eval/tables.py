@@ -269,7 +269,7 @@ DESIGN_FIELDS = (
     "method", "dataset", "data", "crop", "anomaly_digit", "unseen_digit", "neg_loss",
     "neg_weight", "warmup_epochs", "labelled_anomalies", "preset", "epochs", "batch_size",
     "lr", "latent_dim", "width", "select", "adv_weight", "neg_batch_size", "size", "augment",
-    "val_fraction",
+    "val_fraction", "data_sha256",
 )
 FIELD_TITLES = {
     "method": "Method", "dataset": "Dataset", "data": "Data", "crop": "Crop",
@@ -278,7 +278,7 @@ FIELD_TITLES = {
     "preset": "Preset", "epochs": "Epochs", "batch_size": "Batch", "lr": "LR",
     "latent_dim": "Latent", "width": "Width", "select": "Select", "seed": "Seed",
     "adv_weight": "Adv. weight", "neg_batch_size": "Neg. batch", "size": "Size",
-    "augment": "Augment", "val_fraction": "Val. fraction",
+    "augment": "Augment", "val_fraction": "Val. fraction", "data_sha256": "Data sha256",
 }
 METHOD_NAMES = {"baseline": "AAE (baseline)", "adnl": "ADNL", "ae": "AE"}
 _METHOD_ORDER = {"baseline": 0, "ae": 1, "adnl": 2}
@@ -310,8 +310,19 @@ def value_key(v: Any) -> str:
 
 
 def varying(runs: Sequence[Run], fields: Iterable[str] = DESIGN_FIELDS) -> list[str]:
-    """The fields among ``fields`` whose value differs between runs."""
-    return [f for f in fields if len({value_key(r.get(f)) for r in runs}) > 1]
+    """The fields among ``fields`` whose value differs between runs.
+
+    ``data_sha256`` counts only where one manifest path held different contents (a re-split
+    under the same name): runs on different data never pool, and the hash shows only then.
+    """
+    out = [f for f in fields if len({value_key(r.get(f)) for r in runs}) > 1]
+    if "data_sha256" in out:
+        paths = {value_key(r.get("data")) for r in runs}
+        if len({(value_key(r.get("data")), value_key(r.get("data_sha256"))) for r in runs}) == len(
+            paths
+        ):
+            out.remove("data_sha256")
+    return out
 
 
 def _label(f: str, v: Any) -> str:
@@ -319,6 +330,8 @@ def _label(f: str, v: Any) -> str:
         return method_name(v)
     if f == "data" and v:
         return Path(str(v)).stem
+    if f == "data_sha256" and v:
+        return str(v)[:8]
     return "–" if v is None else str(v)
 
 
