@@ -95,6 +95,14 @@ def test_a_row_matching_several_videos_by_suffix_is_an_error(tmp_path):
     assert list(per) == ["day1/cam1.mp4"] and len(unmatched) == 0
 
 
+def test_a_row_with_an_absolute_path_matches_that_video(tmp_path):
+    (tmp_path / "day1").mkdir()
+    (tmp_path / "day1" / "cam1.mp4").write_bytes(b"")
+    text = f"video,start_s,end_s,label,event\n{tmp_path}/day1/cam1.mp4,0,3,abnormal,fall\n"
+    per, unmatched = match_labels(read_labels(_csv(tmp_path, text)), tmp_path, ["day1/cam1.mp4"])
+    assert list(per) == ["day1/cam1.mp4"] and len(unmatched) == 0
+
+
 @pytest.mark.parametrize(
     "text, msg",
     [

@@ -185,8 +185,9 @@ def match_labels(
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """Intervals per video (by relative path) and the label rows that match no video.
 
-    A row's ``video`` matches the video whose path relative to the input root equals it, or
-    else the one whose absolute path ends with it (so a single clip given on its own still
+    A row's ``video`` matches the video whose path relative to the input root equals it (or,
+    given as an absolute path, the one at that path), or else the one whose absolute path ends
+    with it (so a single clip given on its own still
     finds its rows in a dataset-wide labels file). A row that would match several videos by
     that suffix (``cam1.mp4`` for ``day1/cam1.mp4`` and ``day2/cam1.mp4``) is an error, not a
     label silently given to all of them.
@@ -197,9 +198,13 @@ def match_labels(
     for i, name in enumerate(labels["video"]):
         while name.startswith("./"):
             name = name[2:]
-        hits = [v for v in videos if v == name] or [
-            v for v in videos if abs_paths[v].endswith("/" + name)
-        ]
+        if name.startswith("/"):  # an absolute path names one file
+            name = Path(name).resolve().as_posix()
+            hits = [v for v in videos if abs_paths[v] == name]
+        else:
+            hits = [v for v in videos if v == name] or [
+                v for v in videos if abs_paths[v].endswith("/" + name)
+            ]
         if len(hits) > 1:
             shown = ", ".join(hits[:3]) + (" ..." if len(hits) > 3 else "")
             raise AdtkError(
