@@ -134,3 +134,25 @@ def test_long_panel_titles_stay_within_their_panel():
         for ax in fig.axes:
             assert ax.title.get_window_extent(r).width <= ax.get_window_extent(r).width * 1.1
         assert fig.axes[0].get_title().replace("\n", " ") == name
+
+
+def test_reconstructions_are_shown_in_the_tanh_range(tmp_path, monkeypatch):
+    """A reconstruction of all zeros (mid-grey in [-1, 1]) shows as 0.5, not as black."""
+    import json
+
+    import torch
+
+    from toolkit.engine.run import resolve_bench_config, run_one
+    from toolkit.methods.base import AutoencoderMethod
+
+    cfg = resolve_bench_config(method="baseline", dataset="digits", anomaly_digit=1, epochs=1,
+                               width=8, latent_dim=8, device="cpu", num_threads=1)
+    folder = run_one(cfg, tmp_path)
+    monkeypatch.setattr(AutoencoderMethod, "reconstruct",
+                        lambda self, X: torch.zeros(torch.as_tensor(X).shape))
+    figs = dict(P.run_image_figures(folder, json.loads((folder / "config.json").read_text()),
+                                    pd.read_parquet(folder / "scores.parquet")))
+    fig = figs["Reconstructions (input above output)"]
+    n = len(fig.axes) // 2
+    out = np.asarray(fig.axes[n].images[0].get_array())  # first output (bottom row)
+    assert np.allclose(out, 0.5)

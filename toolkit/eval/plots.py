@@ -415,6 +415,9 @@ def run_image_figures(
             x_hat = method.reconstruct(x)
             xf = x.float() / 127.5 - 1
             err = ((xf - x_hat) ** 2).flatten(1).mean(1).tolist()
+            # Outputs mapped from tanh's [-1, 1] here: to_display guesses the range from the
+            # minimum, and a reconstruction with no negative pixel would be shown too dark.
+            shown = ((x_hat + 1) / 2).clamp(0, 1).numpy()
             out.append(("Reconstructions (input above output)", recon_grid(
-                x.numpy(), x_hat.numpy(), [bool(y[i]) for i in pick], errors=err)))
+                x.numpy(), shown, [bool(y[i]) for i in pick], errors=err)))
     return out

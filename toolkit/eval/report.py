@@ -242,7 +242,7 @@ def run_figures(r: T.Run, samples: SampleSource | None) -> tuple[list[Figure], s
 
 
 #: Bump when a per-run figure changes, so cached PNGs are redrawn.
-FIGURE_VERSION = 1
+FIGURE_VERSION = 2
 
 
 def cached_figures(
