@@ -1,9 +1,10 @@
 """Grouped, stratified, seeded train / val / test assignment of crop manifests (``adtk split``).
 
 Whole groups go to one split, so one scene never shows up in two splits. A group is every crop
-sharing a value of a column (default ``sequence_id``), or, with ``window:300s``, every crop of a
-video within one 300-second window. Within each label the *crop* counts follow the ratios
-(sequences differ in length, so balancing group counts would not do).
+sharing a value of a column (default ``sequence_id``), or, with ``window:300s``, every sequence
+of a video that *starts* within one 300-second window (a track that crosses a window's edge
+stays whole, so the same person is never in two splits). Within each label the *crop* counts
+follow the ratios (sequences differ in length, so balancing group counts would not do).
 
 How a group is placed (:func:`assign_groups`):
 
@@ -111,6 +112,12 @@ def group_codes(table: pa.Table, group_by: str) -> np.ndarray:
     if not np.isfinite(time_s).all():
         bad = int((~np.isfinite(time_s)).sum())
         raise ManifestError(f"--group-by {group_by}: column 'time_s' has {bad} NaN/inf value(s)")
+    # A sequence belongs to the window it starts in: cutting tracks at window edges would put
+    # the same person into two splits. (video, sequence) keys, since another tool's track ids
+    # may repeat across videos.
+    if "sequence_id" in table.column_names:
+        seq = pd.DataFrame({"v": video, "s": _factorize(table.column("sequence_id")), "t": time_s})
+        time_s = seq.groupby(["v", "s"], sort=False)["t"].transform("min").to_numpy()
     win = np.floor(time_s / window).astype(np.int64)
     win -= win.min()
     # (video, window) pairs -> one integer, renumbered densely; order: video key, then time.
@@ -417,36 +424,12 @@ def split_manifests(
     if summary.leaked_groups:  # cannot happen by construction; never write a leaking split
         raise AdtkError(f"internal error: {summary.leaked_groups} group(s) in several splits")
     notes = result.notes + summary.tolerance_notes()
-    if parse_window(cfg.group_by) is not None:
-        notes += _window_crossings(table, split_row, cfg.group_by)
     try:
         mf.write_manifest(out_table, out, kind="split", meta=meta)
     except OSError as e:  # e.g. a parent "folder" that is a file; nothing was written
         why = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
         raise AdtkError(f"--out {out}: cannot write it ({why})") from None
     return SplitResult(out=out, rows=table.num_rows, meta=meta, summary=summary, notes=notes)
-
-
-def _window_crossings(table: pa.Table, split_row: np.ndarray, group_by: str) -> list[str]:
-    """A note when sequences that cross a window's edge ended up in more than one split.
-
-    Window groups cut tracks at window edges, so the same person can be seen in two splits;
-    say so rather than print a clean leakage check only.
-    """
-    if "sequence_id" not in table.column_names:
-        return []
-    # (video, sequence) -> one integer: another tool's track ids may repeat across videos
-    video = pd.factorize(table.column("video_id").to_pandas())[0].astype(np.int64)
-    track = pd.factorize(table.column("sequence_id").to_pandas())[0].astype(np.int64)
-    seq = np.unique(video * (int(track.max()) + 1) + track, return_inverse=True)[1].ravel()
-    pairs = np.unique(seq * len(SPLITS) + split_row)
-    n = int((np.bincount(pairs // len(SPLITS)) > 1).sum())
-    if not n:
-        return []
-    return [
-        f"{n} of {int(seq.max()) + 1} sequences cross a {group_by} edge and have crops in two "
-        "splits (the same person in both); use a longer window or --group-by sequence_id"
-    ]
 
 
 # --- summary ------------------------------------------------------------------------------
