@@ -53,7 +53,7 @@ def _adtk(args: Sequence[str]) -> None:
             raise click.ClickException(f"'adtk {args[0]}' failed (exit {e.code})") from None
 
 
-def run_demo(out: Path, full: bool = False, jobs: int = 1, progress: bool = True) -> Path:
+def run_demo(out: Path, full: bool = False, jobs: int = 2, progress: bool = True) -> Path:
     """Run every stage into ``out``; returns the report's path. Re-running resumes."""
     out = Path(out)
     videos = out / "videos"
