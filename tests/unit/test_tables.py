@@ -129,6 +129,18 @@ def test_load_runs_statuses(table1_runs):
     assert status.count("failed") == 1 and status.count("incomplete") == 1
 
 
+def test_a_run_copied_into_a_second_folder_counts_once(tmp_path):
+    import shutil
+
+    for s in (1, 2):
+        write_run(tmp_path / "runs", method="adnl", anomaly_digit=3, seed=s, auroc=0.7 + s / 10)
+    shutil.copytree(tmp_path / "runs", tmp_path / "runs_backup")
+    runs = T.load_runs(tmp_path)
+    assert len(runs) == 2
+    [t1] = T.table1(runs)
+    assert t1.rows[0].cells[0].n == 2  # seeds 1 and 2, not four runs
+
+
 def test_table1_numbers_equal_metrics_json(table1_runs):
     root, known = table1_runs
     [t] = T.table1(T.load_runs(root))

@@ -66,10 +66,12 @@ def load_runs(runs_dir: str | os.PathLike) -> list[Run]:
     """Every run folder under ``runs_dir`` (any depth): a folder holding ``config.json``.
 
     A folder with ``metrics.json`` is finished, one with ``error.json`` failed, else incomplete
-    (running or killed). ``runs_dir`` may also be a single run folder.
+    (running or killed). ``runs_dir`` may also be a single run folder. A run id found in two
+    folders (a copied runs folder) counts once, finished first, so it is not pooled as two runs.
     """
     root = Path(runs_dir)
-    runs = []
+    by_id: dict[str, Run] = {}
+    rank = {"finished": 0, "failed": 1, "incomplete": 2}
     for cfg_path in sorted(root.rglob("config.json")):
         folder = cfg_path.parent
         config = _read_json(cfg_path)
@@ -77,8 +79,11 @@ def load_runs(runs_dir: str | os.PathLike) -> list[Run]:
             continue
         metrics = _read_json(folder / "metrics.json")
         error = _read_json(folder / "error.json") if metrics is None else None
-        runs.append(Run(folder, config, metrics, error))
-    return runs
+        run = Run(folder, config, metrics, error)
+        seen = by_id.get(run.run_id)
+        if seen is None or rank[run.status] < rank[seen.status]:
+            by_id[run.run_id] = run
+    return sorted(by_id.values(), key=lambda r: r.path)
 
 
 # --- cells, rows, tables ----------------------------------------------------------------------
