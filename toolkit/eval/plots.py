@@ -133,14 +133,7 @@ def roc_grid(
         ax.grid(True, alpha=0.3, linewidth=0.5)
         ax.legend(fontsize=7, frameon=False, loc="lower right", handlelength=1.2,
                   title="AUC", title_fontsize=7)
-    for ax in axes[-1, :]:
-        ax.set_xlabel("False positive rate", fontsize=8)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("True positive rate", fontsize=8)
-    fig.suptitle(title, fontsize=11)
-    fig.legend(handles=[Patch(color=c, label=n) for n, c in colour.items()],
-               loc="outside lower center", ncols=len(colour), fontsize=9, frameon=False)
-    return fig
+    return _label_grid(fig, axes, colour, "False positive rate", "True positive rate", title)
 
 
 def val_auc_grid(
@@ -163,10 +156,17 @@ def val_auc_grid(
         ax.tick_params(labelsize=7)
         ax.grid(True, alpha=0.3, linewidth=0.5)
         ax.xaxis.get_major_locator().set_params(integer=True)
+    return _label_grid(fig, axes, colour, "Epoch", "Val AUROC", title)
+
+
+def _label_grid(
+    fig: Figure, axes: np.ndarray, colour: dict[str, str], xlabel: str, ylabel: str, title: str
+) -> Figure:
+    """Axis labels on the outer panels only, a title, and one legend of methods below."""
     for ax in axes[-1, :]:
-        ax.set_xlabel("Epoch", fontsize=8)
+        ax.set_xlabel(xlabel, fontsize=8)
     for ax in axes[:, 0]:
-        ax.set_ylabel("Val AUROC", fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
     fig.suptitle(title, fontsize=11)
     fig.legend(handles=[Patch(color=c, label=n) for n, c in colour.items()],
                loc="outside lower center", ncols=len(colour), fontsize=9, frameon=False)
