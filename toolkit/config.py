@@ -271,4 +271,6 @@ class ExtractConfig:
 
 #: ExtractConfig fields that do not change what one video's extraction produces (a finished
 #: video is not redone when only these change; labels are re-applied on every run).
-EXTRACT_RUNTIME_FIELDS = frozenset({"workers", "labels", "device", "batch", "stall_s"})
+# ``batch`` stays in the hash: with motion gating, the torchvision detector's batching can
+# change which frames are searched, so it can change the crops.
+EXTRACT_RUNTIME_FIELDS = frozenset({"workers", "labels", "device", "stall_s"})

@@ -91,3 +91,16 @@ def test_auto_adds_only_uncovered_motion_blobs():
     # the torso box grows to the whole moving body it lies in
     assert out.boxes[0].tolist() == [95, 0, 145, 120] and out.scores[0] == np.float32(1.2)
     assert add_uncovered(Detections(), blobs).names == ["motion"] * 3
+
+
+def test_settings_that_change_crops_are_in_the_extraction_hash_and_runtime_ones_are_not():
+    import dataclasses
+
+    from toolkit.config import ExtractConfig
+    from toolkit.video.extract import extraction_hash as settings_hash
+
+    base = ExtractConfig()
+    assert settings_hash(dataclasses.replace(base, workers=7)) == settings_hash(base)
+    # torchvision batching with motion gating can change which frames are searched
+    assert settings_hash(dataclasses.replace(base, batch=base.batch + 1)) != settings_hash(base)
+    assert settings_hash(dataclasses.replace(base, fps=base.fps * 2)) != settings_hash(base)

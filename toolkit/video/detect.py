@@ -98,9 +98,10 @@ def nms(
 ) -> np.ndarray:
     """Greedy non-maximum suppression; returns kept indices, best score first.
 
-    Besides the IoU rule, a box lying mostly (``contain``) inside a better-scored one is
-    dropped: HOG often reports a person's torso inside the whole person, which would otherwise
-    become a second track.
+    Besides the IoU rule, of two boxes one of which lies mostly (``contain`` of the smaller
+    box's area) inside the other, only the better-scored is kept, whichever is larger: HOG
+    often reports a person's torso inside the whole person, which would otherwise become a
+    second track (the ``auto`` detector later grows a kept torso box to its moving body).
     """
     order = np.argsort(-np.asarray(scores), kind="stable")
     keep: list[int] = []
