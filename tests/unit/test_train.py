@@ -154,7 +154,7 @@ def test_run_folder_contract_and_skip(tmp_path):
     assert (folder / "metrics.json").stat().st_mtime_ns != before
 
 
-def test_killed_run_resumes_to_the_same_result(tmp_path):
+def test_killed_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     cfg = resolve_bench_config(method="baseline", **TINY_RUN)
     ref = run_one(cfg, tmp_path / "a")
     with pytest.raises(TrainingInterrupted):
@@ -162,7 +162,19 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     folder = tmp_path / "b" / cfg.run_id
     assert (folder / "checkpoint.pt").is_file() and not (folder / "metrics.json").exists()
     assert len(pd.read_parquet(folder / "history.parquet")) == 1
+    loads = []
+    real_load = torch.load
+
+    def counting_load(f, *a, **k):
+        loads.append(str(f))
+        return real_load(f, *a, **k)
+
+    monkeypatch.setattr(torch, "load", counting_load)
     run_one(cfg, tmp_path / "b")
+    monkeypatch.undo()
+    # The resume reads checkpoint.pt once (it was read twice: once for the history rows).
+    assert [f for f in loads if f.endswith("checkpoint.pt")] == [str(folder / "checkpoint.pt")]
+    assert pd.read_parquet(folder / "history.parquet")["epoch"].tolist() == [1, 2, 3]
     s_ref = pd.read_parquet(ref / "scores.parquet")
     s_res = pd.read_parquet(folder / "scores.parquet")
     pd.testing.assert_frame_equal(s_ref, s_res)

@@ -237,10 +237,12 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
 
     rows: list[dict] = []
     ckpt = folder / "checkpoint.pt"
+    state = None
     if ckpt.exists():
         from toolkit.engine.train import load_checkpoint
 
-        rows = list(load_checkpoint(ckpt)["history"])
+        state = load_checkpoint(ckpt)  # loaded once: train() resumes from this same dict
+        rows = list(state["history"])
     result = train(
         method,
         TrainData(data.train.x, data.train_abn.x, data.val.x, data.val.y),
@@ -252,6 +254,7 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
         augment=cfg.augment,
         neg_batch_size=cfg.neg_batch_size,
         checkpoint=ckpt,
+        resume_state=state,
         on_epoch=(on_epoch_history, *on_epoch),
         progress=progress,
         desc=f"{cfg.method} {cfg.run_id}",

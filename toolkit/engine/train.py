@@ -206,6 +206,7 @@ def train(
     augment: str = "none",
     neg_batch_size: int | None = None,
     checkpoint: str | os.PathLike | None = None,
+    resume_state: dict[str, Any] | None = None,
     on_epoch: Sequence[Callable[[int, dict], None]] = (),
     progress: bool | None = None,
     desc: str = "train",
@@ -217,7 +218,8 @@ def train(
     :class:`TrainingInterrupted` there stops like a kill would. A NaN/inf loss raises
     :class:`NonFiniteLossError` and leaves the last good checkpoint in place. After an epoch
     whose model is used in eval mode next (validation, or the last epoch), BatchNorm statistics
-    are recomputed on up to ``bn_batches`` of its batches.
+    are recomputed on up to ``bn_batches`` of its batches. ``resume_state`` is the checkpoint
+    already loaded by the caller (``load_checkpoint(checkpoint)``), so it is not read twice.
     """
     if select not in SELECT_CHOICES:
         raise AdtkError(f"unknown select {select!r}; use one of {', '.join(SELECT_CHOICES)}")
@@ -258,8 +260,10 @@ def train(
     history: list[dict[str, float]] = []
     best_auc, best_epoch, best_state = -math.inf, None, None
     start, images, train_time = 1, 0, 0.0
-    if ckpt_path is not None and ckpt_path.exists():
-        ck = load_checkpoint(ckpt_path)
+    if resume_state is None and ckpt_path is not None and ckpt_path.exists():
+        resume_state = load_checkpoint(ckpt_path)
+    if resume_state is not None:
+        ck = resume_state
         method.load_state_dict(ck["method"])
         history = ck["history"]
         best_auc, best_epoch, best_state = ck["best_auc"], ck["best_epoch"], ck["best_state"]
