@@ -139,6 +139,32 @@ def test_cache_is_rebuilt_when_a_crop_file_changes_under_the_same_manifest(tmp_p
     assert torch.equal(again[1:], first[1:])
 
 
+def test_manifest_is_hashed_once_per_run_and_the_cache_key_is_unchanged(tmp_path, monkeypatch):
+    import toolkit.data.datasets as ds
+    import toolkit.io
+    from toolkit.engine.run import resolve_bench_config
+
+    man = make_split_manifest(tmp_path)
+    calls = []
+    real = toolkit.io.sha256_file
+
+    def counting(path, *a, **k):
+        calls.append(str(path))
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(toolkit.io, "sha256_file", counting)
+    monkeypatch.setattr(ds, "sha256_file", counting)
+    cfg = resolve_bench_config(method="adnl", data=str(man), size=16, device="cpu")
+    d = ds.load_bench_data(cfg)  # cold: decodes and writes the cache
+    assert len(calls) == 1 and len(d.train) == 40  # resolution only; loading reuses its hash
+    cp = cache_path(man, "normal", 16, None)
+    mtime = cp.stat().st_mtime_ns
+    # The same key as a cache written without a known hash: a plain call reuses it.
+    again = load_crop_tensor(man, read_manifest(man), "normal", 16)
+    assert len(calls) == 2 and cp.stat().st_mtime_ns == mtime
+    assert again.shape[1:] == (3, 16, 16)
+
+
 def _rewrite(man, fn):
     df = read_manifest(man)
     df = fn(df)

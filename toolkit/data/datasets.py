@@ -94,6 +94,7 @@ def load_bench_data(cfg: Any) -> BenchData:
             labelled_anomalies=cfg.labelled_anomalies,
             seed=cfg.seed,
             cache_dir=cfg.cache_dir,
+            sha256=getattr(cfg, "data_sha256", None),  # hashed once, at config resolution
         )
     if cfg.dataset not in DIGIT_SETS:
         raise AdtkError(f"unknown dataset {cfg.dataset!r}; known: {', '.join(DATASETS)}")
@@ -282,8 +283,13 @@ def load_manifest_data(
     labelled_anomalies: int | str = "all",
     seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
+    sha256: str | None = None,
 ) -> BenchData:
-    """Train / val / test sets from a split manifest; all checks happen before any decoding."""
+    """Train / val / test sets from a split manifest; all checks happen before any decoding.
+
+    ``sha256``: the manifest's content hash when the caller already has it (a resolved
+    config's ``data_sha256``), so the file is not hashed again for the cache key.
+    """
     from toolkit.data.manifest import read_manifest, read_meta
 
     if not path:
@@ -309,7 +315,9 @@ def load_manifest_data(
         df["split"].isin(["val", "test"]).to_numpy() & (normal | abnormal)
     )
     used &= ~(df["split"].eq("val").to_numpy() & held)  # held-out kinds: test only
-    x = load_crop_tensor(path, df, crop, size, cache_dir=cache_dir, rows=np.flatnonzero(used))
+    x = load_crop_tensor(
+        path, df, crop, size, cache_dir=cache_dir, rows=np.flatnonzero(used), sha256=sha256
+    )
 
     cols = ["crop_id", "label", "event", "video", "frame_idx", "split"]
     tab = df[cols].rename(columns={"crop_id": "sample_id"})
@@ -353,11 +361,13 @@ def load_crop_tensor(
     cache_dir: str | os.PathLike | None = None,
     rows: np.ndarray | None = None,
     workers: int | None = None,
+    sha256: str | None = None,
 ) -> torch.Tensor:
     """uint8 (N, 3, size, size) of the crops of ``rows`` (default all), through the disk cache.
 
     The cache holds every row of the manifest, so any subset (train only, test only) reuses it.
-    Missing files are reported before any decoding.
+    Missing files are reported before any decoding. ``sha256`` is the manifest's content hash
+    when already known (computed here otherwise); it is part of the cache key either way.
     """
     manifest = Path(manifest)
     rows = np.arange(len(df)) if rows is None else np.asarray(rows)
@@ -378,7 +388,7 @@ def load_crop_tensor(
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise AdtkError(f"crop file missing on disk: {missing[0]}{more}")
-    digest = sha256_file(manifest)
+    digest = sha256 or sha256_file(manifest)
     cpath = cache_path(manifest, crop, size, cache_dir)
     key = {"version": CACHE_VERSION, "sha256": digest, "crop": crop, "size": size,
            "files": stamps.hexdigest()}
