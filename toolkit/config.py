@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
@@ -46,7 +47,7 @@ def build(cls: type[C], values: Mapping[str, Any], where: str | None = None) -> 
             f"known: {', '.join(sorted(fields))}"
         )
     hints = typing.get_type_hints(cls)
-    kwargs = {k: _coerce(hints.get(k), v) for k, v in values.items()}
+    kwargs = {k: _coerce(hints.get(k), v, k, where) for k, v in values.items()}
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as e:
@@ -54,12 +55,46 @@ def build(cls: type[C], values: Mapping[str, Any], where: str | None = None) -> 
         raise AdtkError(f"{where}: {e}" if where else str(e)) from None
 
 
-def _coerce(hint: Any, value: Any) -> Any:
+_SCALARS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _coerce(hint: Any, value: Any, name: str = "", where: str | None = None) -> Any:
+    """Check a scalar setting against its annotation and normalise it.
+
+    A YAML ``fps: abc`` or ``seed: 1.5`` is a one-line error naming the setting (not a
+    comparison error from deep inside); an integer where a float is declared becomes a float,
+    so ``fps: 5`` in YAML and ``--fps 5`` give the same resolved config and the same hash;
+    paths become strings. Annotations other than scalars and their unions with None are left
+    to the dataclass's own checks.
+    """
     # YAML and JSON give lists where a frozen dataclass wants tuples (hashable, immutable).
     origin = typing.get_origin(hint)
     if origin is tuple and isinstance(value, list):
         return tuple(value)
-    return value
+    if hint is None:
+        return value
+    options = typing.get_args(hint) if origin in (typing.Union, types.UnionType) else (hint,)
+    if value is None and type(None) in options:
+        return None
+    scalars = [t for t in options if t is not type(None)]
+    if not scalars or any(t not in _SCALARS for t in scalars):
+        return value
+    if str in scalars and isinstance(value, os.PathLike):
+        return os.fspath(value)
+    for t in scalars:
+        if t is bool and isinstance(value, bool):
+            return value
+        if t is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if t is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if t is str and isinstance(value, str):
+            return value
+    want = " or ".join(_SCALARS[t] for t in scalars)
+    if type(None) in options:
+        want += " (or empty)"
+    msg = f"{name} must be {want}, got {value!r}"
+    raise AdtkError(f"{where}: {msg}" if where else msg)
 
 
 def load_yaml(path: str | os.PathLike, section: str | None = None) -> dict[str, Any]:
