@@ -182,3 +182,27 @@ def test_per_run_figures_are_cached_until_the_run_changes(fixture_runs, tmp_path
     build_report(fixture_runs, tmp_path / "r3.html", samples=None)
     assert pngs[0].stat().st_mtime_ns > before[pngs[0]]
     assert pngs[1].stat().st_mtime_ns == before[pngs[1]]
+
+
+def test_each_runs_scores_are_read_once_per_report(fixture_runs, tmp_path, monkeypatch):
+    from collections import Counter
+
+    from toolkit.eval.report import SampleSource
+
+    reads: Counter = Counter()
+    real = pd.read_parquet
+
+    def counting(path, *a, **k):
+        if Path(path).name == "scores.parquet":
+            reads[Path(path).parent.name] += 1
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(pd, "read_parquet", counting)
+    seen = []
+    samples = SampleSource(lambda r, scores: seen.append(len(scores)) or [])
+    # comparison ROC, run sections, histogram, sample figures and credits all use the scores
+    rep = build_report(fixture_runs, tmp_path / "r.html", samples=samples)
+    assert rep.n_finished == 5 and len(seen) == 5
+    # every finished run's file read exactly once (credits also look at the failed run's)
+    finished = {r.path.name for r in T.finished(T.load_runs(fixture_runs))}
+    assert finished <= set(reads) and set(reads.values()) == {1}

@@ -132,6 +132,27 @@ def _read_parquet(path: Path) -> pd.DataFrame | None:
         return None
 
 
+class ScoresCache:
+    """Each run's ``scores.parquet`` read once per report (keyed by path); None if unreadable.
+
+    The comparison figures, run sections, image figures and credits all need a run's scores;
+    one cache per :func:`build_report` call serves them all, so a file is read once.
+    """
+
+    def __init__(self) -> None:
+        self._frames: dict[Path, pd.DataFrame | None] = {}
+
+    def __call__(self, r: T.Run) -> pd.DataFrame | None:
+        path = r.path / "scores.parquet"
+        if path not in self._frames:
+            self._frames[path] = _read_parquet(path) if r.path.exists() else None
+        return self._frames[path]
+
+
+def _scores_reader(cache: ScoresCache | None) -> ScoresCache:
+    return cache if cache is not None else ScoresCache()
+
+
 # --- figures --------------------------------------------------------------------------------
 
 
@@ -154,13 +175,15 @@ def comparison_groups(runs: Sequence[T.Run]) -> list[tuple[str, list[T.Run]]]:
 
 
 def comparison_figures(
-    runs: Sequence[T.Run], limit: int = 12, grid_limit: int = 30
+    runs: Sequence[T.Run], limit: int = 12, grid_limit: int = 30,
+    scores_cache: ScoresCache | None = None,
 ) -> tuple[list[Figure], str]:
     """ROC overlay and validation AUC per epoch for each comparison (paper Fig. 2-4).
 
     Up to three comparisons get a figure each; more (a Table 1 grid) become two figures of
     small multiples, one panel per comparison, so the methods can be compared at a glance.
     """
+    read_scores = _scores_reader(scores_cache)
     groups = comparison_groups(T.finished(runs))
     small = len(groups) > 3
     shown = groups[: grid_limit if small else limit]
@@ -168,7 +191,7 @@ def comparison_figures(
     for name, group in shown:
         curves, hists = [], []
         for r in group:
-            scores = _read_parquet(r.path / "scores.parquet")
+            scores = read_scores(r)
             label = T.method_name(r.get("method"))
             if scores is not None and r.get("test_auroc") is not None:
                 curves.append(P.roc_curve_of(label, scores, float(r.get("test_auroc"))))
@@ -213,13 +236,13 @@ def _split_common(names: Sequence[str]) -> tuple[str, list[str]]:
     return ", ".join(common), rest
 
 
-def run_figures(r: T.Run, samples: SampleSource | None) -> tuple[list[Figure], str]:
-    scores: list[pd.DataFrame | None] = []  # read once, only when a figure must be drawn
+def run_figures(
+    r: T.Run, samples: SampleSource | None, scores_cache: ScoresCache | None = None
+) -> tuple[list[Figure], str]:
+    read_scores = _scores_reader(scores_cache)  # read only when a figure must be drawn
 
     def get_scores() -> pd.DataFrame | None:
-        if not scores:
-            scores.append(_read_parquet(r.path / "scores.parquet"))
-        return scores[0]
+        return read_scores(r)
 
     def histogram() -> list[tuple[str, Any, bool]]:
         sc = get_scores()
@@ -296,8 +319,11 @@ class SampleSource:
 # --- the summary ----------------------------------------------------------------------------
 
 
-def credits(runs: Sequence[T.Run]) -> list[tuple[str, str]]:
+def credits(
+    runs: Sequence[T.Run], scores_cache: ScoresCache | None = None
+) -> list[tuple[str, str]]:
     """Data-source credits for the data the runs used (datasets, manifest paths, videos)."""
+    read_scores = _scores_reader(scores_cache)
     keys: list[str] = []
 
     def add(k: str) -> None:
@@ -313,7 +339,7 @@ def credits(runs: Sequence[T.Run]) -> list[tuple[str, str]]:
         elif ds == "fashion-mnist":
             add("fashion")
         texts = [str(r.get("data") or "")]
-        scores = _read_parquet(r.path / "scores.parquet") if r.path.exists() else None
+        scores = read_scores(r)
         if scores is not None and "video" in scores:
             texts += [str(v) for v in scores["video"].dropna().unique()[:50]]
         blob = " ".join(texts).lower()
@@ -400,17 +426,21 @@ METRIC_ROWS = (
 )
 
 
-def run_view(r: T.Run, samples: SampleSource | None, with_figures: bool) -> RunView:
+def run_view(
+    r: T.Run, samples: SampleSource | None, with_figures: bool,
+    scores_cache: ScoresCache | None = None,
+) -> RunView:
+    read_scores = _scores_reader(scores_cache)
     settings = [(k, _num(r.config.get(k))) for k in (*SHOWN_FIELDS, "device")
                 if k in r.config]
     metrics = []
     if r.metrics is not None:
         metrics = [(label, _num(r.metrics.get(k))) for label, k in METRIC_ROWS
                    if r.metrics.get(k) not in (None, {}, [])]
-    scores = _read_parquet(r.path / "scores.parquet") if r.status == "finished" else None
+    scores = read_scores(r) if r.status == "finished" else None
     view = RunView(r, run_name(r), settings, metrics, split_summary(r, scores))
     if with_figures and r.status == "finished":
-        view.figures, view.note = run_figures(r, samples)
+        view.figures, view.note = run_figures(r, samples, read_scores)
     return view
 
 
@@ -459,13 +489,15 @@ def build_report(
     tables_dir = out.parent / "tables"
     table_paths = T.write_tables(tables, tables_dir) if tables else []
 
-    comp_figs, comp_note = comparison_figures(runs, max_comparisons)
+    scores_cache = ScoresCache()  # each scores.parquet is read once for the whole report
+    comp_figs, comp_note = comparison_figures(runs, max_comparisons, scores_cache=scores_cache)
     fin = T.finished(runs)
     order = {r.run_id: i for i, r in enumerate(sorted(
         fin, key=lambda r: tuple(T.sort_key(r.get(f))
                                  for f in ("dataset", "anomaly_digit", "seed", "method"))))}
     views = [run_view(r, samples if isinstance(samples, SampleSource) else None,
-                      with_figures=order.get(r.run_id, 10**9) < max_run_figures)
+                      with_figures=order.get(r.run_id, 10**9) < max_run_figures,
+                      scores_cache=scores_cache)
              for r in sorted(fin, key=lambda r: order[r.run_id])]
     failed = [r for r in runs if r.status == "failed"]
     incomplete = [r for r in runs if r.status == "incomplete"]
@@ -490,7 +522,7 @@ def build_report(
         "run_fig_note": (f"Figures for the first {max_run_figures} of {len(fin)} runs."
                          if len(fin) > max_run_figures else ""),
         "environment": environment(runs),
-        "credits": credits(runs),
+        "credits": credits(runs, scores_cache),
         "headline": headline(tables),
     }
     text = render(context)
