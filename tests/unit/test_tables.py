@@ -300,6 +300,34 @@ def test_label_efficiency_and_unseen_tables(tmp_path):
     assert "3" not in t1.columns
 
 
+def test_baseline_shows_no_labelled_or_trained_anomaly(tmp_path):
+    # The baseline's config says labelled_anomalies "all" (the default) but it trains on none.
+    base = {"n_train_abnormal": 0}
+    for d, v in ((0, 0.6), (1, 0.62)):
+        write_run(tmp_path / "le", method="baseline", anomaly_digit=d, auroc=v,
+                  extra_metrics=base)
+        for la, a in (("1", 0.7), ("all", 0.95)):
+            write_run(tmp_path / "le", method="adnl", anomaly_digit=d, labelled_anomalies=la,
+                      auroc=a)
+    [le] = T.label_efficiency_table(T.load_runs(tmp_path / "le"))
+    assert le.columns == [T.NO_ANOMALIES, "1", "all"]
+    by_method = {r.labels[0]: r.cells for r in le.rows}
+    assert by_method["AAE (baseline)"][0].value == pytest.approx(0.61)  # its runs' mean
+    assert all(c.empty for c in by_method["AAE (baseline)"][1:])  # not listed under "all"
+    assert by_method["ADNL"][0].empty and by_method["ADNL"][2].value == pytest.approx(0.95)
+
+    seen = {"test_auroc_seen": 0.7, "test_auroc_unseen": 0.4}
+    write_run(tmp_path / "un", method="baseline", anomaly_digit=3, unseen_digit=5, auroc=0.55,
+              extra_metrics={**seen, **base})
+    write_run(tmp_path / "un", method="adnl", anomaly_digit=3, unseen_digit=5, auroc=0.9,
+              labelled_anomalies="5", extra_metrics=seen)
+    [un] = T.unseen_table(T.load_runs(tmp_path / "un"))
+    assert un.label_columns == ["Method", "Trained anomaly", "Held-out anomaly", "Labelled"]
+    assert [r.labels for r in un.rows] == [
+        ["AAE (baseline)", "none (test: 3)", "5", T.NO_ANOMALIES], ["ADNL", "3", "5", "5"]]
+    assert [c.value for c in un.rows[0].cells] == [0.7, 0.4, 0.55]  # as in metrics.json
+
+
 def test_renderings_escape_and_write(tmp_path):
     write_run(tmp_path / "runs", method="my_method|&%", anomaly_digit=0, auroc=0.5)
     write_run(tmp_path / "runs", method="my_method|&%", anomaly_digit=1, auroc=float("nan"))

@@ -18,7 +18,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -298,6 +298,8 @@ def sort_key(v: Any) -> tuple:
     """Natural order of setting values: None, numbers (also "5"), "all", then text."""
     if v is None:
         return (0, 0, "")
+    if v == NO_ANOMALIES:  # before every count of labelled anomalies
+        return (0, 1, "")
     if isinstance(v, bool):
         return (1, int(v), "")
     if isinstance(v, int | float):
@@ -440,6 +442,32 @@ def _is_digits(r: Run) -> bool:
 
 def _is_manifest(r: Run) -> bool:
     return r.get("dataset") == "manifest" or (r.get("data") is not None and not _is_digits(r))
+
+
+#: How the tables show the labelled anomalies of a run that trained on none (the baseline).
+NO_ANOMALIES = "none (baseline)"
+#: Methods that train on normal images only (``uses_abnormal = False``).
+NORMAL_ONLY_METHODS = ("baseline", "ae")
+
+
+def trains_no_anomalies(r: Run) -> bool:
+    """True for a run that used no labelled anomalies: a normal-only method, or none used."""
+    return str(r.get("method")) in NORMAL_ONLY_METHODS or r.get("n_train_abnormal") == 0
+
+
+def _shown_labelled(runs: Sequence[Run]) -> list[Run]:
+    """``runs`` with ``labelled_anomalies`` as a table shows it: :data:`NO_ANOMALIES` where the
+    run trained on no anomalies (its config says 'all', the default, which it never used). An
+    explicit 0 (ADNL trained as its AAE) stays 0. Metrics are untouched."""
+    out = []
+    for r in runs:
+        la = r.get("labelled_anomalies")
+        if trains_no_anomalies(r) and str(la) != "0":
+            shown = {"labelled_anomalies": NO_ANOMALIES}
+            r = replace(r, config={**r.config, **shown},
+                                    metrics=None if r.metrics is None else {**r.metrics, **shown})
+        out.append(r)
+    return out
 
 
 def _default_labelled(r: Run) -> bool:
@@ -616,8 +644,9 @@ def label_efficiency_table(runs: Sequence[Run], metric: str = "test_auroc") -> l
     sel = [r for r in finished(runs) if r.get("unseen_digit") is None]
     if len({value_key(r.get("labelled_anomalies")) for r in sel}) < 2:
         return []
+    # A run that trained on no anomalies gets its own column, not the "all" one.
     labels, cols, rows = pivot(
-        sel, ["method"], "labelled_anomalies", metric,
+        _shown_labelled(sel), ["method"], "labelled_anomalies", metric,
         pool=("seed", "anomaly_digit"), average=None,
     )
     return [Table(
@@ -627,7 +656,8 @@ def label_efficiency_table(runs: Sequence[Run], metric: str = "test_auroc") -> l
         label_columns=labels,
         columns=cols,
         rows=rows,
-        caption="Each cell: mean ± std over anomaly digits and seeds (n runs in the CSV).",
+        caption="Each cell: mean ± std over anomaly digits and seeds (n runs in the CSV). "
+        f"{NO_ANOMALIES}: a method that trains on normal images only.",
     )]
 
 
@@ -642,7 +672,7 @@ def unseen_table(runs: Sequence[Run]) -> list[Table]:
     ]
     fields = ["method", "anomaly_digit", "unseen_digit", *extra]
     rows = []
-    for vals, group in group_runs(sel, fields):
+    for vals, group in group_runs(_shown_labelled(sel), fields):
         cells = [
             pooled_cell(group, "test_auroc_seen"),
             pooled_cell(group, "test_auroc_unseen"),
@@ -652,6 +682,9 @@ def unseen_table(runs: Sequence[Run]) -> list[Table]:
         if vals[1] is None:  # manifest holdout: name the held-out events instead of digits
             labels[1] = "seen events"
             labels[2] = ", ".join(_unseen_events(group)) or "held-out events"
+        if all(trains_no_anomalies(r) for r in group):
+            # It trained on no anomaly: "seen" is only the kind its test split calls seen.
+            labels[1] = "none" + (f" (test: {labels[1]})" if vals[1] is not None else "")
         rows.append(Row(labels, cells))
     titles = ["Method", "Trained anomaly", "Held-out anomaly",
               *(FIELD_TITLES.get(f, f) for f in extra)]
@@ -664,7 +697,9 @@ def unseen_table(runs: Sequence[Run]) -> list[Table]:
         rows=rows,
         caption=(
             "Seen: normal test samples vs the anomaly kind used in training; unseen: vs the kind "
-            "held out of training (it appears only at test time). " + _seed_caption(seeds)
+            "held out of training (it appears only at test time). A method that trains on "
+            "normal images only (the baseline) was trained on no anomaly: 'none (test: D)' "
+            "names the kind scored as seen. " + _seed_caption(seeds)
         ),
     )]
 
