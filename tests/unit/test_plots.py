@@ -61,6 +61,19 @@ def test_val_auc_figure_skips_runs_without_validation():
     _png_ok(fig, min_colours=5)
 
 
+def test_one_epoch_val_auc_is_a_visible_point_on_a_readable_axis():
+    h = pd.DataFrame({"epoch": [1], "val_auc": [0.7]})
+    for fig in (P.val_auc_figure([("adnl", h)]), P.val_auc_grid([("d0", [("ADNL", h)])] * 3)):
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        lo, hi = ax.get_xlim()
+        assert hi - lo >= 1.5 and lo < 1 < hi  # not zoomed into 0.96-1.04
+        assert list(ax.get_xticks()) == [1]  # one integer tick, no fractional epochs
+        line = ax.get_lines()[0]
+        assert line.get_marker() == "o" and line.get_markersize() >= 3  # a lone point shows
+        _png_ok(fig)
+
+
 @pytest.mark.parametrize("shape", [(4, 1, 28, 28), (4, 28, 28), (4, 3, 16, 16), (4, 16, 16, 3)])
 def test_to_display_layouts_and_ranges(shape):
     rng = np.random.default_rng(0)

@@ -136,6 +136,24 @@ def roc_grid(
     return _label_grid(fig, axes, colour, "False positive rate", "True positive rate", title)
 
 
+def _has_val(h: pd.DataFrame) -> bool:
+    return "val_auc" in h and not h["val_auc"].isna().all()
+
+
+def _epoch_axis(axes: Sequence, histories: Sequence[pd.DataFrame]) -> None:
+    """Integer epoch ticks; where every history is one epoch, a range around it (matplotlib
+    would otherwise zoom into 0.96-1.04 with fractional ticks)."""
+    epochs = {int(e) for h in histories if _has_val(h)
+              for e in h.loc[h["val_auc"].notna(), "epoch"]}
+    for ax in axes:
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    if len(epochs) == 1:
+        (e,) = epochs
+        for ax in axes:  # shared x axes (a grid) take it once; set on each is harmless
+            ax.set_xlim(e - 1, e + 1)
+            ax.set_xticks([e])
+
+
 def val_auc_grid(
     panels: Sequence[tuple[str, Sequence[tuple[str, pd.DataFrame]]]],
     title: str = "Validation AUROC per epoch",
@@ -149,13 +167,16 @@ def val_auc_grid(
     colour = _colours([name for _, hs in panels for name, _ in hs])
     for ax, (ptitle, hs) in zip(axes.flat, panels, strict=False):
         for name, h in hs:
-            if "val_auc" in h and not h["val_auc"].isna().all():
-                ax.plot(h["epoch"], h["val_auc"], lw=1.4, color=colour[name])
+            if _has_val(h):
+                # A one-epoch history is a single point: a line alone would not show it.
+                one = h["val_auc"].notna().sum() == 1
+                ax.plot(h["epoch"], h["val_auc"], lw=1.4, color=colour[name],
+                        marker="o" if one else None, ms=4)
         ax.set_title(_panel_title(ptitle), fontsize=9)
         ax.set_ylim(0, 1.02)
         ax.tick_params(labelsize=7)
         ax.grid(True, alpha=0.3, linewidth=0.5)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+    _epoch_axis(list(axes.flat), [h for _, hs in panels for _, h in hs])
     return _label_grid(fig, axes, colour, "Epoch", "Val AUROC", title)
 
 
@@ -211,13 +232,14 @@ def val_auc_figure(
     fig = _figure(5.6, 3.8)
     ax = fig.add_subplot()
     for i, (name, h) in enumerate(histories):
-        if "val_auc" not in h or h["val_auc"].isna().all():
+        if not _has_val(h):
             continue
-        ax.plot(h["epoch"], h["val_auc"], marker="o", ms=3, lw=1.5,
+        one = h["val_auc"].notna().sum() == 1  # a single point: a bigger marker
+        ax.plot(h["epoch"], h["val_auc"], marker="o", ms=5 if one else 3, lw=1.5,
                 color=PALETTE[i % len(PALETTE)], label=name)
     _style(ax, title, "Epoch", "Validation AUROC")
     ax.set_ylim(max(0.0, ax.get_ylim()[0]), 1.005)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    _epoch_axis([ax], [h for _, h in histories])
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8, frameon=False, loc="best")
     return fig
