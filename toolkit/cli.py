@@ -36,6 +36,10 @@ def main() -> None:
       adtk split crops/manifest.parquet     sequence-grouped 7:1:2 split manifest
       adtk bench --method adnl ...          train + score baseline / ADNL, tables, report
       adtk report runs/                     self-contained HTML report of finished runs
+
+    \b
+      adtk inspect FILE.parquet             summary and schema check of any manifest
+      adtk demo                             all of the above on built-in data (start here)
     """
 
 
