@@ -408,13 +408,12 @@ def load_crop_tensor(
 
 
 def decode_crops(paths: list[Path], size: int, workers: int | None = None) -> torch.Tensor:
-    """Decode and resize images in a thread pool -> uint8 (N, 3, size, size) RGB."""
+    """Decode and resize images in a thread pool -> uint8 (N, 3, size, size) RGB.
+
+    The caller (:func:`load_crop_tensor`) has checked that every path is a file.
+    """
     import cv2
 
-    missing = [p for p in paths if not p.is_file()]
-    if missing:
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise AdtkError(f"crop file missing on disk: {missing[0]}{more}")
     out = np.empty((len(paths), size, size, 3), dtype=np.uint8)  # (N, H, W, C) for cv2
 
     def one(i: int) -> None:
