@@ -247,12 +247,13 @@ def train(
         x_abn = None
     val_x = data.val_x.to(dev) if data.val_x is not None and len(data.val_x) else None
     n = len(x_all)
+    batches = _batches(n, batch_size)  # the same slices every epoch; only the order changes
     if x_abn is not None:
         nb_abn = neg_batch_size or max(1, math.ceil(batch_size * len(x_abn) / n))
         nb_abn = min(nb_abn, len(x_abn))
 
     # A trailing batch of one joins the previous one (_batches), so a batch can hold one more.
-    get_normal = _Batcher(x_all, max(s.stop - s.start for s in _batches(n, batch_size)))
+    get_normal = _Batcher(x_all, max(s.stop - s.start for s in batches))
     if x_abn is not None:
         get_abn = _Batcher(x_abn, nb_abn)
 
@@ -286,15 +287,14 @@ def train(
             perm = torch.randperm(n, generator=g).to(dev)
             if x_abn is not None:
                 # Enough abnormal indices for every step, cycling through shuffled passes.
-                steps = len(_batches(n, batch_size))
-                reps = math.ceil(steps * nb_abn / len(x_abn))
+                reps = math.ceil(len(batches) * nb_abn / len(x_abn))
                 perm_abn = torch.cat(
                     [torch.randperm(len(x_abn), generator=g) for _ in range(reps)]
                 ).to(dev)
             t0 = time.perf_counter()
             logs: list[dict[str, torch.Tensor]] = []
-            bn_data: list[torch.Tensor] = []
-            for step, sl in enumerate(_batches(n, batch_size)):
+            bn_data: list[tuple[torch.Tensor, torch.Tensor | None]] = []  # (normal, abn) idx
+            for step, sl in enumerate(batches):
                 xb = get_normal(perm[sl], augment, g)  # (B, C, H, W) in [-1, 1]
                 xa, ia = None, None
                 if x_abn is not None:
@@ -332,11 +332,10 @@ def train(
             row["val_auc"] = val_auc
             row["time_s"] = time_offset + (time.perf_counter() - t_wall)
             history.append(row)
-            if select == "best-val" and not math.isnan(val_auc) and val_auc > best_auc:
+            if not math.isnan(val_auc) and val_auc > best_auc:
                 best_auc, best_epoch = val_auc, epoch
-                best_state = copy.deepcopy(method.model_.state_dict())
-            elif not math.isnan(val_auc) and val_auc > best_auc:
-                best_auc, best_epoch = val_auc, epoch
+                if select == "best-val":
+                    best_state = copy.deepcopy(method.model_.state_dict())
             if ckpt_path is not None:
                 save_checkpoint(
                     ckpt_path,
