@@ -333,11 +333,10 @@ def load_inputs(paths: Sequence[str | os.PathLike]) -> tuple[pa.Table, list[dict
 
 
 def _check_unique_ids(table: pa.Table, sizes: list[int], paths: list[Path]) -> None:
-    ids = table.column("crop_id").combine_chunks()
-    if len(pc.unique(ids)) == len(ids):
+    dup = mf.duplicate_ids(table)
+    if not len(dup):
         return
-    counts = pc.value_counts(ids)
-    dup = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    ids = table.column("crop_id").combine_chunks()
     first = dup[0].as_py()
     rows = np.flatnonzero(pc.equal(ids, first).to_numpy(zero_copy_only=False))
     source = np.searchsorted(np.cumsum(sizes), rows, side="right")
