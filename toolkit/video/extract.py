@@ -475,8 +475,10 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def finished_part(out: Path, rel: str, src: Path, ehash: str) -> pd.DataFrame | None:
-    """The committed rows of ``rel`` if they are valid for this source and these settings."""
+def finished_part(
+    out: Path, rel: str, src: Path, ehash: str
+) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    """The committed rows and metadata of ``rel`` if valid for this source and these settings."""
     part = out / "videos" / video_id_for(rel) / "part.parquet"
     if not part.is_file():
         return None
@@ -484,7 +486,7 @@ def finished_part(out: Path, rel: str, src: Path, ehash: str) -> pd.DataFrame | 
         meta = mf.read_meta(part)
         if meta.get("extraction_hash") != ehash or meta.get("source") != source_stamp(src):
             return None
-        return mf.read_manifest(part, kind="crop")
+        return mf.read_manifest(part, kind="crop"), meta
     except (AdtkError, OSError, ValueError):
         return None  # unreadable: redo the video rather than trust it
 
@@ -782,12 +784,13 @@ def run_extract(
         shutil.rmtree(out / ".staging", ignore_errors=True)  # a killed run's leftovers
         ehash = extraction_hash(cfg)
         parts: dict[int, pd.DataFrame] = {}
+        part_meta: dict[int, dict[str, Any]] = {}  # each part's metadata, for the totals
         todo: list[int] = []
         for i, rel in enumerate(videos):
             src = root / rel
-            df = finished_part(out, rel, src, ehash) if src.is_file() else None
-            if df is not None:
-                parts[i] = df
+            found = finished_part(out, rel, src, ehash) if src.is_file() else None
+            if found is not None:
+                parts[i], part_meta[i] = found
                 res.skipped += 1
             else:
                 todo.append(i)
@@ -798,7 +801,7 @@ def run_extract(
         top = root.resolve().name or "."
         last_write = [0.0]
 
-        def write_merged() -> None:
+        def write_merged() -> pd.DataFrame:
             for i in parts:
                 if i not in labelled:
                     labelled[i] = apply_labels(
@@ -814,6 +817,7 @@ def run_extract(
             }
             mf.write_manifest(merged, res.manifest, meta=meta)
             last_write[0] = time.monotonic()
+            return merged
 
         write_merged()  # a valid manifest of what is finished, from the first second on
         if todo:
@@ -847,6 +851,7 @@ def run_extract(
                 parts[i] = mf.read_manifest(
                     out / "videos" / video_id_for(videos[i]) / "part.parquet"
                 )
+                part_meta[i] = payload  # the part's metadata, plus crop counts
                 durations[i] = float(payload.get("duration_s", 0.0))
                 res.done += 1
                 # Rewriting the whole manifest per video is quadratic in the number of videos
@@ -874,13 +879,12 @@ def run_extract(
             bars.close()
         res.failed = [{"video": videos[i], "reason": failures[i]} for i in sorted(failures)]
         _write_failures(out, res.failed)
-        write_merged()
+        merged = write_merged()
 
-    merged = mf.read_manifest(res.manifest)
     res.crops = len(merged)
     res.sequences = int(merged["sequence_id"].nunique())
     for i in parts:
-        meta = mf.read_meta(out / "videos" / video_id_for(videos[i]) / "part.parquet")
+        meta = part_meta[i]
         res.video_seconds += float(meta.get("duration_s", 0.0))
         res.tracks_dropped += int(meta.get("tracks_dropped", 0))
     res.processed_seconds = sum(durations.values())
