@@ -217,16 +217,11 @@ class GridResult:
                 f"{self.wall_s:.1f} s")
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def _assign_resources(cfgs: Sequence, jobs: int) -> list:
     """Split the cores between ``jobs`` workers; spread CUDA runs over the visible GPUs."""
-    threads = max(1, _cores() // jobs)
+    from toolkit.engine.train import available_cores
+
+    threads = max(1, available_cores() // jobs)
     n_gpu = 0
     if jobs > 1 and any(c.device in ("auto", "cuda") for c in cfgs):
         import torch
@@ -309,7 +304,9 @@ def run_grid(
 
 
 def _run_parallel(todo: Sequence, out: str, jobs: int, force: bool, record: Callable) -> None:
-    threads = max(1, _cores() // jobs)
+    from toolkit.engine.train import available_cores
+
+    threads = max(1, available_cores() // jobs)
     # spawn: a clean interpreter per worker (no forked torch thread pools or CUDA state)
     ctx = mp.get_context("spawn")
     pending = list(todo)
@@ -333,19 +330,19 @@ def _run_parallel(todo: Sequence, out: str, jobs: int, force: bool, record: Call
                 raise
         if pending and len(pending) == len(futures):
             # The pool broke before anything finished: record instead of looping forever.
+            msg = "worker process died (out of memory or a crash)"
             for c in pending:
-                _write_error(c, out, "worker process died (out of memory or a crash)")
-                record(c, "worker process died (out of memory or a crash)", "BrokenProcessPool",
-                       0.0)
+                _write_error(c, out, msg)
+                record(c, msg, "BrokenProcessPool", 0.0)
             return
 
 
 def _write_error(cfg: Any, out: str, msg: str) -> None:
-    from toolkit.engine.run import run_dir
+    from toolkit.engine.run import is_finished, run_dir
     from toolkit.io import atomic_write_json
 
     folder = run_dir(cfg, out)
-    if (folder / "metrics.json").exists():
+    if is_finished(folder):
         return
     atomic_write_json(folder / "error.json", {"run_id": cfg.run_id, "error": msg,
                                               "traceback": "", "time": time.strftime("%FT%T")})
