@@ -25,7 +25,6 @@ class _Track:
     tid: int
     box: np.ndarray
     last_t: float
-    hits: int = 1
 
 
 @dataclass
@@ -59,7 +58,6 @@ class IouTracker:
                     tr = self.tracks[c]
                     ids[r] = tr.tid
                     tr.box, tr.last_t = boxes[r], t
-                    tr.hits += 1
                     self.lengths[tr.tid] += 1
         for r in np.flatnonzero(ids < 0):
             tr = _Track(self.next_id, boxes[r], t)
