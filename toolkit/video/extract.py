@@ -279,15 +279,14 @@ def extract_video(
     import cv2
 
     from toolkit.video.detect import DetectionPipeline, create
-    from toolkit.video.reader import iter_sampled, open_video
+    from toolkit.video.reader import iter_sampled, probe
     from toolkit.video.track import IouTracker
 
     t0 = time.perf_counter()
     out = Path(out)
     vid = video_id_for(rel)
     stamp = source_stamp(src)
-    cap, info = open_video(src)
-    cap.release()
+    info = probe(src)
     if on_start is not None:
         on_start(info.frame_count)
     hook = os.environ.get(CRASH_HOOK_ENV, "")
