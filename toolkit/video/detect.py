@@ -165,7 +165,6 @@ class MotionModel:
         )
         self.min_area = max(6.0, min_area_frac * self.small[0] * self.small[1])
         self.initialised = False
-        self.last_fraction = 0.0
         self.global_change = False
         self.ref_level = 128.0
         # Foreground whose texture matches the background's at the same pixels (normalised
@@ -173,7 +172,6 @@ class MotionModel:
         # sunlight, re-exposure), not an object: measured on the indoor clip, light blobs
         # score 0.95-1.0 and people below 0.5.
         self.light_ncc = light_ncc
-        self.rejected_light = 0
 
     def shrink(self, frame: np.ndarray) -> np.ndarray:
         """The grey, downscaled copy of ``frame`` that the model works on."""
@@ -212,8 +210,7 @@ class MotionModel:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         small = self._compensate(small)
         fg = self.mog.apply(small, learningRate=self.lr)  # 255 = foreground
-        self.last_fraction = float(np.count_nonzero(fg)) / fg.size
-        if self.last_fraction > 0.5:
+        if np.count_nonzero(fg) > 0.5 * fg.size:
             # The whole picture changed (lights switched, camera moved): no blob means anything,
             # so report one frame-sized region (the detector searches everywhere) and adapt
             # faster while it lasts. Resetting the model here instead would freeze whoever
@@ -229,7 +226,6 @@ class MotionModel:
         n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
         boxes, fill = [], []
         bg = None
-        self.rejected_light = 0
         for k in range(1, n):
             x, y, w, h, area = stats[k]
             if area < self.min_area:
@@ -240,7 +236,6 @@ class MotionModel:
                 if _ncc(small[y : y + h, x : x + w][mask], bg[y : y + h, x : x + w][mask]) >= (
                     self.light_ncc
                 ):
-                    self.rejected_light += 1
                     continue
             parts = [(0, 0, w, h)] if w <= 0.6 * h else split_crowd(mask)
             for px, py, pw, ph in parts:
@@ -448,8 +443,6 @@ class HogDetector(Detector):
         self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
         self.upscale = float(getattr(cfg, "hog_upscale", 1.0))
         self.step = float(getattr(cfg, "hog_scale_step", 1.05))
-        self.calls = 0
-        self.pixels = 0
 
     def detect(self, frames, blobs, rois) -> list[Detections]:
         return [self.detect_one(f, r) for f, r in zip(frames, rois, strict=True)]
@@ -492,8 +485,6 @@ class HogDetector(Detector):
                 img, py // 2, py - py // 2, px // 2, px - px // 2, cv2.BORDER_REPLICATE
             )
             ox, oy = ox - (px // 2) / s, oy - (py // 2) / s
-        self.calls += 1
-        self.pixels += img.shape[0] * img.shape[1]
         rects, weights = self.hog.detectMultiScale(
             img, winStride=(8, 8), padding=(8, 8), scale=self.step
         )
@@ -714,7 +705,6 @@ class DetectionPipeline:
         self.prev = np.zeros((0, 4), np.float32)
         self.grow = float(getattr(cfg, "motion_grow", 0.0))
         self.stack = float(getattr(cfg, "motion_stack", 0.0))
-        self.frames_in = 0
         self.frames_gated = 0
 
     def init_background(self, frames: Sequence[np.ndarray]) -> None:
@@ -729,7 +719,6 @@ class DetectionPipeline:
         blobs: list[Detections | None] = []
         rois: list[np.ndarray | None] = []
         for i, frame in enumerate(frames):
-            self.frames_in += 1
             blob = None
             moving = np.zeros((0, 4), np.float32)
             if self.motion is not None:
