@@ -53,11 +53,9 @@ def inspect_manifest(path: str | os.PathLike, group_by: str | None = None) -> In
         problems.append(str(e).removeprefix(f"{path}: "))
     if table.num_rows == 0:
         problems.append("empty manifest (no rows)")
-    if group_by and sp.parse_window(group_by) is None and group_by not in table.column_names:
+    if group_by:
         # the user's own --group-by: a check they asked for and cannot get is an error
-        raise AdtkError(
-            f"--group-by {group_by!r}: no such column; columns: {', '.join(table.column_names)}"
-        )
+        sp.check_group_by(table, group_by)
     group_by = group_by or meta.get("group_by") or "sequence_id"
 
     lines = [f"{path}: {kind} manifest, {table.num_rows} crops"]

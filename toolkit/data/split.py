@@ -85,14 +85,19 @@ def parse_window(group_by: str) -> float | None:
     return float(m.group(1)) * _UNIT_S[(m.group(2) or "s").lower()]
 
 
+def check_group_by(table: pa.Table, group_by: str) -> None:
+    """Raise unless ``group_by`` is a valid ``window:`` spec or a column of ``table``."""
+    if parse_window(group_by) is None and group_by not in table.column_names:
+        raise ManifestError(
+            f"--group-by {group_by!r}: no such column; columns: {', '.join(table.column_names)}"
+        )
+
+
 def group_codes(table: pa.Table, group_by: str) -> np.ndarray:
     """Group number per row, 0..G-1, numbered in sorted order of the group key."""
+    check_group_by(table, group_by)
     window = parse_window(group_by)
     if window is None:
-        if group_by not in table.column_names:
-            raise ManifestError(
-                f"--group-by {group_by!r}: no such column; columns: {', '.join(table.column_names)}"
-            )
         col = table.column(group_by)
         if col.null_count:
             raise ManifestError(
