@@ -58,7 +58,10 @@ class SampleSet:
         return (self.meta["label"].to_numpy() == "abnormal").astype(np.int8)
 
     def subset(self, mask: np.ndarray) -> SampleSet:
-        idx = np.flatnonzero(mask)
+        return self.take(np.flatnonzero(mask))
+
+    def take(self, idx: np.ndarray) -> SampleSet:
+        """The samples at the indices ``idx``, in that order."""
         return SampleSet(
             self.x[torch.as_tensor(idx, dtype=torch.long)],
             self.meta.iloc[idx].reset_index(drop=True),
@@ -262,7 +265,7 @@ def load_digit_data(
     return BenchData(
         name=name,
         train=full.subset(train & ~is_anom & ~is_unseen),
-        train_abn=abn_all.subset(np.isin(np.arange(len(abn_all)), keep)),
+        train_abn=abn_all.take(keep),
         val=full.subset((split == "val") & ~is_unseen),
         test=full.subset(split == "test"),
         n_abn_available=len(abn_all),
@@ -330,7 +333,7 @@ def load_manifest_data(
     return BenchData(
         name=path.stem,
         train=full.subset(tr & (m["label"] == "normal").to_numpy()),
-        train_abn=abn_all.subset(np.isin(np.arange(len(abn_all)), keep)),
+        train_abn=abn_all.take(keep),
         val=full.subset((m["split"] == "val").to_numpy()),
         test=full.subset((m["split"] == "test").to_numpy()),
         n_abn_available=len(abn_all),
