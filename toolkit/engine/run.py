@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import json
 import math
 import os
 import platform
@@ -367,8 +366,3 @@ def _hardware() -> dict[str, Any]:
         "cores": available_cores(),
         "gpu": gpu,
     }
-
-
-def load_metrics(folder: str | os.PathLike) -> dict[str, Any]:
-    """metrics.json of a finished run."""
-    return json.loads((Path(folder) / "metrics.json").read_text())
