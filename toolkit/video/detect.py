@@ -703,8 +703,6 @@ class DetectionPipeline:
         ms = getattr(cfg, "min_score", None)
         self.min_score = self.detector.default_min_score if ms is None else float(ms)
         self.prev = np.zeros((0, 4), np.float32)
-        self.grow = float(getattr(cfg, "motion_grow", 0.0))
-        self.stack = float(getattr(cfg, "motion_stack", 0.0))
         self.frames_gated = 0
 
     def init_background(self, frames: Sequence[np.ndarray]) -> None:
@@ -724,7 +722,7 @@ class DetectionPipeline:
             if self.motion is not None:
                 moving, fill = self.motion.update(frame)
                 gc = self.motion.global_change
-                b = moving if gc else group_boxes(moving, self.grow, self.stack, upright=True)
+                b = moving if gc else group_boxes(moving, grow=0.0, upright=True)
                 keep = person_like(b) & ((b[:, 3] - b[:, 1]) >= max(self.min_size, 1))
                 keep &= not gc
                 keep &= ~_inside_larger(b)
@@ -735,9 +733,7 @@ class DetectionPipeline:
                 continue
             roi = None
             if self.detector.uses_rois and self.gate and self.motion is not None:
-                roi = group_boxes(
-                    np.concatenate([moving, self.prev]), self.grow, self.stack, upright=True
-                )
+                roi = group_boxes(np.concatenate([moving, self.prev]), grow=0.0, upright=True)
             if self.detector.batch_size > 1 or not self.detector.uses_rois:
                 # batched detectors see whole frames; prev boxes are used as soon as known
                 todo.append(i)
