@@ -160,16 +160,18 @@ def comparison_groups(runs: Sequence[T.Run]) -> list[tuple[str, list[T.Run]]]:
     """Runs that differ only by method (same data, digit, seed, settings): one ROC each."""
     fields = [f for f in (*T.DESIGN_FIELDS, "seed") if f != "method"]
     groups = T.group_runs(runs, fields)  # the same grouping as the tables
+    # Varying settings the run name does not already show (the same for every group).
+    extra = [f for f in T.varying(runs) if f not in ("method", "dataset", "data",
+                                                      "anomaly_digit", "unseen_digit",
+                                                      "crop", "seed")]
+    order = {"baseline": 0, "ae": 1, "adnl": 2}
     out = []
     for _, group in groups:
         r = group[0]
-        name = run_name(r).split(", ", 1)[1] if ", " in run_name(r) else run_name(r)
-        extra = [f for f in T.varying(runs) if f not in ("method", "dataset", "data",
-                                                          "anomaly_digit", "unseen_digit",
-                                                          "crop", "seed")]
+        full = run_name(r)
+        name = full.split(", ", 1)[1] if ", " in full else full
         if extra:
             name += " (" + ", ".join(f"{f}={r.get(f)}" for f in extra) + ")"
-        order = {"baseline": 0, "ae": 1, "adnl": 2}
         out.append((name, sorted(group, key=lambda x: order.get(str(x.get("method")), 9))))
     return out
 
@@ -365,9 +367,8 @@ def environment(runs: Sequence[T.Run]) -> list[tuple[str, str]]:
     for r in fin[:1]:
         for k, v in (r.get("versions") or {}).items():
             rows.append((f"{k} (runs)", str(v)))
-    for label, key in (("Devices", "device"),):
-        if vals := distinct(key):
-            rows.append((label, "; ".join(vals)))
+    if devices := distinct("device"):
+        rows.append(("Devices", "; ".join(devices)))
     for hw in distinct("hardware")[:3]:
         try:
             d = json.loads(hw)
