@@ -611,32 +611,35 @@ def table2(runs: Sequence[Run], metric: str = "test_auroc") -> list[Table]:
     return [t]
 
 
+def _adnl_ablation(
+    runs: Sequence[Run], axis: str, fixed: str, key: str, title: str, metric: str, caption: str
+) -> list[Table]:
+    """ADNL manifest runs per seed, one row per value of ``axis`` (none unless it takes two or
+    more), at the most common value of ``fixed`` (the other ablation)."""
+    sel = [r for r in _manifest_runs(runs) if r.get("method") == "adnl"]
+    if len({value_key(r.get(axis)) for r in sel}) < 2:
+        return []
+    keep = value_key(_mode(sel, fixed))
+    sel = [r for r in sel if value_key(r.get(fixed)) == keep]
+    return [seed_table(sel, [axis], key, title, metric, caption=caption)]
+
+
 def table3(runs: Sequence[Run], metric: str = "test_auroc") -> list[Table]:
     """Table 3: ADNL with oversize vs normal crops, per seed and average."""
-    sel = [r for r in _manifest_runs(runs) if r.get("method") == "adnl"]
-    if len({value_key(r.get("crop")) for r in sel}) < 2:
-        return []
-    neg = _mode(sel, "neg_loss")
-    sel = [r for r in sel if value_key(r.get("neg_loss")) == value_key(neg)]
-    return [seed_table(
-        sel, ["crop"], "table3",
+    return _adnl_ablation(
+        runs, "crop", "neg_loss", "table3",
         f"Table 3{_metric_suffix(metric)}: ADNL test AUC x100, normal vs oversize crops", metric,
         caption="Oversize crop: 2.5x the box width, 1.5x its height, same centre.",
-    )]
+    )
 
 
 def table4(runs: Sequence[Run], metric: str = "test_auroc") -> list[Table]:
     """Table 4: ADNL with the scaled (exp(-MSE)) vs naive negative loss, per seed and average."""
-    sel = [r for r in _manifest_runs(runs) if r.get("method") == "adnl"]
-    if len({value_key(r.get("neg_loss")) for r in sel}) < 2:
-        return []
-    crop = _mode(sel, "crop")
-    sel = [r for r in sel if value_key(r.get("crop")) == value_key(crop)]
-    return [seed_table(
-        sel, ["neg_loss"], "table4",
+    return _adnl_ablation(
+        runs, "neg_loss", "crop", "table4",
         f"Table 4{_metric_suffix(metric)}: ADNL test AUC x100, naive vs scaled negative loss",
         metric, caption="naive: maximise the MSE; scaled: minimise exp(-MSE) (paper eq. 4).",
-    )]
+    )
 
 
 def label_efficiency_table(runs: Sequence[Run], metric: str = "test_auroc") -> list[Table]:
