@@ -143,6 +143,22 @@ def resolve_bench_config(
     return cfg
 
 
+def method_for(cfg: BenchConfig) -> Any:
+    """The unfitted method of a resolved config (its registry name and hyper-parameters)."""
+    from toolkit.methods import create_method
+
+    return create_method(
+        cfg.method,
+        latent_dim=cfg.latent_dim,
+        width=cfg.width,
+        lr=cfg.lr,
+        adv_weight=cfg.adv_weight,
+        neg_loss=cfg.neg_loss,
+        neg_weight=cfg.neg_weight,
+        warmup_epochs=cfg.warmup_epochs,
+    )
+
+
 def run_dir(cfg: BenchConfig, out_root: str | os.PathLike) -> Path:
     """The folder of ``cfg``'s run: ``out_root / run_id``."""
     return Path(out_root) / cfg.run_id
@@ -198,7 +214,6 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
     from toolkit.engine.score import compute_test_metrics, score_data
     from toolkit.engine.train import available_cores, resolve_device, train
     from toolkit.io import atomic_path, atomic_write_json
-    from toolkit.methods import create_method
 
     t0 = time.perf_counter()
     dev = resolve_device(cfg.device)
@@ -206,16 +221,7 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
         torch.set_num_threads(cfg.num_threads or available_cores())
     else:
         torch.backends.cudnn.benchmark = True
-    method = create_method(
-        cfg.method,
-        latent_dim=cfg.latent_dim,
-        width=cfg.width,
-        lr=cfg.lr,
-        adv_weight=cfg.adv_weight,
-        neg_loss=cfg.neg_loss,
-        neg_weight=cfg.neg_weight,
-        warmup_epochs=cfg.warmup_epochs,
-    )
+    method = method_for(cfg)
     data = load_bench_data(cfg)  # every data check happens here, before training
     if method.uses_abnormal and data.n_abn_available == 0:
         raise AdtkError(

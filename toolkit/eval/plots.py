@@ -403,7 +403,9 @@ def run_image_figures(
     """
     import torch
 
-    from toolkit.methods import create_method
+    from toolkit.engine.run import method_for
+    from toolkit.methods.base import to_unit_range
+    from toolkit.models.losses import per_sample_mse
 
     cfg, data = _bench_data(config)
     test = data.test
@@ -418,11 +420,7 @@ def run_image_figures(
 
     model_path = Path(run_dir) / "model.pt"
     if model_path.is_file():
-        method = create_method(
-            cfg.method, latent_dim=cfg.latent_dim, width=cfg.width, lr=cfg.lr,
-            adv_weight=cfg.adv_weight, neg_loss=cfg.neg_loss, neg_weight=cfg.neg_weight,
-            warmup_epochs=cfg.warmup_epochs,
-        )
+        method = method_for(cfg)
         c, h = test.x.shape[1], test.x.shape[-1]
         method.build(c, h, "cpu")
         method.model_.load_state_dict(torch.load(model_path, map_location="cpu",
@@ -435,8 +433,7 @@ def run_image_figures(
         if pick:
             x = test.x[pick]
             x_hat = method.reconstruct(x)
-            xf = x.float() / 127.5 - 1
-            err = ((xf - x_hat) ** 2).flatten(1).mean(1).tolist()
+            err = per_sample_mse(to_unit_range(x), x_hat).tolist()  # the score's formula
             # Outputs mapped from tanh's [-1, 1] here: to_display guesses the range from the
             # minimum, and a reconstruction with no negative pixel would be shown too dark.
             shown = ((x_hat + 1) / 2).clamp(0, 1).numpy()
