@@ -103,12 +103,15 @@ def _panel_title(title: str, width: int = 34) -> str:
     return "\n".join(textwrap.wrap(title, width, break_on_hyphens=False)) or title
 
 
-def _grid_axes(fig: Figure, n: int, ncols: int):
+def _grid_axes(n: int, ncols: int, panel_h: float) -> tuple[Figure, np.ndarray]:
+    """A figure of ``n`` small panels, ``ncols`` per row (at most n), the spare ones hidden."""
+    ncols = max(1, min(ncols, n))
     rows = -(-n // ncols)
+    fig = _figure(2.5 * ncols + 0.4, panel_h * rows + 0.5)
     axes = fig.subplots(rows, ncols, squeeze=False, sharex=True, sharey=True)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
-    return axes
+    return fig, axes
 
 
 def roc_grid(
@@ -117,10 +120,7 @@ def roc_grid(
     ncols: int = 5,
 ) -> Figure:
     """Small multiples: one ROC panel per comparison, methods overlaid, AUC in each legend."""
-    ncols = max(1, min(ncols, len(panels)))
-    rows = -(-len(panels) // ncols)
-    fig = _figure(2.5 * ncols + 0.4, 2.55 * rows + 0.5)
-    axes = _grid_axes(fig, len(panels), ncols)
+    fig, axes = _grid_axes(len(panels), ncols, panel_h=2.55)
     colour = _colours([c[0] for _, curves in panels for c in curves])
     for ax, (ptitle, curves) in zip(axes.flat, panels, strict=False):
         ax.plot([0, 1], [0, 1], ls="--", color="#999999", lw=0.8)
@@ -160,10 +160,7 @@ def val_auc_grid(
     ncols: int = 5,
 ) -> Figure:
     """Small multiples of :func:`val_auc_figure`, one panel per comparison."""
-    ncols = max(1, min(ncols, len(panels)))
-    rows = -(-len(panels) // ncols)
-    fig = _figure(2.5 * ncols + 0.4, 2.2 * rows + 0.5)
-    axes = _grid_axes(fig, len(panels), ncols)
+    fig, axes = _grid_axes(len(panels), ncols, panel_h=2.2)
     colour = _colours([name for _, hs in panels for name, _ in hs])
     for ax, (ptitle, hs) in zip(axes.flat, panels, strict=False):
         for name, h in hs:
