@@ -282,6 +282,22 @@ def _tv_models() -> list[str]:
     return list(TV_MODELS)
 
 
+class _Seconds(click.ParamType):
+    """A duration: seconds, or a number with s, m or h."""
+
+    name = "DURATION"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int | float):
+            return float(value)
+        text = str(value).strip().lower()
+        unit = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(text[-1:])
+        try:
+            return float(text[:-1] if unit else text) * (unit or 1.0)
+        except ValueError:
+            self.fail(f"{value!r} is not a duration (e.g. 600, 90s, 10m, 1h)", param, ctx)
+
+
 @main.command("extract")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=str))
 @click.option("--out", "-o", required=True, type=click.Path(path_type=str),
@@ -313,7 +329,18 @@ def _tv_models() -> list[str]:
               help="torchvision detector weights (state_dict file); else torchvision's cache.")
 @click.option("--device", help="torchvision device: auto, cpu, cuda.  [default: auto]")
 @click.option("--workers", "-j", type=int,
-              help="Parallel worker processes (one video each); 0 = all cores.  [default: 0]")
+              help="Parallel worker processes (one video or chunk each); 0 = all cores. "
+                   " [default: 0]")
+@click.option("--chunk", "chunk_s", type=_Seconds(),
+              help="Cut videos longer than this into chunks (600, 600s, 10m, 1h) that run in "
+                   "parallel and are committed one by one, so a killed run resumes from the last "
+                   "chunk; 0 = whole videos.  [default: 10m]")
+@click.option("--chunk-warmup", "chunk_warmup_s", type=_Seconds(),
+              help="Each chunk starts this much earlier, reading but not emitting, so motion "
+                   "and tracks are warm at its start; tracks crossing a boundary are joined. "
+                   " [default: 30s]")
+@click.option("--verbose", is_flag=True, default=None,
+              help="Show OpenCV's and FFmpeg's own decoder messages (hidden by default).")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
 def extract_cmd(input_path, out, config_path, progress, **flags):
     """Person crops with sequence ids from fixed-camera videos.

@@ -282,11 +282,21 @@ class ExtractConfig:
     workers: int = 0
     labels: str | None = None
     stall_s: float = 600.0
+    #: a video longer than this is cut into chunks of this many seconds, extracted in parallel
+    #: and committed one by one (0 = one work item per video, however long)
+    chunk_s: float = 600.0
+    #: each chunk after the first starts this many seconds early, reading but not emitting,
+    #: so the motion model and the tracker are warm at its first frame
+    chunk_warmup_s: float = 30.0
+    #: let OpenCV and FFmpeg print their own decoder messages
+    verbose: bool = False
 
     def __post_init__(self) -> None:
         # name -> (ok, the rule); the error says which value broke which rule
         checks = {
             "fps": (0 < self.fps < float("inf"), "a finite number > 0"),
+            "chunk_s": (self.chunk_s == 0 or self.chunk_s >= 1, "0 (off) or >= 1 second"),
+            "chunk_warmup_s": (self.chunk_warmup_s >= 0, ">= 0"),
             "size": (self.size >= 8, ">= 8"),
             "min_size": (self.min_size >= 0, ">= 0"),
             "max_gap": (self.max_gap >= 0, ">= 0"),
@@ -308,4 +318,9 @@ class ExtractConfig:
 #: video is not redone when only these change; labels are re-applied on every run).
 # ``batch`` stays in the hash: with motion gating, the torchvision detector's batching can
 # change which frames are searched, so it can change the crops.
-EXTRACT_RUNTIME_FIELDS = frozenset({"workers", "labels", "device", "stall_s"})
+# ``chunk_s`` and ``chunk_warmup_s`` change crops only near chunk boundaries (see
+# ``toolkit.video.extract``): a finished video is not redone for them, but a chunk is reused
+# only for the same frame range and warm-up.
+EXTRACT_RUNTIME_FIELDS = frozenset(
+    {"workers", "labels", "device", "stall_s", "chunk_s", "chunk_warmup_s", "verbose"}
+)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import math
 import os
 import re
 import shutil
@@ -30,7 +31,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -266,6 +267,73 @@ def extraction_hash(cfg: ExtractConfig) -> str:
     return config_hash(d)
 
 
+@dataclass(frozen=True)
+class Span:
+    """The frames one work item extracts: a whole video, or one chunk of a long one.
+
+    Rows are emitted for frames ``start <= frame_idx < stop`` (``stop`` None: to the end).
+    Reading starts at ``warmup`` (<= ``start``): the frames before ``start`` warm the motion
+    model and the tracker up and are matched against the previous chunk's rows, but give no
+    crops. ``tail`` is where the next chunk's warm-up begins (None for the last chunk): tracks
+    seen from there on may continue in the next chunk, so they are kept however short.
+    """
+
+    index: int = 0
+    count: int = 1
+    warmup: int = 0
+    start: int = 0
+    stop: int | None = None
+    tail: int | None = None
+
+    @property
+    def name(self) -> str:
+        """The chunk's folder name below ``videos/<video_id>/``."""
+        return f"chunk-{self.index:04d}"
+
+    @property
+    def whole(self) -> bool:
+        return self.count == 1
+
+
+def plan_spans(info: Any, cfg: ExtractConfig) -> list[Span]:
+    """Cut a video into chunks of about ``cfg.chunk_s`` seconds (one span when it is shorter).
+
+    Boundaries fall on sampled frames whose sample number is a multiple of ``cfg.batch`` and
+    so does each warm-up start, so the detector sees the same batches as in one pass over the
+    whole video. A video whose frame count is unknown is never cut.
+    """
+    from toolkit.video.reader import sample_stride
+
+    if cfg.chunk_s <= 0 or info.frame_count <= 0 or info.duration_s <= cfg.chunk_s:
+        return [Span()]
+    stride = sample_stride(info.fps, cfg.fps)
+    rate = info.fps / stride  # sampled frames per second
+    b = max(1, cfg.batch)
+    per = max(b, int(round(cfg.chunk_s * rate / b)) * b)  # samples per chunk
+    warm = int(math.ceil(cfg.chunk_warmup_s * rate / b)) * b
+    n_samples = math.ceil(info.frame_count / stride)
+
+    def frame(k: int) -> int:  # the frame of sample number k (see reader.iter_sampled)
+        return math.ceil(k * stride - 1e-9)
+
+    n = max(1, math.ceil(n_samples / per))
+    if n == 1:
+        return [Span()]
+    spans = []
+    for j in range(n):
+        spans.append(
+            Span(
+                index=j,
+                count=n,
+                warmup=frame(max(0, j * per - warm)),
+                start=frame(j * per),
+                stop=frame((j + 1) * per) if j < n - 1 else None,
+                tail=frame(max(0, (j + 1) * per - warm)) if j < n - 1 else None,
+            )
+        )
+    return spans
+
+
 def extract_video(
     src: str | os.PathLike,
     rel: str,
@@ -274,28 +342,38 @@ def extract_video(
     intervals: pd.DataFrame | None = None,
     on_start: Callable[[int], None] | None = None,
     on_frames: Callable[[int], None] | None = None,
+    span: Span | None = None,
 ) -> dict[str, Any]:
-    """Extract one video into ``out/videos/<video_id>`` (atomically); return a summary dict."""
+    """Extract one video, or one chunk of it, atomically; return a summary dict.
+
+    A whole video goes to ``out/videos/<video_id>``; chunk k of a long one to
+    ``out/videos/<video_id>/chunk-000k`` (joined into the video's part by
+    :func:`merge_chunks` once every chunk is there). A stream that stops decoding early keeps
+    the rows of the frames before it and says where it stopped (``decode_stopped_at``).
+    """
     import cv2
 
     from toolkit.video.detect import DetectionPipeline, create
-    from toolkit.video.reader import iter_sampled, probe
+    from toolkit.video.reader import TruncatedVideo, iter_sampled, probe, quiet_decoder
     from toolkit.video.track import IouTracker
 
+    quiet_decoder(cfg.verbose)
+    span = span or Span()
     t0 = time.perf_counter()
     out = Path(out)
     vid = video_id_for(rel)
     stamp = source_stamp(src)
     info = probe(src)
+    end = info.frame_count if span.stop is None else min(span.stop, info.frame_count)
     if on_start is not None:
-        on_start(info.frame_count)
+        on_start(max(0, end - span.warmup))
     hook = os.environ.get(CRASH_HOOK_ENV, "")
     if hook.startswith("hang:") and hook[5:] in rel:
         time.sleep(3600)  # a decoder stuck in a malformed stream
-    elif hook and hook in rel:
-        os.abort()
+    elif hook and hook in rel and span.index == span.count - 1:
+        os.abort()  # (chunked: the last chunk, so the ones before it can commit first)
 
-    stage = out / ".staging" / f"{vid}.{os.getpid()}"
+    stage = out / ".staging" / f"{vid}.{span.name}.{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
     (stage / "box").mkdir(parents=True)
     (stage / "oversize").mkdir()
@@ -304,19 +382,32 @@ def extract_video(
         sample_fps = min(cfg.fps, info.fps)
         pipe = DetectionPipeline(cfg, (info.width, info.height), sample_fps, detector=detector)
         if pipe.motion is not None and cfg.motion_warmup_s > 0:
-            # the background starts as the median of the first seconds' sampled frames
-            stop = max(2, int(round(cfg.motion_warmup_s * info.fps)))
-            pipe.init_background([f for _, _, f in iter_sampled(src, cfg.fps, stop_frame=stop)])
+            # the background starts as the median of the first seconds' sampled frames (of
+            # the span's warm-up, for a chunk)
+            stop = span.warmup + max(2, int(round(cfg.motion_warmup_s * info.fps)))
+            first: list[np.ndarray] = []
+            with contextlib.suppress(TruncatedVideo):  # a short file: what there is
+                first += [f for _, _, f in iter_sampled(src, cfg.fps, span.warmup, stop)]
+            pipe.init_background(first)
         tracker = IouTracker(max_gap=cfg.max_gap, min_iou=cfg.min_iou, max_jump=cfg.max_jump)
         rows: list[tuple] = []
+        lookback: list[tuple] = []  # (frame_idx, track_id, x0, y0, x1, y1) before span.start
         png = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # fast; crops are small anyway
         batch: list[tuple[int, float, np.ndarray]] = []
         n_sampled = 0
+        stopped_at: int | None = None
 
         # Crops of a track stay in memory until the track reaches --min-track crops, so crops
         # of short tracks (dropped) are never written: pending[track] = [(name, box, over)].
+        # Tracks that may continue across a chunk boundary (seen in the warm-up, or from
+        # span.tail on) are kept however short; merge_chunks decides on their full length.
         pending: dict[int, list[tuple[str, np.ndarray, np.ndarray]]] = {}
         confirmed: set[int] = set()
+        head: set[int] = set()  # tracks seen in the warm-up
+        last_frame: dict[int, int] = {}
+
+        def at_boundary(tid: int) -> bool:
+            return tid in head or (span.tail is not None and last_frame.get(tid, -1) >= span.tail)
 
         def write(name: str, box_img: np.ndarray, over_img: np.ndarray) -> None:
             for sub, img in (("box", box_img), ("oversize", over_img)):
@@ -331,6 +422,12 @@ def extract_video(
                 ids = tracker.update(t, det.boxes)
                 for k in range(len(det)):
                     box, tid = det.boxes[k], int(ids[k])
+                    x0, y0, x1, y1 = (round(float(v)) for v in box)
+                    if fi < span.start:
+                        head.add(tid)
+                        lookback.append((fi, tid, x0, y0, x1, y1))
+                        continue
+                    last_frame[tid] = fi
                     name = f"{fi:08d}_{k:02d}.png"
                     item = (
                         name,
@@ -345,11 +442,11 @@ def extract_video(
                             confirmed.add(tid)
                             for it in pending.pop(tid):
                                 write(*it)
-                    x0, y0, x1, y1 = (round(float(v)) for v in box)
                     rows.append(
                         (
                             name,
                             fi,
+                            k,
                             t,
                             tid,
                             x0,
@@ -362,26 +459,36 @@ def extract_video(
                     )
                 # tracks the tracker has ended can never be confirmed: free their crops
                 live = {tr.tid for tr in tracker.tracks}
-                for tid in [t_ for t_ in pending if t_ not in live]:
+                for tid in [t_ for t_ in pending if t_ not in live and not at_boundary(t_)]:
                     del pending[tid]
             batch.clear()
 
         parent = os.getppid()
-        for fi, t, frame in iter_sampled(src, cfg.fps, on_frame=on_frames):
-            batch.append((fi, t, frame))
-            n_sampled += 1
-            if len(batch) >= detector.batch_size:
-                flush()
-                if os.getppid() != parent:  # the run was killed: stop, leave staging behind
-                    os._exit(1)
+        try:
+            for fi, t, frame in iter_sampled(
+                src, cfg.fps, span.warmup, span.stop, on_frame=on_frames
+            ):
+                batch.append((fi, t, frame))
+                n_sampled += fi >= span.start
+                if len(batch) >= detector.batch_size:
+                    flush()
+                    if os.getppid() != parent:  # the run was killed: stop, leave staging behind
+                        os._exit(1)
+        except TruncatedVideo as e:
+            stopped_at = e.stopped_at  # keep what decoded; the part says where it stopped
         if batch:
             flush()
+        provisional = {tid for tid in pending if at_boundary(tid)}
+        for tid in sorted(provisional):
+            for it in pending.pop(tid):
+                write(*it)
 
         df = pd.DataFrame(
             rows,
             columns=[
                 "name",
                 "frame_idx",
+                "det",
                 "time_s",
                 "track_id",
                 "x",
@@ -392,10 +499,7 @@ def extract_video(
                 "detector",
             ],
         )
-        keep = df["track_id"].isin(confirmed)
-        dropped = int(df.loc[~keep, "track_id"].nunique())
-        df = df[keep]
-        part = _part_frame(df, rel, vid, intervals)
+        tracks = track_table(df, confirmed | provisional, head)
         meta = {
             "video": rel,
             "video_id": vid,
@@ -406,28 +510,74 @@ def extract_video(
             "duration_s": info.duration_s,
             "sampled_frames": n_sampled,
             "gated_frames": pipe.frames_gated,
-            "tracks_dropped": dropped,
+            "decode_stopped_at": stopped_at,
             "wall_s": time.perf_counter() - t0,
         }
+        if span.whole:
+            ids = number_tracks(tracks)
+            meta["tracks_dropped"] = int(len(tracks) - len(ids))
+            df = df[df["track_id"].isin(ids)].copy()
+            df["track_id"] = df["track_id"].map(ids)
+            part = _part_frame(df, rel, vid, intervals, f"videos/{vid}")
+            final = out / "videos" / vid
+        else:
+            meta["span"] = asdict(span)
+            df = df[df["track_id"].isin(confirmed | provisional)]
+            part = _part_frame(df, rel, vid, intervals, f"videos/{vid}/{span.name}")
+            part["det"] = df["det"].astype("int64").to_numpy()  # for numbering after the join
+            tracks.to_parquet(stage / "tracks.parquet", index=False)
+            pd.DataFrame(
+                lookback, columns=["frame_idx", "track_id", "x0", "y0", "x1", "y1"]
+            ).to_parquet(stage / "lookback.parquet", index=False)
+            final = out / "videos" / vid / span.name
         mf.write_manifest(part, stage / "part.parquet", meta=meta)
         if os.getppid() != parent:
             # killed while this video finished: a new run may have cleared .staging under
             # us (crops gone) and be redoing this video; never commit behind its back
             os._exit(1)
-        _commit(stage, out / "videos" / vid)
+        _commit(stage, final)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
+    decoded_to = end if stopped_at is None else min(end, stopped_at)
     return {
         **meta,
         "crops": len(part),
         "sequences": int(part["sequence_id"].nunique()),
+        "decoded_s": max(0, decoded_to - span.start) / info.fps,  # of this span
         "wall_s": time.perf_counter() - t0,
     }
 
 
-def _part_frame(df: pd.DataFrame, rel: str, vid: str, intervals) -> pd.DataFrame:
-    base = f"videos/{vid}"
+def track_table(df: pd.DataFrame, kept: set[int], head: set[int]) -> pd.DataFrame:
+    """One row per track with emitted rows: where it starts, how long it is, what is kept."""
+    if not len(df):
+        return pd.DataFrame(
+            {c: pd.Series(dtype="int64") for c in ("track_id", "first_frame", "first_det", "n")}
+            | {c: pd.Series(dtype=bool) for c in ("kept", "head")}
+        )
+    g = df.sort_values(["frame_idx", "det"]).groupby("track_id", sort=False)
+    t = g.agg(first_frame=("frame_idx", "first"), first_det=("det", "first"), n=("det", "size"))
+    t = t.reset_index().astype("int64")
+    t["kept"] = t["track_id"].isin(kept)
+    t["head"] = t["track_id"].isin(head)
+    return t
+
+
+def number_tracks(tracks: pd.DataFrame, min_track: int | None = None) -> dict[Any, int]:
+    """Final track ids: the kept tracks (``min_track`` crops or more, if given) numbered
+    0, 1, ... in order of their first crop (frame, then detection index).
+
+    Numbering by first appearance, not by the tracker's own counter, makes the ids of a
+    chunked video the same as those of one pass over it, and dense (no gaps where short tracks
+    were dropped).
+    """
+    keep = tracks["kept"] if min_track is None else tracks["n"] >= min_track
+    t = tracks[keep].sort_values(["first_frame", "first_det"], kind="stable")
+    return {tid: i for i, tid in enumerate(t["track_id"])}
+
+
+def _part_frame(df: pd.DataFrame, rel: str, vid: str, intervals, base: str) -> pd.DataFrame:
     part = pd.DataFrame(
         {
             "crop_id": [f"{vid}:{n[:-4]}" for n in df["name"]],
@@ -490,6 +640,158 @@ def finished_part(
         return None  # unreadable: redo the video rather than trust it
 
 
+def finished_chunk(out: Path, rel: str, src: Path, ehash: str, span: Span) -> bool:
+    """True when chunk ``span`` of ``rel`` is committed for this source, settings and range."""
+    d = out / "videos" / video_id_for(rel) / span.name
+    try:
+        meta = mf.read_meta(d / "part.parquet")
+    except (AdtkError, OSError, ValueError):
+        return False
+    return (
+        meta.get("extraction_hash") == ehash
+        and meta.get("source") == source_stamp(src)
+        and meta.get("span") == asdict(span)
+        and (d / "tracks.parquet").is_file()
+        and (d / "lookback.parquet").is_file()
+    )
+
+
+#: Two boxes on the same frame are the same person when their IoU reaches this.
+JOIN_IOU = 0.5
+
+
+def join_tracks(lookback: pd.DataFrame, prev: pd.DataFrame) -> list[tuple[int, int]]:
+    """Pairs (track of this chunk, track of the previous chunk) that are one person.
+
+    ``lookback`` holds this chunk's boxes on its warm-up frames, which the previous chunk
+    emitted (``prev``, its rows). Each frame where two tracks have boxes with IoU >= JOIN_IOU
+    is a vote; the pairing with the most votes in total wins (an assignment, so no track is
+    joined twice).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    from toolkit.video.detect import iou_matrix
+
+    if not len(lookback) or not len(prev):
+        return []
+    a_ids = np.unique(lookback["track_id"].to_numpy())
+    b_ids = np.unique(prev["track_id"].to_numpy())
+    votes = np.zeros((len(a_ids), len(b_ids)))
+    pb = prev.assign(x1=prev["x"] + prev["w"], y1=prev["y"] + prev["h"])
+    by_frame = {f: g for f, g in pb.groupby("frame_idx")}
+    for f, ga in lookback.groupby("frame_idx"):
+        gb = by_frame.get(f)
+        if gb is None:
+            continue
+        iou = iou_matrix(
+            ga[["x0", "y0", "x1", "y1"]].to_numpy(np.float32),
+            gb[["x", "y", "x1", "y1"]].to_numpy(np.float32),
+        )
+        r, c = np.nonzero(iou >= JOIN_IOU)
+        np.add.at(
+            votes,
+            (np.searchsorted(a_ids, ga["track_id"].to_numpy()[r]),
+             np.searchsorted(b_ids, gb["track_id"].to_numpy()[c])),
+            1,
+        )
+    rows, cols = linear_sum_assignment(-votes)
+    return [(int(a_ids[r]), int(b_ids[c])) for r, c in zip(rows, cols, strict=True)
+            if votes[r, c] > 0]
+
+
+def merge_chunks(
+    out: Path, rel: str, spans: list[Span], cfg: ExtractConfig
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Join a chunked video's committed chunks into its ``part.parquet``; return rows and meta.
+
+    Tracks that cross a boundary are joined (:func:`join_tracks`), tracks shorter than
+    ``cfg.min_track`` over all their chunks are dropped (their crops deleted), and the kept
+    ones numbered by first appearance (:func:`number_tracks`), as one pass over the video does.
+    """
+    vid = video_id_for(rel)
+    base = out / "videos" / vid
+    parts, metas, tracks, looks = [], [], [], []
+    for s in spans:
+        d = base / s.name
+        parts.append(mf.read_manifest(d / "part.parquet", kind="crop"))
+        metas.append(mf.read_meta(d / "part.parquet"))
+        tracks.append(pd.read_parquet(d / "tracks.parquet"))
+        looks.append(pd.read_parquet(d / "lookback.parquet"))
+    root: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def find(x: tuple[int, int]) -> tuple[int, int]:
+        while root.get(x, x) != x:
+            x = root[x]
+        return x
+
+    for k in range(1, len(spans)):
+        emitted = set(tracks[k].loc[tracks[k]["head"], "track_id"])
+        look = looks[k][looks[k]["track_id"].isin(emitted)]
+        for a, b in join_tracks(look, parts[k - 1]):
+            root[find((k, a))] = find((k - 1, b))
+    def key(k: int, tid: Any) -> str:  # the joined track's id: "chunk:local id" of its start
+        r = find((k, int(tid)))
+        return f"{r[0]}:{r[1]}"
+
+    glob = pd.concat(
+        [t.assign(key=[key(k, i) for i in t["track_id"]]) for k, t in enumerate(tracks)],
+        ignore_index=True,
+    )
+    glob = (
+        glob.sort_values(["first_frame", "first_det"], kind="stable")
+        .groupby("key", sort=False)
+        .agg(first_frame=("first_frame", "first"), first_det=("first_det", "first"),
+             n=("n", "sum"))
+        .reset_index()
+        .rename(columns={"key": "track_id"})
+    )
+    ids = number_tracks(glob, min_track=cfg.min_track)
+    rows = pd.concat(
+        [p.assign(key=[key(k, i) for i in p["track_id"]]) for k, p in enumerate(parts)],
+        ignore_index=True,
+    )
+    keep = rows["key"].isin(list(ids)).to_numpy(bool)
+    dropped = rows[~keep]
+    part = rows[keep].copy()
+    part["track_id"] = part["key"].map(ids).astype("int64")
+    part["sequence_id"] = [f"{vid}:{t}" for t in part["track_id"]]
+    part = part.drop(columns=["key", "det"], errors="ignore").reset_index(drop=True)
+    stops = [m.get("decode_stopped_at") for m in metas if m.get("decode_stopped_at") is not None]
+    m0 = metas[0]
+    meta = {
+        "video": rel,
+        "video_id": vid,
+        "source": m0["source"],
+        "extraction_hash": m0["extraction_hash"],
+        "fps": m0["fps"],
+        "frames": m0["frames"],
+        "duration_s": m0["frames"] / m0["fps"] if m0["fps"] else 0.0,
+        "sampled_frames": int(sum(m["sampled_frames"] for m in metas)),
+        "gated_frames": int(sum(m["gated_frames"] for m in metas)),
+        "tracks_dropped": int(len(glob) - len(ids)),
+        "decode_stopped_at": stops[0] if stops else None,
+        "chunks": len(spans),
+        "chunk_s": cfg.chunk_s,
+        "chunk_warmup_s": cfg.chunk_warmup_s,
+        "wall_s": float(sum(m.get("wall_s", 0.0) for m in metas)),
+    }
+    mf.write_manifest(part, base / "part.parquet", meta=meta)
+    # Only now, with the part that no longer lists them committed: short tracks' crops, and
+    # what an earlier run with other settings left in the folder.
+    for p in list(dropped["path"]) + list(dropped["path_oversize"]):
+        with contextlib.suppress(OSError):
+            (out / p).unlink()
+    names = {s.name for s in spans} | {"part.parquet"}
+    for entry in base.iterdir():
+        if entry.name not in names:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+    return part, meta
+
+
 # ----------------------------------------------------------------------------- worker pool
 
 
@@ -508,7 +810,7 @@ def _worker_main(conn, threads: int) -> None:
         if task is None:
             return
         # idx: the task's position in run_pool's list (messages refer to it)
-        idx, (_, src, rel, out, cfg_dict, intervals, crash_on) = task
+        idx, (_, src, rel, out, cfg_dict, intervals, crash_on, span) = task
         # the parent's value of the test hook, not the environment this process started with
         os.environ.pop(CRASH_HOOK_ENV, None)
         if crash_on:
@@ -532,6 +834,7 @@ def _worker_main(conn, threads: int) -> None:
                 intervals,
                 on_start=lambda n, idx=idx: conn.send(("start", idx, n)),
                 on_frames=frames,
+                span=Span(**span),
             )
             if last[1]:
                 conn.send(("frames", idx, last[1]))
@@ -696,6 +999,9 @@ class ExtractResult:
     done: int = 0
     skipped: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
+    partial: list[dict[str, Any]] = field(default_factory=list)  # truncated: crops kept
+    chunks_done: int = 0  # chunks of long videos extracted in this run
+    chunks_skipped: int = 0  # ... and committed by an earlier (killed) run, reused
     not_videos: list[str] = field(default_factory=list)
     unmatched_labels: list[dict[str, Any]] = field(default_factory=list)
     crops: int = 0
@@ -724,6 +1030,11 @@ class ExtractResult:
             f"video: {_hms(self.video_seconds)} in the manifest; {_hms(self.processed_seconds)} "
             f"processed in {self.wall_s:.1f} s wall = {self.speed:.1f}x real time",
         ]
+        if self.chunks_done or self.chunks_skipped:
+            lines.append(
+                f"chunks of long videos: {self.chunks_done} extracted, {self.chunks_skipped} "
+                "committed earlier (resumed)"
+            )
         if self.not_videos:
             shown = ", ".join(self.not_videos[:5]) + (" ..." if len(self.not_videos) > 5 else "")
             lines.append(f"not videos (by extension), ignored: {len(self.not_videos)}: {shown}")
@@ -735,6 +1046,16 @@ class ExtractResult:
             lines.append(
                 f"labels: {len(self.unmatched_labels)} row(s) match no video: {shown}{more}"
             )
+        if self.partial:
+            lines.append(
+                f"PARTIAL ({len(self.partial)}, crops of the frames that decoded are kept; "
+                f"listed in {self.out / 'failures.csv'}):"
+            )
+            lines += [
+                f"  {p['video']}: truncated or corrupt, decoding stopped at frame "
+                f"{p['decode_stopped_at']} of {p['frames']}"
+                for p in self.partial
+            ]
         if self.failed:
             lines.append(f"FAILED ({len(self.failed)}, listed in {self.out / 'failures.csv'}):")
             lines += [f"  {f['video']}: {f['reason']}" for f in self.failed]
@@ -754,8 +1075,10 @@ def run_extract(
 ) -> ExtractResult:
     """Extract every video under ``input_path`` into ``out``; skip videos already finished."""
     from toolkit.video.detect import DETECTORS
+    from toolkit.video.reader import quiet_decoder
 
     t0 = time.perf_counter()
+    quiet_decoder(cfg.verbose)  # before this process (and the workers it starts) opens a video
     DETECTORS.get(cfg.detector)  # an unknown name fails here, before any video is opened
     out = Path(out)
     root, videos, not_videos = discover(input_path, exclude=out)
@@ -813,6 +1136,15 @@ def run_extract(
                 "extraction_hash": ehash,
                 "input": str(Path(input_path).resolve()),
                 "videos": [videos[i] for i in sorted(parts)],
+                # videos whose stream stopped decoding early: their crops end at that frame
+                "partial": {
+                    videos[i]: {
+                        "decode_stopped_at": part_meta[i]["decode_stopped_at"],
+                        "frames": part_meta[i].get("frames"),
+                    }
+                    for i in sorted(parts)
+                    if part_meta.get(i, {}).get("decode_stopped_at") is not None
+                },
             }
             mf.write_manifest(merged, res.manifest, meta=meta)
             last_write[0] = time.monotonic()
@@ -821,8 +1153,26 @@ def run_extract(
         write_merged()  # a valid manifest of what is finished, from the first second on
         if todo:
             _check_detector(cfg)
+        # Work items: whole videos, and the chunks of long ones not committed yet (a killed
+        # run resumes from its last committed chunk).
+        spans: dict[int, list[Span]] = {}
+        items: list[tuple[int, Span]] = []
+        for i in todo:
+            src = root / videos[i]
+            spans[i] = _plan(src, cfg)
+            left = [
+                s for s in spans[i]
+                if s.whole or not finished_chunk(out, videos[i], src, ehash, s)
+            ]
+            res.chunks_skipped += len(spans[i]) - len(left)
+            if left:
+                items += [(i, s) for s in left]
+            else:  # killed after its last chunk, before the join
+                parts[i], part_meta[i] = merge_chunks(out, videos[i], spans[i], cfg)
+                res.done += 1
+        left_per_video = {i: sum(1 for j, _ in items if j == i) for i in todo}
         workers = cfg.workers or os.cpu_count() or 1
-        workers = max(1, min(workers, len(todo) or 1))
+        workers = max(1, min(workers, len(items) or 1))
         threads = max(1, (os.cpu_count() or 1) // workers)
         tasks = [
             (
@@ -833,41 +1183,55 @@ def run_extract(
                 to_dict(cfg),
                 per_video.get(videos[i]),
                 os.environ.get(CRASH_HOOK_ENV),
+                asdict(span),
             )
-            for i in todo
+            for i, span in items
         ]
         failures: dict[int, str] = {}
         durations: dict[int, float] = {}
-        bars = _Bars(len(todo), enabled=progress)
+        bars = _Bars(sum(1 for n in left_per_video.values() if n), enabled=progress)
 
         def on_message(kind: str, k: int, payload: Any) -> None:
-            i = tasks[k][0]
+            i, span = items[k]
             if kind == "start":
                 bars.add_total(payload)
             elif kind == "frames":
                 bars.frames(payload)
             elif kind == "done":
-                parts[i] = mf.read_manifest(
-                    out / "videos" / video_id_for(videos[i]) / "part.parquet"
-                )
-                part_meta[i] = payload  # the part's metadata, plus crop counts
-                durations[i] = float(payload.get("duration_s", 0.0))
-                res.done += 1
-                # Rewriting the whole manifest per video is quadratic in the number of videos
-                # (thousands of short clips: most of the parent's time). Every finished video
-                # is safe in its part.parquet already; the next run merges what this one
-                # did not get to, so a refresh every few seconds loses nothing.
-                if time.monotonic() - last_write[0] >= MERGE_EVERY_S:
-                    write_merged()
-                bars.video_done()
+                durations[k] = float(payload.get("decoded_s", 0.0))
+                left_per_video[i] -= 1
+                if not span.whole:
+                    res.chunks_done += 1
+                if left_per_video[i] == 0 and i not in failures:
+                    if span.whole:
+                        parts[i] = mf.read_manifest(
+                            out / "videos" / video_id_for(videos[i]) / "part.parquet"
+                        )
+                        part_meta[i] = payload  # the part's metadata, plus crop counts
+                    else:
+                        parts[i], part_meta[i] = merge_chunks(out, videos[i], spans[i], cfg)
+                    res.done += 1
+                    # Rewriting the whole manifest per video is quadratic in the number of
+                    # videos (thousands of short clips: most of the parent's time). Every
+                    # finished video is safe in its part.parquet already; the next run merges
+                    # what this one did not get to, so a refresh every few seconds loses
+                    # nothing.
+                    if time.monotonic() - last_write[0] >= MERGE_EVERY_S:
+                        write_merged()
+                if left_per_video[i] == 0:
+                    bars.video_done(failed=i in failures)
             elif kind == "failed":
                 reason = _one_line(payload)
                 # the summary and failures.csv name the video already: "a.mp4: a.mp4: empty
                 # file" said it twice
                 for name in (tasks[k][1], videos[i]):
                     reason = reason.removeprefix(f"{name}: ")
-                failures[i] = reason
-                bars.video_done(failed=True)
+                if not span.whole:
+                    reason = f"chunk {span.index + 1} of {span.count}: {reason}"
+                failures.setdefault(i, reason)
+                left_per_video[i] -= 1
+                if left_per_video[i] == 0:
+                    bars.video_done(failed=True)
 
         try:
             run_pool(tasks, workers, threads, on_message, stall_s=cfg.stall_s)
@@ -877,18 +1241,42 @@ def run_extract(
         finally:
             bars.close()
         res.failed = [{"video": videos[i], "reason": failures[i]} for i in sorted(failures)]
-        _write_failures(out, res.failed)
+        res.partial = [
+            {
+                "video": videos[i],
+                "decode_stopped_at": int(part_meta[i]["decode_stopped_at"]),
+                "frames": int(part_meta[i].get("frames", 0)),
+            }
+            for i in sorted(parts)
+            if part_meta[i].get("decode_stopped_at") is not None
+        ]
+        _write_failures(out, res.failed, res.partial)
         merged = write_merged()
 
     res.crops = len(merged)
     res.sequences = int(merged["sequence_id"].nunique())
     for i in parts:
         meta = part_meta[i]
-        res.video_seconds += float(meta.get("duration_s", 0.0))
+        duration = float(meta.get("duration_s", 0.0))
+        if meta.get("decode_stopped_at") is not None and meta.get("fps"):
+            duration = min(duration, meta["decode_stopped_at"] / meta["fps"])
+        res.video_seconds += duration
         res.tracks_dropped += int(meta.get("tracks_dropped", 0))
     res.processed_seconds = sum(durations.values())
     res.wall_s = time.perf_counter() - t0
     return res
+
+
+def _plan(src: Path, cfg: ExtractConfig) -> list[Span]:
+    """The work items of one video (a file that cannot be probed fails in its worker)."""
+    from toolkit.video.reader import VideoError, probe
+
+    if cfg.chunk_s <= 0:
+        return [Span()]
+    try:
+        return plan_spans(probe(src), cfg)
+    except VideoError:
+        return [Span()]
 
 
 def _check_detector(cfg: ExtractConfig) -> None:
@@ -913,14 +1301,33 @@ def _one_line(msg: str) -> str:
     return " ".join(str(msg).split())[:500]
 
 
-def _write_failures(out: Path, failed: list[dict[str, str]]) -> None:
-    atomic_write_json(out / "failures.json", failed)
+def _write_failures(
+    out: Path, failed: list[dict[str, str]], partial: list[dict[str, Any]] = ()
+) -> None:
+    """failures.json / .csv: one row per failed video (status ``failed``, no crops) and per
+    truncated one (status ``partial``: crops up to ``decode_stopped_at``, the first frame that
+    did not decode)."""
     import io
 
+    rows = [{"video": f["video"], "status": "failed", "reason": f["reason"],
+             "decode_stopped_at": None} for f in failed]
+    rows += [
+        {
+            "video": p["video"],
+            "status": "partial",
+            "reason": f"truncated or corrupt: decoding stopped at frame {p['decode_stopped_at']} "
+            f"of {p['frames']}; the crops before it are kept",
+            "decode_stopped_at": p["decode_stopped_at"],
+        }
+        for p in partial
+    ]
+    atomic_write_json(out / "failures.json", rows)
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["video", "reason"], lineterminator="\n")
+    w = csv.DictWriter(
+        buf, fieldnames=["video", "status", "reason", "decode_stopped_at"], lineterminator="\n"
+    )
     w.writeheader()
-    w.writerows(failed)
+    w.writerows(rows)
     atomic_write_text(out / "failures.csv", buf.getvalue())
 
 

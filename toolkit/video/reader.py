@@ -49,6 +49,38 @@ class VideoError(AdtkError):
     """A video that cannot be opened or decoded; the message names the file and the reason."""
 
 
+class TruncatedVideo(VideoError):
+    """Decoding stopped at frame ``stopped_at`` (0-based: the first frame that did not decode)
+    well before the ``expected`` frames the container promised. The frames before it were
+    yielded normally, so the caller can keep them."""
+
+    def __init__(self, path: str | os.PathLike, stopped_at: int, expected: int):
+        super().__init__(
+            f"{path}: truncated or corrupt video (decoding stopped at frame {stopped_at} of "
+            f"{expected})"
+        )
+        self.stopped_at = int(stopped_at)
+        self.expected = int(expected)
+
+
+def quiet_decoder(verbose: bool = False) -> None:
+    """Silence OpenCV's and FFmpeg's own log lines (``[mjpeg @ 0x...] overread 8``) unless
+    ``verbose``; the reader's errors say what went wrong in one line instead.
+
+    OpenCV reads ``OPENCV_FFMPEG_LOGLEVEL`` once per process, when it opens its first video,
+    so this must run before that (workers call it first thing). A level the user set in the
+    environment is kept.
+    """
+    if verbose:
+        return
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    import cv2
+
+    if os.environ["OPENCV_LOG_LEVEL"].upper() == "ERROR":
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """What the container says about a video (frame_count may be an estimate)."""
@@ -142,6 +174,31 @@ def sample_stride(fps: float, target_fps: float) -> float:
     return max(1.0, fps / target_fps)
 
 
+def _seek(cap, path: str | os.PathLike, frame: int):
+    """Position ``cap`` so that the next read returns frame ``frame``; returns the capture.
+
+    OpenCV's FFmpeg backend seeks to the keyframe before ``frame`` and decodes forward, which is
+    frame-exact (same pixels as reading from the start) for constant-frame-rate files. When it
+    reports another position (variable frame rate, a broken index, a truncated file), the
+    video is reopened and grabbed up to ``frame``: slow but exact. Raises
+    :class:`TruncatedVideo` when the stream ends before ``frame``.
+    """
+    import cv2
+
+    if frame <= 0:
+        return cap
+    cap.set(cv2.CAP_PROP_POS_FRAMES, frame)
+    if int(round(cap.get(cv2.CAP_PROP_POS_FRAMES))) == frame:
+        return cap
+    cap.release()
+    cap, info = open_video(path)
+    for i in range(frame):
+        if not cap.grab():
+            cap.release()
+            raise TruncatedVideo(path, i, info.frame_count)
+    return cap
+
+
 def iter_sampled(
     path: str | os.PathLike,
     target_fps: float,
@@ -152,20 +209,26 @@ def iter_sampled(
     """Yield ``(frame_idx, time_s, bgr_frame)`` at about ``target_fps`` frames per second.
 
     Sampled frame k is the first frame whose index reaches ``k * stride`` (stride = source fps /
-    target fps), so sampling is exact in time for any ratio. Skipped frames are only grabbed.
-    ``on_frame(n)`` is called with the number of source frames passed since its last call
-    (progress reporting). A stream that ends well short of the container's frame count raises
-    :class:`VideoError` (truncated or corrupt file).
+    target fps), so sampling is exact in time for any ratio, and a range that starts at
+    ``start_frame`` samples the same frames as a read from the start (the reader seeks there).
+    Skipped frames are only grabbed. ``on_frame(n)`` is called with the number of source
+    frames passed since its last call (progress reporting). A stream that ends well short of
+    the container's frame count (or of ``stop_frame``) raises :class:`TruncatedVideo` after
+    the frames that did decode; one with no decodable frame at all raises :class:`VideoError`.
     """
     cap, info = open_video(path)
     stride = sample_stride(info.fps, target_fps)
     try:
-        idx = 0
-        next_k = math.ceil(start_frame / stride)
+        cap = _seek(cap, path, start_frame)
+        idx = max(0, start_frame)
+        # the first k whose sampled frame (the first index reaching k * stride) is >= idx
+        next_k = max(0, math.ceil(idx / stride) - 1)
+        while math.ceil(next_k * stride - 1e-9) < idx:
+            next_k += 1
         passed = 0
         got_any = False
         while stop_frame is None or idx < stop_frame:
-            want = idx >= start_frame and idx >= math.ceil(next_k * stride - 1e-9)
+            want = idx >= math.ceil(next_k * stride - 1e-9)
             if want:
                 ok, frame = cap.read()
             else:
@@ -185,13 +248,11 @@ def iter_sampled(
             idx += 1
         if on_frame is not None and passed:
             on_frame(passed)
-        if not got_any:
-            raise VideoError(f"{path}: no frame could be decoded (corrupt or not a video)")
         expected = info.frame_count if stop_frame is None else min(stop_frame, info.frame_count)
-        if expected and idx < expected * (1 - TRUNCATION_TOLERANCE) - 1:
-            raise VideoError(
-                f"{path}: truncated or corrupt video (decoding stopped at frame {idx} of "
-                f"{expected})"
-            )
+        if not got_any and start_frame <= 0:
+            raise VideoError(f"{path}: no frame could be decoded (corrupt or not a video)")
+        span = expected - max(0, start_frame)
+        if expected and idx < expected - span * TRUNCATION_TOLERANCE - 1:
+            raise TruncatedVideo(path, idx, info.frame_count)
     finally:
         cap.release()
