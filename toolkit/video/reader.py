@@ -214,7 +214,8 @@ def iter_sampled(
     Skipped frames are only grabbed. ``on_frame(n)`` is called with the number of source
     frames passed since its last call (progress reporting). A stream that ends well short of
     the container's frame count (or of ``stop_frame``) raises :class:`TruncatedVideo` after
-    the frames that did decode; one with no decodable frame at all raises :class:`VideoError`.
+    the frames that did decode (less the last one, which a cut file decodes only in part);
+    one with no decodable frame at all raises :class:`VideoError`.
     """
     cap, info = open_video(path)
     stride = sample_stride(info.fps, target_fps)
@@ -227,6 +228,9 @@ def iter_sampled(
             next_k += 1
         passed = 0
         got_any = False
+        # A file cut inside a frame decodes that frame partly (grey or smeared below the
+        # cut), so each sampled frame is held back until the stream goes on after it.
+        held: tuple[int, float, np.ndarray] | None = None
         while stop_frame is None or idx < stop_frame:
             want = idx >= math.ceil(next_k * stride - 1e-9)
             if want:
@@ -237,6 +241,9 @@ def iter_sampled(
                 break
             got_any = True
             passed += 1
+            if held is not None:
+                yield held
+                held = None
             if want:
                 if frame is None:
                     break
@@ -244,7 +251,7 @@ def iter_sampled(
                 if on_frame is not None:
                     on_frame(passed)
                     passed = 0
-                yield idx, idx / info.fps, frame
+                held = (idx, idx / info.fps, frame)
             idx += 1
         if on_frame is not None and passed:
             on_frame(passed)
@@ -253,6 +260,9 @@ def iter_sampled(
             raise VideoError(f"{path}: no frame could be decoded (corrupt or not a video)")
         span = expected - max(0, start_frame)
         if expected and idx < expected - span * TRUNCATION_TOLERANCE - 1:
-            raise TruncatedVideo(path, idx, info.frame_count)
+            # the held frame is the last one before the stream broke off: not trusted
+            raise TruncatedVideo(path, idx - 1 if held is not None else idx, info.frame_count)
+        if held is not None:
+            yield held
     finally:
         cap.release()
