@@ -336,9 +336,9 @@ class _Seconds(click.ParamType):
                    "parallel and are committed one by one, so a killed run resumes from the last "
                    "chunk; 0 = whole videos.  [default: 10m]")
 @click.option("--chunk-warmup", "chunk_warmup_s", type=_Seconds(),
-              help="Each chunk starts this much earlier, reading but not emitting, so motion "
-                   "and tracks are warm at its start; tracks crossing a boundary are joined. "
-                   " [default: 30s]")
+              help="Each chunk starts this much earlier, reading but not emitting, so the "
+                   "motion model and the tracks are warm at its start; tracks crossing a "
+                   "boundary are joined.  [default: 2m]")
 @click.option("--verbose", is_flag=True, default=None,
               help="Show OpenCV's and FFmpeg's own decoder messages (hidden by default).")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")

@@ -286,8 +286,9 @@ class ExtractConfig:
     #: and committed one by one (0 = one work item per video, however long)
     chunk_s: float = 600.0
     #: each chunk after the first starts this many seconds early, reading but not emitting,
-    #: so the motion model and the tracker are warm at its first frame
-    chunk_warmup_s: float = 30.0
+    #: so the motion model and the tracker are warm at its first frame (about twice
+    #: motion_absorb_s: the background model's memory is that long)
+    chunk_warmup_s: float = 120.0
     #: let OpenCV and FFmpeg print their own decoder messages
     verbose: bool = False
 

@@ -120,3 +120,10 @@ def test_chunked_manifest_equals_one_pass_except_motion_scores(long_clip, tmp_pa
     # dropped short tracks' crops are deleted: every crop file on disk is in the manifest
     on_disk = {p.relative_to(ch.out).as_posix() for p in vdir.glob("chunk-*/box/*.png")}
     assert on_disk == set(b["path"])
+    # killed after the last chunk's commit, before the join: the rerun joins, extracts nothing
+    (vdir / "part.parquet").unlink()
+    again = run_extract(
+        long_clip.parent, tmp_path / "ch", ExtractConfig(chunk_s=12, **base), False
+    )
+    assert (again.chunks_done, again.chunks_skipped, again.done) == (0, 4, 1)
+    pd.testing.assert_frame_equal(read_manifest(again.manifest), read_manifest(ch.manifest))

@@ -8,7 +8,14 @@ import cv2
 import numpy as np
 import pytest
 
-from toolkit.video.reader import VideoError, check_readable, iter_sampled, probe, sample_stride
+from toolkit.video.reader import (
+    TruncatedVideo,
+    VideoError,
+    check_readable,
+    iter_sampled,
+    probe,
+    sample_stride,
+)
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +80,16 @@ def test_unreadable_file(tmp_path):
     p.chmod(0)
     with pytest.raises(VideoError, match="permission denied"):
         check_readable(p)
+
+
+def test_truncated_file_yields_what_decoded_and_says_where_it_stopped(clip, tmp_path):
+    bad = tmp_path / "cut.avi"
+    data = clip.read_bytes()
+    bad.write_bytes(data[: len(data) // 2])
+    got = []
+    with pytest.raises(TruncatedVideo) as e:
+        for i, _, _ in iter_sampled(bad, 10):
+            got.append(i)
+    # every frame before the stop, but not the last one the cut went through
+    assert 5 < e.value.stopped_at < 40 and e.value.expected == 40
+    assert got == list(range(e.value.stopped_at))

@@ -1,19 +1,31 @@
-"""``adtk extract``: person crops (normal + oversize) and a crop manifest, resumable per video.
+"""``adtk extract``: person crops (normal + oversize) and a crop manifest, resumable per video
+and, for long videos, per chunk.
 
 Output layout under ``OUT`` (paths in the manifest are relative to ``OUT``)::
 
     manifest.parquet                     finished videos' rows (rewritten atomically, every
                                          few seconds and at the end)
-    failures.json, failures.csv          videos that failed in the last run, with the reason
+    failures.json, failures.csv          videos that failed in the last run, with the reason,
+                                         and truncated ones (status partial, crops kept)
     videos/<video_id>/box/*.png          the detection box resized to size x size
     videos/<video_id>/oversize/*.png     2.5 x its width, 1.5 x its height, same centre
     videos/<video_id>/part.parquet       that video's rows; its presence marks the video done
+    videos/<video_id>/chunk-NNNN/        a long video's chunk: box/, oversize/, part.parquet
+                                         (local track ids), tracks.parquet, lookback.parquet
     .staging/                            work in progress (never trusted, cleared on start)
 
-A worker builds a video's crops and part manifest in ``.staging`` and renames the folder into
-``videos/`` when the video is complete, so after a ``kill -9`` a video is either entirely
-there or absent. A part counts as finished only if it was made with the same extraction
-settings from a source file of the same size and modification time.
+A worker builds a video's (or a chunk's) crops and part manifest in ``.staging`` and renames
+the folder into ``videos/`` when it is complete, so after a ``kill -9`` a video or chunk is
+either entirely there or absent. A part counts as finished only if it was made with the same
+extraction settings from a source file of the same size and modification time (a chunk: and
+the same frame range).
+
+Videos longer than ``chunk_s`` are cut into chunks (:func:`plan_spans`), each a work item of
+its own; chunk k+1 starts ``chunk_warmup_s`` early, reading without emitting, and when the
+last chunk is in the parent joins the tracks that cross boundaries by their boxes on those
+shared frames (:func:`merge_chunks`). Track ids are numbered by first appearance in both
+cases, so a chunked video's manifest equals one pass's except for the motion model's
+history (see the README's "Long videos").
 """
 
 from __future__ import annotations
