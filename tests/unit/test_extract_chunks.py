@@ -127,3 +127,24 @@ def test_chunked_manifest_equals_one_pass_except_motion_scores(long_clip, tmp_pa
     )
     assert (again.chunks_done, again.chunks_skipped, again.done) == (0, 4, 1)
     pd.testing.assert_frame_equal(read_manifest(again.manifest), read_manifest(ch.manifest))
+
+
+@pytest.mark.slow
+def test_a_crashed_chunk_fails_its_video_and_the_rerun_redoes_only_that_chunk(
+    long_clip, tmp_path, monkeypatch
+):
+    from toolkit.video.extract import CRASH_HOOK_ENV
+
+    cfg = ExtractConfig(chunk_s=12, chunk_warmup_s=4.0, workers=2)
+    monkeypatch.setenv(CRASH_HOOK_ENV, "cam.avi")  # aborts in the video's last chunk
+    res = run_extract(long_clip.parent, tmp_path / "out", cfg, False)
+    assert res.done == 0 and res.chunks_done == 3
+    assert res.failed == [
+        {"video": "cam.avi", "reason": "chunk 4 of 4: the decoder crashed (SIGABRT) while "
+         "reading it"}
+    ]
+    assert not len(read_manifest(res.manifest))  # an unjoined video is not in the manifest
+    monkeypatch.delenv(CRASH_HOOK_ENV)
+    again = run_extract(long_clip.parent, tmp_path / "out", cfg, False)
+    assert (again.done, again.chunks_done, again.chunks_skipped, again.failed) == (1, 1, 3, [])
+    assert len(read_manifest(again.manifest)) > 100
