@@ -105,6 +105,12 @@ def test_truncated_video_keeps_the_frames_that_decoded_quietly(tmp_path):
     assert read_meta(tmp_path / "o_cut" / "manifest.parquet")["partial"] == {
         "cam.avi": {"decode_stopped_at": stop, "frames": 300}
     }
+    shown = subprocess.run(
+        [sys.executable, "-m", "toolkit", "inspect", str(tmp_path / "o_cut" / "manifest.parquet")],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    ).stdout
+    assert f"partial videos (decoding stopped early; crops end there): 1: cam.avi (stopped " \
+        f"at frame {stop} of 300)" in shown
     cut = manifest(tmp_path / "o_cut")
     # exactly the crops a full read has before the stop, less tracks the cut left too short
     f = manifest(tmp_path / "o_full")

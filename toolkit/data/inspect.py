@@ -109,6 +109,16 @@ def _provenance(path: Path, table: pa.Table, meta: dict) -> list[str]:
         )
         for i in meta.get("inputs", []):
             lines.append(f"  input {i['path']} ({i['rows']} rows, sha256 {i['sha256'][:12]}...)")
+    partial = meta.get("partial") or {}
+    if partial:
+        shown = ", ".join(
+            f"{v} (stopped at frame {p.get('decode_stopped_at')} of {p.get('frames')})"
+            for v, p in list(partial.items())[:3]
+        )
+        lines.append(
+            f"partial videos (decoding stopped early; crops end there): {len(partial)}: {shown}"
+            + (" ..." if len(partial) > 3 else "")
+        )
     root = mf.crops_root(path, meta)
     lines.append(f"crops root: {root}" + ("" if root.is_dir() else " (missing)"))
     if table.num_rows and mf._is_str(table, "path"):
