@@ -11,7 +11,8 @@ import pytest
 
 from toolkit.config import ExtractConfig
 from toolkit.data.manifest import read_manifest, read_meta
-from toolkit.video.extract import Span, join_tracks, plan_spans, run_extract
+from toolkit.video.chunks import Span, join_tracks, plan_spans
+from toolkit.video.extract import run_extract
 from toolkit.video.reader import VideoInfo, iter_sampled, sample_stride
 from toolkit.video.synthetic import make_video
 
