@@ -24,9 +24,8 @@ Videos longer than ``chunk_s`` are cut into chunks (:func:`plan_spans`), each a 
 its own; chunk k+1 starts ``chunk_warmup_s`` early, reading without emitting, and when the
 last chunk is in the parent joins the tracks that cross boundaries by their boxes on those
 shared frames (:func:`merge_chunks`, :mod:`toolkit.video.chunks`). Track ids are numbered by
-first appearance in both
-cases, so a chunked video's manifest equals one pass's except for the motion model's
-history (see the README's "Long videos").
+first appearance in both cases, so a chunked video's manifest equals one pass's except for
+the motion model's history (see the README's "Long videos").
 """
 
 from __future__ import annotations
