@@ -1,0 +1,107 @@
+"""Clip-level protocol splits: official and few-shot; no clip in train and test."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from toolkit.data import protocols as P
+from toolkit.errors import AdtkError
+
+TRAIN = [f"train/train_{i:02d}.mp4" for i in range(1, 17)]
+TEST = [f"test/test_{i:02d}.mp4" for i in range(1, 13)]
+
+
+def crops_of(videos, abnormal=()):
+    rows = []
+    for v in videos:
+        for f in range(3):
+            rows.append({"crop_id": f"{v}:{f}", "video": v, "frame_idx": f,
+                         "label": "abnormal" if v in abnormal and f == 1 else "normal",
+                         "event": "bike" if v in abnormal and f == 1 else None})
+    return pd.DataFrame(rows)
+
+
+def test_official_trains_on_every_non_test_clip_and_tests_on_every_test_clip():
+    s = P.official_split(TRAIN + TEST, TEST)
+    assert list(s.train) == sorted(TRAIN) and list(s.test) == sorted(TEST)
+    assert not set(s.train) & set(s.test)
+    df = P.assign(crops_of(TRAIN + TEST), s)
+    assert set(df.loc[df.split == "test", "video"]) == set(TEST)
+    assert len(df) == 3 * 28
+
+
+@pytest.mark.parametrize("seed", range(1, 9))
+def test_fewshot_moves_k_seeded_test_clips_into_training(seed):
+    s = P.fewshot_split(TRAIN + TEST, TEST, 3, seed)
+    assert len(s.labelled) == 3 and set(s.labelled) <= set(TEST)
+    assert set(s.train) == set(TRAIN) | set(s.labelled)
+    assert set(s.test) == set(TEST) - set(s.labelled) and len(s.test) == 9
+    assert not set(s.train) & set(s.test)
+    assert s == P.fewshot_split(TRAIN + TEST, TEST, 3, seed)  # same seed, same clips
+    df = P.assign(crops_of(TRAIN + TEST), s)
+    # every crop of a clip lands in that clip's split: no clip in both
+    assert (df.groupby("video")["split"].nunique() == 1).all()
+
+
+def test_seeds_choose_different_clips_and_the_choice_ignores_list_order():
+    chosen = {P.fewshot_split(TRAIN + TEST, TEST, 3, s).labelled for s in range(1, 9)}
+    assert len(chosen) > 4
+    shuffled = list(np.random.default_rng(0).permutation(TRAIN + TEST))
+    assert (P.fewshot_split(shuffled, TEST[::-1], 3, 5).labelled
+            == P.fewshot_split(TRAIN + TEST, TEST, 3, 5).labelled)
+
+
+def test_fewshot_chooses_only_among_candidates_and_checks_k():
+    cand = P.abnormal_clips(crops_of(TRAIN + TEST, abnormal=TEST[:4]))
+    assert cand == sorted(TEST[:4])
+    for seed in range(10):
+        assert set(P.fewshot_split(TRAIN + TEST, TEST, 2, seed, candidates=cand).labelled) <= set(
+            cand)
+    with pytest.raises(AdtkError, match="only 4 test clip"):
+        P.fewshot_split(TRAIN + TEST, TEST, 5, 0, candidates=cand)
+    with pytest.raises(AdtkError, match="would leave no test clip"):
+        P.fewshot_split(TRAIN + TEST[:2], TEST[:2], 2, 0)
+    with pytest.raises(AdtkError, match=">= 1"):
+        P.fewshot_split(TRAIN + TEST, TEST, 0, 0)
+    with pytest.raises(AdtkError, match="none of the 1 test clips"):
+        P.official_split(TRAIN, ["test/nope.mp4"])
+    assert P.abnormal_clips(crops_of(TEST, abnormal=TEST[:2]), events=["cart"]) == []
+
+
+def write_crop_manifest(path, videos, abnormal=()):
+    """A small valid crop manifest (no image files) of three crops per clip."""
+    from toolkit.data import manifest as mf
+
+    full = mf.empty("crop")
+    rows = []
+    for r in crops_of(videos, abnormal).itertuples():
+        rows.append({**{c: full[c].dtype.type() for c in full.columns},
+                     "crop_id": r.crop_id, "path": f"{r.crop_id}.png",
+                     "path_oversize": f"o{r.crop_id}.png", "video": r.video,
+                     "video_id": r.video, "frame_idx": r.frame_idx, "time_s": r.frame_idx / 10,
+                     "sequence_id": f"{r.video}:0", "detector": "hand", "label": r.label,
+                     "event": r.event})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    types = {c: full[c].dtype for c in full.columns if c != "event"}
+    mf.write_manifest(pd.DataFrame(rows).astype(types), path)
+    return path
+
+
+def test_written_manifests_share_test_clips_between_methods_and_resume(tmp_path):
+    from toolkit.data import manifest as mf
+
+    videos = TRAIN[:3] + TEST[:4]
+    src = write_crop_manifest(tmp_path / "crops" / "manifest.parquet", videos, TEST[:4])
+    split = P.fewshot_split(videos, TEST[:4], 1, 3)
+    a = P.write_protocol_manifest(src, tmp_path / "s" / "f.parquet", split)
+    assert a.written
+    got = mf.read_manifest(a.path)
+    meta = mf.read_meta(a.path)
+    assert meta["test_videos"] == list(split.test) and meta["protocol"] == "fewshot"
+    assert set(got.loc[got.split == "test", "video"]) == set(split.test)
+    assert mf.crops_root(a.path) == src.parent.resolve()
+    before = a.path.stat().st_mtime_ns
+    again = P.write_protocol_manifest(src, a.path, split)  # same source and split: kept
+    assert not again.written and a.path.stat().st_mtime_ns == before
+    other = P.write_protocol_manifest(src, a.path, P.fewshot_split(videos, TEST[:4], 2, 3))
+    assert other.written
