@@ -37,7 +37,8 @@ from toolkit.eval import metrics as M
 FRAME_LABEL_COLUMNS = ("video", "frame_idx", "abnormal")
 FRAME_SCORES = "frame_scores.parquet"
 #: metrics.json keys this module owns (removed before a re-evaluation writes its own).
-_PREFIXES = ("frame_auroc_", "frame_n", "frame_with_crops", "frame_eval", "object_")
+_PREFIXES = ("frame_auroc_", "frame_n", "frame_with_crops", "frame_eval", "object_", "protocol",
+             "labelled_clips", "labelled_videos")
 
 
 @dataclass(frozen=True)
@@ -150,22 +151,31 @@ def _region_labels(manifest: Path | None, crop_ids: pd.Series) -> tuple[np.ndarr
     return mask, ""
 
 
-def _test_videos(cfg: dict[str, Any], test: pd.DataFrame) -> tuple[list[str], Path | None]:
+#: Keys of a protocol split manifest's metadata copied into metrics.json (tables group by them).
+PROTOCOL_KEYS = ("protocol", "protocol_name", "labelled_clips", "protocol_seed",
+                 "labelled_videos", "protocol_events")
+
+
+def _test_videos(
+    cfg: dict[str, Any], test: pd.DataFrame
+) -> tuple[list[str], Path | None, dict[str, Any]]:
     """The run's test clips: the protocol's list when the manifest has one, else the clips of
-    its test crops (all of them, including crops the run did not score)."""
+    its test crops (all of them, including crops the run did not score); the path of the
+    manifest; its protocol metadata."""
     data = cfg.get("data")
     path = Path(data) if data else None
     if path is not None and path.is_file():
         from toolkit.data.manifest import read_meta
 
         meta = read_meta(path)
+        proto = {k: meta[k] for k in PROTOCOL_KEYS if k in meta}
         if meta.get("test_videos"):
-            return list(meta["test_videos"]), path
+            return list(meta["test_videos"]), path, proto
         import pyarrow.parquet as pq
 
         t = pq.read_table(path, columns=["video", "split"]).to_pandas()
-        return sorted(t.loc[t["split"] == "test", "video"].unique().tolist()), path
-    return sorted(test["video"].astype(str).unique().tolist()), path
+        return sorted(t.loc[t["split"] == "test", "video"].unique().tolist()), path, proto
+    return sorted(test["video"].astype(str).unique().tolist()), path, {}
 
 
 def evaluate_run(
@@ -190,7 +200,7 @@ def evaluate_run(
     test = scores[scores["split"] == "test"].copy()
     test["video"] = test["video"].astype(str)
     labels = read_frame_labels(fcfg.labels) if labels is None else labels
-    videos, manifest = _test_videos(cfg, test)
+    videos, manifest, proto = _test_videos(cfg, test)
     names = match_videos(labels["video"], videos)
     unlabelled = sorted(set(videos) - set(names))
     if not names:
@@ -230,6 +240,10 @@ def evaluate_run(
         "frame_n_clips_macro": raw["n_clips_macro"],
         "frame_with_crops": float((frames["n_crops"] > 0).mean()) if len(frames) else math.nan,
         "frame_eval": settings,
+        "protocol": proto.get("protocol"),
+        "protocol_name": proto.get("protocol_name"),
+        "labelled_clips": proto.get("labelled_clips"),
+        "labelled_videos": proto.get("labelled_videos"),
     }
     out.update(_object_metrics(test, manifest))
 
