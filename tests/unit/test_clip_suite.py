@@ -3,10 +3,19 @@
 import pandas as pd
 import pytest
 
-from tests.unit.test_protocols import TEST, TRAIN, write_crop_manifest
 from toolkit.data import manifest as mf
+from toolkit.data.synthetic import make_clip_manifest
 from toolkit.engine import grid
 from toolkit.errors import AdtkError
+
+TRAIN = [f"train/train_{i:02d}.mp4" for i in range(1, 17)]
+TEST = [f"test/test_{i:02d}.mp4" for i in range(1, 13)]
+
+
+def write_crop_manifest(path, videos, abnormal=()):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return mf.write_manifest(make_clip_manifest(videos, abnormal), path)
+
 
 
 @pytest.fixture

@@ -7,11 +7,20 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from tests.unit.test_protocols import TEST, TRAIN, write_crop_manifest
 from toolkit.data import manifest as mf
 from toolkit.data import protocols as P
+from toolkit.data.synthetic import make_clip_manifest
 from toolkit.errors import AdtkError
 from toolkit.eval import frames as F
+
+TRAIN = [f"train/train_{i:02d}.mp4" for i in range(1, 17)]
+TEST = [f"test/test_{i:02d}.mp4" for i in range(1, 13)]
+
+
+def write_crop_manifest(path, videos, abnormal=()):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return mf.write_manifest(make_clip_manifest(videos, abnormal), path)
+
 
 
 def make_run(tmp_path, region: bool):

@@ -1,31 +1,21 @@
 """Clip-level protocol splits: official and few-shot; no clip in train and test."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from toolkit.data import protocols as P
+from toolkit.data.synthetic import make_clip_manifest
 from toolkit.errors import AdtkError
 
 TRAIN = [f"train/train_{i:02d}.mp4" for i in range(1, 17)]
 TEST = [f"test/test_{i:02d}.mp4" for i in range(1, 13)]
 
 
-def crops_of(videos, abnormal=()):
-    rows = []
-    for v in videos:
-        for f in range(3):
-            rows.append({"crop_id": f"{v}:{f}", "video": v, "frame_idx": f,
-                         "label": "abnormal" if v in abnormal and f == 1 else "normal",
-                         "event": "bike" if v in abnormal and f == 1 else None})
-    return pd.DataFrame(rows)
-
-
 def test_official_trains_on_every_non_test_clip_and_tests_on_every_test_clip():
     s = P.official_split(TRAIN + TEST, TEST)
     assert list(s.train) == sorted(TRAIN) and list(s.test) == sorted(TEST)
     assert not set(s.train) & set(s.test)
-    df = P.assign(crops_of(TRAIN + TEST), s)
+    df = P.assign(make_clip_manifest(TRAIN + TEST), s)
     assert set(df.loc[df.split == "test", "video"]) == set(TEST)
     assert len(df) == 3 * 28
 
@@ -38,7 +28,7 @@ def test_fewshot_moves_k_seeded_test_clips_into_training(seed):
     assert set(s.test) == set(TEST) - set(s.labelled) and len(s.test) == 9
     assert not set(s.train) & set(s.test)
     assert s == P.fewshot_split(TRAIN + TEST, TEST, 3, seed)  # same seed, same clips
-    df = P.assign(crops_of(TRAIN + TEST), s)
+    df = P.assign(make_clip_manifest(TRAIN + TEST), s)
     # every crop of a clip lands in that clip's split: no clip in both
     assert (df.groupby("video")["split"].nunique() == 1).all()
 
@@ -52,7 +42,7 @@ def test_seeds_choose_different_clips_and_the_choice_ignores_list_order():
 
 
 def test_fewshot_chooses_only_among_candidates_and_checks_k():
-    cand = P.abnormal_clips(crops_of(TRAIN + TEST, abnormal=TEST[:4]))
+    cand = P.abnormal_clips(make_clip_manifest(TRAIN + TEST, abnormal=TEST[:4]))
     assert cand == sorted(TEST[:4])
     for seed in range(10):
         assert set(P.fewshot_split(TRAIN + TEST, TEST, 2, seed, candidates=cand).labelled) <= set(
@@ -65,26 +55,14 @@ def test_fewshot_chooses_only_among_candidates_and_checks_k():
         P.fewshot_split(TRAIN + TEST, TEST, 0, 0)
     with pytest.raises(AdtkError, match="none of the 1 test clips"):
         P.official_split(TRAIN, ["test/nope.mp4"])
-    assert P.abnormal_clips(crops_of(TEST, abnormal=TEST[:2]), events=["cart"]) == []
+    assert P.abnormal_clips(make_clip_manifest(TEST, abnormal=TEST[:2]), events=["cart"]) == []
 
 
 def write_crop_manifest(path, videos, abnormal=()):
-    """A small valid crop manifest (no image files) of three crops per clip."""
     from toolkit.data import manifest as mf
 
-    full = mf.empty("crop")
-    rows = []
-    for r in crops_of(videos, abnormal).itertuples():
-        rows.append({**{c: full[c].dtype.type() for c in full.columns},
-                     "crop_id": r.crop_id, "path": f"{r.crop_id}.png",
-                     "path_oversize": f"o{r.crop_id}.png", "video": r.video,
-                     "video_id": r.video, "frame_idx": r.frame_idx, "time_s": r.frame_idx / 10,
-                     "sequence_id": f"{r.video}:0", "detector": "hand", "label": r.label,
-                     "event": r.event})
     path.parent.mkdir(parents=True, exist_ok=True)
-    types = {c: full[c].dtype for c in full.columns if c != "event"}
-    mf.write_manifest(pd.DataFrame(rows).astype(types), path)
-    return path
+    return mf.write_manifest(make_clip_manifest(videos, abnormal), path)
 
 
 def test_written_manifests_share_test_clips_between_methods_and_resume(tmp_path):
