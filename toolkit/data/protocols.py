@@ -160,11 +160,13 @@ def write_protocol_manifest(
     out: str | os.PathLike,
     split: ClipSplit,
     df: pd.DataFrame | None = None,
+    extra_meta: dict[str, Any] | None = None,
 ) -> ProtocolManifest:
     """Write ``crop_manifest``'s crops with the split's ``split`` column to ``out`` (atomic).
 
     An existing file written from the same source manifest (by content) with the same split is
-    kept as it is, so the runs that read it keep their ids and a suite resumes.
+    kept as it is, so the runs that read it keep their ids and a suite resumes. ``extra_meta``
+    goes into the metadata too (e.g. the suite that wrote it).
     """
     from toolkit import __version__
     from toolkit.data import manifest as mf
@@ -177,6 +179,7 @@ def write_protocol_manifest(
         "kind": "split",
         "adtk_version": __version__,
         **split.meta(),
+        **(extra_meta or {}),
         "inputs": [{"path": str(src.resolve()), "sha256": sha}],
         "group_by": "video",
         "holdout_events": [],

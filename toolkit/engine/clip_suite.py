@@ -77,7 +77,8 @@ def suite_parts(
     parts: list[dict[str, list[Any]]] = []
     if unsupervised:
         off = P.write_protocol_manifest(
-            data, folder / "ped2-official.parquet", P.official_split(videos, test), df=df
+            data, folder / "ped2-official.parquet", P.official_split(videos, test), df=df,
+            extra_meta={"suite": SUITE},
         )
         parts.append({"method": unsupervised, "data": [str(off.path)], "seed": seeds[:1]})
     if k == 0:  # no labelled clips: the official protocol alone
@@ -88,6 +89,7 @@ def suite_parts(
     candidates = P.abnormal_clips(df)
     for s in seeds:
         split = P.fewshot_split(videos, test, k, s, candidates=candidates)
-        few = P.write_protocol_manifest(data, folder / f"ped2-{split.name}.parquet", split, df=df)
+        few = P.write_protocol_manifest(data, folder / f"ped2-{split.name}.parquet", split,
+                                        df=df, extra_meta={"suite": SUITE})
         parts.append({"method": methods, "data": [str(few.path)], "seed": [s]})
     return parts

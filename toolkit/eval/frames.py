@@ -38,7 +38,7 @@ FRAME_LABEL_COLUMNS = ("video", "frame_idx", "abnormal")
 FRAME_SCORES = "frame_scores.parquet"
 #: metrics.json keys this module owns (removed before a re-evaluation writes its own).
 _PREFIXES = ("frame_auroc_", "frame_n", "frame_with_crops", "frame_eval", "object_", "protocol",
-             "labelled_clips", "labelled_videos")
+             "labelled_clips", "labelled_videos", "suite")
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ def _region_labels(manifest: Path | None, crop_ids: pd.Series) -> tuple[np.ndarr
 
 #: Keys of a protocol split manifest's metadata copied into metrics.json (tables group by them).
 PROTOCOL_KEYS = ("protocol", "protocol_name", "labelled_clips", "protocol_seed",
-                 "labelled_videos", "protocol_events")
+                 "labelled_videos", "protocol_events", "suite")
 
 
 def _test_videos(
@@ -244,6 +244,7 @@ def evaluate_run(
         "protocol_name": proto.get("protocol_name"),
         "labelled_clips": proto.get("labelled_clips"),
         "labelled_videos": proto.get("labelled_videos"),
+        "suite": proto.get("suite"),
     }
     out.update(_object_metrics(test, manifest))
 
