@@ -83,3 +83,29 @@ def test_written_manifests_share_test_clips_between_methods_and_resume(tmp_path)
     assert not again.written and a.path.stat().st_mtime_ns == before
     other = P.write_protocol_manifest(src, a.path, P.fewshot_split(videos, TEST[:4], 2, 3))
     assert other.written
+
+
+def test_protocol_splits_share_one_crop_cache_beside_their_source(tmp_path):
+    import cv2
+    import torch
+
+    from toolkit.data import manifest as mf
+    from toolkit.data.datasets import load_crop_tensor, load_manifest_data
+
+    videos = TRAIN[:2] + TEST[:3]
+    df = make_clip_manifest(videos, TEST[:3])
+    src = tmp_path / "crops" / "manifest.parquet"
+    rng = np.random.default_rng(0)
+    for p in [*df["path"], *df["path_oversize"]]:
+        (src.parent / p).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(src.parent / p), rng.integers(0, 255, (8, 8, 3), dtype=np.uint8))
+    mf.write_manifest(df, src)
+    direct = load_crop_tensor(src, df, "normal", 8)
+    for seed in (1, 2):
+        split = P.fewshot_split(videos, TEST[:3], 1, seed)
+        out = P.write_protocol_manifest(src, tmp_path / "splits" / f"{seed}.parquet", split)
+        data = load_manifest_data(out.path, size=8)
+        for part in (data.train, data.test, data.train_abn):
+            idx = df.reset_index().set_index("crop_id").loc[part.meta["sample_id"], "index"]
+            assert torch.equal(part.x, direct[torch.as_tensor(idx.to_numpy().copy())])
+    assert sorted(p.name for p in tmp_path.rglob("*.cache.pt")) == ["manifest.normal8.cache.pt"]

@@ -318,9 +318,11 @@ def load_manifest_data(
         df["split"].isin(["val", "test"]).to_numpy() & (normal | abnormal)
     )
     used &= ~(df["split"].eq("val").to_numpy() & held)  # held-out kinds: test only
-    x = load_crop_tensor(
-        path, df, crop, size, cache_dir=cache_dir, rows=np.flatnonzero(used), sha256=sha256
-    )
+    x = _source_crops(meta, df, used, crop, size, cache_dir)
+    if x is None:
+        x = load_crop_tensor(
+            path, df, crop, size, cache_dir=cache_dir, rows=np.flatnonzero(used), sha256=sha256
+        )
 
     cols = ["crop_id", "label", "event", "video", "frame_idx", "split"]
     tab = df[cols].rename(columns={"crop_id": "sample_id"})
@@ -340,6 +342,33 @@ def load_manifest_data(
         unseen_events=holdout,
         info={"manifest": str(path), "crop": crop},
     )
+
+
+def _source_crops(
+    meta: dict[str, Any], df: pd.DataFrame, used: np.ndarray, crop: str, size: int,
+    cache_dir: str | os.PathLike | None,
+) -> torch.Tensor | None:
+    """The used crops through the crop cache of the manifest a protocol split was made from.
+
+    A clip-protocol suite writes one split manifest per protocol and seed, all holding the
+    same crops; decoding and caching them once, beside their crop manifest, instead of once
+    per split manifest saves a decode and a cache file per seed. None (use the split's own
+    cache) when the split is not such a one, or its source manifest is gone or has changed.
+    """
+    from toolkit.data.manifest import read_manifest
+
+    inputs = meta.get("inputs") or []
+    if not meta.get("protocol") or len(inputs) != 1:
+        return None
+    src = Path(str(inputs[0].get("path", "")))
+    if not src.is_file() or sha256_file(src) != inputs[0].get("sha256"):
+        return None
+    src_df = read_manifest(src)
+    pos = pd.Index(src_df["crop_id"]).get_indexer(df["crop_id"].to_numpy()[used])
+    if (pos < 0).any():
+        return None
+    return load_crop_tensor(src, src_df, crop, size, cache_dir=cache_dir, rows=pos,
+                            sha256=inputs[0]["sha256"])
 
 
 def crop_paths(path: Path, df: pd.DataFrame, crop: str) -> list[Path]:
