@@ -238,6 +238,10 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
     if frame_labels:
         from toolkit.eval.frames import FrameEvalConfig, read_frame_labels
 
+        if not flags.get("data"):
+            raise AdtkError("--frame-labels scores the frames of videos: give --data, a "
+                            "manifest of crops from them")
+
         frame_cfg = FrameEvalConfig(frame_labels, frame_aggregate, frame_topk, frame_smooth)
         read_frame_labels(frame_labels)  # a bad file stops here, before any training
     cfgs = grid.plan({**flags, "out": out}, axes, suite, config,
