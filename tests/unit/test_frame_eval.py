@@ -109,3 +109,24 @@ def test_videos_match_by_trailing_path_and_bad_labels_are_one_line(tmp_path):
         F.read_frame_labels(tmp_path / "none.csv")
     with pytest.raises(AdtkError, match="--frame-smooth"):
         F.FrameEvalConfig("x", smooth=-1)
+
+
+def test_sequence_split_leaves_out_frames_seen_in_training(tmp_path):
+    df = make_clip_manifest(["v.mp4"], ["v.mp4"], frames=3)
+    df["split"] = ["train", "test", "test"]  # frame 0's only crop trained the model
+    data = tmp_path / "split.parquet"
+    mf.write_manifest(df, data, kind="split")
+    run = tmp_path / "run"
+    run.mkdir()
+    test = df[df.split == "test"]
+    pd.DataFrame({"sample_id": test["crop_id"], "split": "test", "label": test["label"],
+                  "score": [0.9, 0.1], "event": test["event"], "video": test["video"],
+                  "frame_idx": test["frame_idx"]}).to_parquet(run / "scores.parquet")
+    (run / "config.json").write_text(json.dumps({"data": str(data)}))
+    (run / "metrics.json").write_text("{}")
+    fl = pd.DataFrame({"video": "v.mp4", "frame_idx": range(5), "abnormal": [0, 1, 0, 0, 1]})
+    fl.to_csv(tmp_path / "fl.csv", index=False)
+    m = F.evaluate_run(run, F.FrameEvalConfig(str(tmp_path / "fl.csv")))
+    fs = pd.read_parquet(run / "frame_scores.parquet")
+    assert fs["frame_idx"].tolist() == [1, 2, 3, 4] and m["frame_n_excluded_trained"] == 1
+    assert m["protocol"] is None

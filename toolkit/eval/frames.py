@@ -13,6 +13,12 @@ Evaluation settings do not change the trained model or its crop scores, so they 
 of the run id: evaluating a finished run again with other settings rewrites these two outputs
 only, and ``metrics.json['frame_eval']`` says which settings they come from.
 
+Frames are those of the run's test clips. With a clip-protocol split (``--suite ped2``) a test
+clip is wholly in test. With a split by sequence (``adtk split``) a video can hold training
+crops too: its frames whose crops all went to train or val are left out
+(``frame_n_excluded_trained``). Test crops labelled ``unlabeled`` are not scored by a run, so
+their frames count as frames without crops.
+
 Object-level AUROC ranks the test crops whose label came from an object region (the manifest's
 ``label_source`` column says ``region``) against those labels: the crop *is* the anomalous
 object, not merely in a frame with one. Without region labels it is left out (null) with a note.
@@ -178,6 +184,16 @@ def _test_videos(
     return sorted(test["video"].astype(str).unique().tolist()), path, {}
 
 
+def _trained_frames(manifest: Path) -> pd.MultiIndex:
+    """(video, frame_idx) of frames whose crops are all in the train or val split."""
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(manifest, columns=["video", "frame_idx", "split"]).to_pandas()
+    t["video"] = t["video"].astype(str)
+    test = t.groupby(["video", "frame_idx"])["split"].agg(lambda s: (s == "test").any())
+    return test.index[~test.to_numpy()]
+
+
 def evaluate_run(
     folder: str | os.PathLike,
     fcfg: FrameEvalConfig,
@@ -213,6 +229,15 @@ def evaluate_run(
     back = {lv: v for v, lv in names.items()}
     fl = labels[labels["video"].isin(back)].copy()
     fl["video"] = fl["video"].map(back)
+    n_trained = 0
+    if manifest is not None and not proto:
+        # A split by sequence (adtk split) shares videos between train and test: frames whose
+        # crops all went to train or val were seen in training, so they are left out.
+        seen = _trained_frames(manifest)
+        if len(seen):
+            keep = ~pd.MultiIndex.from_frame(fl[["video", "frame_idx"]]).isin(seen)
+            n_trained = int((~keep).sum())
+            fl = fl[keep]
     frames = M.score_frames(
         test[["video", "frame_idx", "score"]], fl, fcfg.aggregate, fcfg.topk, fcfg.smooth
     )
@@ -238,6 +263,7 @@ def evaluate_run(
         "frame_n_abnormal": int(frames["abnormal"].sum()),
         "frame_n_clips": raw["n_clips"],
         "frame_n_clips_macro": raw["n_clips_macro"],
+        "frame_n_excluded_trained": n_trained,
         "frame_with_crops": float((frames["n_crops"] > 0).mean()) if len(frames) else math.nan,
         "frame_eval": settings,
         "protocol": proto.get("protocol"),
