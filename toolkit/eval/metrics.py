@@ -176,7 +176,9 @@ def aggregate_frames(
     else:
         if int(k) < 1:
             raise ValueError(f"top-k needs k >= 1, got {k}")
-        s = g.apply(lambda v: float(np.sort(v.to_numpy())[::-1][: int(k)].mean()))
+        ranked = crop_scores.sort_values("score", ascending=False, kind="stable")
+        top = ranked[ranked.groupby(keys, sort=False).cumcount().to_numpy() < int(k)]
+        s = top.groupby(keys, sort=True)["score"].mean()
     out = s.rename("score").reset_index()
     out["n_crops"] = g.size().to_numpy().astype(np.int64)
     return out
