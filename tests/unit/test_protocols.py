@@ -109,3 +109,16 @@ def test_protocol_splits_share_one_crop_cache_beside_their_source(tmp_path):
             idx = df.reset_index().set_index("crop_id").loc[part.meta["sample_id"], "index"]
             assert torch.equal(part.x, direct[torch.as_tensor(idx.to_numpy().copy())])
     assert sorted(p.name for p in tmp_path.rglob("*.cache.pt")) == ["manifest.normal8.cache.pt"]
+
+
+def test_unseen_kind_split_labels_only_clips_of_the_seen_kind():
+    df = make_clip_manifest(TRAIN + TEST, TEST)
+    kinds = {TEST[3]: "cart", TEST[11]: "skateboard"}
+    df["event"] = [kinds.get(v, e) if e is not None else None
+                   for v, e in zip(df.video, df.event, strict=True)]
+    ev = P.clip_events(df)
+    assert ev[TEST[3]] == {"cart"} and ev[TEST[0]] == {"bike"} and TRAIN[0] not in ev
+    for seed in range(1, 9):
+        s = P.unseen_kind_split(TRAIN + TEST, TEST, 3, seed, ev, ["bike"])
+        assert set(s.labelled).isdisjoint({TEST[3], TEST[11]})
+        assert {TEST[3], TEST[11]} <= set(s.test) and s.name == f"fewshot-k3-bike-seed{seed}"

@@ -136,6 +136,28 @@ def abnormal_clips(df: pd.DataFrame, events: Iterable[str] = ()) -> list[str]:
     return sorted(df.loc[abn, "video"].unique().tolist())
 
 
+def clip_events(df: pd.DataFrame) -> dict[str, set[str]]:
+    """Per clip, the anomaly kinds (``event``) of its abnormal crops."""
+    abn = df[(df["label"] == "abnormal") & df["event"].notna()]
+    return {str(v): set(map(str, g)) for v, g in abn.groupby("video")["event"]}
+
+
+def unseen_kind_split(
+    videos: Sequence[str],
+    test_videos: Iterable[str],
+    k: int,
+    seed: int,
+    events: dict[str, set[str]],
+    seen: Iterable[str],
+) -> ClipSplit:
+    """Few-shot, with labelled clips chosen only among clips whose anomalies are all of the
+    ``seen`` kinds: the other kinds (e.g. cart, skateboard when ``seen`` is bike) stay unseen
+    in training and are scored in their own test clips. ``events``: :func:`clip_events`."""
+    seen = set(seen)
+    pool = [v for v, ev in events.items() if ev and ev <= seen]
+    return fewshot_split(videos, test_videos, k, seed, candidates=pool, events=seen)
+
+
 def assign(df: pd.DataFrame, split: ClipSplit) -> pd.DataFrame:
     """``df`` restricted to the split's clips, with a ``split`` column (train / test)."""
     where = {v: "train" for v in split.train} | {v: "test" for v in split.test}
