@@ -25,7 +25,8 @@ from toolkit.eval import tables as T
 from toolkit.eval.metrics import mean_std, roc_points
 
 #: Published frame-level AUROC on UCSD Ped2 (unsupervised: trained on the 16 normal training
-#: clips, scored on all 12 test clips), as quoted by this project's dataset README and issue.
+#: clips, scored on all 12 test clips), as quoted by the dataset's README in ../shared/data and
+#: by this project's issue tracker; micro / macro only where that source states it.
 #: (method and source, AUROC 0-1, "micro" / "macro" / None where the kind is not stated there)
 PED2_PUBLISHED: tuple[tuple[str, float, str | None], ...] = (
     ("MNAD, memory-guided autoencoder (Park et al., CVPR 2020)", 0.9697, None),
@@ -107,9 +108,10 @@ def official_table(runs: Sequence[T.Run]) -> T.Table | None:
     ]
     if ped2:
         notes.append(
-            "Rows in italics are reported elsewhere (each paper's own numbers, not measured "
-            "here), as quoted in the dataset's README; where the source does not say whether "
-            "it is micro or macro, the number is in the last column.")
+            "Rows in italics are reported elsewhere: each method's own published number, not "
+            "measured here (rounded to one decimal; exact values in the CSV). Where the "
+            "number's source does not say whether it is micro or macro, it is in the last "
+            "column.")
     return T.Table(
         key="ped2_official" if ped2 else "frames_official",
         title=("UCSD Ped2" if ped2 else "Video") + ", official protocol: frame AUROC x100",
