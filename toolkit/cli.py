@@ -188,9 +188,30 @@ def _method_names():
 @click.option("--force", is_flag=True, help="Re-train finished runs.")
 @click.option("--config", type=click.Path(dir_okay=False), default=None,
               help="YAML file (bench: section).")
-@click.option("--suite", type=click.Choice(["table1", "table2", "table3", "table4", "paper"]),
+@click.option("--suite", type=click.Choice(["table1", "table2", "table3", "table4", "paper",
+                                           "ped2"]),
               default=None, help="The paper's experiments as a grid (axes given here override "
-              "the suite's).")
+              "the suite's). ped2: the video protocols on a crop manifest of every clip "
+              "(--data) split by clip: official (train on the clips --frame-labels does not "
+              "list, score every frame of those it lists) and few-shot (--labelled-clips test "
+              "clips move into training, per seed; default seeds 1-8).")
+@click.option("--frame-labels", default=None, type=click.Path(dir_okay=False),
+              help="CSV video,frame_idx,time_s,abnormal: score every listed frame of the test "
+              "clips (frames without crops get the lowest frame score) and report frame AUROC, "
+              "micro (all frames pooled) and macro (mean over clips with both classes); writes "
+              "frame_scores.parquet in each run folder.")
+@click.option("--frame-score", "frame_aggregate", default="max", show_default=True,
+              type=click.Choice(["max", "mean", "topk"]),
+              help="A frame's score from its crops' scores: the highest, the mean, or the mean "
+              "of the --frame-topk highest.")
+@click.option("--frame-topk", default=3, show_default=True, type=int,
+              help="Crops averaged per frame by --frame-score topk.")
+@click.option("--frame-smooth", default=0, show_default=True, type=int,
+              help="Also report frame AUROC after a centred moving mean of this many frames "
+              "per clip (0 = raw only).")
+@click.option("--labelled-clips", default=None, type=int,
+              help="Suite ped2, few-shot protocol: test clips moved into training with their "
+              "labels, a seeded choice per seed (default 3; 0 = the official protocol only).")
 @click.option("--jobs", "-j", type=int, default=1, show_default=True,
               help="Runs in parallel processes; the CPU cores (or GPUs) are split between them.")
 @click.option("--report/--no-report", "with_report", default=True, show_default=True,
@@ -198,6 +219,7 @@ def _method_names():
 @click.option("--progress/--no-progress", default=None,
               help="Show the per-epoch progress bar (default: when the output is a terminal).")
 def bench_command(methods, out, force, config, suite, jobs, with_report, progress,
+                  frame_labels, frame_aggregate, frame_topk, frame_smooth, labelled_clips,
                   **flags) -> None:
     """Train and score baseline / ADNL / AE; one folder per run under --out (runs/RUN_ID).
 
@@ -210,7 +232,21 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
     axes = {k: grid.parse_axis(k, flags.pop(k, None)) for k in
             ("crop", "anomaly_digit", "unseen_digit", "seed", "neg_loss", "labelled_anomalies")}
     axes["method"] = grid.parse_axis("method", methods)
-    cfgs = grid.plan({**flags, "out": out}, axes, suite, config)
+    if labelled_clips is not None and suite != "ped2":
+        raise AdtkError("--labelled-clips belongs to --suite ped2 (few-shot protocol)")
+    frame_cfg = None
+    if frame_labels:
+        from toolkit.eval.frames import FrameEvalConfig, read_frame_labels
+
+        if not flags.get("data"):
+            raise AdtkError("--frame-labels scores the frames of videos: give --data, a "
+                            "manifest of crops from them")
+
+        frame_cfg = FrameEvalConfig(frame_labels, frame_aggregate, frame_topk, frame_smooth)
+        read_frame_labels(frame_labels)  # a bad file stops here, before any training
+    cfgs = grid.plan({**flags, "out": out}, axes, suite, config,
+                     suite_options={"frame_labels": frame_labels,
+                                    "labelled_clips": labelled_clips})
     if suite == "paper" and not flags.get("data"):
         click.echo("suite paper: Tables 2-4 run on a crop manifest (--data); running Table 1.")
     if len(cfgs) > 1:
@@ -232,6 +268,13 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
     result = grid.run_grid(cfgs, out, jobs=jobs, force=force, echo=echo, progress=progress)
     if len(cfgs) > 1:
         click.echo(result.summary())
+    if frame_cfg is not None:
+        from toolkit.eval.frames import evaluate_runs, summary_line
+
+        done = [o for o in result.outcomes if o.status != "failed"]
+        for o, (_, m) in zip(done, evaluate_runs([o.folder for o in done], frame_cfg),
+                             strict=True):
+            click.echo(f"{o.cfg.method:<9} {o.cfg.run_id}  {summary_line(m)}")
     if with_report:
         from toolkit.eval.report import build_report
 

@@ -318,9 +318,9 @@ def load_manifest_data(
         df["split"].isin(["val", "test"]).to_numpy() & (normal | abnormal)
     )
     used &= ~(df["split"].eq("val").to_numpy() & held)  # held-out kinds: test only
-    x = load_crop_tensor(
-        path, df, crop, size, cache_dir=cache_dir, rows=np.flatnonzero(used), sha256=sha256
-    )
+    # A protocol split reads its crops through its source crop manifest's cache (see there).
+    src, src_df, rows, src_sha = crop_source(path, df, np.flatnonzero(used), meta, sha256)
+    x = load_crop_tensor(src, src_df, crop, size, cache_dir=cache_dir, rows=rows, sha256=src_sha)
 
     cols = ["crop_id", "label", "event", "video", "frame_idx", "split"]
     tab = df[cols].rename(columns={"crop_id": "sample_id"})
@@ -340,6 +340,33 @@ def load_manifest_data(
         unseen_events=holdout,
         info={"manifest": str(path), "crop": crop},
     )
+
+
+def crop_source(
+    path: Path, df: pd.DataFrame, rows: np.ndarray, meta: dict[str, Any], sha256: str | None
+) -> tuple[Path, pd.DataFrame, np.ndarray, str | None]:
+    """Where ``rows`` of the split manifest ``path`` are decoded and cached from.
+
+    A clip-protocol suite writes one split manifest per protocol and seed, all holding the
+    same crops; reading them through the crop manifest they came from (its cache, beside it)
+    decodes and caches them once instead of once per split manifest. Returns (manifest, its
+    rows, the row positions in it, its sha256): the source's when ``path`` is such a split
+    and its source is unchanged, else ``path``'s own.
+    """
+    from toolkit.data.manifest import read_manifest
+
+    own = (path, df, rows, sha256)
+    inputs = meta.get("inputs") or []
+    if not meta.get("protocol") or len(inputs) != 1:
+        return own
+    src = Path(str(inputs[0].get("path", "")))
+    if not src.is_file() or sha256_file(src) != inputs[0].get("sha256"):
+        return own
+    src_df = read_manifest(src)
+    pos = pd.Index(src_df["crop_id"]).get_indexer(df["crop_id"].to_numpy()[rows])
+    if (pos < 0).any():
+        return own
+    return src, src_df, pos, inputs[0]["sha256"]
 
 
 def crop_paths(path: Path, df: pd.DataFrame, crop: str) -> list[Path]:

@@ -95,3 +95,30 @@ def _num(values: np.ndarray, width: int) -> pa.Array:
     # Zero-padded decimal strings without a per-row Python format call.
     s = pc.cast(pa.array(values, pa.int64()), pa.string())
     return pc.utf8_lpad(s, width=width, padding="0")
+
+
+def make_clip_manifest(
+    videos: list[str], abnormal: tuple[str, ...] | list[str] = (), frames: int = 3
+) -> pd.DataFrame:
+    """A valid crop manifest (no images) with one crop on each of ``frames`` frames per clip;
+    in the clips named in ``abnormal`` the crop of frame 1 is abnormal (event ``bike``).
+
+    For tests of clip-level protocols and frame-level evaluation, where what matters is which
+    clip and frame each crop is on.
+    """
+    from toolkit.data import manifest as mf
+
+    rows = []
+    for v in videos:
+        for f in range(frames):
+            bad = v in abnormal and f == 1
+            rows.append({
+                "crop_id": f"{v}:{f}:0", "path": f"box/{v}/{f}.png",
+                "path_oversize": f"oversize/{v}/{f}.png", "video": v, "video_id": v,
+                "frame_idx": f, "time_s": f / 10, "track_id": 0, "sequence_id": f"{v}:0",
+                "x": 0, "y": 0, "w": 10, "h": 20, "det_score": 1.0, "detector": "synthetic",
+                "label": "abnormal" if bad else "normal", "event": "bike" if bad else None,
+            })
+    cols = mf.empty("crop")
+    df = pd.DataFrame(rows, columns=list(cols.columns))
+    return df.astype({c: cols[c].dtype for c in cols.columns if c != "event"})

@@ -44,7 +44,9 @@ SUITES: dict[str, dict[str, list[Any]]] = {
     # Table 4: ADNL with the scaled (exp(-MSE)) vs naive negative loss.
     "table4": {"method": ["adnl"], "neg_loss": ["naive", "scaled"], "seed": PAPER_SEEDS},
 }
-SUITE_NAMES = (*SUITES, "paper")
+#: Suites that split a crop manifest by clip and score every frame (toolkit/engine/clip_suite.py).
+CLIP_SUITES = ("ped2",)
+SUITE_NAMES = (*SUITES, "paper", *CLIP_SUITES)
 _MANIFEST_SUITES = ("table2", "table3", "table4")
 
 
@@ -109,6 +111,8 @@ def suite_axes(suite: str, has_data: bool) -> list[dict[str, list[Any]]]:
     """The axis sets of a suite (``paper`` = Table 1 and, with a manifest, Tables 2-4)."""
     if suite not in SUITE_NAMES:
         raise AdtkError(f"unknown suite {suite!r}; use one of {', '.join(SUITE_NAMES)}")
+    if suite in CLIP_SUITES:
+        raise AdtkError(f"suite {suite} writes split manifests: plan it with plan(...)")
     names = list(SUITES) if suite == "paper" else [suite]
     if suite == "paper" and not has_data:
         names = ["table1"]
@@ -124,16 +128,39 @@ def suite_axes(suite: str, has_data: bool) -> list[dict[str, list[Any]]]:
     return out
 
 
+def _clip_suite_parts(
+    flags: dict[str, Any], given: dict[str, list[Any]], options: dict[str, Any]
+) -> tuple[list[dict[str, list[Any]]], dict[str, list[Any]]]:
+    """The axis sets of a clip-protocol suite, and the given axes it leaves to override them.
+
+    The suite pairs each seed with its own split manifest, so seeds and methods given on the
+    command line choose the suite's seeds and methods instead of overriding its pairs.
+    """
+    from toolkit.engine.clip_suite import suite_parts
+
+    data = given.get("data") or [flags.get("data")]
+    if len(data) > 1:
+        raise AdtkError("suite ped2 takes one crop manifest (--data)")
+    parts = suite_parts(
+        data[0], flags.get("out") or "runs", options.get("frame_labels"),
+        labelled_clips=options.get("labelled_clips"), seeds=given.get("seed"),
+        methods=given.get("method"),
+    )
+    return parts, {k: v for k, v in given.items() if k not in ("seed", "data", "method")}
+
+
 def plan(
     flags: dict[str, Any],
     axes: dict[str, list[Any] | None] | None = None,
     suite: str | None = None,
     config: str | os.PathLike | None = None,
+    suite_options: dict[str, Any] | None = None,
 ) -> list:
     """Resolved, de-duplicated BenchConfigs of a grid: suite axes, overridden by given axes.
 
     Every config is resolved (and checked) before anything runs, so bad input stops the grid
-    before any training.
+    before any training. ``suite_options``: settings of a clip-protocol suite (``ped2``:
+    ``frame_labels``, ``labelled_clips``).
     """
     from toolkit.engine.run import resolve_bench_config
     from toolkit.methods import get_method
@@ -143,7 +170,10 @@ def plan(
     if unknown:
         raise AdtkError(f"not a grid axis: {', '.join(unknown)}; axes: {', '.join(AXES)}")
     has_data = bool(flags.get("data") or given.get("data"))
-    parts = suite_axes(suite, has_data) if suite else [{}]
+    if suite in CLIP_SUITES:
+        parts, given = _clip_suite_parts(flags, given, suite_options or {})
+    else:
+        parts = suite_axes(suite, has_data) if suite else [{}]
     cfgs, seen = [], set()
     for part in parts:
         merged = {**part, **given}

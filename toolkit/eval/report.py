@@ -420,6 +420,12 @@ METRIC_ROWS = (
     ("test AUROC", "test_auroc"), ("95% CI", "test_auroc_ci95"), ("test AUPR", "test_aupr"),
     ("AUROC seen anomalies", "test_auroc_seen"), ("AUROC unseen anomalies", "test_auroc_unseen"),
     ("AUROC by event", "test_auroc_by_event"), ("frame AUROC", "test_frame_auroc"),
+    ("protocol", "protocol_name"),
+    ("frame AUROC micro (all frames)", "frame_auroc_micro"),
+    ("frame AUROC macro (mean per clip)", "frame_auroc_macro"),
+    ("frame AUROC micro, smoothed", "frame_auroc_micro_smoothed"),
+    ("frame AUROC macro, smoothed", "frame_auroc_macro_smoothed"),
+    ("object AUROC (region labels)", "object_auroc"),
     ("best val AUC", "best_val_auc"), ("best epoch", "best_epoch"),
     ("selected epoch", "selected_epoch"), ("epochs", "epochs"),
     ("wall time (s)", "wall_time_s"), ("train images/s", "train_images_per_s"),
@@ -486,12 +492,15 @@ def build_report(
         raise AdtkError(f"{runs_dir}: no run folders found (a run folder holds config.json)")
     if samples == "auto":
         samples = default_samples()
-    tables = T.all_tables(runs)
+    from toolkit.eval import frame_report as FR
+
+    tables = [*T.all_tables(runs), *FR.frame_tables(runs)]
     tables_dir = out.parent / "tables"
     table_paths = T.write_tables(tables, tables_dir) if tables else []
 
     scores_cache = ScoresCache()  # each scores.parquet is read once for the whole report
     comp_figs, comp_note = comparison_figures(runs, max_comparisons, scores_cache=scores_cache)
+    comp_figs += [_figure(fig, t, caption, wide=True) for t, fig, caption in FR.frame_figures(runs)]
     fin = T.finished(runs)
     order = {r.run_id: i for i, r in enumerate(sorted(
         fin, key=lambda r: tuple(T.sort_key(r.get(f))

@@ -169,6 +169,13 @@ class Table:
     paper_rows: list[Row] = field(default_factory=list)
     caption: str = ""
     notes: list[str] = field(default_factory=list)
+    #: where the reported rows come from: "paper" (the ADNL paper) or e.g. "elsewhere"
+    reported_in: str = "paper"
+
+    @property
+    def reported_heading(self) -> str:
+        where = "in the paper" if self.reported_in == "paper" else self.reported_in
+        return f"Reported {where}, not measured here"
 
     def all_rows(self) -> list[Row]:
         return self.rows + self.paper_rows
@@ -189,7 +196,8 @@ class Table:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(header)
         for r in self.all_rows():
-            line: list[Any] = ["paper (reported)" if r.paper else "measured", *r.labels]
+            line: list[Any] = [f"{self.reported_in} (reported)" if r.paper else "measured",
+                               *r.labels]
             for j, c in enumerate(r.cells):
                 line.append(_raw(c.value))
                 if pooled[j]:
@@ -209,7 +217,8 @@ class Table:
             cells = [*map(_md, r.labels), *(c.text() for c in r.cells)]
             out.append("| " + " | ".join(cells) + " |")
         for r in self.paper_rows:
-            labels = [f"*{_md(r.labels[0])} (paper, reported)*", *map(_md, r.labels[1:])]
+            labels = [f"*{_md(r.labels[0])} ({self.reported_in}, reported)*",
+                      *map(_md, r.labels[1:])]
             out.append("| " + " | ".join([*labels, *(f"*{c.text()}*" for c in r.cells)]) + " |")
         for n in self.notes:
             out += ["", f"_{_md(n)}_"]
@@ -233,7 +242,8 @@ class Table:
         if self.paper_rows:
             lines.append("\\midrule")
             n = len(self.label_columns) + len(self.columns)
-            lines.append(f"\\multicolumn{{{n}}}{{l}}{{\\emph{{Reported in the paper}}}} \\\\")
+            head = _tex(self.reported_heading)
+            lines.append(f"\\multicolumn{{{n}}}{{l}}{{\\emph{{{head}}}}} \\\\")
             for r in self.paper_rows:
                 cells = [_tex_cell(c) for c in r.cells]
                 lines.append(" & ".join([*map(_tex, r.labels), *cells]) + " \\\\")

@@ -1,0 +1,71 @@
+"""End to end on two real UCSD Ped2 clips: extract every frame, official protocol, frame AUROC.
+
+UCSD Ped2: Mahadevan et al., "Anomaly detection in crowded scenes", CVPR 2010. Skipped when
+../shared/data is absent.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from sklearn.metrics import roc_auc_score
+
+from toolkit.cli import main
+from toolkit.data.manifest import read_manifest, read_meta
+
+pytestmark = [pytest.mark.shared, pytest.mark.slow]
+
+
+def _adtk(*args):
+    r = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+def test_two_ped2_clips_extract_bench_frame_auroc(shared_data, tmp_path):
+    ped2 = shared_data / "ucsd-ped2"
+    clips = tmp_path / "ped2"
+    for rel in ("train/train_01.mp4", "test/test_02.mp4"):  # links: the data is never copied
+        (clips / rel).parent.mkdir(parents=True, exist_ok=True)
+        (clips / rel).symlink_to(ped2 / rel)
+    _adtk("extract", clips, "--out", tmp_path / "crops", "--labels", ped2 / "labels.csv",
+          "--fps", 10, "--workers", 1, "--no-progress")
+    crops = read_manifest(tmp_path / "crops" / "manifest.parquet")
+    assert set(crops["video"]) == {"train/train_01.mp4", "test/test_02.mp4"}
+
+    out = _adtk("bench", "--suite", "ped2", "--data", tmp_path / "crops" / "manifest.parquet",
+                "--frame-labels", ped2 / "frame_labels.csv", "--labelled-clips", 0,
+                "--method", "baseline", "--seed", 1, "--epochs", 2, "--frame-smooth", 5,
+                "--out", tmp_path / "runs", "--no-report", "--no-progress", "--threads", 1)
+    assert "frame AUROC micro" in out and "macro" in out
+    split = tmp_path / "runs" / "splits" / "ped2-official.parquet"
+    assert read_meta(split)["test_videos"] == ["test/test_02.mp4"]
+    df = read_manifest(split)
+    assert set(df.loc[df.split == "train", "video"]) == {"train/train_01.mp4"}
+
+    (run,) = [p for p in (tmp_path / "runs").iterdir() if (p / "metrics.json").is_file()]
+    m = json.loads((run / "metrics.json").read_text())
+    frames = pd.read_parquet(run / "frame_scores.parquet")
+    labels = pd.read_csv(ped2 / "frame_labels.csv")
+    want = labels[labels.video == "test/test_02.mp4"]
+    # every frame of the test clip is scored, also those where no crop was found
+    assert len(frames) == len(want) == m["frame_n"] == 180
+    assert frames["abnormal"].sum() == want["abnormal"].sum() == m["frame_n_abnormal"]
+    assert m["frame_auroc_micro"] == pytest.approx(
+        roc_auc_score(frames["abnormal"], frames["score"]))
+    assert m["frame_auroc_macro"] == pytest.approx(m["frame_auroc_micro"])  # one clip
+    assert m["frame_auroc_micro_smoothed"] == pytest.approx(
+        roc_auc_score(frames["abnormal"], frames["score_smoothed"]))
+    assert 0.5 < m["frame_with_crops"] <= 1.0
+    test = crops[crops.video == "test/test_02.mp4"]
+    scores = pd.read_parquet(run / "scores.parquet")[["sample_id", "score"]]
+    mx = test[["crop_id", "frame_idx"]].merge(scores, left_on="crop_id", right_on="sample_id")
+    assert len(mx) == len(test)  # every test crop was scored
+    mx = mx.groupby("frame_idx")["score"].max()
+    got = frames.set_index("frame_idx").loc[mx.index, "score"]
+    assert np.allclose(got.to_numpy(), mx.to_numpy())
+    assert m["protocol"] == "official" and m["object_auroc"] is None  # no region labels here

@@ -1,0 +1,85 @@
+"""Frame-level evaluation on hand-made scores: aggregation, smoothing, micro / macro AUROC."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from toolkit.eval import metrics as M
+
+
+def crops(rows):
+    return pd.DataFrame(rows, columns=["video", "frame_idx", "score"])
+
+
+def labels(rows):
+    return pd.DataFrame(rows, columns=["video", "frame_idx", "abnormal"])
+
+
+def test_aggregate_max_mean_topk_by_hand():
+    c = crops([("a", 0, 1.0), ("a", 0, 5.0), ("a", 0, 3.0), ("a", 1, 2.0), ("b", 0, 7.0)])
+    got = {h: M.aggregate_frames(c, h, k=2) for h in ("max", "mean", "topk")}
+    assert got["max"]["score"].tolist() == [5.0, 2.0, 7.0]
+    assert got["mean"]["score"].tolist() == [3.0, 2.0, 7.0]
+    # top-2 of frame a/0 is (5 + 3) / 2; a frame with one crop keeps that crop's score
+    assert got["topk"]["score"].tolist() == [4.0, 2.0, 7.0]
+    assert got["max"]["n_crops"].tolist() == [3, 1, 1]
+    assert M.aggregate_frames(c, "topk", k=1)["score"].tolist() == got["max"]["score"].tolist()
+    with pytest.raises(ValueError, match="unknown frame aggregate"):
+        M.aggregate_frames(c, "median")
+
+
+def test_every_listed_frame_is_scored_and_empty_frames_get_the_lowest_score():
+    c = crops([("a", 0, 0.4), ("a", 2, 0.9), ("a", 2, 0.1), ("a", 9, 5.0)])  # frame 9 unlisted
+    fl = labels([("a", 0, 0), ("a", 1, 0), ("a", 2, 1), ("a", 3, 1)])
+    f = M.score_frames(c, fl)
+    assert f["frame_idx"].tolist() == [0, 1, 2, 3]
+    assert f["n_crops"].tolist() == [1, 0, 2, 0]
+    # frames 1 and 3 have no crop: the lowest frame score (0.4), not the lowest crop score 0.1
+    assert f["score"].tolist() == [0.4, 0.4, 0.9, 0.4]
+    assert M.score_frames(c, fl, missing_score=-1.0)["score"].tolist() == [0.4, -1.0, 0.9, -1.0]
+
+
+def test_smoothing_is_a_centred_moving_mean_per_clip_with_shrinking_ends():
+    f = pd.DataFrame({
+        "video": ["a"] * 5 + ["b"] * 2,
+        "frame_idx": [4, 0, 1, 2, 3, 0, 1],  # out of order on purpose
+        "score": [5.0, 1.0, 2.0, 3.0, 4.0, 10.0, 20.0],
+    })
+    s = M.smooth_frames(f, 3)
+    # a in frame order: 1 2 3 4 5 -> (1+2)/2, 2, 3, 4, (4+5)/2; b never mixes with a
+    assert s.tolist() == [4.5, 1.5, 2.0, 3.0, 4.0, 15.0, 15.0]
+    assert M.smooth_frames(f, 1).tolist() == f["score"].tolist()
+    # an even width leans one frame forward: frame i averages i-1, i, i+1, i+2 (width 4)
+    assert M.smooth_frames(f, 4)[1] == pytest.approx((1 + 2 + 3) / 3)
+    sm = M.score_frames(crops([("a", 0, 0.0), ("a", 1, 3.0), ("a", 2, 0.0)]),
+                        labels([("a", i, 0) for i in range(3)]), smooth=3)
+    assert sm["score_smoothed"].tolist() == [1.5, 1.0, 1.5]
+
+
+def test_micro_and_macro_auroc_against_sklearn():
+    rng = np.random.default_rng(0)
+    rows = []
+    for clip, n, shift in (("c1", 40, 1.0), ("c2", 30, 0.2), ("c3", 25, 3.0)):
+        y = (rng.random(n) < 0.4).astype(int)
+        s = rng.normal(size=n) + shift * y + (5.0 if clip == "c3" else 0.0)  # c3 scores higher
+        rows += [(clip, i, int(y[i]), float(s[i])) for i in range(n)]
+    rows += [("c4", i, 0, float(rng.normal())) for i in range(10)]  # one class only
+    f = pd.DataFrame(rows, columns=["video", "frame_idx", "abnormal", "score"])
+    m = M.frame_metrics(f)
+    assert m["micro"] == pytest.approx(roc_auc_score(f["abnormal"], f["score"]))
+    per = [roc_auc_score(g["abnormal"], g["score"]) for _, g in f[f.video != "c4"].groupby("video")]
+    assert m["macro"] == pytest.approx(np.mean(per))
+    assert m["n_clips"] == 4 and m["n_clips_macro"] == 3
+    assert math.isnan(m["by_clip"]["c4"])
+    # the clip offset moves micro (pooled ranking) but not macro (within-clip rankings)
+    assert m["micro"] != pytest.approx(m["macro"])
+
+
+def test_macro_ignores_single_class_clips_and_is_nan_without_any():
+    f = labels([("a", 0, 0), ("a", 1, 0), ("b", 0, 1)]).assign(score=[0.1, 0.2, 0.9])
+    m = M.frame_metrics(f)
+    assert m["micro"] == 1.0
+    assert math.isnan(m["macro"]) and m["n_clips_macro"] == 0

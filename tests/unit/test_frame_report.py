@@ -1,0 +1,105 @@
+"""Frame-level tables and figures in the report: Ped2 tables with published rows, ROC, timelines."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from toolkit.data import manifest as mf
+from toolkit.data import protocols as P
+from toolkit.data.synthetic import make_clip_manifest
+from toolkit.eval import frame_report as FR
+from toolkit.eval import frames as F
+from toolkit.eval import tables as T
+
+TRAIN = [f"train/train_{i:02d}.mp4" for i in range(1, 4)]
+TEST = [f"test/test_{i:02d}.mp4" for i in range(1, 5)]
+
+
+def make_runs(tmp_path, seeds=(1,), protocol="official"):
+    """Baseline and ADNL runs per seed over one protocol split manifest each, evaluated."""
+    src = tmp_path / "crops" / "manifest.parquet"
+    src.parent.mkdir(parents=True, exist_ok=True)
+    mf.write_manifest(make_clip_manifest(TRAIN + TEST, TEST, frames=6), src)
+    fl = pd.DataFrame([(v, f, f / 10, int(f in (1, 2))) for v in TEST for f in range(8)],
+                      columns=["video", "frame_idx", "time_s", "abnormal"])
+    fl.to_csv(tmp_path / "fl.csv", index=False)
+    rng = np.random.default_rng(0)
+    folders = []
+    for seed in seeds:
+        split = (P.official_split(TRAIN + TEST, TEST) if protocol == "official"
+                 else P.fewshot_split(TRAIN + TEST, TEST, 1, seed))
+        data = P.write_protocol_manifest(src, tmp_path / f"{split.name}.parquet", split,
+                                         extra_meta={"suite": "ped2"}).path
+        test = mf.read_manifest(data).query("split == 'test'")
+        for method, gap in (("baseline", 0.3), ("adnl", 1.5)):
+            run = tmp_path / "runs" / f"{method}-{seed}"
+            run.mkdir(parents=True)
+            y = (test["label"] == "abnormal").to_numpy()
+            pd.DataFrame({"sample_id": test["crop_id"], "split": "test", "label": test["label"],
+                          "score": rng.random(len(test)) + gap * y, "event": test["event"],
+                          "video": test["video"], "frame_idx": test["frame_idx"]}
+                         ).to_parquet(run / "scores.parquet")
+            cfg = {"run_id": f"{method}{seed}", "method": method, "seed": seed,
+                   "dataset": "manifest", "data": str(data)}
+            (run / "config.json").write_text(json.dumps(cfg))
+            (run / "metrics.json").write_text(json.dumps({**cfg, "test_auroc": 0.7}))
+            F.evaluate_run(run, F.FrameEvalConfig(str(tmp_path / "fl.csv"), smooth=3))
+            folders.append(run)
+    return folders
+
+
+def test_official_table_has_measured_rows_and_published_rows_reported_elsewhere(tmp_path):
+    make_runs(tmp_path)
+    runs = T.load_runs(tmp_path / "runs")
+    (t,) = FR.frame_tables(runs)
+    assert t.key == "ped2_official" and t.reported_in == "elsewhere"
+    assert [r.labels[0] for r in t.rows] == [T.method_name("baseline"), "ADNL"]
+    adnl = next(r for r in runs if r.get("method") == "adnl")
+    micro = t.columns.index("Frame micro")
+    assert t.rows[1].cells[micro].value == pytest.approx(adnl.get("frame_auroc_micro"))
+    assert t.rows[1].cells[t.columns.index("Frame macro")].value == pytest.approx(
+        adnl.get("frame_auroc_macro"))
+    # SSMTL: micro and macro in their own columns; kinds not stated go to the last column
+    ssmtl = [r for r in t.paper_rows if r.labels[0].startswith("SSMTL")]
+    assert [r.cells[micro].value for r in ssmtl] == [0.975, None]
+    assert [r.cells[t.columns.index("Frame macro")].value for r in ssmtl] == [None, 0.998]
+    mnad = next(r for r in t.paper_rows if r.labels[0].startswith("MNAD"))
+    assert mnad.cells[-1].value == 0.9697 and mnad.cells[micro].value is None
+    assert "elsewhere (reported)" in t.to_csv()
+    assert "Reported elsewhere, not measured here" in t.to_latex()
+    assert "(elsewhere, reported)" in t.to_markdown()
+
+
+def test_fewshot_tables_have_the_table2_form(tmp_path):
+    make_runs(tmp_path, seeds=(1, 2, 3), protocol="fewshot")
+    runs = T.load_runs(tmp_path / "runs")
+    tabs = FR.frame_tables(runs)
+    micro = next(t for t in tabs if t.key == "ped2_fewshot_k1_frame_auroc_micro")
+    assert micro.columns == ["Seed 1", "Seed 2", "Seed 3", "Average", "Std"]
+    assert [r.labels for r in micro.rows] == [[T.method_name("baseline")], ["ADNL"]]
+    vals = [r.get("frame_auroc_micro") for r in runs if r.get("method") == "adnl"]
+    got = micro.rows[1].cells
+    assert got[3].value == pytest.approx(np.mean(vals))
+    assert got[4].value == pytest.approx(np.std(vals, ddof=1))
+    assert not micro.paper_rows  # published numbers are not comparable with few-shot splits
+
+
+def test_frame_figures_and_report(tmp_path):
+    from toolkit.eval.report import build_report
+
+    make_runs(tmp_path, seeds=(1,))
+    runs = T.load_runs(tmp_path / "runs")
+    figs = FR.frame_figures(runs)
+    titles = [t for t, _, _ in figs]
+    assert titles[0].startswith("Frame-level ROC") and "per test clip" in titles[1]
+    timeline = figs[1][1]
+    assert len([a for a in timeline.axes if a.get_visible()]) == len(TEST)
+    # abnormal frames 1-2 of each clip are shaded: one span per clip
+    assert all(len(a.patches) == 1 for a in timeline.axes if a.get_visible())
+    rep = build_report(tmp_path / "runs", tmp_path / "report.html", samples=None)
+    html = (tmp_path / "report.html").read_text()
+    assert "Reported elsewhere, not measured here" in html
+    assert "Frame scores per test clip" in html and "frame AUROC micro" in html
+    assert (rep.tables_dir / "ped2_official.csv").is_file()
