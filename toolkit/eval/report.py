@@ -261,7 +261,7 @@ def run_figures(
     if samples is not None and (r.path / "scores.parquet").is_file():
         try:
             figs += cached_figures(r, "samples", lambda: samples.figures(r, get_scores()))
-        except Exception as e:  # a missing dataset or model must not stop the report
+        except Exception as e:  # noqa: BLE001  (a missing dataset or model must not stop the report)
             note = f"Sample images unavailable: {str(e).splitlines()[0] if str(e) else e!r}"
     return figs, note
 
