@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from tests.bench_fixtures import make_split_manifest
 from toolkit.cli import main
+from toolkit.data.synthetic import make_split_manifest
 
 TINY = ["--epochs", "2", "--batch-size", "64", "--width", "8", "--latent-dim", "8",
         "--device", "cpu", "--threads", "1", "--no-report"]

@@ -61,7 +61,7 @@ def test_a_failing_run_is_recorded_and_the_rest_go_on(tmp_path):
 
 
 def test_cli_grid_exit_code_and_report(tmp_path):
-    from tests.bench_fixtures import make_split_manifest
+    from toolkit.data.synthetic import make_split_manifest
 
     out = tmp_path / "runs"
     # ADNL cannot train on a split without labelled anomalies in train: that run fails, the

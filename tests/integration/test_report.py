@@ -17,7 +17,6 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from tests.unit.test_tables import write_run
 from toolkit.cli import main
 from toolkit.eval import tables as T
 from toolkit.eval.report import build_report
@@ -26,7 +25,7 @@ EVIL = "<script>alert(1)</script>"
 
 
 @pytest.fixture()
-def fixture_runs(tmp_path) -> Path:
+def fixture_runs(tmp_path, write_run) -> Path:
     runs = tmp_path / "runs"
     for method in ("baseline", "adnl"):
         for digit in (0, 1):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tests.unit.test_tables import write_run
 from toolkit.eval import report as R
 from toolkit.eval import tables as T
 
 
-def test_credits_follow_the_data_the_runs_used(tmp_path):
+def test_credits_follow_the_data_the_runs_used(tmp_path, write_run):
     write_run(tmp_path, method="adnl", anomaly_digit=1)  # mnist-5k
     d = write_run(tmp_path, method="adnl", dataset="manifest", data="dm/entrance.parquet",
                   anomaly_digit=None)
@@ -25,13 +24,13 @@ def test_credits_follow_the_data_the_runs_used(tmp_path):
     assert any(t == "Intel IoT DevKit sample videos, CC-BY-4.0" for t in texts)
 
 
-def test_no_credit_for_data_not_used(tmp_path):
+def test_no_credit_for_data_not_used(tmp_path, write_run):
     write_run(tmp_path, method="adnl", dataset="digits", anomaly_digit=1)
     texts = [t for t, _ in R.credits(T.load_runs(tmp_path))]
     assert len(texts) == 1 and "scikit-learn" in texts[0]
 
 
-def test_what_was_run_separates_axes_from_common_settings(tmp_path):
+def test_what_was_run_separates_axes_from_common_settings(tmp_path, write_run):
     for m in ("baseline", "adnl"):
         for s in (1, 2, 3):
             write_run(tmp_path, method=m, anomaly_digit=4, seed=s)
