@@ -204,7 +204,7 @@ def _method_names():
 @click.option("--jobs", "-j", type=int, default=1, show_default=True,
               help="Runs in parallel processes; the CPU cores (or GPUs) are split between them.")
 @click.option("--report/--no-report", "with_report", default=True, show_default=True,
-              help="Write --out/report.html (and tables/) at the end.")
+              help="Write --out/report.html (and its tables, report_tables/) at the end.")
 @click.option("--progress/--no-progress", default=None,
               help="Show the per-epoch progress bar (default: when the output is a terminal).")
 def bench_command(methods, out, force, config, suite, jobs, with_report, progress,
@@ -265,7 +265,7 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
 @click.argument("runs_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--out", "-o", default="report.html", show_default=True,
               type=click.Path(dir_okay=False),
-              help="HTML file to write; tables go to a tables/ folder beside it.")
+              help="HTML file to write; its tables go beside it, into NAME_tables/ for NAME.html.")
 @click.option("--title", default=None, help="Report title (default: the runs folder's name).")
 @click.option("--no-images", is_flag=True,
               help="Skip the figures that need the data and model.pt (reconstructions, extremes).")

@@ -60,11 +60,26 @@ def test_report_is_self_contained_escaped_and_complete(fixture_runs, tmp_path):
     assert "mlxtend" in html
     # tables beside the report, and the numbers in the HTML are the metrics.json values
     for ext in ("csv", "md", "tex"):
-        assert (out.parent / "tables" / f"table1_mnist_5k.{ext}").is_file()
+        assert (out.parent / "report_tables" / f"table1_mnist_5k.{ext}").is_file()
     runs = T.load_runs(fixture_runs)
     for r in T.finished(runs):
         if r.get("method") == "adnl":
             assert f"{r.get('test_auroc') * 100:.1f}" in html
+
+
+def test_two_reports_in_one_folder_keep_their_own_tables(tmp_path, write_run):
+    ids = {d: write_run(tmp_path / f"runs{d}", method="adnl", anomaly_digit=d).name
+           for d in (1, 2)}
+    site = tmp_path / "site"
+    for digit in (1, 2):
+        res = CliRunner().invoke(main, ["report", str(tmp_path / f"runs{digit}"), "--out",
+                                        str(site / f"d{digit}.html"), "--no-images"])
+        assert res.exit_code == 0, res.output
+        assert f"d{digit}_tables" in res.output
+    for digit in (1, 2):
+        runs = pd.read_csv(site / f"d{digit}_tables" / "runs.csv")
+        assert runs["Run"].tolist() == [ids[digit]]
+        assert f'd{digit}_tables/' in (site / f"d{digit}.html").read_text()
 
 
 def test_report_of_an_empty_folder_is_a_clear_error(tmp_path):

@@ -1,7 +1,7 @@
 """The HTML report: one self-contained file from a folder of runs.
 
 ``build_report(runs_dir, out)`` reads the run folders (docs/run-folder.md), writes every table
-as CSV / Markdown / LaTeX into ``<out folder>/tables/`` and renders ``templates/report.html``
+as CSV / Markdown / LaTeX into ``NAME_tables/`` beside ``NAME.html`` and renders ``templates/report.html``
 with Jinja2 (autoescape on: names from configs, videos or events always show as text). Images
 are embedded as base64 PNG data URIs and the CSS is inline; a Content-Security-Policy forbids
 scripts and any network fetch, so the file opens anywhere, offline, as it was written.
@@ -467,6 +467,15 @@ def render(context: dict[str, Any]) -> str:
     return _environment().get_template("report.html").render(**context)
 
 
+def tables_dir_for(out: str | os.PathLike) -> Path:
+    """The tables folder of the report ``out``: ``dir/NAME.html`` -> ``dir/NAME_tables/``.
+
+    Named after the report, so two reports written to one folder keep their own tables.
+    """
+    out = Path(out)
+    return out.parent / f"{out.stem}_tables"
+
+
 def build_report(
     runs_dir: str | os.PathLike,
     out: str | os.PathLike = "report.html",
@@ -487,7 +496,7 @@ def build_report(
     if samples == "auto":
         samples = default_samples()
     tables = T.all_tables(runs)
-    tables_dir = out.parent / "tables"
+    tables_dir = tables_dir_for(out)
     table_paths = T.write_tables(tables, tables_dir) if tables else []
 
     scores_cache = ScoresCache()  # each scores.parquet is read once for the whole report
