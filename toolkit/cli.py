@@ -102,7 +102,10 @@ def split_command(manifests, out, group_by, ratios, seed, holdout_events, config
         seed=seed,
         holdout_events=tuple(holdout_events) or None,
     )
-    click.echo(split_manifests(manifests, out, cfg).report())
+    res = split_manifests(manifests, out, cfg)
+    click.echo(res.report())
+    for w in res.warnings:
+        click.echo(f"Warning: {w}", err=True)
 
 
 @main.command("inspect")

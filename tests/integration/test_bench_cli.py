@@ -81,6 +81,41 @@ def test_bench_missing_crop_file_and_unknown_method(tmp_path):
     assert r.exit_code == 2 and "nope" in r.output and "baseline" in r.output
 
 
+@pytest.mark.parametrize("damage", ["truncated", "text", "corrupt pages", "unsplit"])
+def test_unreadable_data_stops_before_any_run_folder(tmp_path, damage):
+    """One Error: line naming the file, exit 2, and no run folder or report left behind."""
+    man = make_split_manifest(tmp_path)
+    data = tmp_path / "bad.parquet"
+    raw = man.read_bytes()
+    if damage == "truncated":
+        data.write_bytes(raw[: len(raw) // 2])
+    elif damage == "text":
+        data.write_text("video,start_s\n")
+    elif damage == "corrupt pages":
+        data.write_bytes(raw[:100] + b"x" * 300 + raw[400:])
+    else:
+        pd.read_parquet(man).drop(columns="split").to_parquet(data)
+    out = tmp_path / "runs"
+    r = CliRunner().invoke(main, ["bench", "--data", str(data), "--out", str(out)])
+    assert r.exit_code == 2, r.output
+    (line,) = r.output.splitlines()
+    assert line.startswith("Error: ") and "bad.parquet" in line, r.output
+    assert not out.exists()
+
+
+def test_select_best_val_is_refused_without_validation_data(tmp_path):
+    man = make_split_manifest(tmp_path, counts={"train": (20, 4), "test": (8, 4)})
+    out = tmp_path / "runs"
+    r = _bench("--data", str(man), "--size", "16", "--select", "best-val", "--out", str(out),
+               *TINY)
+    assert r.exit_code == 2 and "--select best-val needs validation AUC" in r.output, r.output
+    assert "no val split" in r.output and not out.exists()
+    one_label = make_split_manifest(tmp_path / "b", counts={"train": (20, 4), "val": (6, 0),
+                                                            "test": (8, 4)})
+    r = _bench("--data", str(one_label), "--size", "16", "--select", "best-val", *TINY)
+    assert r.exit_code == 2 and "no abnormal crops in its val split" in r.output, r.output
+
+
 @pytest.mark.slow
 def test_quick_preset_quality_on_real_digits(tmp_path):
     """The issue's quality bar: mnist-5k, --preset quick, three anomaly digits, ADNL >= 0.98

@@ -249,7 +249,9 @@ def _run_safely(cfg: Any, out: str, force: bool, progress: bool | None) -> tuple
         raise
     except BaseException as e:  # noqa: BLE001  (a failed run is recorded, the grid goes on)
         msg = (str(e).splitlines() or [type(e).__name__])[0]
-        return msg or type(e).__name__, type(e).__name__, time.perf_counter() - t0
+        # Every user-facing error (ManifestError too) reads as AdtkError to the caller.
+        etype = "AdtkError" if isinstance(e, AdtkError) else type(e).__name__
+        return msg or type(e).__name__, etype, time.perf_counter() - t0
     return "", "", time.perf_counter() - t0
 
 

@@ -88,9 +88,13 @@ def resolve_bench_config(
         data = Path(cfg.data)
         if not data.is_file():
             raise AdtkError(f"--data {cfg.data}: no such manifest file")
+        from toolkit.data.datasets import split_label_counts
         from toolkit.io import sha256_file
 
-        upd.update(dataset="manifest", data_sha256=sha256_file(data))
+        sha = sha256_file(data)
+        # Read and checked now, so unreadable or unsplit input stops before any run folder.
+        label_counts = split_label_counts(str(data), sha)
+        upd.update(dataset="manifest", data_sha256=sha)
         upd.update(anomaly_digit=None, unseen_digit=None)
     elif cfg.dataset == "manifest":
         raise AdtkError("dataset 'manifest' needs --data PATH (a split manifest)")
@@ -113,6 +117,13 @@ def resolve_bench_config(
     for k, allowed in CHOICES.items():
         if getattr(cfg, k) not in allowed:
             raise AdtkError(f"unknown {k} {getattr(cfg, k)!r}; use one of {', '.join(allowed)}")
+    if cfg.select == "best-val" and cfg.data:
+        val = [label_counts.get(("val", lab), 0) for lab in ("normal", "abnormal")]
+        if not all(val):
+            why = ("has no val split (split with a val ratio of 0)" if not any(val) else
+                   f"has no {('normal', 'abnormal')[val.index(0)]} crops in its val split")
+            raise AdtkError(f"--select best-val needs validation AUC, but {cfg.data} {why}; "
+                            "use --select last, or split again with a val ratio > 0")
     if cfg.dataset in DIGIT_SETS and not 0 <= int(cfg.anomaly_digit) <= 9:
         raise AdtkError(f"--anomaly-digit must be 0-9, got {cfg.anomaly_digit}")
     for k in ("epochs", "batch_size", "latent_dim", "width"):

@@ -1,10 +1,11 @@
 """The HTML report: one self-contained file from a folder of runs.
 
 ``build_report(runs_dir, out)`` reads the run folders (docs/run-folder.md), writes every table
-as CSV / Markdown / LaTeX into ``NAME_tables/`` beside ``NAME.html`` and renders ``templates/report.html``
-with Jinja2 (autoescape on: names from configs, videos or events always show as text). Images
-are embedded as base64 PNG data URIs and the CSS is inline; a Content-Security-Policy forbids
-scripts and any network fetch, so the file opens anywhere, offline, as it was written.
+as CSV / Markdown / LaTeX into ``NAME_tables/`` beside ``NAME.html`` and renders
+``templates/report.html`` with Jinja2 (autoescape on: names from configs, videos or events
+always show as text). Images are embedded as base64 PNG data URIs and the CSS is inline; a
+Content-Security-Policy forbids scripts and any network fetch, so the file opens anywhere,
+offline, as it was written.
 """
 
 from __future__ import annotations
