@@ -116,6 +116,42 @@ def test_select_best_val_is_refused_without_validation_data(tmp_path):
     assert r.exit_code == 2 and "no abnormal crops in its val split" in r.output, r.output
 
 
+def test_a_run_folder_another_live_process_writes_is_refused(tmp_path):
+    """A second bench on a run that another process is writing (e.g. a worker orphaned by a
+    killed bench) refuses that run with a message naming the holder; the rest of the grid runs,
+    and once the holder is gone the same command trains the refused run."""
+    import subprocess
+    import sys
+
+    from toolkit.engine.run import LOCK_FILE, resolve_bench_config
+
+    out = tmp_path / "runs"
+    tiny = dict(dataset="digits", anomaly_digit=3, epochs=2, batch_size=64, width=8,
+                latent_dim=8)
+    busy = out / resolve_bench_config(method="baseline", **tiny).run_id
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom toolkit.io import exclusive_lock\n"
+         "with exclusive_lock(sys.argv[1], 'busy'):\n    print('held', flush=True)\n"
+         "    time.sleep(120)\n", str(busy / LOCK_FILE)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        args = ["--dataset", "digits", "--anomaly-digit", "3", "--method", "baseline",
+                "--method", "adnl", "--out", str(out), *TINY]
+        r = _bench(*args)
+        assert r.exit_code == 1, r.output
+        assert "another adtk process is writing this run folder" in r.output
+        assert f"held by process {holder.pid} on " in r.output
+        assert {p.name for p in busy.iterdir()} == {LOCK_FILE}  # nothing written into it
+        assert [m["method"] for m in _metrics(out)] == ["adnl"]
+    finally:
+        holder.kill()
+        holder.wait()
+    r = _bench(*args)
+    assert r.exit_code == 0, r.output
+    assert sorted(m["method"] for m in _metrics(out)) == ["adnl", "baseline"]
+
+
 @pytest.mark.slow
 def test_quick_preset_quality_on_real_digits(tmp_path):
     """The issue's quality bar: mnist-5k, --preset quick, three anomaly digits, ADNL >= 0.98

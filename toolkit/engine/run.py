@@ -170,6 +170,10 @@ def method_for(cfg: BenchConfig) -> Any:
     )
 
 
+#: Held (flock) by the process writing a run folder; see toolkit.io.exclusive_lock.
+LOCK_FILE = ".lock"
+
+
 def run_dir(cfg: BenchConfig, out_root: str | os.PathLike) -> Path:
     """The folder of ``cfg``'s run: ``out_root / run_id``."""
     return Path(out_root) / cfg.run_id
@@ -194,27 +198,38 @@ def run_one(
     folder = run_dir(cfg, out_root)
     if is_finished(folder) and not force:
         return folder
-    if force and folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "error.json").unlink(missing_ok=True)
-    from toolkit.io import atomic_write_json
+    from toolkit.io import atomic_write_json, exclusive_lock
 
-    atomic_write_json(folder / "config.json", {**to_dict(cfg), "run_id": cfg.run_id})
-    try:
-        _run(cfg, folder, progress, on_epoch)
-    except BaseException as e:
-        if not isinstance(e, KeyboardInterrupt) and type(e).__name__ != "TrainingInterrupted":
-            atomic_write_json(
-                folder / "error.json",
-                {
-                    "run_id": cfg.run_id,
-                    "error": (str(e).splitlines() or [type(e).__name__])[0],
-                    "traceback": traceback.format_exc(),
-                    "time": _now(),
-                },
-            )
-        raise
+    folder.mkdir(parents=True, exist_ok=True)
+    # One writer per run folder: a second bench (or a worker orphaned by a killed one) on
+    # the same run is refused before it touches a file.
+    with exclusive_lock(folder / LOCK_FILE, f"{folder}: another adtk process is writing this "
+                        "run folder; wait for it to finish (or stop it), then run the same "
+                        "command again"):
+        if is_finished(folder) and not force:  # another process finished it meanwhile
+            return folder
+        if force:
+            for child in folder.iterdir():  # everything but the lock we hold
+                if child.is_dir():
+                    shutil.rmtree(child)
+                elif child.name != LOCK_FILE:
+                    child.unlink()
+        (folder / "error.json").unlink(missing_ok=True)
+        atomic_write_json(folder / "config.json", {**to_dict(cfg), "run_id": cfg.run_id})
+        try:
+            _run(cfg, folder, progress, on_epoch)
+        except BaseException as e:
+            if not isinstance(e, KeyboardInterrupt) and type(e).__name__ != "TrainingInterrupted":
+                atomic_write_json(
+                    folder / "error.json",
+                    {
+                        "run_id": cfg.run_id,
+                        "error": (str(e).splitlines() or [type(e).__name__])[0],
+                        "traceback": traceback.format_exc(),
+                        "time": _now(),
+                    },
+                )
+            raise
     return folder
 
 

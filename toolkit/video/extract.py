@@ -924,20 +924,11 @@ def _write_failures(out: Path, failed: list[dict[str, str]]) -> None:
     atomic_write_text(out / "failures.csv", buf.getvalue())
 
 
-@contextlib.contextmanager
 def _lock(out: Path):
     """One ``adtk extract`` per output folder at a time (an flock, released on any exit)."""
-    import fcntl
+    from toolkit.io import exclusive_lock
 
-    fh = open(out / ".lock", "w")  # noqa: SIM115 - held for the whole run
-    try:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise AdtkError(f"{out}: another adtk extract is writing to this folder") from None
-        yield
-    finally:
-        fh.close()
+    return exclusive_lock(out / ".lock", f"{out}: another adtk extract is writing to this folder")
 
 
 class _Bars:
