@@ -209,7 +209,9 @@ def _method_names():
 @click.option("--report/--no-report", "with_report", default=True, show_default=True,
               help="Write --out/report.html (and its tables, report_tables/) at the end.")
 @click.option("--progress/--no-progress", default=None,
-              help="Show the per-epoch progress bar (default: when the output is a terminal).")
+              help="Per-epoch progress: a bar on a terminal, else a plain line per epoch, at "
+              "most one per 10 s and run (default; with --jobs > 1 always lines); --progress "
+              "forces bars, --no-progress shows none.")
 def bench_command(methods, out, force, config, suite, jobs, with_report, progress,
                   **flags) -> None:
     """Train and score baseline / ADNL / AE; one folder per run under --out (runs/RUN_ID).
@@ -327,7 +329,9 @@ def _tv_models() -> list[str]:
 @click.option("--device", help="torchvision device: auto, cpu, cuda.  [default: auto]")
 @click.option("--workers", "-j", type=int,
               help="Parallel worker processes (one video each); 0 = all cores.  [default: 0]")
-@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress: bars on a terminal, else a plain line every few videos and every "
+              "minute (default); --progress forces bars, --no-progress shows none.")
 def extract_cmd(input_path, out, config_path, progress, **flags):
     """Person crops with sequence ids from fixed-camera videos.
 
@@ -357,7 +361,8 @@ def extract_cmd(input_path, out, config_path, progress, **flags):
 @click.option("--jobs", "-j", type=int, default=2, show_default=True,
               help="Training runs in parallel (each gets its share of the cores; two one-thread "
               "runs of these small networks keep 2 cores busier than one two-thread run).")
-@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@click.option("--progress/--no-progress", default=True,
+              help="Show progress: bars on a terminal, plain lines in a log.")
 def demo_command(out, full, jobs, progress) -> None:
     """Run the whole pipeline on built-in data: extract, split, bench, report.
 

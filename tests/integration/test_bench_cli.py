@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -33,12 +34,34 @@ def test_bench_digits_baseline_and_adnl(tmp_path):
     for m in ms.values():
         assert 0 <= m["test_auroc"] <= 1 and m["epochs"] == 2 and m["dataset"] == "digits"
         assert m["run_id"] in r.output
+        # stderr is not a terminal here: a plain line per epoch, no bar
+        assert f"{m['method']} {m['run_id']}: 1/2 epochs, rec " in r.stderr
+        assert f"{m['method']} {m['run_id']}: 2/2 epochs, rec " in r.stderr
+    assert "\r" not in r.stderr
     assert ms["adnl"]["n_train_abnormal"] > 0 and ms["baseline"]["n_train_abnormal"] == 0
     # Same command again: both runs are finished and skipped, not re-trained.
     before = {p: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")}
     r2 = _bench("--dataset", "digits", "--anomaly-digit", "3", "--method", "baseline",
                 "--method", "adnl", "--out", str(out), *TINY)
     assert r2.exit_code == 0 and before == {p: p.stat().st_mtime_ns for p in before}
+
+
+@pytest.mark.slow
+def test_parallel_workers_print_epoch_lines_into_a_log(tmp_path):
+    """--jobs 2 with stderr going to a file (as under nohup or CI): each worker's epochs."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "bench.log"
+    with open(log, "w") as fh:
+        done = subprocess.run(
+            [sys.executable, "-m", "toolkit", "bench", "--dataset", "digits", "--anomaly-digit",
+             "3", "--method", "baseline", "--method", "adnl", "--jobs", "2",
+             "--out", str(tmp_path / "runs"), *TINY], stdout=fh, stderr=fh, timeout=300)
+    text = log.read_text()
+    assert done.returncode == 0, text
+    for method in ("baseline", "adnl"):
+        assert re.search(rf"^{method} [0-9a-f]{{12}}: 2/2 epochs, rec ", text, re.M), text
 
 
 def test_bench_on_a_generated_manifest(tmp_path):

@@ -238,7 +238,8 @@ def _assign_resources(cfgs: Sequence, jobs: int) -> list:
     return out
 
 
-def _run_safely(cfg: Any, out: str, force: bool, progress: bool | None) -> tuple[str, str, float]:
+def _run_safely(cfg: Any, out: str, force: bool,
+                progress: bool | str | None) -> tuple[str, str, float]:
     """Run one config; never raises (except KeyboardInterrupt): returns (error, type, seconds)."""
     from toolkit.engine.run import run_one
 
@@ -300,12 +301,15 @@ def run_grid(
         for c in todo:
             record(c, *_run_safely(c, out, force, progress))
     else:
-        _run_parallel(todo, out, jobs, force, record)
+        # Bars of several processes would draw over each other: workers print plain lines.
+        _run_parallel(todo, out, jobs, force, record,
+                      progress="off" if progress is False else "lines")
     result.wall_s = time.perf_counter() - t0
     return result
 
 
-def _run_parallel(todo: Sequence, out: str, jobs: int, force: bool, record: Callable) -> None:
+def _run_parallel(todo: Sequence, out: str, jobs: int, force: bool, record: Callable,
+                  progress: bool | str | None = False) -> None:
     from toolkit.engine.train import available_cores
 
     threads = max(1, available_cores() // jobs)
@@ -315,7 +319,7 @@ def _run_parallel(todo: Sequence, out: str, jobs: int, force: bool, record: Call
     while pending:
         with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
                                  initargs=(threads,)) as pool:
-            futures = {pool.submit(_run_safely, c, out, force, False): c for c in pending}
+            futures = {pool.submit(_run_safely, c, out, force, progress): c for c in pending}
             pending = []
             try:
                 not_done = set(futures)
