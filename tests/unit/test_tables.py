@@ -59,7 +59,10 @@ def test_table1_numbers_equal_metrics_json(table1_runs):
     root, known = table1_runs
     [t] = T.table1(T.load_runs(root))
     assert t.label_columns == ["Method"]
-    assert t.columns == ["0", "1", "2", "Avg"]  # failed / unfinished digits are not columns
+    # failed / unfinished digits are not columns; an average over fewer than ten digits says so
+    assert t.columns == ["0", "1", "2", "Avg (3 digits)"]
+    assert any("over the 3 anomaly digits run here (0, 1, 2); the paper's is over all ten" in n
+               for n in t.notes)
     rows = {r.labels[0]: r for r in t.rows}
     assert list(rows) == ["AAE (baseline)", "ADNL"]
     for method, name in (("baseline", "AAE (baseline)"), ("adnl", "ADNL")):
@@ -82,8 +85,8 @@ def test_table1_numbers_equal_metrics_json(table1_runs):
     adnl = next(r for r in measured if r["Method"] == "ADNL")
     assert float(adnl["0"]) == M.mean_std([known[("adnl", 0, 1)], known[("adnl", 0, 2)]])[0]
     assert adnl["0 n"] == "2"
-    p = next(r for r in paper if r["Method"] == "ADNL")
-    assert float(p["Avg"]) == 0.991 and p["0"] == ""
+    p = next(r for r in paper if r["Method"] == "ADNL, avg of 10 digits")
+    assert float(p["Avg (3 digits)"]) == 0.991 and p["0"] == ""
 
 
 def test_single_run_cells_are_exact_and_carry_ci(tmp_path, write_run):
