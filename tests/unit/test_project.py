@@ -148,3 +148,11 @@ def test_bench_help_explains_the_manifest_dataset():
 
     text = " ".join(CliRunner().invoke(main, ["bench", "--help"]).output.split())
     assert "manifest: the crop manifest given with --data" in text
+
+
+def test_readme_offers_the_cpu_only_torch_install_beside_the_quick_start():
+    readme = (REPO / "README.md").read_text()
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert "pip install -e . && adtk demo --out demo" in quick
+    assert "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu" in quick
+    assert "5.5 GB" in quick  # the measured CUDA install, stated beside it
