@@ -232,8 +232,9 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
         click.echo(f"grid: {grid.describe(cfgs)}; out {out}, {max(1, jobs)} job(s)")
 
     def echo(o) -> None:
-        if o.status == "failed":
-            click.echo(f"{o.cfg.method:<9} {o.cfg.run_id}  FAILED: {o.error}  {o.folder}")
+        if o.status in ("failed", "busy"):
+            click.echo(f"{o.cfg.method:<9} {o.cfg.run_id}  {o.status.upper()}: {o.error}  "
+                       f"{o.folder}")
             return
         m = o.metrics()
         auc = m.get("test_auroc")
@@ -255,11 +256,18 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
             click.echo(f"report: {rep.path} (tables in {rep.tables_dir})")
         except Exception as e:  # noqa: BLE001  (the runs are done; a report problem is a note)
             click.echo(f"note: report not written: {e}", err=True)
+    stopped = result.failed + result.busy
+    if len(cfgs) == 1 and stopped and stopped[0].error_type == "AdtkError":
+        o = stopped[0]
+        raise AdtkError(f"{o.folder}: {o.error}" if o.status == "busy" else o.error)
+    if result.busy:
+        click.echo(f"{len(result.busy)} of {len(cfgs)} runs are being written by another live "
+                   "process (named above): stop it, or wait for it, then run the same command "
+                   "again.", err=True)
     if result.failed:
-        if len(cfgs) == 1 and result.failed[0].error_type == "AdtkError":
-            raise AdtkError(result.failed[0].error)
         click.echo(f"{len(result.failed)} of {len(cfgs)} runs failed (error.json in each "
                    "folder); run the same command again to retry them.", err=True)
+    if stopped:
         sys.exit(1)
 
 

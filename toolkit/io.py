@@ -103,3 +103,23 @@ def exclusive_lock(path: str | os.PathLike, busy: str) -> Iterator[None]:
         yield
     finally:
         fh.close()
+
+
+def lock_holder(path: str | os.PathLike) -> str | None:
+    """Who holds :func:`exclusive_lock` on ``path`` now ("PID on HOST"), or None if nobody."""
+    import fcntl
+
+    try:
+        fh = open(path)  # noqa: SIM115  (closed below; closing also drops a lock we took)
+    except OSError:
+        return None  # no lock file: nobody ever locked it
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            return fh.read().strip() or "another process"
+        return None
+    finally:
+        fh.close()

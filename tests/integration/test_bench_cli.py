@@ -163,10 +163,22 @@ def test_a_run_folder_another_live_process_writes_is_refused(tmp_path):
                 "--method", "adnl", "--out", str(out), *TINY]
         r = _bench(*args)
         assert r.exit_code == 1, r.output
-        assert "another adtk process is writing this run folder" in r.output
-        assert f"held by process {holder.pid} on " in r.output
+        assert (f"BUSY: another adtk process is writing this run folder (process {holder.pid} "
+                "on ") in r.output
+        assert "1 of 2 runs are being written by another live process" in r.stderr
         assert {p.name for p in busy.iterdir()} == {LOCK_FILE}  # nothing written into it
         assert [m["method"] for m in _metrics(out)] == ["adnl"]
+        # one run alone: the usual one-line Error:, exit 2
+        r = _bench("--dataset", "digits", "--anomaly-digit", "3", "--method", "baseline",
+                   "--out", str(out), *TINY)
+        last = r.output.splitlines()[-1]
+        assert r.exit_code == 2 and last.startswith(f"Error: {busy}: another adtk"), r.output
+        # the run_one lock itself, for a holder that starts after the grid looked
+        from toolkit.engine.run import run_one
+        from toolkit.errors import AdtkError
+
+        with pytest.raises(AdtkError, match=f"held by process {holder.pid} on "):
+            run_one(resolve_bench_config(method="baseline", **tiny), out)
     finally:
         holder.kill()
         holder.wait()

@@ -179,7 +179,7 @@ def plan(
 class Outcome:
     cfg: Any
     folder: Path
-    status: str  # finished | skipped | failed
+    status: str  # finished | skipped | failed | busy (another live process writes its folder)
     error: str = ""
     error_type: str = ""
     seconds: float = 0.0
@@ -211,10 +211,15 @@ class GridResult:
     def failed(self) -> list[Outcome]:
         return self._with("failed")
 
+    @property
+    def busy(self) -> list[Outcome]:
+        return self._with("busy")
+
     def summary(self) -> str:
+        busy = f", {len(self.busy)} busy in another process" if self.busy else ""
         return (f"{len(self.outcomes)} runs: {len(self.finished)} trained, "
-                f"{len(self.skipped)} already finished (skipped), {len(self.failed)} failed; "
-                f"{self.wall_s:.1f} s")
+                f"{len(self.skipped)} already finished (skipped), {len(self.failed)} failed"
+                f"{busy}; {self.wall_s:.1f} s")
 
 
 def _assign_resources(cfgs: Sequence, jobs: int) -> list:
@@ -273,7 +278,8 @@ def run_grid(
     progress: bool | None = None,
 ) -> GridResult:
     """Run every config not finished yet; ``jobs`` worker processes when more than one."""
-    from toolkit.engine.run import is_finished, run_dir
+    from toolkit.engine.run import LOCK_FILE, is_finished, run_dir
+    from toolkit.io import lock_holder
 
     t0 = time.perf_counter()
     out = str(out)
@@ -281,13 +287,19 @@ def run_grid(
     todo = []
     for c in cfgs:
         folder = run_dir(c, out)
+        o = None
         if is_finished(folder) and not force:
             o = Outcome(c, folder, "skipped")
-            result.outcomes.append(o)
-            if echo:
-                echo(o)
-        else:
+        elif (holder := lock_holder(folder / LOCK_FILE)) is not None:
+            # Refused here, before any worker starts; run_one's own lock covers the rest.
+            o = Outcome(c, folder, "busy", f"another adtk process is writing this run folder "
+                        f"(process {holder})", "AdtkError")
+        if o is None:
             todo.append(c)
+            continue
+        result.outcomes.append(o)
+        if echo:
+            echo(o)
     jobs = max(1, min(int(jobs), len(todo) or 1))
     todo = _assign_resources(todo, jobs)
 
