@@ -198,7 +198,7 @@ def run_one(
     folder = run_dir(cfg, out_root)
     if is_finished(folder) and not force:
         return folder
-    from toolkit.io import atomic_write_json, exclusive_lock
+    from toolkit.io import exclusive_lock
 
     folder.mkdir(parents=True, exist_ok=True)
     # One writer per run folder: a second bench (or a worker orphaned by a killed one) on
@@ -208,29 +208,38 @@ def run_one(
                         "command again"):
         if is_finished(folder) and not force:  # another process finished it meanwhile
             return folder
-        if force:
-            for child in folder.iterdir():  # everything but the lock we hold
-                if child.is_dir():
-                    shutil.rmtree(child)
-                elif child.name != LOCK_FILE:
-                    child.unlink()
-        (folder / "error.json").unlink(missing_ok=True)
-        atomic_write_json(folder / "config.json", {**to_dict(cfg), "run_id": cfg.run_id})
-        try:
-            _run(cfg, folder, progress, on_epoch)
-        except BaseException as e:
-            if not isinstance(e, KeyboardInterrupt) and type(e).__name__ != "TrainingInterrupted":
-                atomic_write_json(
-                    folder / "error.json",
-                    {
-                        "run_id": cfg.run_id,
-                        "error": (str(e).splitlines() or [type(e).__name__])[0],
-                        "traceback": traceback.format_exc(),
-                        "time": _now(),
-                    },
-                )
-            raise
+        _run_locked(cfg, folder, force, progress, on_epoch)
     return folder
+
+
+def _run_locked(
+    cfg: BenchConfig, folder: Path, force: bool, progress: bool | str | None, on_epoch: tuple
+) -> None:
+    """:func:`run_one`'s work, with the folder's lock held."""
+    if force:
+        for child in folder.iterdir():  # everything but the lock we hold
+            if child.is_dir():
+                shutil.rmtree(child)
+            elif child.name != LOCK_FILE:
+                child.unlink()
+    (folder / "error.json").unlink(missing_ok=True)
+    from toolkit.io import atomic_write_json
+
+    atomic_write_json(folder / "config.json", {**to_dict(cfg), "run_id": cfg.run_id})
+    try:
+        _run(cfg, folder, progress, on_epoch)
+    except BaseException as e:
+        if not isinstance(e, KeyboardInterrupt) and type(e).__name__ != "TrainingInterrupted":
+            atomic_write_json(
+                folder / "error.json",
+                {
+                    "run_id": cfg.run_id,
+                    "error": (str(e).splitlines() or [type(e).__name__])[0],
+                    "traceback": traceback.format_exc(),
+                    "time": _now(),
+                },
+            )
+        raise
 
 
 def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple) -> None:
