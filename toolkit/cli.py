@@ -279,7 +279,9 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
 @click.option("--out", "-o", default="report.html", show_default=True,
               type=click.Path(dir_okay=False),
               help="HTML file to write; its tables go beside it, into NAME_tables/ for NAME.html.")
-@click.option("--title", default=None, help="Report title (default: the runs folder's name).")
+@click.option("--title", default=None,
+              help="Report title (default: what was run, e.g. 'AAE (baseline) vs ADNL on "
+              "mnist-5k digits 0-9').")
 @click.option("--no-images", is_flag=True,
               help="Skip the figures that need the data and model.pt (reconstructions, extremes).")
 def report_command(runs_dir, out, title, no_images) -> None:
