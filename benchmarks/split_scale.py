@@ -13,7 +13,7 @@ measurement's memory does not leak into the next:
 - inspect: ``python -m toolkit inspect`` on the result.
 
 Peak memory is the process's maximum resident set size (``resource.getrusage``), imports
-included. Target (issue 3): 1M rows in under 10 s and under 2 GB on 2 cores. Numbers are noisy
+included. Target: 1M rows in under 10 s and under 2 GB on 2 cores. Numbers are noisy
 when other work shares the cores: the load average is printed with them.
 """
 

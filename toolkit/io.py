@@ -1,15 +1,19 @@
-"""Small file helpers shared by every stage: atomic writes and content hashes."""
+"""Small file helpers shared by every stage: atomic writes, content hashes, folder locks."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from toolkit.errors import AdtkError
 
 
 def _read_umask() -> int:
@@ -67,3 +71,55 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike, busy: str) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` for the block, or raise ``AdtkError(busy)``.
+
+    An ``flock``: the kernel releases it when the holder exits, however it exits (``kill -9``
+    too), so a lock never outlives its process and needs no clean-up. The holder's pid and
+    host are written into the file so that the refusal can name them. POSIX (Linux, macOS).
+    """
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # "a+" never truncates: a process that is refused must still read the holder's pid.
+    fh = open(path, "a+")  # noqa: SIM115  (held for the whole block)
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            fh.seek(0)
+            holder = fh.read().strip()
+            raise AdtkError(busy + (f" (held by process {holder})" if holder else "")) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()} on {socket.gethostname()}\n")
+        fh.flush()
+        yield
+    finally:
+        fh.close()
+
+
+def lock_holder(path: str | os.PathLike) -> str | None:
+    """Who holds :func:`exclusive_lock` on ``path`` now ("PID on HOST"), or None if nobody."""
+    import fcntl
+
+    try:
+        fh = open(path)  # noqa: SIM115  (closed below; closing also drops a lock we took)
+    except OSError:
+        return None  # no lock file: nobody ever locked it
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            return fh.read().strip() or "another process"
+        return None
+    finally:
+        fh.close()

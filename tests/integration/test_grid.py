@@ -61,7 +61,7 @@ def test_a_failing_run_is_recorded_and_the_rest_go_on(tmp_path):
 
 
 def test_cli_grid_exit_code_and_report(tmp_path):
-    from tests.bench_fixtures import make_split_manifest
+    from toolkit.data.synthetic import make_split_manifest
 
     out = tmp_path / "runs"
     # ADNL cannot train on a split without labelled anomalies in train: that run fails, the
@@ -74,7 +74,7 @@ def test_cli_grid_exit_code_and_report(tmp_path):
     assert res.exit_code == 1, res.output
     assert "FAILED: method 'adnl' needs labelled anomalies" in res.output
     assert "1 of 2 runs failed" in res.output
-    assert (out / "report.html").is_file() and (out / "tables" / "runs.csv").is_file()
+    assert (out / "report.html").is_file() and (out / "report_tables" / "runs.csv").is_file()
     # a single run keeps the one-line error of adtk bench (exit 2)
     res = CliRunner().invoke(main, ["bench", *TINY, *data, "--method", "adnl", "--out", str(out),
                                     "--no-report"])

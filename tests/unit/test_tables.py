@@ -6,99 +6,13 @@ import csv
 import io
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from toolkit.config import config_hash
 from toolkit.eval import metrics as M
 from toolkit.eval import tables as T
-
-BASE_CONFIG = {
-    "method": "adnl", "dataset": "mnist-5k", "data": None, "crop": "normal",
-    "anomaly_digit": 0, "unseen_digit": None, "seed": 1, "neg_loss": "scaled",
-    "neg_weight": 1.0, "warmup_epochs": 0, "labelled_anomalies": "all", "preset": "quick",
-    "epochs": 3, "batch_size": 64, "lr": 0.0002, "latent_dim": 16, "width": 8,
-    "select": "last", "device": "cpu",
-}
-
-
-def write_run(
-    root: Path,
-    *,
-    auroc: float | None = None,
-    aupr: float | None = None,
-    finished: bool = True,
-    error: str | None = None,
-    n: int = 60,
-    extra_metrics: dict | None = None,
-    **settings,
-) -> Path:
-    """A run folder per docs/run-folder.md, with real files and known numbers.
-
-    Scores are drawn so that abnormal ones are higher; unless given, the metrics are computed
-    from them with toolkit.eval.metrics (as bench does).
-    """
-    cfg = {**BASE_CONFIG, **settings}
-    hashed = {k: v for k, v in cfg.items() if k != "device"}
-    run_id = config_hash(hashed)
-    cfg["run_id"] = run_id
-    d = root / run_id
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "config.json").write_text(json.dumps(cfg, indent=2))
-    rng = np.random.default_rng(abs(hash(run_id)) % 2**32)
-    labels = np.array(["normal"] * (n - n // 4) + ["abnormal"] * (n // 4))
-    y = (labels == "abnormal").astype(int)
-    score = rng.normal(0, 1, n) + 2.0 * y
-    scores = pd.DataFrame({
-        "sample_id": [f"{cfg['dataset']}:{i}" for i in range(n)],
-        "split": ["test"] * n,
-        "label": labels,
-        "score": score,
-        "event": pd.array([str(cfg["anomaly_digit"]) if v else None for v in y], dtype="string"),
-        "target": np.where(y == 1, cfg["anomaly_digit"] or 0, 7).astype("int64"),
-    })
-    scores.to_parquet(d / "scores.parquet")
-    hist = pd.DataFrame({
-        "epoch": np.arange(1, cfg["epochs"] + 1, dtype="int64"),
-        "loss": np.linspace(1, 0.2, cfg["epochs"]),
-        "rec": np.linspace(1, 0.2, cfg["epochs"]),
-        "adv": np.nan, "neg": np.nan, "disc": np.nan,
-        "val_auc": np.linspace(0.6, 0.95, cfg["epochs"]),
-        "time_s": np.arange(1, cfg["epochs"] + 1, dtype="float64"),
-    })
-    hist.to_parquet(d / "history.parquet")
-    if error is not None:
-        (d / "error.json").write_text(json.dumps({
-            "run_id": run_id, "error": error, "traceback": "Traceback...\n", "time": "now"}))
-        return d
-    if not finished:
-        return d
-    m = M.score_metrics(y, score, n_boot=200)
-    if auroc is not None:
-        m["test_auroc"] = auroc
-        m["test_auroc_ci95"] = [auroc - 0.01, min(1.0, auroc + 0.01)]
-    if aupr is not None:
-        m["test_aupr"] = aupr
-    metrics = {
-        **{k: cfg[k] for k in ("method", "dataset", "data", "crop", "seed", "anomaly_digit",
-                               "unseen_digit", "neg_loss", "neg_weight", "labelled_anomalies",
-                               "preset")},
-        "run_id": run_id, **m,
-        "best_val_auc": 0.95, "best_epoch": cfg["epochs"], "selected_epoch": cfg["epochs"],
-        "select": "last", "test_auroc_seen": None, "test_auroc_unseen": None,
-        "test_auroc_by_event": {}, "test_frame_auroc": None, "epochs": cfg["epochs"],
-        "n_train": 100, "n_train_abnormal": 10, "wall_time_s": 3.5,
-        "train_images_per_s": 1000.0, "device": "cpu",
-        "versions": {"adtk": "0.1.0", "torch": "2.x", "python": "3.11"},
-        "hardware": {"cpu": "test cpu", "cores": 2, "gpu": None},
-        "finished_at": "2026-01-01T00:00:00",
-        **(extra_metrics or {}),
-    }
-    (d / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return d
 
 
 def _csv_rows(table: T.Table) -> list[dict]:
@@ -106,7 +20,7 @@ def _csv_rows(table: T.Table) -> list[dict]:
 
 
 @pytest.fixture()
-def table1_runs(tmp_path):
+def table1_runs(tmp_path, write_run):
     """2 methods x 3 digits x 2 seeds with known AUROCs; one failed and one unfinished run."""
     known = {}
     for mi, method in enumerate(["baseline", "adnl"]):
@@ -129,7 +43,7 @@ def test_load_runs_statuses(table1_runs):
     assert status.count("failed") == 1 and status.count("incomplete") == 1
 
 
-def test_a_run_copied_into_a_second_folder_counts_once(tmp_path):
+def test_a_run_copied_into_a_second_folder_counts_once(tmp_path, write_run):
     import shutil
 
     for s in (1, 2):
@@ -145,7 +59,10 @@ def test_table1_numbers_equal_metrics_json(table1_runs):
     root, known = table1_runs
     [t] = T.table1(T.load_runs(root))
     assert t.label_columns == ["Method"]
-    assert t.columns == ["0", "1", "2", "Avg"]  # failed / unfinished digits are not columns
+    # failed / unfinished digits are not columns; an average over fewer than ten digits says so
+    assert t.columns == ["0", "1", "2", "Avg (3 digits)"]
+    assert any("over the 3 anomaly digits run here (0, 1, 2); the paper's is over all ten" in n
+               for n in t.notes)
     rows = {r.labels[0]: r for r in t.rows}
     assert list(rows) == ["AAE (baseline)", "ADNL"]
     for method, name in (("baseline", "AAE (baseline)"), ("adnl", "ADNL")):
@@ -168,11 +85,11 @@ def test_table1_numbers_equal_metrics_json(table1_runs):
     adnl = next(r for r in measured if r["Method"] == "ADNL")
     assert float(adnl["0"]) == M.mean_std([known[("adnl", 0, 1)], known[("adnl", 0, 2)]])[0]
     assert adnl["0 n"] == "2"
-    p = next(r for r in paper if r["Method"] == "ADNL")
-    assert float(p["Avg"]) == 0.991 and p["0"] == ""
+    p = next(r for r in paper if r["Method"] == "ADNL, avg of 10 digits")
+    assert float(p["Avg (3 digits)"]) == 0.991 and p["0"] == ""
 
 
-def test_single_run_cells_are_exact_and_carry_ci(tmp_path):
+def test_single_run_cells_are_exact_and_carry_ci(tmp_path, write_run):
     for d in range(3):
         write_run(tmp_path, method="adnl", anomaly_digit=d, auroc=0.9123456789 + d / 100)
     runs = T.load_runs(tmp_path)
@@ -198,7 +115,7 @@ def test_aupr_table_beside_auroc(table1_runs):
     assert cell.value == M.mean_std([known[("adnl", 0, s)] - 0.05 for s in (1, 2)])[0]
 
 
-def test_seed_table_average_and_std(tmp_path):
+def test_seed_table_average_and_std(tmp_path, write_run):
     vals = {1: 0.81, 2: 0.84, 3: 0.9}
     for s, v in vals.items():
         write_run(tmp_path, method="adnl", dataset="manifest", data="dm/ped.parquet",
@@ -219,7 +136,7 @@ def test_seed_table_average_and_std(tmp_path):
     assert sorted(r.cells[0].value for r in runs.rows if r.labels[1] == "ADNL") == [0.81, 0.84, 0.9]
 
 
-def test_table3_and_table4_split_variants(tmp_path):
+def test_table3_and_table4_split_variants(tmp_path, write_run):
     common = {"method": "adnl", "dataset": "manifest", "data": "dm/x.parquet",
               "anomaly_digit": None}
     for s in (1, 2):
@@ -241,7 +158,7 @@ def test_table3_and_table4_split_variants(tmp_path):
     assert [c.value for c in t2.rows[0].cells[:2]] == [0.8 + 1 / 100, 0.8 + 2 / 100]
 
 
-def test_table2_breaks_a_crop_tie_by_natural_order_not_folder_order(tmp_path):
+def test_table2_breaks_a_crop_tie_by_natural_order_not_folder_order(tmp_path, write_run):
     common = {"dataset": "manifest", "data": "dm/x.parquet", "anomaly_digit": None, "seed": 1}
     for crop, auc in (("normal", 0.6), ("oversize", 0.9)):
         for m in ("baseline", "adnl"):
@@ -252,7 +169,7 @@ def test_table2_breaks_a_crop_tie_by_natural_order_not_folder_order(tmp_path):
         assert "normal crops" in t2.title and t2.rows[0].cells[0].value == 0.6
 
 
-def test_a_manifest_resplit_under_the_same_path_never_pools_with_the_old_one(tmp_path):
+def test_a_manifest_resplit_under_the_same_path_never_pools_with_the_old_one(tmp_path, write_run):
     common = {"method": "adnl", "dataset": "manifest", "data": "dm/x.parquet",
               "anomaly_digit": None, "seed": 1}
     write_run(tmp_path, data_sha256="a" * 64, auroc=0.6, **common)
@@ -268,7 +185,7 @@ def test_a_manifest_resplit_under_the_same_path_never_pools_with_the_old_one(tmp
     assert "data_sha256" not in T.varying(T.load_runs(tmp_path / "one"))
 
 
-def test_different_settings_never_share_a_row(tmp_path):
+def test_different_settings_never_share_a_row(tmp_path, write_run):
     for d in (0, 1):
         write_run(tmp_path, method="adnl", anomaly_digit=d, neg_weight=1.0, auroc=0.9)
         write_run(tmp_path, method="adnl", anomaly_digit=d, neg_weight=10.0, auroc=0.7)
@@ -279,7 +196,7 @@ def test_different_settings_never_share_a_row(tmp_path):
     assert not t.paper_rows  # paper rows only when rows are plain methods
 
 
-def test_label_efficiency_and_unseen_tables(tmp_path):
+def test_label_efficiency_and_unseen_tables(tmp_path, write_run):
     for la, v in (("1", 0.7), ("5", 0.8), ("all", 0.95), ("10", 0.85)):
         for d in (0, 1):
             write_run(tmp_path, method="adnl", anomaly_digit=d, labelled_anomalies=la,
@@ -300,7 +217,7 @@ def test_label_efficiency_and_unseen_tables(tmp_path):
     assert "3" not in t1.columns
 
 
-def test_baseline_shows_no_labelled_or_trained_anomaly(tmp_path):
+def test_baseline_shows_no_labelled_or_trained_anomaly(tmp_path, write_run):
     # The baseline's config says labelled_anomalies "all" (the default) but it trains on none.
     base = {"n_train_abnormal": 0}
     for d, v in ((0, 0.6), (1, 0.62)):
@@ -328,7 +245,7 @@ def test_baseline_shows_no_labelled_or_trained_anomaly(tmp_path):
     assert [c.value for c in un.rows[0].cells] == [0.7, 0.4, 0.55]  # as in metrics.json
 
 
-def test_renderings_escape_and_write(tmp_path):
+def test_renderings_escape_and_write(tmp_path, write_run):
     write_run(tmp_path / "runs", method="my_method|&%", anomaly_digit=0, auroc=0.5)
     write_run(tmp_path / "runs", method="my_method|&%", anomaly_digit=1, auroc=float("nan"))
     tables = T.all_tables(T.load_runs(tmp_path / "runs"))
@@ -343,7 +260,7 @@ def test_renderings_escape_and_write(tmp_path):
     assert math.isnan(df.loc[df["AUROC"].isna(), "AUROC"].iloc[0])
 
 
-def test_unseen_table_for_held_out_events_of_a_manifest(tmp_path):
+def test_unseen_table_for_held_out_events_of_a_manifest(tmp_path, write_run):
     write_run(tmp_path, method="adnl", dataset="manifest", data="dm/ped2.parquet",
               anomaly_digit=None, auroc=0.8,
               extra_metrics={"test_auroc_seen": 0.9, "test_auroc_unseen": 0.6,

@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.bench_fixtures import make_split_manifest
-from toolkit.data.datasets import load_digit_data
+from toolkit.data.synthetic import make_split_manifest
 from toolkit.engine.run import resolve_bench_config, run_one
 from toolkit.engine.train import (
     NonFiniteLossError,
@@ -32,9 +31,8 @@ TINY_RUN = dict(
 
 
 @pytest.fixture(scope="module")
-def data():
-    torch.set_num_threads(1)
-    d = load_digit_data("digits", anomaly_digit=0, seed=0, size=16)
+def data(tiny_digits):
+    d = tiny_digits
     keep = np.arange(len(d.train)) < 300
     return TrainData(d.train.x[torch.as_tensor(keep)], d.train_abn.x, d.val.x, d.val.y)
 

@@ -293,7 +293,7 @@ def load_manifest_data(
     ``sha256``: the manifest's content hash when the caller already has it (a resolved
     config's ``data_sha256``), so the file is not hashed again for the cache key.
     """
-    from toolkit.data.manifest import read_manifest, read_meta
+    from toolkit.data.manifest import read_meta
 
     if not path:
         raise AdtkError("--data: no manifest given")
@@ -301,18 +301,12 @@ def load_manifest_data(
     if crop not in CROPS:
         raise AdtkError(f"unknown crop {crop!r}; use one of {', '.join(CROPS)}")
     size = size or CROP_SIZE
-    df = read_manifest(path)
-    if "split" not in df.columns:
-        raise AdtkError(f"{path}: not a split manifest (no 'split' column); run adtk split first")
+    df = _checked_split_frame(path)
     meta = read_meta(path)
     holdout = tuple(str(e) for e in (meta.get("holdout_events") or meta.get("holdout_event") or ()))
     train = (df["split"] == "train").to_numpy()
-    if not train.any():
-        raise AdtkError(f"{path}: no rows in the train split")
     normal = (df["label"] == "normal").to_numpy()
     abnormal = (df["label"] == "abnormal").to_numpy()
-    if not (train & normal).any():
-        raise AdtkError(f"{path}: no normal crops in the train split")
     held = df["event"].astype("string").isin(holdout).fillna(False).to_numpy() & abnormal
     used = (train & (normal | (abnormal & ~held))) | (
         df["split"].isin(["val", "test"]).to_numpy() & (normal | abnormal)
@@ -367,6 +361,30 @@ def crop_source(
     if (pos < 0).any():
         return own
     return src, src_df, pos, inputs[0]["sha256"]
+def _checked_split_frame(path: Path) -> pd.DataFrame:
+    """A split manifest read and validated, with a train split holding normal crops."""
+    from toolkit.data.manifest import read_manifest
+
+    df = read_manifest(path)
+    if "split" not in df.columns:
+        raise AdtkError(f"{path}: not a split manifest (no 'split' column); run adtk split first")
+    train = (df["split"] == "train").to_numpy()
+    if not train.any():
+        raise AdtkError(f"{path}: no rows in the train split")
+    if not (train & (df["label"] == "normal").to_numpy()).any():
+        raise AdtkError(f"{path}: no normal crops in the train split")
+    return df
+
+
+@functools.lru_cache(maxsize=8)
+def split_label_counts(path: str, sha256: str) -> dict[tuple[str, str], int]:
+    """Crops per (split, label) of a split manifest that passes every check of a bench run.
+
+    Called while a grid is planned, so unreadable or unsplit input stops before any run
+    folder exists; cached per content (``sha256``), so a grid reads the file once.
+    """
+    df = _checked_split_frame(Path(path))
+    return {k: int(v) for k, v in df.groupby(["split", "label"]).size().items()}
 
 
 def crop_paths(path: Path, df: pd.DataFrame, crop: str) -> list[Path]:

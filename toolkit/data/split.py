@@ -365,6 +365,8 @@ class SplitResult:
     meta: dict[str, Any]
     summary: Summary
     notes: list[str]
+    #: What the split costs later stages (an empty split); the CLI prints them to stderr.
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
     def report(self) -> str:
         """The text the CLI prints: the summary table, notes, and where the file went."""
@@ -433,7 +435,19 @@ def split_manifests(
     except OSError as e:  # e.g. a parent "folder" that is a file; nothing was written
         why = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
         raise AdtkError(f"--out {out}: cannot write it ({why})") from None
-    return SplitResult(out=out, rows=table.num_rows, meta=meta, summary=summary, notes=notes)
+    return SplitResult(out=out, rows=table.num_rows, meta=meta, summary=summary, notes=notes,
+                       warnings=ratio_warnings(cfg.ratios))
+
+
+def ratio_warnings(ratios: Sequence[float]) -> list[str]:
+    """What a ratio of 0 costs ``adtk bench`` later, said when the split is made."""
+    cost = {
+        "train": "adtk bench cannot train on this manifest",
+        "val": "adtk bench records no validation AUC and refuses --select best-val on it",
+        "test": "adtk bench reports no test AUROC from it",
+    }
+    return [f"the {name} ratio is 0, so there is no {name} split: {cost[name]}"
+            for name, r in zip(SPLITS, ratios, strict=True) if float(r) == 0]
 
 
 # --- summary ------------------------------------------------------------------------------

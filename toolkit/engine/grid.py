@@ -209,7 +209,7 @@ def plan(
 class Outcome:
     cfg: Any
     folder: Path
-    status: str  # finished | skipped | failed
+    status: str  # finished | skipped | failed | busy (another live process writes its folder)
     error: str = ""
     error_type: str = ""
     seconds: float = 0.0
@@ -241,10 +241,15 @@ class GridResult:
     def failed(self) -> list[Outcome]:
         return self._with("failed")
 
+    @property
+    def busy(self) -> list[Outcome]:
+        return self._with("busy")
+
     def summary(self) -> str:
+        busy = f", {len(self.busy)} busy in another process" if self.busy else ""
         return (f"{len(self.outcomes)} runs: {len(self.finished)} trained, "
-                f"{len(self.skipped)} already finished (skipped), {len(self.failed)} failed; "
-                f"{self.wall_s:.1f} s")
+                f"{len(self.skipped)} already finished (skipped), {len(self.failed)} failed"
+                f"{busy}; {self.wall_s:.1f} s")
 
 
 def _assign_resources(cfgs: Sequence, jobs: int) -> list:
@@ -268,7 +273,8 @@ def _assign_resources(cfgs: Sequence, jobs: int) -> list:
     return out
 
 
-def _run_safely(cfg: Any, out: str, force: bool, progress: bool | None) -> tuple[str, str, float]:
+def _run_safely(cfg: Any, out: str, force: bool,
+                progress: bool | str | None) -> tuple[str, str, float]:
     """Run one config; never raises (except KeyboardInterrupt): returns (error, type, seconds)."""
     from toolkit.engine.run import run_one
 
@@ -279,7 +285,9 @@ def _run_safely(cfg: Any, out: str, force: bool, progress: bool | None) -> tuple
         raise
     except BaseException as e:  # noqa: BLE001  (a failed run is recorded, the grid goes on)
         msg = (str(e).splitlines() or [type(e).__name__])[0]
-        return msg or type(e).__name__, type(e).__name__, time.perf_counter() - t0
+        # Every user-facing error (ManifestError too) reads as AdtkError to the caller.
+        etype = "AdtkError" if isinstance(e, AdtkError) else type(e).__name__
+        return msg or type(e).__name__, etype, time.perf_counter() - t0
     return "", "", time.perf_counter() - t0
 
 
@@ -300,7 +308,8 @@ def run_grid(
     progress: bool | None = None,
 ) -> GridResult:
     """Run every config not finished yet; ``jobs`` worker processes when more than one."""
-    from toolkit.engine.run import is_finished, run_dir
+    from toolkit.engine.run import LOCK_FILE, is_finished, run_dir
+    from toolkit.io import lock_holder
 
     t0 = time.perf_counter()
     out = str(out)
@@ -308,13 +317,19 @@ def run_grid(
     todo = []
     for c in cfgs:
         folder = run_dir(c, out)
+        o = None
         if is_finished(folder) and not force:
             o = Outcome(c, folder, "skipped")
-            result.outcomes.append(o)
-            if echo:
-                echo(o)
-        else:
+        elif (holder := lock_holder(folder / LOCK_FILE)) is not None:
+            # Refused here, before any worker starts; run_one's own lock covers the rest.
+            o = Outcome(c, folder, "busy", f"another adtk process is writing this run folder "
+                        f"(process {holder})", "AdtkError")
+        if o is None:
             todo.append(c)
+            continue
+        result.outcomes.append(o)
+        if echo:
+            echo(o)
     jobs = max(1, min(int(jobs), len(todo) or 1))
     todo = _assign_resources(todo, jobs)
 
@@ -328,12 +343,15 @@ def run_grid(
         for c in todo:
             record(c, *_run_safely(c, out, force, progress))
     else:
-        _run_parallel(todo, out, jobs, force, record)
+        # Bars of several processes would draw over each other: workers print plain lines.
+        _run_parallel(todo, out, jobs, force, record,
+                      progress="off" if progress is False else "lines")
     result.wall_s = time.perf_counter() - t0
     return result
 
 
-def _run_parallel(todo: Sequence, out: str, jobs: int, force: bool, record: Callable) -> None:
+def _run_parallel(todo: Sequence, out: str, jobs: int, force: bool, record: Callable,
+                  progress: bool | str | None = False) -> None:
     from toolkit.engine.train import available_cores
 
     threads = max(1, available_cores() // jobs)
@@ -343,7 +361,7 @@ def _run_parallel(todo: Sequence, out: str, jobs: int, force: bool, record: Call
     while pending:
         with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
                                  initargs=(threads,)) as pool:
-            futures = {pool.submit(_run_safely, c, out, force, False): c for c in pending}
+            futures = {pool.submit(_run_safely, c, out, force, progress): c for c in pending}
             pending = []
             try:
                 not_done = set(futures)

@@ -88,9 +88,13 @@ def resolve_bench_config(
         data = Path(cfg.data)
         if not data.is_file():
             raise AdtkError(f"--data {cfg.data}: no such manifest file")
+        from toolkit.data.datasets import split_label_counts
         from toolkit.io import sha256_file
 
-        upd.update(dataset="manifest", data_sha256=sha256_file(data))
+        sha = sha256_file(data)
+        # Read and checked now, so unreadable or unsplit input stops before any run folder.
+        label_counts = split_label_counts(str(data), sha)
+        upd.update(dataset="manifest", data_sha256=sha)
         upd.update(anomaly_digit=None, unseen_digit=None)
     elif cfg.dataset == "manifest":
         raise AdtkError("dataset 'manifest' needs --data PATH (a split manifest)")
@@ -113,6 +117,13 @@ def resolve_bench_config(
     for k, allowed in CHOICES.items():
         if getattr(cfg, k) not in allowed:
             raise AdtkError(f"unknown {k} {getattr(cfg, k)!r}; use one of {', '.join(allowed)}")
+    if cfg.select == "best-val" and cfg.data:
+        val = [label_counts.get(("val", lab), 0) for lab in ("normal", "abnormal")]
+        if not all(val):
+            why = ("has no val split (split with a val ratio of 0)" if not any(val) else
+                   f"has no {('normal', 'abnormal')[val.index(0)]} crops in its val split")
+            raise AdtkError(f"--select best-val needs validation AUC, but {cfg.data} {why}; "
+                            "use --select last, or split again with a val ratio > 0")
     if cfg.dataset in DIGIT_SETS and not 0 <= int(cfg.anomaly_digit) <= 9:
         raise AdtkError(f"--anomaly-digit must be 0-9, got {cfg.anomaly_digit}")
     for k in ("epochs", "batch_size", "latent_dim", "width"):
@@ -159,6 +170,10 @@ def method_for(cfg: BenchConfig) -> Any:
     )
 
 
+#: Held (flock) by the process writing a run folder; see toolkit.io.exclusive_lock.
+LOCK_FILE = ".lock"
+
+
 def run_dir(cfg: BenchConfig, out_root: str | os.PathLike) -> Path:
     """The folder of ``cfg``'s run: ``out_root / run_id``."""
     return Path(out_root) / cfg.run_id
@@ -183,9 +198,30 @@ def run_one(
     folder = run_dir(cfg, out_root)
     if is_finished(folder) and not force:
         return folder
-    if force and folder.exists():
-        shutil.rmtree(folder)
+    from toolkit.io import exclusive_lock
+
     folder.mkdir(parents=True, exist_ok=True)
+    # One writer per run folder: a second bench (or a worker orphaned by a killed one) on
+    # the same run is refused before it touches a file.
+    with exclusive_lock(folder / LOCK_FILE, f"{folder}: another adtk process is writing this "
+                        "run folder; wait for it to finish (or stop it), then run the same "
+                        "command again"):
+        if is_finished(folder) and not force:  # another process finished it meanwhile
+            return folder
+        _run_locked(cfg, folder, force, progress, on_epoch)
+    return folder
+
+
+def _run_locked(
+    cfg: BenchConfig, folder: Path, force: bool, progress: bool | str | None, on_epoch: tuple
+) -> None:
+    """:func:`run_one`'s work, with the folder's lock held."""
+    if force:
+        for child in folder.iterdir():  # everything but the lock we hold
+            if child.is_dir():
+                shutil.rmtree(child)
+            elif child.name != LOCK_FILE:
+                child.unlink()
     (folder / "error.json").unlink(missing_ok=True)
     from toolkit.io import atomic_write_json
 
@@ -204,7 +240,6 @@ def run_one(
                 },
             )
         raise
-    return folder
 
 
 def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple) -> None:

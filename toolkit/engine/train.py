@@ -14,7 +14,6 @@ import io
 import math
 import os
 import random
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -208,7 +207,7 @@ def train(
     checkpoint: str | os.PathLike | None = None,
     resume_state: dict[str, Any] | None = None,
     on_epoch: Sequence[Callable[[int, dict], None]] = (),
-    progress: bool | None = None,
+    progress: bool | str | None = None,
     desc: str = "train",
     bn_batches: int = 8,
 ) -> TrainResult:
@@ -274,13 +273,10 @@ def train(
     resumed_from = start - 1
     time_offset = history[-1]["time_s"] if history else 0.0
 
-    if progress is None:
-        progress = sys.stderr.isatty()
-    from tqdm.auto import tqdm
+    from toolkit.progress import Progress
 
-    bar = tqdm(
-        total=epochs, initial=start - 1, desc=desc, unit="ep", disable=not progress, leave=False
-    )
+    # A bar on a terminal; where stderr is a log, a plain line per epoch (at most one per 10 s).
+    bar = Progress(epochs, desc, "epochs", mode=progress, initial=start - 1, leave=False)
     try:
         for epoch in range(start, epochs + 1):
             g = _epoch_generator(seed, epoch)
@@ -351,11 +347,9 @@ def train(
                         "rng": _rng_state(),
                     },
                 )
-            bar.update(1)
-            bar.set_postfix(
-                {k: f"{row[k]:.4f}" for k in ("rec", "neg", "adv") if not math.isnan(row[k])}
-                | {"val_auc": f"{val_auc:.3f}"}
-            )
+            bar.update(1, ", ".join(
+                [f"{k} {row[k]:.4f}" for k in ("rec", "neg", "adv") if not math.isnan(row[k])]
+                + [f"val_auc {val_auc:.3f}", f"{row['time_s']:.0f} s"]))
             for cb in on_epoch:
                 cb(epoch, row)
     finally:

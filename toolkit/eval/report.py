@@ -1,10 +1,11 @@
 """The HTML report: one self-contained file from a folder of runs.
 
 ``build_report(runs_dir, out)`` reads the run folders (docs/run-folder.md), writes every table
-as CSV / Markdown / LaTeX into ``<out folder>/tables/`` and renders ``templates/report.html``
-with Jinja2 (autoescape on: names from configs, videos or events always show as text). Images
-are embedded as base64 PNG data URIs and the CSS is inline; a Content-Security-Policy forbids
-scripts and any network fetch, so the file opens anywhere, offline, as it was written.
+as CSV / Markdown / LaTeX into ``NAME_tables/`` beside ``NAME.html`` and renders
+``templates/report.html`` with Jinja2 (autoescape on: names from configs, videos or events
+always show as text). Images are embedded as base64 PNG data URIs and the CSS is inline; a
+Content-Security-Policy forbids scripts and any network fetch, so the file opens anywhere,
+offline, as it was written.
 """
 
 from __future__ import annotations
@@ -261,7 +262,7 @@ def run_figures(
     if samples is not None and (r.path / "scores.parquet").is_file():
         try:
             figs += cached_figures(r, "samples", lambda: samples.figures(r, get_scores()))
-        except Exception as e:  # a missing dataset or model must not stop the report
+        except Exception as e:  # noqa: BLE001  (a missing dataset or model must not stop the report)
             note = f"Sample images unavailable: {str(e).splitlines()[0] if str(e) else e!r}"
     return figs, note
 
@@ -387,18 +388,119 @@ def environment(runs: Sequence[T.Run]) -> list[tuple[str, str]]:
     return rows
 
 
-def what_was_run(runs: Sequence[T.Run]) -> tuple[list[str], list[tuple[str, list[str]]]]:
-    """Settings common to all runs, and the axes that vary (the grid)."""
+def what_was_run(
+    runs: Sequence[T.Run], skip: Sequence[str] = ()
+) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """Settings common to all runs, and the axes that vary (the grid); fields no run has
+    (None everywhere) and ``skip`` are left out."""
     common, axes = [], []
     for f in SHOWN_FIELDS:
         vals = sorted({T.value_key(r.get(f)): r.get(f) for r in runs}.values(),
                       key=T.sort_key)
+        if f in skip or vals == [None]:
+            continue
         shown = [("–" if v is None else str(v)) for v in vals]
         if len(vals) == 1:
             common.append(f"{T.FIELD_TITLES.get(f, f)} = {shown[0]}")
         else:
             axes.append((T.FIELD_TITLES.get(f, f), shown))
     return common, axes
+
+
+@dataclass
+class Experiment:
+    """One kind of data in the report (a digit set, or a crop manifest) and its grid."""
+
+    title: str
+    n_runs: int
+    axes: list[tuple[str, list[str]]]
+    common: list[str]
+
+
+def _family(r: T.Run) -> tuple[str, str]:
+    if r.get("dataset") == "manifest" or (r.get("data") and r.get("anomaly_digit") is None):
+        return ("manifest", str(r.get("data")))
+    return ("digits", str(r.get("dataset")))
+
+
+def _families(runs: Sequence[T.Run]) -> list[tuple[tuple[str, str], list[T.Run]]]:
+    """Runs by kind of data: crop manifests first (the user's own data), then digit sets."""
+    fams: dict[tuple[str, str], list[T.Run]] = {}
+    for r in runs:
+        fams.setdefault(_family(r), []).append(r)
+    return sorted(fams.items(), key=lambda kv: (kv[0][0] != "manifest", kv[0][1]))
+
+
+def _family_title(kind: str, name: str, synthetic: dict[str, str]) -> str:
+    if kind == "manifest":
+        return f"{Path(name).name} crops" + (" (synthetic)" if name in synthetic else "")
+    return name if "digit" in name else f"{name} digits"
+
+
+def experiments(
+    runs: Sequence[T.Run], synthetic: dict[str, str] | None = None
+) -> tuple[list[str], list[Experiment]]:
+    """Settings common to every run, and one :class:`Experiment` per kind of data.
+
+    A folder that mixes crop and digit runs is two grids, not one over every field: a crop
+    run has no anomaly digit and a digit run no crop manifest, so one grid would show axes
+    that are really two experiments side by side, with empty values.
+    """
+    synthetic = synthetic or {}
+    common, _ = what_was_run(runs)
+    out = []
+    for (kind, name), group in _families(runs):
+        own_common, axes = what_was_run(group, skip=("dataset", "data"))
+        out.append(Experiment(_family_title(kind, name, synthetic), len(group), axes,
+                              [c for c in own_common if c not in common]))
+    return common, out
+
+
+def default_title(runs: Sequence[T.Run], synthetic: dict[str, str] | None = None) -> str:
+    """What was run, as a title: the methods and the data (e.g. 'AAE (baseline) vs ADNL on
+    mnist-5k digits 0, 3, 7 and demo.parquet crops (synthetic)')."""
+    synthetic = synthetic or {}
+    order = {"baseline": 0, "ae": 1, "adnl": 2}
+    methods = sorted({str(r.get("method")) for r in runs}, key=lambda m: (order.get(m, 9), m))
+    parts = []
+    for (kind, name), group in _families(runs):
+        part = _family_title(kind, name, synthetic)
+        digits = sorted({r.get("anomaly_digit") for r in group} - {None}, key=T.sort_key)
+        if kind == "digits" and digits:
+            part += " " + (", ".join(map(str, digits)) if len(digits) < 10 else "0-9")
+        parts.append(part)
+    data = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+    return f"{' vs '.join(T.method_name(m) for m in methods)} on {data}"
+
+
+def synthetic_data(runs: Sequence[T.Run]) -> dict[str, str]:
+    """Manifest path (a run's ``data``) -> what is synthetic in it, for manifests whose crops
+    were extracted from generated clips (toolkit.video.synthetic marks their folders).
+
+    Followed through the files' own provenance: the split manifest's inputs (crop manifests),
+    their extract input folder and videos. Where a file cannot be found from here (moved, or
+    another working folder) nothing is claimed.
+    """
+    from toolkit.data.manifest import read_meta
+    from toolkit.video.synthetic import MARKER_TEXT, is_synthetic_folder
+
+    out: dict[str, str] = {}
+    for data in {str(r.get("data")) for r in runs if r.get("data")}:
+        try:
+            inputs = [i.get("path") for i in read_meta(data).get("inputs") or []] or [data]
+            for crop_manifest in inputs:
+                meta = read_meta(crop_manifest)
+                root = Path(str(meta.get("input") or ""))
+                if not meta.get("input"):
+                    continue
+                base = root if root.is_dir() else root.parent
+                folders = {(base / v).parent for v in (meta.get("videos") or [])[:500]} or {base}
+                if any(is_synthetic_folder(f) for f in folders):
+                    out[data] = f"{Path(data).name}: crops of {MARKER_TEXT}"
+                    break
+        except (OSError, ValueError, AttributeError, AdtkError):
+            continue
+    return out
 
 
 def split_summary(r: T.Run, scores: pd.DataFrame | None) -> list[tuple[str, str]]:
@@ -473,6 +575,15 @@ def render(context: dict[str, Any]) -> str:
     return _environment().get_template("report.html").render(**context)
 
 
+def tables_dir_for(out: str | os.PathLike) -> Path:
+    """The tables folder of the report ``out``: ``dir/NAME.html`` -> ``dir/NAME_tables/``.
+
+    Named after the report, so two reports written to one folder keep their own tables.
+    """
+    out = Path(out)
+    return out.parent / f"{out.stem}_tables"
+
+
 def build_report(
     runs_dir: str | os.PathLike,
     out: str | os.PathLike = "report.html",
@@ -494,8 +605,13 @@ def build_report(
         samples = default_samples()
     from toolkit.eval import frame_report as FR
 
+    synthetic = synthetic_data(runs)
     tables = [*T.all_tables(runs), *FR.frame_tables(runs)]
-    tables_dir = out.parent / "tables"
+    for t in tables:  # say it wherever results from generated data are shown
+        for data, what in synthetic.items():
+            if _uses(t, data, runs):
+                t.notes.append(f"Synthetic data: {what}.")
+    tables_dir = tables_dir_for(out)
     table_paths = T.write_tables(tables, tables_dir) if tables else []
 
     scores_cache = ScoresCache()  # each scores.parquet is read once for the whole report
@@ -509,12 +625,17 @@ def build_report(
                       with_figures=order.get(r.run_id, 10**9) < max_run_figures,
                       scores_cache=scores_cache)
              for r in sorted(fin, key=lambda r: order[r.run_id])]
+    for v in views:
+        if str(v.run.get("data")) in synthetic:
+            v.name += " (synthetic data)"
+            v.settings = [(k, f"{val} (synthetic)" if k == "data" else val)
+                          for k, val in v.settings]
     failed = [r for r in runs if r.status == "failed"]
     incomplete = [r for r in runs if r.status == "incomplete"]
-    common, axes = what_was_run(runs)
+    common, exps = experiments(runs, synthetic)
     n_fig = len(comp_figs) + sum(len(v.figures) for v in views)
     context = {
-        "title": title or f"adtk report: {runs_dir.resolve().name}",
+        "title": title or default_title(runs, synthetic),
         "generated": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "runs_dir": str(runs_dir),
         "n_runs": len(runs),
@@ -523,7 +644,8 @@ def build_report(
                     (r.error or {}).get("traceback", "")) for r in failed],
         "incomplete": [(r, run_name(r)) for r in incomplete],
         "common": common,
-        "axes": axes,
+        "experiments": exps,
+        "synthetic": list(synthetic.values()),
         "tables": tables,
         "tables_dir": os.path.relpath(tables_dir, out.parent),
         "comparison_figures": comp_figs,
@@ -541,13 +663,23 @@ def build_report(
                   len(text.encode()))
 
 
+def _uses(t: T.Table, data: str, runs: Sequence[T.Run]) -> bool:
+    """Whether table ``t`` shows a run on ``data`` (its cells keep their run ids; the rows of
+    the all-runs table start with theirs)."""
+    ids = {r.run_id for r in runs if str(r.get("data")) == data}
+    return any(ids & {*row.labels[:1], *(i for c in row.cells for i in c.run_ids)}
+               for row in t.rows)
+
+
 def headline(tables: Sequence[T.Table]) -> list[tuple[str, str, str]]:
     """Key numbers for the top of the report: each row's average in the first table."""
     for t in tables:
-        if t.columns and t.columns[-1] in ("Avg", "Std") and t.rows:
+        if t.columns and (t.columns[-1].startswith("Avg") or t.columns[-1] == "Std") and t.rows:
             j = len(t.columns) - (2 if t.columns[-1] == "Std" else 1)
             where = t.title.split(":")[0] + (f", {t.title.rsplit(', ', 1)[-1]}"
                                              if t.key.startswith("table1") else "")
+            if t.columns[-1].startswith("Avg ("):  # e.g. "Avg (3 digits)": not all ten
+                where += ", " + t.columns[-1][len("Avg ("):-1]
             return [(" · ".join(r.labels), r.cells[j].text(), where)
                     for r in t.rows if not r.cells[j].empty][:6]
     return []

@@ -37,7 +37,6 @@ import os
 import re
 import shutil
 import signal
-import sys
 import time
 import traceback
 from collections import deque
@@ -907,7 +906,7 @@ def run_extract(
     input_path: str | os.PathLike,
     out: str | os.PathLike,
     cfg: ExtractConfig,
-    progress: bool = True,
+    progress: bool | str | None = None,
 ) -> ExtractResult:
     """Extract every video under ``input_path`` into ``out``; skip videos already finished."""
     from toolkit.video.detect import DETECTORS
@@ -1167,42 +1166,39 @@ def _write_failures(
     atomic_write_text(out / "failures.csv", buf.getvalue())
 
 
-@contextlib.contextmanager
 def _lock(out: Path):
     """One ``adtk extract`` per output folder at a time (an flock, released on any exit)."""
-    import fcntl
+    from toolkit.io import exclusive_lock
 
-    fh = open(out / ".lock", "w")  # noqa: SIM115 - held for the whole run
-    try:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise AdtkError(f"{out}: another adtk extract is writing to this folder") from None
-        yield
-    finally:
-        fh.close()
+    return exclusive_lock(out / ".lock", f"{out}: another adtk extract is writing to this folder")
 
 
 class _Bars:
-    """tqdm bars for videos and source frames (frame totals arrive as workers open videos)."""
+    """Progress of videos and source frames (frame totals arrive as workers open videos):
+    tqdm bars on a terminal, else plain lines every few videos and every minute of decoding
+    (toolkit.progress)."""
 
-    def __init__(self, n_videos: int, enabled: bool):
-        from tqdm import tqdm
+    def __init__(self, n_videos: int, enabled: bool | None):
+        from toolkit.progress import Progress, resolve_mode
 
-        self.enabled = enabled and n_videos > 0
+        mode = resolve_mode(enabled) if n_videos > 0 else "off"
+        self.enabled = mode != "off"
         if not self.enabled:
             return
-        tqdm.monitor_interval = 0
-        self.v = tqdm(total=n_videos, desc="videos", unit="video", position=0, file=sys.stderr)
-        self.f = tqdm(
-            total=0, desc="frames", unit="fr", unit_scale=True, position=1, file=sys.stderr
-        )
+        if mode == "bar":
+            from tqdm import tqdm
+
+            tqdm.monitor_interval = 0
+        every = max(1, n_videos // 20)  # about 20 lines over a run in a log
+        self.v = Progress(n_videos, "videos", "video", mode=mode, position=0, min_interval_s=60,
+                          every=every, line_unit="done")
+        self.f = Progress(0, "frames", "fr", mode=mode, position=1, unit_scale=True,
+                          min_interval_s=60, line_unit="decoded")
         self.failed = 0
 
     def add_total(self, n: int) -> None:
         if self.enabled:
-            self.f.total += int(n)
-            self.f.refresh()
+            self.f.add_total(n)
 
     def frames(self, n: int) -> None:
         if self.enabled:
@@ -1211,9 +1207,7 @@ class _Bars:
     def video_done(self, failed: bool = False) -> None:
         if self.enabled:
             self.failed += failed
-            if failed:
-                self.v.set_postfix(failed=self.failed)
-            self.v.update(1)
+            self.v.update(1, f"{self.failed} failed" if self.failed else "")
 
     def close(self) -> None:
         if self.enabled:

@@ -18,6 +18,11 @@ import numpy as np
 from toolkit.errors import AdtkError
 
 ANOMALIES = ("cart", "bike")
+#: Written beside every generated clip, so that results made from these clips can be shown as
+#: synthetic (the report follows run -> split manifest -> crop manifest -> video folders).
+MARKER = "SYNTHETIC.json"
+MARKER_TEXT = ("generated fixed-camera clips (toolkit.video.synthetic): drawn walkers are "
+               "normal, drawn carts and bikes abnormal; not real footage")
 
 
 def _draw_walker(frame: np.ndarray, x: int, y: int, step: int) -> None:
@@ -75,6 +80,7 @@ def make_video(
     offset = int(rng.integers(0, 10))  # keeps the last lane inside a 240 px frame
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    mark_synthetic(path.parent)
     vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
     if not vw.isOpened():
         raise AdtkError(f"{path}: OpenCV cannot write MJPG video here")
@@ -92,3 +98,19 @@ def make_video(
     finally:
         vw.release()
     return path
+
+
+def mark_synthetic(folder: str | Path) -> None:
+    """Say in ``folder`` that its videos are generated (idempotent)."""
+    import json
+
+    from toolkit.io import atomic_write_text
+
+    marker = Path(folder) / MARKER
+    if not marker.is_file():
+        atomic_write_text(marker, json.dumps({"synthetic": True, "what": MARKER_TEXT}) + "\n")
+
+
+def is_synthetic_folder(folder: str | Path) -> bool:
+    """True when ``folder`` holds videos made by this module."""
+    return (Path(folder) / MARKER).is_file()
