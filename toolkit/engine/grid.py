@@ -330,6 +330,7 @@ def _run_tasks(todo: Sequence, out: str, force: bool, record: Callable, runner: 
     from toolkit.executor import Failure, Task
 
     resources = resources or [(c, 1.0, 0.0, 0.0) for c in todo]
+    Path(out).mkdir(parents=True, exist_ok=True)  # the tasks check that they can see it
     tasks = [Task(key=k, fn=grid_task, args=(c, out, force), name=c.run_id, cpus=cpus,
                   gpus=gpus, gpus_if_any=if_any,
                   paths=(out, *([c.data] if getattr(c, "data", None) else [])))
