@@ -101,6 +101,10 @@ def _executor_options(what: str):
 def _executor_config(executor, ray_address, ray_cpus, ray_gpus, retries):
     from toolkit.executor import DEFAULT_RETRIES, ExecutorConfig
 
+    given = [f for f, v in (("--ray-address", ray_address), ("--ray-cpus", ray_cpus),
+                            ("--ray-gpus", ray_gpus)) if v is not None]
+    if given and executor != "ray":
+        raise AdtkError(f"{', '.join(given)}: only with --executor ray")
     return ExecutorConfig(kind=executor, address=ray_address, cpus=ray_cpus, gpus=ray_gpus,
                           retries=DEFAULT_RETRIES if retries is None else retries)
 
