@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from toolkit import executor as X
@@ -189,3 +190,56 @@ def test_bench_workers_die_with_their_parent(tmp_path):
            "--anomaly-digit", "0,1", "--jobs", "2", "--out", str(tmp_path / "runs"),
            "--no-report"]
     _kill_parent_and_check_workers(cmd, 3, tmp_path)  # tracker, 2 workers
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT")
+@pytest.mark.slow
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_ctrl_c_cancels_and_leaves_nothing_half_written(tmp_path, executor):
+    """Ctrl-C mid-run: committed videos are listed in a valid manifest, nothing else is; the
+    rerun finishes the rest and equals an uninterrupted run."""
+    if executor == "ray":
+        pytest.importorskip("ray", reason="Ray is not installed")
+    from toolkit.data.manifest import read_manifest
+
+    src = tmp_path / "in"
+    for i in range(4):
+        make_video(src / f"v{i}.avi", seconds=8, walkers=2, seed=i)
+    out = tmp_path / "out"
+
+    def command(out: Path, executor: str) -> list[str]:
+        return [sys.executable, "-m", "toolkit", "extract", str(src), "--out", str(out),
+                "--workers", "2", "--no-progress", "--executor", executor]
+
+    cmd = command(out, executor)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not list(out.glob("videos/*/part.parquet")):
+            assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "no video finished within 180 s"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGINT)  # Ctrl-C (to the command, as a terminal would)
+        proc.wait(60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0
+    done = {p.parent.name for p in out.glob("videos/*/part.parquet")}
+    assert done and not list(out.glob("videos/*/*.tmp"))
+    listed = set(read_manifest(out / "manifest.parquet")["video_id"])
+    assert listed <= done  # the manifest lists committed videos only
+    for d in out.glob("videos/*"):
+        assert (d / "part.parquet").is_file(), f"{d}: a video folder without its part"
+    r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"{len(done)} already done (skipped)" in r.stdout
+    again = read_manifest(out / "manifest.parquet").sort_values("crop_id", ignore_index=True)
+    ref_out = tmp_path / "ref"
+    r = subprocess.run(command(ref_out, "local"), cwd=REPO, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    ref = read_manifest(ref_out / "manifest.parquet").sort_values("crop_id", ignore_index=True)
+    pd.testing.assert_frame_equal(again, ref)
