@@ -96,7 +96,7 @@ def main() -> None:
     os.environ.setdefault("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     t = time.perf_counter()
-    ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False,
              logging_level=logging.WARNING)
     start_s = time.perf_counter() - t
     local, on_ray = ExecutorConfig("local"), ExecutorConfig("ray")
