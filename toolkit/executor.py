@@ -245,6 +245,10 @@ class LocalExecutor:
     retries: int = DEFAULT_RETRIES
     kind: str = field(default="local", init=False)
 
+    def session(self):
+        """Nothing to connect to: local workers start with :meth:`run`."""
+        return contextlib.nullcontext()
+
     def run(self, tasks: Sequence[Task], on_event: OnEvent) -> None:
         from multiprocessing.connection import wait
 
@@ -387,6 +391,7 @@ def ray_session(address: str | None = None):
 
     kw: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False,
                           "include_dashboard": False}
+    _check_reachable(address)
     try:
         ray.init(address=address or None, **kw)
     except ConnectionError as e:
@@ -400,6 +405,25 @@ def ray_session(address: str | None = None):
         ray.shutdown()
 
 
+def _check_reachable(address: str | None, timeout_s: float = 10.0) -> None:
+    """A host:port address that nothing answers on fails now (Ray itself retries for many
+    minutes before it gives up)."""
+    import socket
+
+    if not address or address in ("auto", "local") or "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise AdtkError(f"--ray-address {address}: expected HOST:PORT (e.g. head-node:6379), "
+                        "auto, or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise AdtkError(f"--ray-address {address}: nothing answers there ({e.strerror or e}); "
+                        "start the cluster with `ray start --head` on that machine, or leave "
+                        "--ray-address out for a local Ray") from None
+
+
 @dataclass
 class RayExecutor:
     """Tasks as Ray tasks, each reserving ``Task.cpus`` / ``Task.gpus`` on some node."""
@@ -408,6 +432,10 @@ class RayExecutor:
     stall_s: float | None = None
     retries: int = DEFAULT_RETRIES
     kind: str = field(default="ray", init=False)
+
+    def session(self):
+        """Connect now (a bad address fails before any progress bar); ``run`` reuses it."""
+        return ray_session(self.address)
 
     def run(self, tasks: Sequence[Task], on_event: OnEvent) -> None:
         if not tasks:

@@ -243,3 +243,20 @@ def test_ctrl_c_cancels_and_leaves_nothing_half_written(tmp_path, executor):
     assert r.returncode == 0, r.stdout + r.stderr
     ref = read_manifest(ref_out / "manifest.parquet").sort_values("crop_id", ignore_index=True)
     pd.testing.assert_frame_equal(again, ref)
+
+
+def test_ray_options_are_checked_before_any_work(tmp_path):
+    from click.testing import CliRunner
+
+    from toolkit.cli import main
+
+    make_video(tmp_path / "in" / "a.avi", seconds=1, walkers=1)
+    base = ["extract", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--no-progress"]
+    r = CliRunner().invoke(main, [*base, "--ray-cpus", "2"])
+    assert r.exit_code == 2 and r.output == "Error: --ray-cpus: only with --executor ray\n"
+    pytest.importorskip("ray", reason="Ray is not installed")
+    t = time.monotonic()
+    r = CliRunner().invoke(main, [*base, "--executor", "ray", "--ray-address", "127.0.0.1:1"])
+    assert r.exit_code == 2 and time.monotonic() - t < 30
+    assert r.output.startswith("Error: --ray-address 127.0.0.1:1: nothing answers there")
+    assert not (tmp_path / "out" / "videos").exists()

@@ -729,9 +729,9 @@ def run_extract(
             )
             for k, i in enumerate(todo)
         }
+        runner = X.create(ex, workers=workers, preload=WORKER_PRELOAD, stall_s=cfg.stall_s)
         failures: dict[int, str] = {}
         durations: dict[int, float] = {}
-        bars = _Bars(len(todo), enabled=progress)
 
         def on_message(kind: str, k: int, payload: Any) -> None:
             i = todo[k]
@@ -762,14 +762,16 @@ def run_extract(
                 failures[i] = reason
                 bars.video_done(failed=True)
 
-        runner = X.create(ex, workers=workers, preload=WORKER_PRELOAD, stall_s=cfg.stall_s)
-        try:
-            runner.run(list(tasks.values()), on_message)
-        except BaseException:
-            write_merged()  # Ctrl-C: the manifest still lists every video finished so far
-            raise
-        finally:
-            bars.close()
+        # Ray: connect before the bars, so a connection error comes alone (and only if needed)
+        with runner.session() if todo else contextlib.nullcontext():
+            bars = _Bars(len(todo), enabled=progress)
+            try:
+                runner.run(list(tasks.values()), on_message)
+            except BaseException:
+                write_merged()  # Ctrl-C: the manifest still lists every video finished so far
+                raise
+            finally:
+                bars.close()
         res.failed = [{"video": videos[i], "reason": failures[i]} for i in sorted(failures)]
         _write_failures(out, res.failed)
         merged = write_merged()
