@@ -384,6 +384,7 @@ def ray_session(address: str | None = None):
     one (``ray start --head``), else to a local Ray started for this command and stopped
     after it."""
     ray = require_ray()
+    _check_reachable(address)
     if ray.is_initialized():  # a caller (a notebook, the tests) connected already
         yield ray
         return
@@ -391,7 +392,6 @@ def ray_session(address: str | None = None):
 
     kw: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False,
                           "include_dashboard": False}
-    _check_reachable(address)
     try:
         ray.init(address=address or None, **kw)
     except ConnectionError as e:
