@@ -5,7 +5,8 @@ grid is idempotent: finished runs (``metrics.json`` present) are skipped, an int
 resumes from its checkpoint (``run_one`` does that), and a killed grid picks up where it
 stopped. A failing run is recorded (``error.json``, written by ``run_one``) and the rest go on;
 the caller decides the exit code from :class:`GridResult`. ``jobs > 1`` runs configs in
-separate processes that split the CPU cores (or GPUs) between them.
+separate processes that split the CPU cores (or GPUs) between them; with the Ray executor
+each config is a Ray task (:mod:`toolkit.executor`).
 """
 
 from __future__ import annotations
@@ -304,8 +305,8 @@ def ray_resources(cfgs: Sequence, ex: Any) -> list[tuple[Any, float, float, floa
     """(config, cpus, gpus, gpus if the cluster has any) of each run as a Ray task.
 
     A run asks for its CPU threads (``--threads``, else ``--ray-cpus``, else 1) and, when its
-    device is CUDA, for one GPU (``--ray-gpus`` overrides both); device auto asks for a GPU
-    only when the cluster has one. The threads are saved in the run's config (not in its id).
+    device is CUDA, for one GPU (``--ray-gpus`` sets another share); device auto asks for a
+    GPU only when the cluster has one. The threads are saved in the run's config (not in its id).
     """
     out = []
     for c in cfgs:
