@@ -134,3 +134,19 @@ def _write_run(
 def write_run():
     """:func:`_write_run`: a finished (or failed, or unfinished) run folder with known numbers."""
     return _write_run
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One real local Ray cluster (2 CPUs) for the whole test session; skips without Ray."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")
+    import logging
+
+    # Ray's workers inherit this process's environment: they must import this checkout's
+    # toolkit and the tests' own work functions.
+    paths = [str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+             logging_level=logging.WARNING)
+    yield ray
+    ray.shutdown()

@@ -63,6 +63,48 @@ class _RegistryChoice(click.Choice):
         pass  # click.Choice.__init__ assigns []; the registry is the source
 
 
+def _executor_options(what: str):
+    """--executor and its Ray settings, shared by the commands that run many tasks."""
+    opts = [
+        click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+                     show_default=True,
+                     help=f"Where {what} run: local worker processes, or tasks on a Ray cluster "
+                     "(pip install -e \".[ray]\"). On several machines, the input, --out and "
+                     "the working folder must be on a filesystem every node mounts at the same "
+                     "path."),
+        click.option("--ray-address", default=None,
+                     help="Ray cluster to use (e.g. auto, or head-node:6379). Default: the "
+                     "running cluster if there is one, else a local Ray for this command."),
+        click.option("--ray-cpus", type=float, default=None,
+                     help="Ray: CPUs each task reserves (default: 1 per video; a run's "
+                     "--threads, else 1)."),
+        click.option("--ray-gpus", type=float, default=None,
+                     help="Ray: GPUs each task reserves (default: 1 per CUDA run; 0.25 per video "
+                     "with the torchvision detector on CUDA; 0 otherwise)."),
+        click.option("--retries", type=int, default=None,
+                     help="Times a task whose worker process died (crash, out of memory, "
+                     "kill -9) is tried again before it counts as failed.  [default: 2]"),
+    ]
+
+    def deco(f):
+        for o in reversed(opts):
+            f = o(f)
+        return f
+
+    return deco
+
+
+def _executor_config(executor, ray_address, ray_cpus, ray_gpus, retries):
+    from toolkit.executor import DEFAULT_RETRIES, ExecutorConfig
+
+    given = [f for f, v in (("--ray-address", ray_address), ("--ray-cpus", ray_cpus),
+                            ("--ray-gpus", ray_gpus)) if v is not None]
+    if given and executor != "ray":
+        raise AdtkError(f"{', '.join(given)}: only with --executor ray")
+    return ExecutorConfig(kind=executor, address=ray_address, cpus=ray_cpus, gpus=ray_gpus,
+                          retries=DEFAULT_RETRIES if retries is None else retries)
+
+
 # --- adtk split / inspect ---
 
 
@@ -226,16 +268,18 @@ def _method_names():
               help="Suite ped2, few-shot protocol: test clips moved into training with their "
               "labels, a seeded choice per seed (default 3; 0 = the official protocol only).")
 @click.option("--jobs", "-j", type=int, default=1, show_default=True,
-              help="Runs in parallel processes; the CPU cores (or GPUs) are split between them.")
+              help="Runs in parallel processes; the CPU cores (or GPUs) are split between them. "
+              "With --executor ray, Ray runs as many at once as the cluster's resources fit.")
 @click.option("--report/--no-report", "with_report", default=True, show_default=True,
               help="Write --out/report.html (and its tables, report_tables/) at the end.")
 @click.option("--progress/--no-progress", default=None,
               help="Per-epoch progress: a bar on a terminal, else a plain line per epoch, at "
               "most one per 10 s and run (default; with --jobs > 1 always lines); --progress "
               "forces bars, --no-progress shows none.")
+@_executor_options("runs")
 def bench_command(methods, out, force, config, suite, jobs, with_report, progress,
                   frame_labels, frame_aggregate, frame_topk, frame_smooth, labelled_clips,
-                  **flags) -> None:
+                  executor, ray_address, ray_cpus, ray_gpus, retries, **flags) -> None:
     """Train and score baseline / ADNL / AE; one folder per run under --out (runs/RUN_ID).
 
     Several values per axis run their product (a grid): finished runs are skipped, a killed
@@ -244,6 +288,7 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
     """
     from toolkit.engine import grid
 
+    ex = _executor_config(executor, ray_address, ray_cpus, ray_gpus, retries)
     axes = {k: grid.parse_axis(k, flags.pop(k, None)) for k in
             ("crop", "anomaly_digit", "unseen_digit", "seed", "neg_loss", "labelled_anomalies")}
     axes["method"] = grid.parse_axis("method", methods)
@@ -265,7 +310,8 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
     if suite == "paper" and not flags.get("data"):
         click.echo("suite paper: Tables 2-4 run on a crop manifest (--data); running Table 1.")
     if len(cfgs) > 1:
-        click.echo(f"grid: {grid.describe(cfgs)}; out {out}, {max(1, jobs)} job(s)")
+        where = f"{max(1, jobs)} job(s)" if ex.kind == "local" else "on Ray"
+        click.echo(f"grid: {grid.describe(cfgs)}; out {out}, {where}")
 
     def echo(o) -> None:
         if o.status in ("failed", "busy"):
@@ -281,7 +327,8 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
             + ("  [finished earlier, skipped]" if o.status == "skipped" else "")
         )
 
-    result = grid.run_grid(cfgs, out, jobs=jobs, force=force, echo=echo, progress=progress)
+    result = grid.run_grid(cfgs, out, jobs=jobs, force=force, echo=echo, progress=progress,
+                           executor=ex)
     if len(cfgs) > 1:
         click.echo(result.summary())
     if frame_cfg is not None:
@@ -412,7 +459,9 @@ class _Seconds(click.ParamType):
 @click.option("--progress/--no-progress", default=None,
               help="Progress: bars on a terminal, else a plain line every few videos and every "
               "minute (default); --progress forces bars, --no-progress shows none.")
-def extract_cmd(input_path, out, config_path, progress, **flags):
+@_executor_options("videos")
+def extract_cmd(input_path, out, config_path, progress, executor, ray_address, ray_cpus,
+                ray_gpus, retries, **flags):
     """Person crops with sequence ids from fixed-camera videos.
 
     INPUT is a video file or a folder searched recursively for videos. Writes OUT/videos/...
@@ -424,7 +473,8 @@ def extract_cmd(input_path, out, config_path, progress, **flags):
     from toolkit.video.extract import run_extract
 
     cfg = resolve(ExtractConfig, config_path, "extract", **flags)
-    res = run_extract(input_path, out, cfg, progress=progress)
+    ex = _executor_config(executor, ray_address, ray_cpus, ray_gpus, retries)
+    res = run_extract(input_path, out, cfg, progress=progress, executor=ex)
     click.echo(res.summary())
     if res.failed:
         sys.exit(1)

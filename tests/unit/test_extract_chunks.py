@@ -142,7 +142,7 @@ def test_a_crashed_chunk_fails_its_video_and_the_rerun_redoes_only_that_chunk(
     assert res.done == 0 and res.chunks_done == 3
     assert res.failed == [
         {"video": "cam.avi", "reason": "chunk 4 of 4: the decoder crashed (SIGABRT) while "
-         "reading it"}
+         "reading it; tried 3 times"}
     ]
     assert not len(read_manifest(res.manifest))  # an unjoined video is not in the manifest
     monkeypatch.delenv(CRASH_HOOK_ENV)

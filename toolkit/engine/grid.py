@@ -5,7 +5,8 @@ grid is idempotent: finished runs (``metrics.json`` present) are skipped, an int
 resumes from its checkpoint (``run_one`` does that), and a killed grid picks up where it
 stopped. A failing run is recorded (``error.json``, written by ``run_one``) and the rest go on;
 the caller decides the exit code from :class:`GridResult`. ``jobs > 1`` runs configs in
-separate processes that split the CPU cores (or GPUs) between them.
+separate processes that split the CPU cores (or GPUs) between them; with the Ray executor
+each config is a Ray task (:mod:`toolkit.executor`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -273,24 +271,6 @@ def _assign_resources(cfgs: Sequence, jobs: int) -> list:
     return out
 
 
-def _run_safely(cfg: Any, out: str, force: bool,
-                progress: bool | str | None) -> tuple[str, str, float]:
-    """Run one config; never raises (except KeyboardInterrupt): returns (error, type, seconds)."""
-    from toolkit.engine.run import run_one
-
-    t0 = time.perf_counter()
-    try:
-        run_one(cfg, out, force=force, progress=progress)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as e:  # noqa: BLE001  (a failed run is recorded, the grid goes on)
-        msg = (str(e).splitlines() or [type(e).__name__])[0]
-        # Every user-facing error (ManifestError too) reads as AdtkError to the caller.
-        etype = "AdtkError" if isinstance(e, AdtkError) else type(e).__name__
-        return msg or type(e).__name__, etype, time.perf_counter() - t0
-    return "", "", time.perf_counter() - t0
-
-
 def _init_worker(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["MKL_NUM_THREADS"] = str(threads)
@@ -306,11 +286,19 @@ def run_grid(
     force: bool = False,
     echo: Callable[[Outcome], None] | None = None,
     progress: bool | None = None,
+    executor: Any = None,
 ) -> GridResult:
-    """Run every config not finished yet; ``jobs`` worker processes when more than one."""
+    """Run every config not finished yet.
+
+    ``executor`` (a :class:`toolkit.executor.ExecutorConfig`, default local): locally, ``jobs``
+    worker processes when more than one, else in this process; on Ray, one task per run,
+    each reserving its resources (:func:`ray_resources`), as many at once as the cluster fits.
+    """
+    from toolkit import executor as X
     from toolkit.engine.run import LOCK_FILE, is_finished, run_dir
     from toolkit.io import lock_holder
 
+    ex = executor or X.ExecutorConfig()
     t0 = time.perf_counter()
     out = str(out)
     result = GridResult()
@@ -330,8 +318,6 @@ def run_grid(
         result.outcomes.append(o)
         if echo:
             echo(o)
-    jobs = max(1, min(int(jobs), len(todo) or 1))
-    todo = _assign_resources(todo, jobs)
 
     def record(c: Any, err: str, etype: str, secs: float) -> None:
         o = Outcome(c, run_dir(c, out), "failed" if err else "finished", err, etype, secs)
@@ -339,50 +325,98 @@ def run_grid(
         if echo:
             echo(o)
 
-    if jobs == 1:
-        for c in todo:
-            record(c, *_run_safely(c, out, force, progress))
-    else:
-        # Bars of several processes would draw over each other: workers print plain lines.
-        _run_parallel(todo, out, jobs, force, record,
-                      progress="off" if progress is False else "lines")
+    if ex.kind == "local":
+        jobs = max(1, min(int(jobs), len(todo) or 1))
+        todo = _assign_resources(todo, jobs)
+        if jobs == 1:
+            for c in todo:
+                record(c, *_run_safely(c, out, force, progress))
+        else:
+            from toolkit.engine.train import available_cores
+
+            threads = max(1, available_cores() // jobs)
+            # Bars of several processes would draw over each other: workers print plain lines.
+            _run_tasks(todo, out, force, record,
+                       X.create(ex, workers=jobs, init=(_init_worker, (threads,))),
+                       progress="off" if progress is False else "lines")
+    elif todo:
+        _run_tasks(todo, out, force, record, X.create(ex), ray_resources(todo, ex),
+                   progress="off" if progress is False else "lines")
     result.wall_s = time.perf_counter() - t0
     return result
 
 
-def _run_parallel(todo: Sequence, out: str, jobs: int, force: bool, record: Callable,
-                  progress: bool | str | None = False) -> None:
-    from toolkit.engine.train import available_cores
+def ray_resources(cfgs: Sequence, ex: Any) -> list[tuple[Any, float, float, float]]:
+    """(config, cpus, gpus, gpus if the cluster has any) of each run as a Ray task.
 
-    threads = max(1, available_cores() // jobs)
-    # spawn: a clean interpreter per worker (no forked torch thread pools or CUDA state)
-    ctx = mp.get_context("spawn")
-    pending = list(todo)
-    while pending:
-        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(threads,)) as pool:
-            futures = {pool.submit(_run_safely, c, out, force, progress): c for c in pending}
-            pending = []
-            try:
-                not_done = set(futures)
-                while not_done:
-                    done, not_done = wait(not_done, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        c = futures[f]
-                        try:
-                            record(c, *f.result())
-                        except BrokenProcessPool:
-                            pending.append(c)
-            except KeyboardInterrupt:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
-        if pending and len(pending) == len(futures):
-            # The pool broke before anything finished: record instead of looping forever.
-            msg = "worker process died (out of memory or a crash)"
-            for c in pending:
-                _write_error(c, out, msg)
-                record(c, msg, "BrokenProcessPool", 0.0)
-            return
+    A run asks for its CPU threads (``--threads``, else ``--ray-cpus``, else 1) and, when its
+    device is CUDA, for one GPU (``--ray-gpus`` sets another share); device auto asks for a
+    GPU only when the cluster has one. The threads are saved in the run's config (not in its id).
+    """
+    out = []
+    for c in cfgs:
+        cpus = float(c.num_threads) if c.num_threads else (
+            ex.cpus if ex.cpus is not None else 1.0)
+        if not c.num_threads:
+            c = dataclasses.replace(c, num_threads=max(1, int(cpus)))
+        cuda = str(c.device).startswith("cuda")
+        gpus = ex.gpus if ex.gpus is not None else (1.0 if cuda else 0.0)
+        if_any = 1.0 if ex.gpus is None and c.device == "auto" else 0.0
+        out.append((c, cpus, gpus, if_any))
+    return out
+
+
+def grid_task(cfg: Any, out: str, force: bool, progress: bool | str | None = False, *,
+              emit: Callable) -> tuple[str, str, float]:
+    """One run as an executor task: (error, error type, seconds); never raises."""
+    return _run_safely(cfg, out, force, progress)
+
+
+def _run_tasks(todo: Sequence, out: str, force: bool, record: Callable, runner: Any,
+               resources: Sequence | None = None, progress: bool | str | None = False) -> None:
+    from toolkit.executor import Failure, Task
+
+    resources = resources or [(c, 1.0, 0.0, 0.0) for c in todo]
+    Path(out).mkdir(parents=True, exist_ok=True)  # the tasks check that they can see it
+    tasks = [Task(key=k, fn=grid_task, args=(c, out, force, progress), name=c.run_id, cpus=cpus,
+                  gpus=gpus, gpus_if_any=if_any,
+                  paths=(out, *([c.data] if getattr(c, "data", None) else [])))
+             for k, (c, cpus, gpus, if_any) in enumerate(resources)]
+
+    def on_event(kind: str, k: int, payload: Any) -> None:
+        c = tasks[k].args[0]
+        if kind == "done":
+            record(c, *payload)
+        elif kind == "failed":
+            f = payload if isinstance(payload, Failure) else Failure("error", str(payload))
+            if f.kind == "died":
+                tries = f"; tried {f.attempts} times" if f.attempts > 1 else ""
+                how = f.signal or f.message or "out of memory or a crash"
+                msg, etype = f"worker process died ({how}){tries}", "WorkerDied"
+            else:
+                msg, etype = str(f), f.error_type or "AdtkError"
+            _write_error(c, out, msg)
+            record(c, msg, etype, 0.0)
+
+    runner.run(tasks, on_event)
+
+
+def _run_safely(cfg: Any, out: str, force: bool,
+                progress: bool | str | None) -> tuple[str, str, float]:
+    """Run one config; never raises (except KeyboardInterrupt): returns (error, type, seconds)."""
+    from toolkit.engine.run import run_one
+
+    t0 = time.perf_counter()
+    try:
+        run_one(cfg, out, force=force, progress=progress)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001  (a failed run is recorded, the grid goes on)
+        msg = (str(e).splitlines() or [type(e).__name__])[0]
+        # Every user-facing error (ManifestError too) reads as AdtkError to the caller.
+        etype = "AdtkError" if isinstance(e, AdtkError) else type(e).__name__
+        return msg or type(e).__name__, etype, time.perf_counter() - t0
+    return "", "", time.perf_counter() - t0
 
 
 def _write_error(cfg: Any, out: str, msg: str) -> None:

@@ -36,10 +36,7 @@ import hashlib
 import os
 import re
 import shutil
-import signal
 import time
-import traceback
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -630,195 +627,80 @@ def merge_chunks(
 # ----------------------------------------------------------------------------- worker pool
 
 
-def _worker_main(conn, threads: int) -> None:
-    """Worker process: extract the videos sent over ``conn`` one at a time."""
-    import cv2
-
-    cv2.setNumThreads(threads)
-    with contextlib.suppress(AttributeError, ValueError):
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    while True:
-        try:
-            task = conn.recv()
-        except (EOFError, OSError):
-            return
-        if task is None:
-            return
-        # idx: the task's position in run_pool's list (messages refer to it)
-        idx, (_, src, rel, out, cfg_dict, intervals, crash_on, span) = task
-        # the parent's value of the test hook, not the environment this process started with
-        os.environ.pop(CRASH_HOOK_ENV, None)
-        if crash_on:
-            os.environ[CRASH_HOOK_ENV] = crash_on
-        last = [time.monotonic(), 0]
-
-        def frames(n: int, idx=idx, last=last) -> None:
-            last[1] += n
-            now = time.monotonic()
-            if now - last[0] > 0.25:
-                conn.send(("frames", idx, last[1]))
-                last[0], last[1] = now, 0
-
-        try:
-            cfg = ExtractConfig(**cfg_dict)
-            summary = extract_video(
-                src,
-                rel,
-                out,
-                cfg,
-                intervals,
-                on_start=lambda n, idx=idx: conn.send(("start", idx, n)),
-                on_frames=frames,
-                span=Span(**span),
-            )
-            if last[1]:
-                conn.send(("frames", idx, last[1]))
-            conn.send(("done", idx, summary))
-        except AdtkError as e:
-            conn.send(("failed", idx, str(e)))
-        except MemoryError:
-            conn.send(("failed", idx, f"{src}: out of memory"))
-        except Exception as e:  # noqa: BLE001 - one bad video must not stop the others
-            where = traceback.extract_tb(e.__traceback__)[-1]
-            msg = str(e).splitlines()[0][:200] if str(e) else ""
-            conn.send(
-                (
-                    "failed",
-                    idx,
-                    f"{src}: {type(e).__name__}: {msg} "
-                    f"({Path(where.filename).name}:{where.lineno})",
-                )
-            )
-
-
-def _describe_death(code: int | None) -> str:
-    if code is not None and code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        return f"the decoder crashed ({name}) while reading it"
-    return f"the worker process exited unexpectedly (exit code {code})"
-
-
-@dataclass
-class _Slot:
-    proc: Any
-    conn: Any
-    task: int | None = None
-    last: float = 0.0
-    started: bool = False  # the worker has reported on its current task
-    stalled: bool = False
-
-
 #: Seconds between rewrites of manifest.parquet while videos finish (and once at the end).
 MERGE_EVERY_S = 5.0
 
-#: Extra seconds a worker gets before its first report on a task: a fresh worker process
-#: imports cv2 and numpy first, which on a loaded machine can take longer than ``stall_s``.
-STARTUP_GRACE_S = 60.0
+#: modules a local worker pool's fork server imports once, before the workers fork from it
+WORKER_PRELOAD = ("toolkit.video.extract", "toolkit.video.detect", "cv2")
 
 
-def _mp_context():
-    import multiprocessing as mp
-
-    methods = mp.get_all_start_methods()
-    if "forkserver" in methods:
-        ctx = mp.get_context("forkserver")
-        # workers fork from a server that imported the heavy modules once
-        ctx.set_forkserver_preload(["toolkit.video.extract", "toolkit.video.detect", "cv2"])
-        return ctx
-    return mp.get_context("spawn")
-
-
-def run_pool(
-    tasks: list[tuple],
-    workers: int,
+def extract_task(
+    src: str,
+    rel: str,
+    out: str,
+    cfg_dict: dict[str, Any],
+    intervals: pd.DataFrame | None,
+    crash_on: str | None,
     threads: int,
-    on_message: Callable[[str, int, Any], None],
-    stall_s: float = 600.0,
-) -> None:
-    """Run ``tasks`` in ``workers`` processes; a worker that dies fails only its task.
+    span: dict[str, Any] | None = None,
+    *,
+    emit: Callable[[str, Any], None],
+) -> dict[str, Any]:
+    """One video (or one chunk of it) as an executor task (any executor): extract it,
+    reporting start / frames."""
+    import cv2
 
-    ``on_message(kind, task_index, payload)`` receives start / frames / done / failed. A
-    worker silent for ``stall_s`` seconds (a decoder stuck in a malformed stream) is killed
-    and its video fails; workers report progress several times a second while they decode.
+    cv2.setNumThreads(threads)
+    # the parent's value of the test hook, not the environment this worker started with
+    os.environ.pop(CRASH_HOOK_ENV, None)
+    if crash_on:
+        os.environ[CRASH_HOOK_ENV] = crash_on
+    last = [time.monotonic(), 0]
+
+    def frames(n: int) -> None:
+        last[1] += n
+        now = time.monotonic()
+        if now - last[0] > 0.25:
+            emit("frames", last[1])
+            last[0], last[1] = now, 0
+
+    summary = extract_video(src, rel, out, ExtractConfig(**cfg_dict), intervals,
+                            on_start=lambda n: emit("start", n), on_frames=frames,
+                            span=Span(**span) if span else None)
+    if last[1]:
+        emit("frames", last[1])
+    return summary
+
+
+def _failure_reason(f: Any, stall_s: float) -> str:
+    """A failed task's reason in the words of video extraction."""
+    from toolkit.executor import Failure
+
+    if not isinstance(f, Failure):
+        return str(f)
+    tries = f"; tried {f.attempts} times" if f.attempts > 1 else ""
+    if f.kind == "died" and f.signal:
+        return f"the decoder crashed ({f.signal}) while reading it{tries}"
+    if f.kind == "died":
+        return f"the worker process died ({f.message or 'unknown cause'}){tries}"
+    if f.kind == "stalled":
+        return f"no progress for {stall_s:g} s (decoder stuck?); stopped it"
+    return str(f)
+
+
+def task_resources(cfg: ExtractConfig, ex: Any) -> tuple[int, float, float, float]:
+    """(threads, cpus, gpus, gpus when the cluster has any) of one video's task under ``ex``.
+
+    One CPU per video; the torchvision detector on CUDA also asks for a share of a GPU (a
+    quarter by default: its batches leave a GPU mostly idle between them).
     """
-    from multiprocessing.connection import wait
-
-    ctx = _mp_context()
-    pending = deque(range(len(tasks)))
-    slots: list[_Slot] = []
-
-    def spawn() -> _Slot:
-        parent_conn, child_conn = ctx.Pipe()
-        proc = ctx.Process(target=_worker_main, args=(child_conn, threads), daemon=True)
-        proc.start()
-        child_conn.close()
-        return _Slot(proc, parent_conn)
-
-    def drain(slot: _Slot) -> None:
-        while slot.conn.poll():
-            try:
-                kind, idx, payload = slot.conn.recv()
-            except (EOFError, OSError):
-                return
-            slot.last = time.monotonic()
-            slot.started = True
-            on_message(kind, idx, payload)
-            if kind in ("done", "failed"):
-                slot.task = None
-
-    try:
-        for _ in range(min(workers, len(tasks))):
-            slots.append(spawn())
-        while pending or any(s.task is not None for s in slots):
-            for s in list(slots):
-                if s.task is None and not s.proc.is_alive():
-                    slots.remove(s)  # died between videos: nothing lost, replace it
-                    if pending:
-                        slots.append(spawn())
-            for s in slots:
-                if s.task is None and pending:
-                    s.task = pending.popleft()
-                    s.last = time.monotonic()
-                    s.started = False
-                    s.conn.send((s.task, tasks[s.task]))
-            busy = [s for s in slots if s.task is not None]
-            ready = wait([s.conn for s in busy] + [s.proc.sentinel for s in busy], timeout=1.0)
-            now = time.monotonic()
-            for s in list(busy):
-                if s.conn in ready:
-                    drain(s)
-                limit = stall_s if s.started else stall_s + STARTUP_GRACE_S
-                if s.task is not None and now - s.last > limit and s.proc.is_alive():
-                    s.proc.kill()
-                    s.proc.join(5)
-                    s.stalled = True
-                if s.proc.sentinel in ready or not s.proc.is_alive():
-                    drain(s)  # messages sent before it died
-                    s.proc.join(1)
-                    if s.task is not None:
-                        rel = tasks[s.task][2]
-                        why = (
-                            f"no progress for {stall_s:g} s (decoder stuck?); stopped it"
-                            if s.stalled
-                            else _describe_death(s.proc.exitcode)
-                        )
-                        on_message("failed", s.task, f"{rel}: {why}")
-                        s.task = None
-                    slots.remove(s)
-                    if pending:
-                        slots.append(spawn())
-    finally:
-        for s in slots:
-            with contextlib.suppress(OSError, BrokenPipeError):
-                s.conn.send(None)
-        for s in slots:
-            s.proc.join(2)
-            if s.proc.is_alive():
-                s.proc.kill()
-                s.proc.join(1)
+    cpus = ex.cpus if ex.cpus is not None else 1.0
+    threads = max(1, int(cpus))
+    tv = cfg.detector == "torchvision"
+    gpus = ex.gpus if ex.gpus is not None else (0.25 if tv and cfg.device.startswith("cuda")
+                                                else 0.0)
+    if_any = 0.25 if ex.gpus is None and tv and cfg.device == "auto" else 0.0
+    return threads, cpus, gpus, if_any
 
 
 # ----------------------------------------------------------------------------- the run
@@ -907,8 +789,12 @@ def run_extract(
     out: str | os.PathLike,
     cfg: ExtractConfig,
     progress: bool | str | None = None,
+    executor: Any = None,
 ) -> ExtractResult:
-    """Extract every video under ``input_path`` into ``out``; skip videos already finished."""
+    """Extract every video under ``input_path`` into ``out``; skip videos already finished.
+
+    ``executor``: a :class:`toolkit.executor.ExecutorConfig` (default: local processes).
+    """
     from toolkit.video.detect import DETECTORS
     from toolkit.video.reader import quiet_decoder
 
@@ -1006,25 +892,33 @@ def run_extract(
                 parts[i], part_meta[i] = merge_chunks(out, videos[i], spans[i], cfg)
                 res.done += 1
         left_per_video = {i: sum(1 for j, _ in items if j == i) for i in todo}
+        from toolkit import executor as X
+
+        ex = executor or X.ExecutorConfig()
         workers = cfg.workers or os.cpu_count() or 1
         workers = max(1, min(workers, len(items) or 1))
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        tasks = [
-            (
-                i,
-                str(root / videos[i]),
-                videos[i],
-                str(out),
-                to_dict(cfg),
-                per_video.get(videos[i]),
-                os.environ.get(CRASH_HOOK_ENV),
-                asdict(span),
+        if ex.kind == "local":
+            threads, cpus, gpus, if_any = max(1, (os.cpu_count() or 1) // workers), 1.0, 0.0, 0.0
+        else:
+            threads, cpus, gpus, if_any = task_resources(cfg, ex)
+        crash_on = os.environ.get(CRASH_HOOK_ENV)
+        tasks = {
+            k: X.Task(
+                key=k,
+                fn=extract_task,
+                args=(str(root / videos[i]), videos[i], str(out), to_dict(cfg),
+                      per_video.get(videos[i]), crash_on, threads, asdict(span)),
+                name=videos[i] if span.whole else f"{videos[i]}#{span.index + 1}",
+                cpus=cpus,
+                gpus=gpus,
+                gpus_if_any=if_any,
+                paths=(str(root / videos[i]), str(out)),
             )
-            for i, span in items
-        ]
+            for k, (i, span) in enumerate(items)
+        }
+        runner = X.create(ex, workers=workers, preload=WORKER_PRELOAD, stall_s=cfg.stall_s)
         failures: dict[int, str] = {}
         durations: dict[int, float] = {}
-        bars = _Bars(sum(1 for n in left_per_video.values() if n), enabled=progress)
 
         def on_message(kind: str, k: int, payload: Any) -> None:
             i, span = items[k]
@@ -1056,10 +950,10 @@ def run_extract(
                 if left_per_video[i] == 0:
                     bars.video_done(failed=i in failures)
             elif kind == "failed":
-                reason = _one_line(payload)
+                reason = _one_line(_failure_reason(payload, cfg.stall_s))
                 # the summary and failures.csv name the video already: "a.mp4: a.mp4: empty
                 # file" said it twice
-                for name in (tasks[k][1], videos[i]):
+                for name in (tasks[k].args[0], videos[i]):
                     reason = reason.removeprefix(f"{name}: ")
                 if not span.whole:
                     reason = f"chunk {span.index + 1} of {span.count}: {reason}"
@@ -1068,13 +962,16 @@ def run_extract(
                 if left_per_video[i] == 0:
                     bars.video_done(failed=True)
 
-        try:
-            run_pool(tasks, workers, threads, on_message, stall_s=cfg.stall_s)
-        except BaseException:
-            write_merged()  # Ctrl-C: the manifest still lists every video finished so far
-            raise
-        finally:
-            bars.close()
+        # Ray: connect before the bars, so a connection error comes alone (and only if needed)
+        with runner.session() if items else contextlib.nullcontext():
+            bars = _Bars(sum(1 for n in left_per_video.values() if n), enabled=progress)
+            try:
+                runner.run(list(tasks.values()), on_message)
+            except BaseException:
+                write_merged()  # Ctrl-C: the manifest still lists every video finished so far
+                raise
+            finally:
+                bars.close()
         res.failed = [{"video": videos[i], "reason": failures[i]} for i in sorted(failures)]
         res.partial = [
             {
