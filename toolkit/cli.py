@@ -288,7 +288,9 @@ def _tv_models() -> list[str]:
               help="Output folder: crops, manifest.parquet, failures.csv.")
 @click.option("--config", "config_path", type=click.Path(path_type=str),
               help="YAML file with extract settings (top level or under 'extract:').")
-@click.option("--fps", type=float, help="Frames sampled per second of video.  [default: 2]")
+@click.option("--fps", type=float,
+              help="Frames sampled per second of video; 0 = every frame of the source.  "
+                   "[default: 2]")
 @click.option("--detector", type=_RegistryChoice(_detector_names),
               help="Person detector; auto = HOG on moving regions + uncovered motion blobs. "
                    " [default: auto]")
@@ -306,6 +308,16 @@ def _tv_models() -> list[str]:
               help="Enlarge small moving regions up to this factor for HOG.  [default: 1]")
 @click.option("--labels", type=click.Path(path_type=str),
               help="CSV: video,start_s,end_s,label,event (video relative to INPUT).")
+@click.option("--regions", type=click.Path(path_type=str),
+              help="CSV of anomalous object boxes: video,frame_idx,time_s,x,y,w,h,area_px. "
+                   "Videos with rows get object-level labels (a crop is abnormal when its box "
+                   "has IoU >= 0.3 with a region of its frame, or lies >= 50% inside one); the "
+                   "interval label stays in label_interval. Prints the share of regions "
+                   "covered by a crop.")
+@click.option("--motion-channels", type=click.Choice(["none", "flow", "diff"]),
+              help="Also write each crop's motion at the same box from the neighbouring "
+                   "frames: flow (optical flow u, v, magnitude) or diff (temporal gradients); "
+                   "path_motion column.  [default: none]")
 @click.option("--tv-model", type=_RegistryChoice(_tv_models),
               help="torchvision detector architecture.  [default: "
                    "fasterrcnn_mobilenet_v3_large_fpn]")

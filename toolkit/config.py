@@ -282,11 +282,13 @@ class ExtractConfig:
     workers: int = 0
     labels: str | None = None
     stall_s: float = 600.0
+    regions: str | None = None
+    motion_channels: str = "none"
 
     def __post_init__(self) -> None:
         # name -> (ok, the rule); the error says which value broke which rule
         checks = {
-            "fps": (0 < self.fps < float("inf"), "a finite number > 0"),
+            "fps": (0 <= self.fps < float("inf"), "a finite number >= 0; 0 = every frame"),
             "size": (self.size >= 8, ">= 8"),
             "min_size": (self.min_size >= 0, ">= 0"),
             "max_gap": (self.max_gap >= 0, ">= 0"),
@@ -297,6 +299,9 @@ class ExtractConfig:
             "batch": (self.batch >= 1, ">= 1"),
             "workers": (self.workers >= 0, ">= 0; 0 = all cores"),
             "stall_s": (self.stall_s > 0, "> 0"),
+            "motion_channels": (
+                self.motion_channels in ("none", "flow", "diff"), "none, flow or diff"
+            ),
         }
         bad = [f"{k} {getattr(self, k)!r} (must be {rule})" for k, (ok, rule) in checks.items()
                if not ok]
@@ -308,4 +313,7 @@ class ExtractConfig:
 #: video is not redone when only these change; labels are re-applied on every run).
 # ``batch`` stays in the hash: with motion gating, the torchvision detector's batching can
 # change which frames are searched, so it can change the crops.
-EXTRACT_RUNTIME_FIELDS = frozenset({"workers", "labels", "device", "stall_s"})
+EXTRACT_RUNTIME_FIELDS = frozenset({"workers", "labels", "device", "stall_s", "regions"})
+#: ExtractConfig fields hashed only when they differ from this value (added after outputs
+#: existed: an unchanged setting must not redo every finished video).
+EXTRACT_HASH_IF_SET = {"motion_channels": "none"}

@@ -37,16 +37,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from toolkit.config import EXTRACT_RUNTIME_FIELDS, ExtractConfig, config_hash, to_dict
+from toolkit.config import (
+    EXTRACT_HASH_IF_SET,
+    EXTRACT_RUNTIME_FIELDS,
+    ExtractConfig,
+    config_hash,
+    to_dict,
+)
 from toolkit.data import manifest as mf
 from toolkit.errors import AdtkError
 from toolkit.io import atomic_write_json, atomic_write_text
 from toolkit.video.labels import (
     LABEL_COLUMNS,
     apply_labels,
+    check_regions_inside,
     folder_label,
+    label_crops,
     match_labels,
+    match_regions,
     read_labels,
+    read_regions,
+    recall_table,
+    recall_text,
+    region_rule,
 )
 from toolkit.video.reader import VIDEO_EXTENSIONS, is_video_name
 
@@ -157,6 +170,10 @@ def source_stamp(path: str | os.PathLike) -> dict[str, int]:
 def extraction_hash(cfg: ExtractConfig) -> str:
     """Hash of the settings that change a video's crops (not workers, labels, device)."""
     d = {k: v for k, v in to_dict(cfg).items() if k not in EXTRACT_RUNTIME_FIELDS}
+    # settings added later count only when set, so older outputs keep their hash (not redone)
+    for k, default in EXTRACT_HASH_IF_SET.items():
+        if d.get(k) == default:
+            d.pop(k, None)
     return config_hash(d)
 
 
@@ -195,12 +212,13 @@ def extract_video(
     (stage / "oversize").mkdir()
     try:
         detector = create(cfg.detector, cfg)
-        sample_fps = min(cfg.fps, info.fps)
+        rate = cfg.fps if cfg.fps > 0 else info.fps  # --fps 0: every frame of the source
+        sample_fps = min(rate, info.fps)
         pipe = DetectionPipeline(cfg, (info.width, info.height), sample_fps, detector=detector)
         if pipe.motion is not None and cfg.motion_warmup_s > 0:
             # the background starts as the median of the first seconds' sampled frames
             stop = max(2, int(round(cfg.motion_warmup_s * info.fps)))
-            pipe.init_background([f for _, _, f in iter_sampled(src, cfg.fps, stop_frame=stop)])
+            pipe.init_background([f for _, _, f in iter_sampled(src, rate, stop_frame=stop)])
         tracker = IouTracker(max_gap=cfg.max_gap, min_iou=cfg.min_iou, max_jump=cfg.max_jump)
         rows: list[tuple] = []
         png = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # fast; crops are small anyway
@@ -261,7 +279,7 @@ def extract_video(
             batch.clear()
 
         parent = os.getppid()
-        for fi, t, frame in iter_sampled(src, cfg.fps, on_frame=on_frames):
+        for fi, t, frame in iter_sampled(src, rate, on_frame=on_frames):
             batch.append((fi, t, frame))
             n_sampled += 1
             if len(batch) >= detector.batch_size:
@@ -289,7 +307,17 @@ def extract_video(
         keep = df["track_id"].isin(confirmed)
         dropped = int(df.loc[~keep, "track_id"].nunique())
         df = df[keep]
-        part = _part_frame(df, rel, vid, intervals)
+        t_motion = time.perf_counter()
+        if cfg.motion_channels != "none":
+            from toolkit.video.channels import write_motion_crops
+
+            if on_start is not None:
+                on_start(info.frame_count)  # a second pass over the frames
+            write_motion_crops(
+                src, df, stage, cfg.motion_channels, cfg.size, oversize_box, on_frame=on_frames
+            )
+        t_motion = time.perf_counter() - t_motion
+        part = _part_frame(df, rel, vid, intervals, motion=cfg.motion_channels != "none")
         meta = {
             "video": rel,
             "video_id": vid,
@@ -301,6 +329,10 @@ def extract_video(
             "sampled_frames": n_sampled,
             "gated_frames": pipe.frames_gated,
             "tracks_dropped": dropped,
+            "width": info.width,
+            "height": info.height,
+            "motion_channels": cfg.motion_channels,
+            "motion_wall_s": t_motion,
             "wall_s": time.perf_counter() - t0,
         }
         mf.write_manifest(part, stage / "part.parquet", meta=meta)
@@ -320,7 +352,9 @@ def extract_video(
     }
 
 
-def _part_frame(df: pd.DataFrame, rel: str, vid: str, intervals) -> pd.DataFrame:
+def _part_frame(
+    df: pd.DataFrame, rel: str, vid: str, intervals, motion: bool = False
+) -> pd.DataFrame:
     base = f"videos/{vid}"
     part = pd.DataFrame(
         {
@@ -343,6 +377,12 @@ def _part_frame(df: pd.DataFrame, rel: str, vid: str, intervals) -> pd.DataFrame
     )
     if not len(part):
         part = mf.empty("crop").drop(columns=["label", "event"])
+    if motion:
+        names = df["name"].tolist()
+        part["path_motion"] = pd.Series([f"{base}/motion/{n}" for n in names], dtype=object)
+        part["path_motion_oversize"] = pd.Series(
+            [f"{base}/motion_oversize/{n}" for n in names], dtype=object
+        )
     return apply_labels(part, intervals, folder_label(rel))
 
 
@@ -592,6 +632,9 @@ class ExtractResult:
     failed: list[dict[str, str]] = field(default_factory=list)
     not_videos: list[str] = field(default_factory=list)
     unmatched_labels: list[dict[str, Any]] = field(default_factory=list)
+    #: share of the anomalous regions covered by a crop, per event (with --regions)
+    recall: pd.DataFrame | None = None
+    regions_outside: int = 0  # region rows naming videos outside this input
     crops: int = 0
     sequences: int = 0
     tracks_dropped: int = 0  # tracks shorter than --min-track, over the manifest's videos
@@ -629,6 +672,12 @@ class ExtractResult:
             lines.append(
                 f"labels: {len(self.unmatched_labels)} row(s) match no video: {shown}{more}"
             )
+        if self.recall is not None:
+            lines += recall_text(self.recall)
+        if self.regions_outside:
+            lines.append(
+                f"regions: {self.regions_outside} row(s) name videos outside this input (ignored)"
+            )
         if self.failed:
             lines.append(f"FAILED ({len(self.failed)}, listed in {self.out / 'failures.csv'}):")
             lines += [f"  {f['video']}: {f['reason']}" for f in self.failed]
@@ -658,6 +707,7 @@ def run_extract(
         per_video, unmatched = match_labels(labels, root, videos)
     else:
         per_video, unmatched = {}, pd.DataFrame(columns=list(LABEL_COLUMNS))
+    regions, regions_outside = _read_regions(cfg, root, videos)
     if out.exists() and not out.is_dir():
         raise AdtkError(f"{out}: exists and is not a folder; --out takes the output folder")
     try:
@@ -669,6 +719,7 @@ def run_extract(
         raise AdtkError(f"{out}: output folder is not writable")
     res = ExtractResult(out=out, manifest=out / "manifest.parquet", videos=len(videos))
     res.not_videos = not_videos
+    res.regions_outside = regions_outside
     res.unmatched_labels = (
         unmatched.astype(object).where(unmatched.notna(), None).to_dict("records")
     )
@@ -697,8 +748,11 @@ def run_extract(
         def write_merged() -> pd.DataFrame:
             for i in parts:
                 if i not in labelled:
-                    labelled[i] = apply_labels(
-                        parts[i], per_video.get(videos[i]), folder_label(f"{top}/{videos[i]}")
+                    labelled[i] = label_crops(
+                        parts[i],
+                        per_video.get(videos[i]),
+                        folder_label(f"{top}/{videos[i]}"),
+                        regions.get(videos[i]),
                     )
             merged = mf.concat([labelled[i] for i in sorted(parts)], "crop")
             meta = {
@@ -708,6 +762,18 @@ def run_extract(
                 "input": str(Path(input_path).resolve()),
                 "videos": [videos[i] for i in sorted(parts)],
             }
+            if cfg.motion_channels != "none":
+                from toolkit.video.channels import describe
+
+                meta["motion_channels"] = describe(cfg.motion_channels)
+            if regions:
+                res.recall = _region_recall(merged, regions, per_video, parts, part_meta, videos,
+                                            cfg)
+                meta["regions"] = {
+                    "file": str(Path(cfg.regions).resolve()),
+                    "rule": region_rule(),
+                    "recall": res.recall.to_dict("records"),
+                }
             mf.write_manifest(merged, res.manifest, meta=meta)
             last_write[0] = time.monotonic()
             return merged
@@ -783,6 +849,47 @@ def run_extract(
     res.processed_seconds = sum(durations.values())
     res.wall_s = time.perf_counter() - t0
     return res
+
+
+def _read_regions(
+    cfg: ExtractConfig, root: Path, videos: list[str]
+) -> tuple[dict[str, pd.DataFrame], int]:
+    """Region rows per video (checked against each video's frame size) and rows outside."""
+    if not cfg.regions:
+        return {}, 0
+    from toolkit.video.reader import probe
+
+    regions, outside = match_regions(read_regions(cfg.regions), root, videos, cfg.regions)
+    for rel, reg in regions.items():
+        try:
+            info = probe(root / rel)
+        except AdtkError:
+            continue  # the video fails on its own, named in failures.csv
+        check_regions_inside(reg, info.width, info.height, cfg.regions)
+    return regions, outside
+
+
+def _region_recall(
+    merged: pd.DataFrame,
+    regions: dict[str, pd.DataFrame],
+    intervals: dict[str, pd.DataFrame],
+    parts: dict[int, pd.DataFrame],
+    part_meta: dict[int, dict[str, Any]],
+    videos: list[str],
+    cfg: ExtractConfig,
+) -> pd.DataFrame:
+    """The recall table over the finished videos' sampled frames."""
+    from toolkit.video.reader import sampled_indices
+
+    sampled, fps = {}, {}
+    for i in parts:
+        meta = part_meta.get(i, {})
+        if videos[i] in regions and meta.get("fps"):
+            fps[videos[i]] = float(meta["fps"])
+            sampled[videos[i]] = sampled_indices(int(meta.get("frames", 0)), fps[videos[i]],
+                                                 cfg.fps)
+    done = {v: r for v, r in regions.items() if v in sampled}
+    return recall_table(merged, done, sampled, intervals, fps)
 
 
 def _check_detector(cfg: ExtractConfig) -> None:
