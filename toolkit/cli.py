@@ -150,6 +150,10 @@ def _method_names():
 @click.option("--crop", default=None,
               help="Which crop of a manifest to use: normal (default) or oversize; "
               "normal,oversize runs both.")
+@click.option("--input", default=None,
+              help="What a manifest's samples show: appearance (the crops, default), motion "
+              "(their motion channels, from adtk extract --motion-channels) or both (stacked, "
+              "6 channels); appearance,motion,both runs all three.")
 @click.option("--anomaly-digit", default=None,
               help="Digit sets: the anomaly digit D (0-9); lists 0,3,5, ranges 0-4 or all.")
 @click.option("--unseen-digit", default=None,
@@ -208,7 +212,8 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
     from toolkit.engine import grid
 
     axes = {k: grid.parse_axis(k, flags.pop(k, None)) for k in
-            ("crop", "anomaly_digit", "unseen_digit", "seed", "neg_loss", "labelled_anomalies")}
+            ("crop", "anomaly_digit", "unseen_digit", "seed", "neg_loss", "labelled_anomalies",
+             "input")}
     axes["method"] = grid.parse_axis("method", methods)
     cfgs = grid.plan({**flags, "out": out}, axes, suite, config)
     if suite == "paper" and not flags.get("data"):

@@ -198,6 +198,10 @@ BENCH_HASH_EXCLUDE = frozenset(
 )
 
 
+#: BenchConfig fields hashed only when they differ from this value.
+BENCH_HASH_IF_SET = {"input": "appearance"}
+
+
 @dataclasses.dataclass(frozen=True)
 class BenchConfig:
     """One training + scoring run of ``adtk bench``.
@@ -212,6 +216,7 @@ class BenchConfig:
     data: str | None = None  # split manifest path (sets dataset to "manifest")
     data_sha256: str | None = None  # the manifest's content hash, filled in by resolution
     crop: str = "normal"  # normal | oversize (manifests)
+    input: str = "appearance"  # appearance | motion | both (manifests with motion channels)
     anomaly_digit: int | None = None
     unseen_digit: int | None = None
     seed: int = 0
@@ -247,6 +252,10 @@ class BenchConfig:
         ``./m/x.parquet`` and the absolute path are one run.
         """
         d = {k: v for k, v in to_dict(self).items() if k not in BENCH_HASH_EXCLUDE}
+        # settings added later count only when set: earlier runs keep their ids
+        for k, default in BENCH_HASH_IF_SET.items():
+            if d.get(k) == default:
+                d.pop(k, None)
         if d.get("data"):
             d["data"] = os.path.realpath(d["data"])
         return d
