@@ -65,9 +65,9 @@ def test_the_moving_object_has_motion_and_the_still_one_has_none(video, tmp_path
             assert energy(moving) > 5 * max(energy(still), 0.5), (f, kind)
         assert energy(still) < 2.0
     if kind == "flow":
-        # the moving object goes right: u > 128 (3 px per frame, box 28 px wide -> crop 32)
+        # the moving object goes right: u > 128 (3 px per frame, box 48 px high -> side 32)
         u = cv2.imread(str(out / "motion" / "00000005_00.png"))[8:24, 8:24, 0].astype(float)
-        expect = 128 + FLOW_GAIN * STEP * 32 / 28
+        expect = 128 + FLOW_GAIN * STEP * 32 / 48
         assert abs(np.median(u) - expect) < 0.35 * (expect - 128)
 
 
@@ -76,6 +76,6 @@ def test_motion_crop_pads_outside_the_frame_like_the_crop():
     c = motion_crop(field, (-10, 0, 10, 20), 16, "flow")
     assert c.shape == (16, 16, 3)
     assert (c[:, :7, 0] == 128).all()  # outside the frame: no motion
-    assert abs(int(c[5, 12, 0]) - (128 + FLOW_GAIN * 2 * 16 / 20)) <= 1
+    assert abs(int(c[5, 12, 0]) - (128 + FLOW_GAIN * 2 * 16 / 20)) <= 1  # box 20 px high
     d = motion_field(*(np.zeros((8, 8), np.uint8),) * 3, "diff")
     assert d.shape == (8, 8, 3) and (d[..., 0] == 128).all() and (d[..., 2] == 0).all()

@@ -69,12 +69,36 @@ def inspect_manifest(path: str | os.PathLike, group_by: str | None = None) -> In
         lines.append(summary.to_text())
         lines += [f"note: {n}" for n in summary.tolerance_notes()]
     lines += _provenance(path, table, meta)
+    regions = meta.get("regions") if isinstance(meta.get("regions"), dict) else None
+    if regions and regions.get("recall"):
+        lines += region_recall_lines(
+            regions["recall"], regions.get("iou", 0.3), regions.get("large_px", 300)
+        )
     if problems:
         lines.append(f"schema problems ({len(problems)}):")
         lines += [f"  - {p}" for p in problems]
     else:
         lines.append("schema: ok")
     return Inspection(path, kind, table.num_rows, problems, summary, meta, lines)
+
+
+def region_recall_lines(records: list[dict], iou: float, large_px: int) -> list[str]:
+    """The share of anomalous regions covered by a crop, per event (``adtk extract --regions``),
+    as printed by ``adtk extract`` and ``adtk inspect``."""
+    lines = [
+        f"anomalous regions covered by a crop (box IoU >= {iou:g}), on sampled frames:",
+        f"  {'event':<12} {'regions':>8} {'covered':>8} {'recall':>7}   "
+        f"regions >= {large_px} px: {'regions':>7} {'covered':>8} {'recall':>7}",
+    ]
+    pad = len(f"regions >= {large_px} px:")
+    for r in records:
+        rl = r.get("recall_large")
+        shown = "-" if rl is None or rl != rl else f"{rl:.1%}"
+        lines.append(
+            f"  {str(r['event']):<12} {r['regions']:>8} {r['covered']:>8} {r['recall']:>7.1%}   "
+            f"{'':>{pad}} {r['regions_large']:>7} {r['covered_large']:>8} {shown:>7}"
+        )
+    return lines
 
 
 def _summary(table: pa.Table, kind: str, group_by: str, meta: dict) -> sp.Summary | None:

@@ -5,9 +5,9 @@ Each crop can therefore carry a second image, cut at the same box (and at the ov
 from a motion field of its frame, stored as a 3-channel PNG beside the crop:
 
 ``flow`` (the default of ``--motion-channels``): dense optical flow (Farneback, OpenCV) from
-    frame t to frame t+1 of the source video. Channels: horizontal and vertical flow in *crop*
-    pixels per source frame (the box's displacement scaled like the crop, so a near and a far
-    walker at the same speed relative to their size look alike), stored as
+    frame t to frame t+1 of the source video. Channels: horizontal and vertical flow per source
+    frame in units of the box's height / ``size`` (so a near and a far walker at the same speed
+    relative to their height look alike), stored as
     ``128 + FLOW_GAIN * u`` and ``128 + FLOW_GAIN * v``, and the flow's magnitude as
     ``MAG_GAIN * |(u, v)|``, each clipped to 0..255.
 ``diff``: temporal gradients of the grey frames: ``128 + (I_t - I_t-1)``,
@@ -48,9 +48,9 @@ def describe(kind: str) -> dict[str, object]:
             "kind": "flow",
             "method": "Farneback optical flow, frame t -> t+1 (OpenCV)",
             "channels": [
-                f"u: 128 + {FLOW_GAIN:g} * horizontal flow in crop px per source frame",
-                f"v: 128 + {FLOW_GAIN:g} * vertical flow in crop px per source frame",
-                f"magnitude: {MAG_GAIN:g} * |flow| in crop px per source frame",
+                f"u: 128 + {FLOW_GAIN:g} * horizontal flow per source frame, in box heights / size",
+                f"v: 128 + {FLOW_GAIN:g} * vertical flow per source frame, in box heights / size",
+                f"magnitude: {MAG_GAIN:g} * |(u, v)| in the same unit",
             ],
             "columns": ["path_motion", "path_motion_oversize"],
         }
@@ -87,9 +87,11 @@ def motion_crop(field: np.ndarray, box, size: int, kind: str) -> np.ndarray:
     x0, y0, x1, y1 = (float(v) for v in box)
     c = crop(field, box, size).astype(np.float32)  # padded with 0 outside the frame
     if kind == "flow":
-        # source px -> crop px: the crop stretches the box's width and height to ``size``
-        u = c[..., 0] * size / max(x1 - x0, 1.0)
-        v = c[..., 1] * size / max(y1 - y0, 1.0)
+        # Source px -> px of a crop whose side is the box's height: speed relative to the
+        # object's height, the one size cue perspective keeps honest. (Per axis scaling by the
+        # box's width made a wide object, a bike with its wheels, look slower than a walker.)
+        scale = size / max(y1 - y0, 1.0)
+        u, v = c[..., 0] * scale, c[..., 1] * scale
         c = np.stack([128 + FLOW_GAIN * u, 128 + FLOW_GAIN * v, MAG_GAIN * np.hypot(u, v)], 2)
     return np.clip(np.rint(c), 0, 255).astype(np.uint8)
 

@@ -49,6 +49,8 @@ from toolkit.errors import AdtkError
 from toolkit.io import atomic_write_json, atomic_write_text
 from toolkit.video.labels import (
     LABEL_COLUMNS,
+    LARGE_REGION_PX,
+    REGION_IOU,
     apply_labels,
     check_regions_inside,
     folder_label,
@@ -772,6 +774,8 @@ def run_extract(
                 meta["regions"] = {
                     "file": str(Path(cfg.regions).resolve()),
                     "rule": region_rule(),
+                    "iou": REGION_IOU,
+                    "large_px": LARGE_REGION_PX,
                     "recall": res.recall.to_dict("records"),
                 }
             mf.write_manifest(merged, res.manifest, meta=meta)

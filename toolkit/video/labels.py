@@ -399,18 +399,8 @@ def recall_table(
 
 def recall_text(table: pd.DataFrame) -> list[str]:
     """The recall table as the lines ``adtk extract`` and ``adtk inspect`` print."""
+    from toolkit.data.inspect import region_recall_lines
+
     if table is None or not len(table):
         return []
-    lines = [
-        f"anomalous regions covered by a crop (box IoU >= {REGION_IOU:g}), on sampled frames:",
-        f"  {'event':<12} {'regions':>8} {'covered':>8} {'recall':>7}   "
-        f">= {LARGE_REGION_PX} px: {'regions':>7} {'covered':>8} {'recall':>7}",
-    ]
-    for r in table.to_dict("records"):
-        rl = r["recall_large"]
-        lines.append(
-            f"  {str(r['event']):<12} {r['regions']:>8} {r['covered']:>8} {r['recall']:>7.1%}   "
-            f"{'':>{len(str(LARGE_REGION_PX)) + 7}}{r['regions_large']:>7} "
-            f"{r['covered_large']:>8} {'-' if rl != rl else f'{rl:.1%}':>7}"
-        )
-    return lines
+    return region_recall_lines(table.to_dict("records"), REGION_IOU, LARGE_REGION_PX)
