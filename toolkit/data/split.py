@@ -323,8 +323,11 @@ def load_inputs(paths: Sequence[str | os.PathLike]) -> tuple[pa.Table, list[dict
         prefix = Path(info["crops_root"]).relative_to(common).as_posix()
         info["path_prefix"] = "" if prefix == "." else prefix + "/"
         if info["path_prefix"]:
-            for name in ("path", "path_oversize"):
+            motion = [n for n in ("path_motion", "path_motion_oversize") if n in table.column_names]
+            for name in ("path", "path_oversize", *motion):
                 col = table.column(name)
+                if pa.types.is_large_string(col.type):  # extra columns as pandas wrote them
+                    col = col.cast(pa.string())
                 joined = pc.binary_join_element_wise(info["path_prefix"], col, "")
                 col = pc.if_else(pc.starts_with(col, "/"), col, joined)
                 table = table.set_column(table.schema.get_field_index(name), name, col)
