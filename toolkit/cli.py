@@ -321,7 +321,8 @@ def _tv_models() -> list[str]:
                    "covered by a crop.")
 @click.option("--motion-channels", type=click.Choice(["none", "flow", "diff"]),
               help="Also write each crop's motion at the same box from the neighbouring "
-                   "frames: flow (optical flow u, v, magnitude) or diff (temporal gradients); "
+                   "frames: flow (optical flow u, v, magnitude; recommended) or diff (temporal "
+                   "gradients, cheaper); "
                    "path_motion column.  [default: none]")
 @click.option("--tv-model", type=_RegistryChoice(_tv_models),
               help="torchvision detector architecture.  [default: "

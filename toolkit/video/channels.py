@@ -4,7 +4,7 @@ A 64x64 grey crop of a 30-pixel walker says little about what makes a biker anom
 Each crop can therefore carry a second image, cut at the same box (and at the oversize box)
 from a motion field of its frame, stored as a 3-channel PNG beside the crop:
 
-``flow`` (the default of ``--motion-channels``): dense optical flow (Farneback, OpenCV) from
+``flow``: dense optical flow (Farneback, OpenCV) from
     frame t to frame t+1 of the source video. Channels: horizontal and vertical flow per source
     frame in units of the box's height / ``size`` (so a near and a far walker at the same speed
     relative to their height look alike), stored as
@@ -15,8 +15,15 @@ from a motion field of its frame, stored as a 3-channel PNG beside the crop:
 
 Neighbours are source frames (t-1, t+1), whatever the sampling rate, so the channels describe
 the same motion at ``--fps 2`` as at every frame. At a video's first and last frame the
-missing neighbour is the frame itself. Which kind separates Ped2's bikers from its walkers
-better was measured (see the README's extract section); flow is the default for that reason.
+missing neighbour is the frame itself (no motion there).
+
+Why flow is the recommended kind (``benchmarks/motion_channels.py`` on the 21,991 crops of
+Ped2's 12 test clips at every frame, labelled by the object regions, 1,819 abnormal): a
+logistic probe on the 16x16 channels, out-of-fold by clip, separates abnormal from normal
+crops with AUROC 0.715 on flow against 0.682 on temporal gradients (0.639 on the grey
+appearance alone; appearance + flow 0.740, appearance + gradients 0.699). Flow costs about
+3.7 times as much to compute. Gradients mix speed with contrast (a dark coat moving slowly
+changes more pixels than a grey one moving fast); flow measures displacement itself.
 """
 
 from __future__ import annotations
