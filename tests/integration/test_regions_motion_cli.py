@@ -81,6 +81,17 @@ def test_region_labels_recall_and_motion_paths(extracted):
     # inspect shows the recall figure stored with the manifest
     r = _run("inspect", str(out / "manifest.parquet"))
     assert "anomalous regions covered by a crop" in r.output
+    # a split carries the motion channels' description, so bench knows how to flip them
+    split = tmp / "split.parquet"
+    r = _run("split", str(out / "manifest.parquet"), "--out", str(split))
+    assert r.exit_code == 0, r.output
+    assert read_meta(split)["motion_channels"]["kind"] == "flow"
+    from toolkit.data.datasets import load_manifest_data
+
+    data = load_manifest_data(split, size=16, input="both")
+    assert data.train.x.shape[1:] == (6, 16, 16) and data.info["flip_negate"] == (5,)
+    assert load_manifest_data(split, size=16, input="motion").info["flip_negate"] == (2,)
+    assert load_manifest_data(split, size=16).info["flip_negate"] == ()
 
 
 @pytest.mark.slow

@@ -340,6 +340,12 @@ def load_manifest_data(
         for k in kinds
     ]
     x = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)  # (N, 3 or 6, H, W)
+    # A horizontal flip (augmentation) mirrors the flow too: its horizontal component changes
+    # sign. Flow crops are (u, v, |flow|) on disk, read as RGB: u is the block's channel 2.
+    motion_kind = (meta.get("motion_channels") or {}).get("kind")
+    flip_negate = ()
+    if "motion" in kinds and motion_kind == "flow":
+        flip_negate = (3 * kinds.index("motion") + 2,)
 
     cols = ["crop_id", "label", "event", "video", "frame_idx", "split"]
     tab = df[cols].rename(columns={"crop_id": "sample_id"})
@@ -357,7 +363,8 @@ def load_manifest_data(
         test=full.subset((m["split"] == "test").to_numpy()),
         n_abn_available=len(abn_all),
         unseen_events=holdout,
-        info={"manifest": str(path), "crop": crop, "input": input, "channels": int(x.shape[1])},
+        info={"manifest": str(path), "crop": crop, "input": input, "channels": int(x.shape[1]),
+              "flip_negate": flip_negate},
     )
 
 

@@ -315,6 +315,9 @@ def load_inputs(paths: Sequence[str | os.PathLike]) -> tuple[pa.Table, list[dict
                 "crops_root": str(mf.crops_root(p)),
             }
         )
+        motion = mf.read_meta(p).get("motion_channels")
+        if motion:  # how the motion crops were made: bench needs it (their flip)
+            infos[-1]["motion_channels"] = motion
         tables.append(table.replace_schema_metadata(None))
     # One root for all: the inputs' common ancestor; each input's paths get its root's
     # position below it as a prefix (absolute paths are left alone).
@@ -425,6 +428,9 @@ def split_manifests(
         "crops_root_abs": str(root),
         "groups": n_groups,
     }
+    motions = [i.get("motion_channels") for i in infos]
+    if motions[0] and all(m == motions[0] for m in motions):
+        meta["motion_channels"] = motions[0]
     summary = summarize(
         split_row, groups, labels, held_row, cfg.group_by, cfg.ratios, cfg.holdout_events
     )

@@ -255,7 +255,8 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
         rows = list(state["history"])
     result = train(
         method,
-        TrainData(data.train.x, data.train_abn.x, data.val.x, data.val.y),
+        TrainData(data.train.x, data.train_abn.x, data.val.x, data.val.y,
+                  flip_negate=tuple(data.info.get("flip_negate", ()))),
         epochs=cfg.epochs,
         batch_size=cfg.batch_size,
         seed=cfg.seed,
