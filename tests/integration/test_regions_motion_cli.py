@@ -81,6 +81,7 @@ def test_region_labels_recall_and_motion_paths(extracted):
     # inspect shows the recall figure stored with the manifest
     r = _run("inspect", str(out / "manifest.parquet"))
     assert "anomalous regions covered by a crop" in r.output
+    assert "label sources: region" in r.output and "are not the anomalous object" in r.output
     # a split carries the motion channels' description, so bench knows how to flip them
     split = tmp / "split.parquet"
     r = _run("split", str(out / "manifest.parquet"), "--out", str(split))

@@ -69,6 +69,7 @@ def inspect_manifest(path: str | os.PathLike, group_by: str | None = None) -> In
         lines.append(summary.to_text())
         lines += [f"note: {n}" for n in summary.tolerance_notes()]
     lines += _provenance(path, table, meta)
+    lines += _label_sources(table)
     regions = meta.get("regions") if isinstance(meta.get("regions"), dict) else None
     if regions and regions.get("recall"):
         lines += region_recall_lines(
@@ -80,6 +81,26 @@ def inspect_manifest(path: str | os.PathLike, group_by: str | None = None) -> In
     else:
         lines.append("schema: ok")
     return Inspection(path, kind, table.num_rows, problems, summary, meta, lines)
+
+
+def _label_sources(table: pa.Table) -> list[str]:
+    """Where the labels came from, and how far region labels narrow the interval ones."""
+    if not (mf._is_str(table, "label_source") and mf._is_str(table, "label")):
+        return []
+    df = table.select(
+        [c for c in ("label", "label_source", "label_interval") if c in table.column_names]
+    ).to_pandas()
+    counts = df["label_source"].value_counts()
+    lines = ["label sources: " + ", ".join(f"{k} {v}" for k, v in counts.items())]
+    if "label_interval" in df and (df["label_source"] == "region").any():
+        reg = df[df["label_source"] == "region"]
+        in_abn = reg["label_interval"] == "abnormal"
+        lines.append(
+            f"region labels: {int((reg['label'] == 'abnormal').sum())} abnormal crops; of the "
+            f"{int(in_abn.sum())} crops in abnormal intervals, "
+            f"{int((in_abn & (reg['label'] == 'normal')).sum())} are not the anomalous object"
+        )
+    return lines
 
 
 def region_recall_lines(records: list[dict], iou: float, large_px: int) -> list[str]:
