@@ -194,6 +194,10 @@ def _method_names():
 @click.option("--crop", default=None,
               help="Which crop of a manifest to use: normal (default) or oversize; "
               "normal,oversize runs both.")
+@click.option("--input", default=None,
+              help="What a manifest's samples show: appearance (the crops, default), motion "
+              "(their motion channels, from adtk extract --motion-channels) or both (stacked, "
+              "6 channels); appearance,motion,both runs all three.")
 @click.option("--anomaly-digit", default=None,
               help="Digit sets: the anomaly digit D (0-9); lists 0,3,5, ranges 0-4 or all.")
 @click.option("--unseen-digit", default=None,
@@ -290,7 +294,8 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
 
     ex = _executor_config(executor, ray_address, ray_cpus, ray_gpus, retries)
     axes = {k: grid.parse_axis(k, flags.pop(k, None)) for k in
-            ("crop", "anomaly_digit", "unseen_digit", "seed", "neg_loss", "labelled_anomalies")}
+            ("crop", "anomaly_digit", "unseen_digit", "seed", "neg_loss", "labelled_anomalies",
+             "input")}
     axes["method"] = grid.parse_axis("method", methods)
     if labelled_clips is not None and suite != "ped2":
         raise AdtkError("--labelled-clips belongs to --suite ped2 (few-shot protocol)")
@@ -419,7 +424,9 @@ class _Seconds(click.ParamType):
               help="Output folder: crops, manifest.parquet, failures.csv.")
 @click.option("--config", "config_path", type=click.Path(path_type=str),
               help="YAML file with extract settings (top level or under 'extract:').")
-@click.option("--fps", type=float, help="Frames sampled per second of video.  [default: 2]")
+@click.option("--fps", type=float,
+              help="Frames sampled per second of video; 0 = every frame of the source.  "
+                   "[default: 2]")
 @click.option("--detector", type=_RegistryChoice(_detector_names),
               help="Person detector; auto = HOG on moving regions + uncovered motion blobs. "
                    " [default: auto]")
@@ -437,6 +444,17 @@ class _Seconds(click.ParamType):
               help="Enlarge small moving regions up to this factor for HOG.  [default: 1]")
 @click.option("--labels", type=click.Path(path_type=str),
               help="CSV: video,start_s,end_s,label,event (video relative to INPUT).")
+@click.option("--regions", type=click.Path(path_type=str),
+              help="CSV of anomalous object boxes: video,frame_idx,time_s,x,y,w,h,area_px. "
+                   "Videos with rows get object-level labels (a crop is abnormal when its box "
+                   "has IoU >= 0.3 with a region of its frame, or lies >= 50% inside one); the "
+                   "interval label stays in label_interval. Prints the share of regions "
+                   "covered by a crop.")
+@click.option("--motion-channels", type=click.Choice(["none", "flow", "diff"]),
+              help="Also write each crop's motion at the same box from the neighbouring "
+                   "frames: flow (optical flow u, v, magnitude; recommended) or diff (temporal "
+                   "gradients, cheaper); "
+                   "path_motion column.  [default: none]")
 @click.option("--tv-model", type=_RegistryChoice(_tv_models),
               help="torchvision detector architecture.  [default: "
                    "fasterrcnn_mobilenet_v3_large_fpn]")

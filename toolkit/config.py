@@ -198,6 +198,10 @@ BENCH_HASH_EXCLUDE = frozenset(
 )
 
 
+#: BenchConfig fields hashed only when they differ from this value.
+BENCH_HASH_IF_SET = {"input": "appearance"}
+
+
 @dataclasses.dataclass(frozen=True)
 class BenchConfig:
     """One training + scoring run of ``adtk bench``.
@@ -212,6 +216,7 @@ class BenchConfig:
     data: str | None = None  # split manifest path (sets dataset to "manifest")
     data_sha256: str | None = None  # the manifest's content hash, filled in by resolution
     crop: str = "normal"  # normal | oversize (manifests)
+    input: str = "appearance"  # appearance | motion | both (manifests with motion channels)
     anomaly_digit: int | None = None
     unseen_digit: int | None = None
     seed: int = 0
@@ -247,6 +252,10 @@ class BenchConfig:
         ``./m/x.parquet`` and the absolute path are one run.
         """
         d = {k: v for k, v in to_dict(self).items() if k not in BENCH_HASH_EXCLUDE}
+        # settings added later count only when set: earlier runs keep their ids
+        for k, default in BENCH_HASH_IF_SET.items():
+            if d.get(k) == default:
+                d.pop(k, None)
         if d.get("data"):
             d["data"] = os.path.realpath(d["data"])
         return d
@@ -291,11 +300,13 @@ class ExtractConfig:
     chunk_warmup_s: float = 120.0
     #: let OpenCV and FFmpeg print their own decoder messages
     verbose: bool = False
+    regions: str | None = None
+    motion_channels: str = "none"
 
     def __post_init__(self) -> None:
         # name -> (ok, the rule); the error says which value broke which rule
         checks = {
-            "fps": (0 < self.fps < float("inf"), "a finite number > 0"),
+            "fps": (0 <= self.fps < float("inf"), "a finite number >= 0; 0 = every frame"),
             "chunk_s": (self.chunk_s == 0 or self.chunk_s >= 1, "0 (off) or >= 1 second"),
             "chunk_warmup_s": (self.chunk_warmup_s >= 0, ">= 0"),
             "size": (self.size >= 8, ">= 8"),
@@ -308,6 +319,9 @@ class ExtractConfig:
             "batch": (self.batch >= 1, ">= 1"),
             "workers": (self.workers >= 0, ">= 0; 0 = all cores"),
             "stall_s": (self.stall_s > 0, "> 0"),
+            "motion_channels": (
+                self.motion_channels in ("none", "flow", "diff"), "none, flow or diff"
+            ),
         }
         bad = [f"{k} {getattr(self, k)!r} (must be {rule})" for k, (ok, rule) in checks.items()
                if not ok]
@@ -323,5 +337,8 @@ class ExtractConfig:
 # ``toolkit.video.extract``): a finished video is not redone for them, but a chunk is reused
 # only for the same frame range and warm-up.
 EXTRACT_RUNTIME_FIELDS = frozenset(
-    {"workers", "labels", "device", "stall_s", "chunk_s", "chunk_warmup_s", "verbose"}
+    {"workers", "labels", "device", "stall_s", "chunk_s", "chunk_warmup_s", "verbose", "regions"}
 )
+#: ExtractConfig fields hashed only when they differ from this value (added after outputs
+#: existed: an unchanged setting must not redo every finished video).
+EXTRACT_HASH_IF_SET = {"motion_channels": "none"}

@@ -14,48 +14,20 @@ import pandas as pd
 import pytest
 
 from toolkit import executor as X
+from toolkit.executor_probes import (
+    always_abort,
+    die_once,
+    final,
+    hang,
+    raise_value_error,
+    run_collect,
+    square,
+)
 from toolkit.video.synthetic import make_video
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-# Work functions run in worker processes: module level, so the workers can import them.
-
-
-def square(x: int, *, emit) -> int:
-    emit("start", x)
-    return x * x
-
-
-def die_once(marker: str, *, emit) -> str:
-    """SIGKILL its own worker the first time (``kill -9`` from outside, the OOM killer)."""
-    if not os.path.exists(marker):
-        Path(marker).write_text("died once")
-        os.kill(os.getpid(), signal.SIGKILL)
-    return "second try"
-
-
-def always_abort(*, emit) -> None:
-    os.abort()  # a native crash, e.g. inside a decoder
-
-
-def raise_value_error(*, emit) -> None:
-    raise ValueError("bad input row 3")
-
-
-def hang(*, emit) -> None:
-    emit("start", 0)
-    time.sleep(600)
-
-
-def run_collect(runner, tasks):
-    events = []
-    runner.run(tasks, lambda kind, key, payload: events.append((kind, key, payload)))
-    return events
-
-
-def final(events):
-    return {key: (kind, payload) for kind, key, payload in events if kind in ("done", "failed")}
 
 
 def test_results_events_and_one_final_event_per_task():
@@ -74,7 +46,7 @@ def test_a_killed_worker_is_retried_and_an_exception_is_not(tmp_path):
     assert out["die"] == ("done", "second try")
     kind, f = out["raise"]
     assert kind == "failed" and f.kind == "error" and f.attempts == 1
-    assert str(f).startswith("ValueError: bad input row 3 (test_executor_local.py:")
+    assert str(f).startswith("ValueError: bad input row 3 (executor_probes.py:")
     assert out["ok"] == ("done", 9)
 
 

@@ -14,7 +14,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from tests.integration.test_executor_local import (
+from toolkit import executor as X
+from toolkit.cli import main
+from toolkit.data.manifest import read_manifest
+from toolkit.executor_probes import (
     always_abort,
     die_once,
     final,
@@ -23,9 +26,6 @@ from tests.integration.test_executor_local import (
     run_collect,
     square,
 )
-from toolkit import executor as X
-from toolkit.cli import main
-from toolkit.data.manifest import read_manifest
 from toolkit.video.synthetic import make_video
 
 pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")

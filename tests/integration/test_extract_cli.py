@@ -162,8 +162,10 @@ def test_a_detector_that_cannot_be_built_stops_the_run_once(tmp_path, args, msg)
 @pytest.mark.parametrize(
     "args, msg",
     [
-        (["--fps", "0"], "fps 0.0 (must be a finite number > 0)"),
-        (["--fps", "inf"], "fps inf (must be a finite number > 0)"),
+        (["--fps", "-1"], "fps -1.0 (must be a finite number >= 0; 0 = every frame)"),
+        (["--fps", "inf"], "fps inf (must be a finite number >= 0; 0 = every frame)"),
+        (["--motion-channels", "flow", "--fps", "nan"],
+         "fps nan (must be a finite number >= 0; 0 = every frame)"),
         (["--min-size", "-5"], "min_size -5 (must be >= 0)"),
         (["--workers", "-1"], "workers -1 (must be >= 0; 0 = all cores)"),
         (["--size", "0"], "size 0 (must be >= 8)"),

@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 
 from toolkit.errors import AdtkError
-from toolkit.video.extract import (
+from toolkit.video.extract import video_id_for
+from toolkit.video.labels import (
     apply_labels,
     folder_label,
     match_labels,
     read_labels,
-    video_id_for,
 )
 
 

@@ -329,3 +329,22 @@ def test_group_by_other_column(big, tmp_path):
     out = mf.read_manifest(res.out)
     assert leaked(out, "video_id") == 0
     assert res.summary.total_groups == out["video_id"].nunique()
+
+
+def test_merging_keeps_motion_crop_paths_resolvable(tmp_path):
+    roots = [tmp_path / "site_a" / "crops", tmp_path / "site_b" / "crops"]
+    mans = []
+    for k, root in enumerate(roots):
+        df = make_crop_manifest(50, seed=k, prefix="ab"[k])
+        df["path_motion"] = df["path"].str.replace(".png", ".m.png", regex=False)
+        df["path_motion_oversize"] = df["path_oversize"].str.replace(".png", ".m.png", regex=False)
+        for col in ("path", "path_oversize", "path_motion", "path_motion_oversize"):
+            for p in df[col]:
+                (root / p).parent.mkdir(parents=True, exist_ok=True)
+                (root / p).write_bytes(b"png")
+        mans.append(write(df, root / "manifest.parquet"))
+    res = split_manifests(mans, tmp_path / "out" / "s.parquet")
+    out = mf.read_manifest(res.out)
+    root = mf.crops_root(res.out)
+    for col in ("path_motion", "path_motion_oversize"):
+        assert all((root / p).is_file() for p in out[col])

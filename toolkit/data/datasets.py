@@ -36,6 +36,9 @@ from toolkit.io import atomic_path, sha256_file
 DIGIT_SETS = ("mnist-5k", "digits", "mnist", "fashion-mnist")
 DATASETS = (*DIGIT_SETS, "manifest")
 CROPS = ("normal", "oversize")
+#: What a manifest's samples show: the crop, its motion channels (``adtk extract
+#: --motion-channels``), or both stacked along the channel axis (appearance first).
+INPUTS = ("appearance", "motion", "both")
 #: The size each digit set is brought to (the encoder needs a power of two).
 DIGIT_SIZES = {"mnist-5k": 32, "digits": 16, "mnist": 32, "fashion-mnist": 32}
 CROP_SIZE = 64
@@ -93,6 +96,7 @@ def load_bench_data(cfg: Any) -> BenchData:
         return load_manifest_data(
             cfg.data,
             crop=cfg.crop,
+            input=getattr(cfg, "input", "appearance"),
             size=cfg.size,
             labelled_anomalies=cfg.labelled_anomalies,
             seed=cfg.seed,
@@ -287,8 +291,12 @@ def load_manifest_data(
     seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
     sha256: str | None = None,
+    input: str = "appearance",
 ) -> BenchData:
     """Train / val / test sets from a split manifest; all checks happen before any decoding.
+
+    ``input``: ``appearance`` (the crop images, 3 channels), ``motion`` (the motion crops,
+    3 channels) or ``both`` (6 channels, appearance first).
 
     ``sha256``: the manifest's content hash when the caller already has it (a resolved
     config's ``data_sha256``), so the file is not hashed again for the cache key.
@@ -300,6 +308,8 @@ def load_manifest_data(
     path = Path(path)
     if crop not in CROPS:
         raise AdtkError(f"unknown crop {crop!r}; use one of {', '.join(CROPS)}")
+    if input not in INPUTS:
+        raise AdtkError(f"unknown input {input!r}; use one of {', '.join(INPUTS)}")
     size = size or CROP_SIZE
     df = _checked_split_frame(path)
     meta = read_meta(path)
@@ -312,9 +322,26 @@ def load_manifest_data(
         df["split"].isin(["val", "test"]).to_numpy() & (normal | abnormal)
     )
     used &= ~(df["split"].eq("val").to_numpy() & held)  # held-out kinds: test only
+    kinds = ("appearance", "motion") if input == "both" else (input,)
+    if "motion" in kinds and motion_column(crop) not in df.columns:
+        raise AdtkError(
+            f"{path}: no motion channels ({motion_column(crop)} column); extract with "
+            "adtk extract --motion-channels flow (or diff), or use --input appearance"
+        )
     # A protocol split reads its crops through its source crop manifest's cache (see there).
     src, src_df, rows, src_sha = crop_source(path, df, np.flatnonzero(used), meta, sha256)
-    x = load_crop_tensor(src, src_df, crop, size, cache_dir=cache_dir, rows=rows, sha256=src_sha)
+    parts = [
+        load_crop_tensor(src, src_df, crop, size, cache_dir=cache_dir, rows=rows, sha256=src_sha,
+                         channels=k)
+        for k in kinds
+    ]
+    x = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)  # (N, 3 or 6, H, W)
+    # A horizontal flip (augmentation) mirrors the flow too: its horizontal component changes
+    # sign. Flow crops are (u, v, |flow|) on disk, read as RGB: u is the block's channel 2.
+    motion_kind = (meta.get("motion_channels") or {}).get("kind")
+    flip_negate = ()
+    if "motion" in kinds and motion_kind == "flow":
+        flip_negate = (3 * kinds.index("motion") + 2,)
 
     cols = ["crop_id", "label", "event", "video", "frame_idx", "split"]
     tab = df[cols].rename(columns={"crop_id": "sample_id"})
@@ -332,7 +359,8 @@ def load_manifest_data(
         test=full.subset((m["split"] == "test").to_numpy()),
         n_abn_available=len(abn_all),
         unseen_events=holdout,
-        info={"manifest": str(path), "crop": crop},
+        info={"manifest": str(path), "crop": crop, "input": input, "channels": int(x.shape[1]),
+              "flip_negate": flip_negate},
     )
 
 
@@ -361,6 +389,8 @@ def crop_source(
     if (pos < 0).any():
         return own
     return src, src_df, pos, inputs[0]["sha256"]
+
+
 def _checked_split_frame(path: Path) -> pd.DataFrame:
     """A split manifest read and validated, with a train split holding normal crops."""
     from toolkit.data.manifest import read_manifest
@@ -387,18 +417,35 @@ def split_label_counts(path: str, sha256: str) -> dict[tuple[str, str], int]:
     return {k: int(v) for k, v in df.groupby(["split", "label"]).size().items()}
 
 
-def crop_paths(path: Path, df: pd.DataFrame, crop: str) -> list[Path]:
+def motion_column(crop: str) -> str:
+    """The manifest column of the motion crops at the ``crop`` box."""
+    return "path_motion" if crop == "normal" else "path_motion_oversize"
+
+
+def crop_paths(
+    path: Path, df: pd.DataFrame, crop: str, channels: str = "appearance"
+) -> list[Path]:
     """Absolute image paths of the ``crop`` column (relative to the manifest's crops root)."""
     from toolkit.data.manifest import crops_root
 
     root = crops_root(path)
-    col = "path" if crop == "normal" else "path_oversize"
+    if channels == "motion":
+        col = motion_column(crop)
+    else:
+        col = "path" if crop == "normal" else "path_oversize"
     return [root / p for p in df[col].tolist()]
 
 
-def cache_path(manifest: Path, crop: str, size: int, cache_dir: str | os.PathLike | None) -> Path:
+def cache_path(
+    manifest: Path,
+    crop: str,
+    size: int,
+    cache_dir: str | os.PathLike | None,
+    channels: str = "appearance",
+) -> Path:
     folder = Path(cache_dir) if cache_dir else manifest.resolve().parent
-    return folder / f"{manifest.stem}.{crop}{size}.cache.pt"
+    kind = "" if channels == "appearance" else f".{channels}"
+    return folder / f"{manifest.stem}.{crop}{size}{kind}.cache.pt"
 
 
 def load_crop_tensor(
@@ -410,8 +457,11 @@ def load_crop_tensor(
     rows: np.ndarray | None = None,
     workers: int | None = None,
     sha256: str | None = None,
+    channels: str = "appearance",
 ) -> torch.Tensor:
     """uint8 (N, 3, size, size) of the crops of ``rows`` (default all), through the disk cache.
+
+    ``channels``: ``appearance`` (the crop images) or ``motion`` (the motion crops).
 
     The cache holds every row of the manifest, so any subset (train only, test only) reuses it.
     Missing files are reported before any decoding. ``sha256`` is the manifest's content hash
@@ -419,7 +469,7 @@ def load_crop_tensor(
     """
     manifest = Path(manifest)
     rows = np.arange(len(df)) if rows is None else np.asarray(rows)
-    paths = crop_paths(manifest, df, crop)
+    paths = crop_paths(manifest, df, crop, channels)
     # Checked even when the cache is warm: a manifest that names missing files is broken.
     # The same stat calls key the cache on the files too: crops re-extracted under the same
     # paths (the split manifest unchanged) must not be served stale from the cache.
@@ -437,9 +487,11 @@ def load_crop_tensor(
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise AdtkError(f"crop file missing on disk: {missing[0]}{more}")
     digest = sha256 or sha256_file(manifest)
-    cpath = cache_path(manifest, crop, size, cache_dir)
+    cpath = cache_path(manifest, crop, size, cache_dir, channels)
     key = {"version": CACHE_VERSION, "sha256": digest, "crop": crop, "size": size,
            "files": stamps.hexdigest()}
+    if channels != "appearance":
+        key["channels"] = channels
     x = None
     if cpath.exists():
         try:

@@ -69,12 +69,57 @@ def inspect_manifest(path: str | os.PathLike, group_by: str | None = None) -> In
         lines.append(summary.to_text())
         lines += [f"note: {n}" for n in summary.tolerance_notes()]
     lines += _provenance(path, table, meta)
+    lines += _label_sources(table)
+    regions = meta.get("regions") if isinstance(meta.get("regions"), dict) else None
+    if regions and regions.get("recall"):
+        lines += region_recall_lines(
+            regions["recall"], regions.get("iou", 0.3), regions.get("large_px", 300)
+        )
     if problems:
         lines.append(f"schema problems ({len(problems)}):")
         lines += [f"  - {p}" for p in problems]
     else:
         lines.append("schema: ok")
     return Inspection(path, kind, table.num_rows, problems, summary, meta, lines)
+
+
+def _label_sources(table: pa.Table) -> list[str]:
+    """Where the labels came from, and how far region labels narrow the interval ones."""
+    if not (mf._is_str(table, "label_source") and mf._is_str(table, "label")):
+        return []
+    df = table.select(
+        [c for c in ("label", "label_source", "label_interval") if c in table.column_names]
+    ).to_pandas()
+    counts = df["label_source"].value_counts()
+    lines = ["label sources: " + ", ".join(f"{k} {v}" for k, v in counts.items())]
+    if "label_interval" in df and (df["label_source"] == "region").any():
+        reg = df[df["label_source"] == "region"]
+        in_abn = reg["label_interval"] == "abnormal"
+        lines.append(
+            f"region labels: {int((reg['label'] == 'abnormal').sum())} abnormal crops; of the "
+            f"{int(in_abn.sum())} crops in abnormal intervals, "
+            f"{int((in_abn & (reg['label'] == 'normal')).sum())} are not the anomalous object"
+        )
+    return lines
+
+
+def region_recall_lines(records: list[dict], iou: float, large_px: int) -> list[str]:
+    """The share of anomalous regions covered by a crop, per event (``adtk extract --regions``),
+    as printed by ``adtk extract`` and ``adtk inspect``."""
+    lines = [
+        f"anomalous regions covered by a crop (box IoU >= {iou:g}), on sampled frames:",
+        f"  {'event':<12} {'regions':>8} {'covered':>8} {'recall':>7}   "
+        f"regions >= {large_px} px: {'regions':>7} {'covered':>8} {'recall':>7}",
+    ]
+    pad = len(f"regions >= {large_px} px:")
+    for r in records:
+        rl = r.get("recall_large")
+        shown = "-" if rl is None or rl != rl else f"{rl:.1%}"
+        lines.append(
+            f"  {str(r['event']):<12} {r['regions']:>8} {r['covered']:>8} {r['recall']:>7.1%}   "
+            f"{'':>{pad}} {r['regions_large']:>7} {r['covered_large']:>8} {shown:>7}"
+        )
+    return lines
 
 
 def _summary(table: pa.Table, kind: str, group_by: str, meta: dict) -> sp.Summary | None:

@@ -315,6 +315,9 @@ def load_inputs(paths: Sequence[str | os.PathLike]) -> tuple[pa.Table, list[dict
                 "crops_root": str(mf.crops_root(p)),
             }
         )
+        motion = mf.read_meta(p).get("motion_channels")
+        if motion:  # how the motion crops were made: bench needs it (their flip)
+            infos[-1]["motion_channels"] = motion
         tables.append(table.replace_schema_metadata(None))
     # One root for all: the inputs' common ancestor; each input's paths get its root's
     # position below it as a prefix (absolute paths are left alone).
@@ -323,8 +326,11 @@ def load_inputs(paths: Sequence[str | os.PathLike]) -> tuple[pa.Table, list[dict
         prefix = Path(info["crops_root"]).relative_to(common).as_posix()
         info["path_prefix"] = "" if prefix == "." else prefix + "/"
         if info["path_prefix"]:
-            for name in ("path", "path_oversize"):
+            motion = [n for n in ("path_motion", "path_motion_oversize") if n in table.column_names]
+            for name in ("path", "path_oversize", *motion):
                 col = table.column(name)
+                if pa.types.is_large_string(col.type):  # extra columns as pandas wrote them
+                    col = col.cast(pa.string())
                 joined = pc.binary_join_element_wise(info["path_prefix"], col, "")
                 col = pc.if_else(pc.starts_with(col, "/"), col, joined)
                 table = table.set_column(table.schema.get_field_index(name), name, col)
@@ -424,6 +430,9 @@ def split_manifests(
         "crops_root_abs": str(root),
         "groups": n_groups,
     }
+    motions = [i.get("motion_channels") for i in infos]
+    if motions[0] and all(m == motions[0] for m in motions):
+        meta["motion_channels"] = motions[0]
     summary = summarize(
         split_row, groups, labels, held_row, cfg.group_by, cfg.ratios, cfg.holdout_events
     )

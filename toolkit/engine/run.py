@@ -103,6 +103,12 @@ def resolve_bench_config(
     elif cfg.anomaly_digit is None:
         raise AdtkError(f"dataset {cfg.dataset!r} needs --anomaly-digit (0-9)")
     family = "crops" if (cfg.data or cfg.dataset == "manifest") else "digits"
+    from toolkit.data.datasets import INPUTS
+
+    if cfg.input not in INPUTS:
+        raise AdtkError(f"unknown input {cfg.input!r}; use one of {', '.join(INPUTS)}")
+    if family == "digits" and cfg.input != "appearance":
+        raise AdtkError(f"--input {cfg.input} needs a crop manifest with motion channels (--data)")
     for k, v in PRESET_VALUES[cfg.preset][family].items():
         if getattr(cfg, k) is None:
             upd[k] = v
@@ -284,7 +290,8 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
         rows = list(state["history"])
     result = train(
         method,
-        TrainData(data.train.x, data.train_abn.x, data.val.x, data.val.y),
+        TrainData(data.train.x, data.train_abn.x, data.val.x, data.val.y,
+                  flip_negate=tuple(data.info.get("flip_negate", ()))),
         epochs=cfg.epochs,
         batch_size=cfg.batch_size,
         seed=cfg.seed,
@@ -316,6 +323,7 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
                 "dataset",
                 "data",
                 "crop",
+                "input",
                 "seed",
                 "anomaly_digit",
                 "unseen_digit",

@@ -50,6 +50,8 @@ class TrainData:
     x_abn: torch.Tensor | None = None
     val_x: torch.Tensor | None = None
     val_y: np.ndarray | None = None
+    #: channels whose sign a horizontal flip reverses (flow's horizontal component)
+    flip_negate: tuple[int, ...] = ()
 
     @classmethod
     def from_arrays(cls, x, x_abn=None, val_x=None, val_y=None) -> TrainData:
@@ -156,8 +158,9 @@ class _Batcher:
     batch is valid until the next call (train_step is done with it by then).
     """
 
-    def __init__(self, x: torch.Tensor, max_batch: int) -> None:
+    def __init__(self, x: torch.Tensor, max_batch: int, negate: tuple[int, ...] = ()) -> None:
         self.x = x
+        self.negate = negate
         shape = (min(max_batch, len(x)), *x.shape[1:])
         fmt = torch.channels_last if x.is_cuda else torch.contiguous_format
         self.u8 = torch.empty(shape, dtype=torch.uint8, device=x.device)
@@ -169,19 +172,32 @@ class _Batcher:
         n = len(idx)
         f = self.f[:n]
         if self.x.dtype != torch.uint8:  # float data is taken as already in [-1, 1]
-            return _augment(f.copy_(self.x.index_select(0, idx)), augment, g)
+            return _augment(f.copy_(self.x.index_select(0, idx)), augment, g, self.negate)
         u8 = self.u8[:n]
         torch.index_select(self.x, 0, idx, out=u8)  # several times faster than x[idx] on CPU
-        _augment(u8, augment, g)  # on uint8: a quarter of the bytes of the float batch
+        _augment(u8, augment, g, self.negate)  # on uint8: a quarter of the bytes of the float batch
         f.copy_(u8)
         return f.div_(127.5).sub_(1.0)  # as to_unit_range, so scoring sees the same numbers
 
 
-def _augment(x: torch.Tensor, kind: str, g: torch.Generator | None) -> torch.Tensor:
-    """On-device augmentation of a batch (B, C, H, W), in place."""
+def _augment(
+    x: torch.Tensor, kind: str, g: torch.Generator | None, negate: tuple[int, ...] = ()
+) -> torch.Tensor:
+    """On-device augmentation of a batch (B, C, H, W), in place.
+
+    ``negate``: channels whose sign a horizontal flip reverses (a flow's horizontal component,
+    stored around 128 in uint8, around 0 in float).
+    """
     if kind == "hflip":
         idx = (torch.rand(len(x), generator=g) < 0.5).nonzero().squeeze(1).to(x.device)
-        x.index_copy_(0, idx, x.index_select(0, idx).flip(3))  # flips half, in place
+        flipped = x.index_select(0, idx).flip(3)
+        for c in negate:
+            ch = flipped[:, c]
+            if ch.dtype == torch.uint8:  # 128 + a -> 128 - a
+                ch.copy_((256 - ch.to(torch.int16)).clamp_(0, 255))
+            else:
+                ch.neg_()
+        x.index_copy_(0, idx, flipped)  # flips half, in place
     return x
 
 
@@ -252,9 +268,9 @@ def train(
         nb_abn = min(nb_abn, len(x_abn))
 
     # A trailing batch of one joins the previous one (_batches), so a batch can hold one more.
-    get_normal = _Batcher(x_all, max(s.stop - s.start for s in batches))
+    get_normal = _Batcher(x_all, max(s.stop - s.start for s in batches), data.flip_negate)
     if x_abn is not None:
-        get_abn = _Batcher(x_abn, nb_abn)
+        get_abn = _Batcher(x_abn, nb_abn, data.flip_negate)
 
     ckpt_path = Path(checkpoint) if checkpoint else None
     history: list[dict[str, float]] = []

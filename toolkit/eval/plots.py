@@ -251,6 +251,8 @@ def to_display(images: np.ndarray) -> np.ndarray:
     uint8 is divided by 255; float data in [-1, 1] (tanh output) is mapped to [0, 1].
     """
     a = np.asarray(images)
+    if a.ndim == 4 and a.shape[1] > 3 and a.shape[-1] > 3:
+        a = a[:, :3]  # appearance + motion channels (N, 6, H, W): the appearance is shown
     if a.ndim == 4 and a.shape[1] in (1, 3) and a.shape[-1] not in (1, 3):
         a = a.transpose(0, 2, 3, 1)  # (N, C, H, W) -> (N, H, W, C)
     if a.ndim == 4 and a.shape[-1] == 1:

@@ -60,7 +60,7 @@ def plan_spans(info: Any, cfg: ExtractConfig) -> list[Span]:
 
     if cfg.chunk_s <= 0 or info.frame_count <= 0 or info.duration_s <= cfg.chunk_s:
         return [Span()]
-    stride = sample_stride(info.fps, cfg.fps)
+    stride = sample_stride(info.fps, cfg.fps if cfg.fps > 0 else info.fps)  # 0: every frame
     rate = info.fps / stride  # sampled frames per second
     b = max(1, cfg.batch)
     per = max(b, int(round(cfg.chunk_s * rate / b)) * b)  # samples per chunk

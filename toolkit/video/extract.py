@@ -45,16 +45,37 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from toolkit.config import EXTRACT_RUNTIME_FIELDS, ExtractConfig, config_hash, to_dict
+from toolkit.config import (
+    EXTRACT_HASH_IF_SET,
+    EXTRACT_RUNTIME_FIELDS,
+    ExtractConfig,
+    config_hash,
+    to_dict,
+)
 from toolkit.data import manifest as mf
 from toolkit.errors import AdtkError
 from toolkit.io import atomic_write_json, atomic_write_text
 from toolkit.video.chunks import Span, join_chunks, number_tracks, plan_spans, track_table
+from toolkit.video.labels import (
+    LABEL_COLUMNS,
+    LARGE_REGION_PX,
+    REGION_IOU,
+    apply_labels,
+    check_regions_inside,
+    folder_label,
+    label_crops,
+    match_labels,
+    match_regions,
+    read_labels,
+    read_regions,
+    recall_table,
+    recall_text,
+    region_rule,
+)
 from toolkit.video.reader import VIDEO_EXTENSIONS, is_video_name
 
 #: oversize box factors (the paper's "oversize" experiment): width, height
 OVERSIZE = (2.5, 1.5)
-LABEL_COLUMNS = ("video", "start_s", "end_s", "label", "event")
 #: test hook: a worker aborts (SIGABRT, like a crashing decoder) on videos whose relative path
 #: contains this string, or hangs when it reads "hang:<string>"; used by the test suite to
 #: prove that one crash or stall fails one video only
@@ -148,118 +169,6 @@ def discover(
     return p, sorted(videos), skipped
 
 
-# ----------------------------------------------------------------------------- labels
-
-
-def read_labels(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a labels CSV (video, start_s, end_s, label, event); errors name the row."""
-    p = Path(path)
-    if not p.is_file():
-        raise AdtkError(f"{p}: labels file not found")
-    try:
-        df = pd.read_csv(p, dtype={"video": str, "label": str, "event": str})
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-        raise AdtkError(f"{p}: not a readable CSV ({str(e).splitlines()[0][:120]})") from None
-    missing = [c for c in LABEL_COLUMNS if c not in df.columns and c != "event"]
-    if missing:
-        raise AdtkError(
-            f"{p}: missing column(s) {', '.join(missing)}; need {', '.join(LABEL_COLUMNS)}"
-        )
-    if "event" not in df.columns:
-        df["event"] = None
-    for col in ("start_s", "end_s"):
-        vals = pd.to_numeric(df[col], errors="coerce")
-        bad = vals.isna()
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0]) + 2
-            raise AdtkError(f"{p}: line {row}: {col} is not a number ({df[col].iloc[row - 2]!r})")
-        df[col] = vals.astype(float)
-    bad = ~df["label"].isin(["normal", "abnormal"])
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0]) + 2
-        raise AdtkError(
-            f"{p}: line {row}: label must be normal or abnormal, got {df['label'].iloc[row - 2]!r}"
-        )
-    bad = df["end_s"] <= df["start_s"]
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0]) + 2
-        raise AdtkError(f"{p}: line {row}: end_s must be greater than start_s")
-    df["video"] = df["video"].astype(str).str.strip().str.replace("\\", "/", regex=False)
-    df["event"] = df["event"].where(df["event"].notna() & (df["event"].astype(str) != ""), None)
-    return df[list(LABEL_COLUMNS)].reset_index(drop=True)
-
-
-def match_labels(
-    labels: pd.DataFrame, root: Path, videos: list[str]
-) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """Intervals per video (by relative path) and the label rows that match no video.
-
-    A row's ``video`` matches the video whose path relative to the input root equals it (or,
-    given as an absolute path, the one at that path), or else the one whose absolute path ends
-    with it (so a single clip given on its own still
-    finds its rows in a dataset-wide labels file). A row that would match several videos by
-    that suffix (``cam1.mp4`` for ``day1/cam1.mp4`` and ``day2/cam1.mp4``) is an error, not a
-    label silently given to all of them.
-    """
-    abs_paths = {v: (root / v).resolve().as_posix() for v in videos}
-    per: dict[str, list[int]] = {v: [] for v in videos}
-    matched = np.zeros(len(labels), bool)
-    for i, name in enumerate(labels["video"]):
-        while name.startswith("./"):
-            name = name[2:]
-        if name.startswith("/"):  # an absolute path names one file
-            name = Path(name).resolve().as_posix()
-            hits = [v for v in videos if abs_paths[v] == name]
-        else:
-            hits = [v for v in videos if v == name] or [
-                v for v in videos if abs_paths[v].endswith("/" + name)
-            ]
-        if len(hits) > 1:
-            shown = ", ".join(hits[:3]) + (" ..." if len(hits) > 3 else "")
-            raise AdtkError(
-                f"labels: line {i + 2}: video {name!r} matches {len(hits)} videos ({shown}); "
-                "give its path relative to the input folder"
-            )
-        for v in hits:
-            per[v].append(i)
-            matched[i] = True
-    return (
-        {v: labels.iloc[idx].reset_index(drop=True) for v, idx in per.items() if idx},
-        labels[~matched].reset_index(drop=True),
-    )
-
-
-def folder_label(rel: str) -> str | None:
-    """``normal`` / ``abnormal`` when a folder on the video's path is named so (nearest wins)."""
-    for part in reversed(Path(rel).parts[:-1]):
-        if part.lower() in ("normal", "abnormal"):
-            return part.lower()
-    return None
-
-
-def apply_labels(
-    df: pd.DataFrame, intervals: pd.DataFrame | None, default: str | None
-) -> pd.DataFrame:
-    """Set ``label`` / ``event`` of one video's rows from intervals (start_s <= t < end_s),
-    else the folder label, else ``unlabeled``.
-
-    Where a normal and an abnormal interval overlap, abnormal wins whatever the rows' order
-    (a whole-video ``normal`` row listed after the anomalies must not erase them).
-    """
-    df = df.copy()
-    df["label"] = default or "unlabeled"
-    df["event"] = pd.Series([None] * len(df), index=df.index, dtype=object)
-    if intervals is not None and len(df):
-        t = df["time_s"].to_numpy()
-        rows = list(intervals.itertuples(index=False))
-        for row in sorted(rows, key=lambda r: r.label == "abnormal"):  # stable: normal first
-            inside = (t >= row.start_s) & (t < row.end_s)
-            if inside.any():
-                df.loc[inside, "label"] = row.label
-                df.loc[inside, "event"] = row.event if isinstance(row.event, str) else None
-    return df
-
-
 # ----------------------------------------------------------------------------- one video
 
 
@@ -272,6 +181,10 @@ def source_stamp(path: str | os.PathLike) -> dict[str, int]:
 def extraction_hash(cfg: ExtractConfig) -> str:
     """Hash of the settings that change a video's crops (not workers, labels, device)."""
     d = {k: v for k, v in to_dict(cfg).items() if k not in EXTRACT_RUNTIME_FIELDS}
+    # settings added later count only when set, so older outputs keep their hash (not redone)
+    for k, default in EXTRACT_HASH_IF_SET.items():
+        if d.get(k) == default:
+            d.pop(k, None)
     return config_hash(d)
 
 
@@ -320,7 +233,8 @@ def extract_video(
     (stage / "oversize").mkdir()
     try:
         detector = create(cfg.detector, cfg)
-        sample_fps = min(cfg.fps, info.fps)
+        rate = cfg.fps if cfg.fps > 0 else info.fps  # --fps 0: every frame of the source
+        sample_fps = min(rate, info.fps)
         pipe = DetectionPipeline(cfg, (info.width, info.height), sample_fps, detector=detector)
         if pipe.motion is not None and cfg.motion_warmup_s > 0:
             # the background starts as the median of the first seconds' sampled frames (of
@@ -328,7 +242,7 @@ def extract_video(
             stop = span.warmup + max(2, int(round(cfg.motion_warmup_s * info.fps)))
             first: list[np.ndarray] = []
             with contextlib.suppress(TruncatedVideo):  # a short file: what there is
-                first += [f for _, _, f in iter_sampled(src, cfg.fps, span.warmup, stop)]
+                first += [f for _, _, f in iter_sampled(src, rate, span.warmup, stop)]
             pipe.init_background(first)
         tracker = IouTracker(max_gap=cfg.max_gap, min_iou=cfg.min_iou, max_jump=cfg.max_jump)
         rows: list[tuple] = []
@@ -407,7 +321,7 @@ def extract_video(
         parent = os.getppid()
         try:
             for fi, t, frame in iter_sampled(
-                src, cfg.fps, span.warmup, span.stop, on_frame=on_frames
+                src, rate, span.warmup, span.stop, on_frame=on_frames
             ):
                 batch.append((fi, t, frame))
                 n_sampled += fi >= span.start
@@ -441,6 +355,8 @@ def extract_video(
             ],
         )
         tracks = track_table(df, confirmed | provisional, head)
+        t_motion = time.perf_counter()
+        motion = cfg.motion_channels != "none"
         meta = {
             "video": rel,
             "video_id": vid,
@@ -452,6 +368,9 @@ def extract_video(
             "sampled_frames": n_sampled,
             "gated_frames": pipe.frames_gated,
             "decode_stopped_at": stopped_at,
+            "width": info.width,
+            "height": info.height,
+            "motion_channels": cfg.motion_channels,
             "wall_s": time.perf_counter() - t0,
         }
         if span.whole:
@@ -459,18 +378,21 @@ def extract_video(
             meta["tracks_dropped"] = int(len(tracks) - len(ids))
             df = df[df["track_id"].isin(ids)].copy()
             df["track_id"] = df["track_id"].map(ids)
-            part = _part_frame(df, rel, vid, intervals, f"videos/{vid}")
+            _motion_crops(src, df, stage, cfg, on_start, on_frames)
+            part = _part_frame(df, rel, vid, intervals, f"videos/{vid}", motion)
             final = out / "videos" / vid
         else:
             meta["span"] = asdict(span)
             df = df[df["track_id"].isin(confirmed | provisional)]
-            part = _part_frame(df, rel, vid, intervals, f"videos/{vid}/{span.name}")
+            _motion_crops(src, df, stage, cfg, on_start, on_frames)
+            part = _part_frame(df, rel, vid, intervals, f"videos/{vid}/{span.name}", motion)
             part["det"] = df["det"].astype("int64").to_numpy()  # for numbering after the join
             tracks.to_parquet(stage / "tracks.parquet", index=False)
             pd.DataFrame(
                 lookback, columns=["frame_idx", "track_id", "x0", "y0", "x1", "y1"]
             ).to_parquet(stage / "lookback.parquet", index=False)
             final = out / "videos" / vid / span.name
+        meta["motion_wall_s"] = time.perf_counter() - t_motion
         mf.write_manifest(part, stage / "part.parquet", meta=meta)
         if os.getppid() != parent:
             # killed while this video finished: a new run may have cleared .staging under
@@ -490,7 +412,22 @@ def extract_video(
     }
 
 
-def _part_frame(df: pd.DataFrame, rel: str, vid: str, intervals, base: str) -> pd.DataFrame:
+def _motion_crops(src, df: pd.DataFrame, stage: Path, cfg: ExtractConfig, on_start,
+                  on_frames) -> None:
+    """The motion channels of the kept rows, beside their crops (``--motion-channels``)."""
+    if cfg.motion_channels == "none":
+        return
+    from toolkit.video.channels import write_motion_crops
+
+    if on_start is not None and len(df):
+        on_start(int(df["frame_idx"].max()) + 2 - max(0, int(df["frame_idx"].min()) - 1))
+    write_motion_crops(src, df, stage, cfg.motion_channels, cfg.size, oversize_box,
+                       on_frame=on_frames)
+
+
+def _part_frame(
+    df: pd.DataFrame, rel: str, vid: str, intervals, base: str, motion: bool = False
+) -> pd.DataFrame:
     part = pd.DataFrame(
         {
             "crop_id": [f"{vid}:{n[:-4]}" for n in df["name"]],
@@ -512,6 +449,12 @@ def _part_frame(df: pd.DataFrame, rel: str, vid: str, intervals, base: str) -> p
     )
     if not len(part):
         part = mf.empty("crop").drop(columns=["label", "event"])
+    if motion:
+        names = df["name"].tolist()
+        part["path_motion"] = pd.Series([f"{base}/motion/{n}" for n in names], dtype=object)
+        part["path_motion_oversize"] = pd.Series(
+            [f"{base}/motion_oversize/{n}" for n in names], dtype=object
+        )
     return apply_labels(part, intervals, folder_label(rel))
 
 
@@ -601,6 +544,9 @@ def merge_chunks(
         "sampled_frames": int(sum(m["sampled_frames"] for m in metas)),
         "gated_frames": int(sum(m["gated_frames"] for m in metas)),
         "tracks_dropped": n_tracks - n_kept,
+        "width": m0.get("width"),
+        "height": m0.get("height"),
+        "motion_channels": m0.get("motion_channels", "none"),
         "decode_stopped_at": stops[0] if stops else None,
         "chunks": len(spans),
         "chunk_s": cfg.chunk_s,
@@ -610,7 +556,9 @@ def merge_chunks(
     mf.write_manifest(part, base / "part.parquet", meta=meta)
     # Only now, with the part that no longer lists them committed: short tracks' crops, and
     # what an earlier run with other settings left in the folder.
-    for p in list(dropped["path"]) + list(dropped["path_oversize"]):
+    paths = [c for c in ("path", "path_oversize", "path_motion", "path_motion_oversize")
+             if c in dropped.columns]
+    for p in (p for c in paths for p in dropped[c]):
         with contextlib.suppress(OSError):
             (out / p).unlink()
     names = {s.name for s in spans} | {"part.parquet"}
@@ -721,6 +669,9 @@ class ExtractResult:
     chunks_skipped: int = 0  # ... and committed by an earlier (killed) run, reused
     not_videos: list[str] = field(default_factory=list)
     unmatched_labels: list[dict[str, Any]] = field(default_factory=list)
+    #: share of the anomalous regions covered by a crop, per event (with --regions)
+    recall: pd.DataFrame | None = None
+    regions_outside: int = 0  # region rows naming videos outside this input
     crops: int = 0
     sequences: int = 0
     tracks_dropped: int = 0  # tracks shorter than --min-track, over the manifest's videos
@@ -773,6 +724,12 @@ class ExtractResult:
                 f"{p['decode_stopped_at']} of {p['frames']}"
                 for p in self.partial
             ]
+        if self.recall is not None:
+            lines += recall_text(self.recall)
+        if self.regions_outside:
+            lines.append(
+                f"regions: {self.regions_outside} row(s) name videos outside this input (ignored)"
+            )
         if self.failed:
             lines.append(f"FAILED ({len(self.failed)}, listed in {self.out / 'failures.csv'}):")
             lines += [f"  {f['video']}: {f['reason']}" for f in self.failed]
@@ -808,6 +765,7 @@ def run_extract(
         per_video, unmatched = match_labels(labels, root, videos)
     else:
         per_video, unmatched = {}, pd.DataFrame(columns=list(LABEL_COLUMNS))
+    regions, regions_outside = _read_regions(cfg, root, videos)
     if out.exists() and not out.is_dir():
         raise AdtkError(f"{out}: exists and is not a folder; --out takes the output folder")
     try:
@@ -819,6 +777,7 @@ def run_extract(
         raise AdtkError(f"{out}: output folder is not writable")
     res = ExtractResult(out=out, manifest=out / "manifest.parquet", videos=len(videos))
     res.not_videos = not_videos
+    res.regions_outside = regions_outside
     res.unmatched_labels = (
         unmatched.astype(object).where(unmatched.notna(), None).to_dict("records")
     )
@@ -847,8 +806,11 @@ def run_extract(
         def write_merged() -> pd.DataFrame:
             for i in parts:
                 if i not in labelled:
-                    labelled[i] = apply_labels(
-                        parts[i], per_video.get(videos[i]), folder_label(f"{top}/{videos[i]}")
+                    labelled[i] = label_crops(
+                        parts[i],
+                        per_video.get(videos[i]),
+                        folder_label(f"{top}/{videos[i]}"),
+                        regions.get(videos[i]),
                     )
             merged = mf.concat([labelled[i] for i in sorted(parts)], "crop")
             meta = {
@@ -867,6 +829,20 @@ def run_extract(
                     if part_meta.get(i, {}).get("decode_stopped_at") is not None
                 },
             }
+            if cfg.motion_channels != "none":
+                from toolkit.video.channels import describe
+
+                meta["motion_channels"] = describe(cfg.motion_channels)
+            if regions:
+                res.recall = _region_recall(merged, regions, per_video, parts, part_meta, videos,
+                                            cfg)
+                meta["regions"] = {
+                    "file": str(Path(cfg.regions).resolve()),
+                    "rule": region_rule(),
+                    "iou": REGION_IOU,
+                    "large_px": LARGE_REGION_PX,
+                    "recall": res.recall.to_dict("records"),
+                }
             mf.write_manifest(merged, res.manifest, meta=meta)
             last_write[0] = time.monotonic()
             return merged
@@ -1009,6 +985,47 @@ def _plan(src: Path, cfg: ExtractConfig) -> list[Span]:
         return plan_spans(probe(src), cfg)
     except VideoError:
         return [Span()]
+
+
+def _read_regions(
+    cfg: ExtractConfig, root: Path, videos: list[str]
+) -> tuple[dict[str, pd.DataFrame], int]:
+    """Region rows per video (checked against each video's frame size) and rows outside."""
+    if not cfg.regions:
+        return {}, 0
+    from toolkit.video.reader import probe
+
+    regions, outside = match_regions(read_regions(cfg.regions), root, videos, cfg.regions)
+    for rel, reg in regions.items():
+        try:
+            info = probe(root / rel)
+        except AdtkError:
+            continue  # the video fails on its own, named in failures.csv
+        check_regions_inside(reg, info.width, info.height, cfg.regions)
+    return regions, outside
+
+
+def _region_recall(
+    merged: pd.DataFrame,
+    regions: dict[str, pd.DataFrame],
+    intervals: dict[str, pd.DataFrame],
+    parts: dict[int, pd.DataFrame],
+    part_meta: dict[int, dict[str, Any]],
+    videos: list[str],
+    cfg: ExtractConfig,
+) -> pd.DataFrame:
+    """The recall table over the finished videos' sampled frames."""
+    from toolkit.video.reader import sampled_indices
+
+    sampled, fps = {}, {}
+    for i in parts:
+        meta = part_meta.get(i, {})
+        if videos[i] in regions and meta.get("fps"):
+            fps[videos[i]] = float(meta["fps"])
+            sampled[videos[i]] = sampled_indices(int(meta.get("frames", 0)), fps[videos[i]],
+                                                 cfg.fps)
+    done = {v: r for v, r in regions.items() if v in sampled}
+    return recall_table(merged, done, sampled, intervals, fps)
 
 
 def _check_detector(cfg: ExtractConfig) -> None:

@@ -266,3 +266,14 @@ def iter_sampled(
             yield held
     finally:
         cap.release()
+
+
+def sampled_indices(frame_count: int, fps: float, target_fps: float) -> np.ndarray:
+    """The frame indices :func:`iter_sampled` yields from a stream of ``frame_count`` frames.
+
+    ``target_fps`` 0 (or at least ``fps``) means every frame.
+    """
+    stride = 1.0 if target_fps <= 0 else sample_stride(fps, target_fps)
+    k = np.arange(int(np.ceil(frame_count / stride)) + 1)
+    idx = np.ceil(k * stride - 1e-9).astype(np.int64)
+    return idx[idx < frame_count]

@@ -1,0 +1,81 @@
+"""Motion channels on a tiny synthetic video: one object moves, one stands still."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from toolkit.video.channels import FLOW_GAIN, motion_crop, motion_field, write_motion_crops
+from toolkit.video.extract import oversize_box
+
+W, H, N = 160, 96, 12
+STEP = 3  # pixels per frame of the moving object
+
+
+def _frame(i: int) -> np.ndarray:
+    rng = np.random.default_rng(0)  # the same textured background in every frame
+    f = rng.integers(90, 160, (H, W), dtype=np.uint8)
+    f = cv2.GaussianBlur(f, (5, 5), 0)
+    f[30:70, 100:120] = 40  # standing still
+    f[30:70, 10 + STEP * i : 30 + STEP * i] = 220  # moving right
+    f[45:50, 15 + STEP * i : 25 + STEP * i] = 90  # a stripe: texture for the flow
+    return cv2.cvtColor(f, cv2.COLOR_GRAY2BGR)
+
+
+@pytest.fixture
+def video(tmp_path):
+    path = tmp_path / "two.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (W, H))
+    for i in range(N):
+        w.write(_frame(i))
+    w.release()
+    return path
+
+
+def _rows(frame: int) -> pd.DataFrame:
+    x = 10 + STEP * frame
+    return pd.DataFrame(
+        {
+            "name": [f"{frame:08d}_00.png", f"{frame:08d}_01.png"],
+            "frame_idx": [frame, frame],
+            "x": [x - 4, 96],
+            "y": [26, 26],
+            "w": [28, 28],
+            "h": [48, 48],
+        }
+    )
+
+
+@pytest.mark.parametrize("kind", ["flow", "diff"])
+def test_the_moving_object_has_motion_and_the_still_one_has_none(video, tmp_path, kind):
+    rows = pd.concat([_rows(0), _rows(5), _rows(N - 1)], ignore_index=True)
+    out = tmp_path / "crops"
+    out.mkdir()
+    write_motion_crops(video, rows, out, kind, 32, oversize_box)
+    for f in (0, 5, N - 1):  # first, middle and last frame: neighbours at the ends too
+        moving = cv2.imread(str(out / "motion" / f"{f:08d}_00.png"))
+        still = cv2.imread(str(out / "motion" / f"{f:08d}_01.png"))
+        assert moving.shape == still.shape == (32, 32, 3)
+        assert (out / "motion_oversize" / f"{f:08d}_00.png").is_file()
+        # channels as written: flow (u, v, |flow|), diff (back, forward, |t+1 - t-1|)
+        energy = lambda img: np.abs(img[..., :2].astype(float) - 128).mean()  # noqa: E731
+        if f < N - 1 or kind == "diff":  # the last frame has no next frame: no flow there
+            assert energy(moving) > 5 * max(energy(still), 0.5), (f, kind)
+        assert energy(still) < 2.0
+    if kind == "flow":
+        # the moving object goes right: u > 128 (3 px per frame, box 48 px high -> side 32)
+        u = cv2.imread(str(out / "motion" / "00000005_00.png"))[8:24, 8:24, 0].astype(float)
+        expect = 128 + FLOW_GAIN * STEP * 32 / 48
+        assert abs(np.median(u) - expect) < 0.35 * (expect - 128)
+
+
+def test_motion_crop_pads_outside_the_frame_like_the_crop():
+    field = np.ones((20, 20, 3), np.float32) * 2.0  # 2 px per frame to the right and down
+    c = motion_crop(field, (-10, 0, 10, 20), 16, "flow")
+    assert c.shape == (16, 16, 3)
+    assert (c[:, :7, 0] == 128).all()  # outside the frame: no motion
+    assert abs(int(c[5, 12, 0]) - (128 + FLOW_GAIN * 2 * 16 / 20)) <= 1  # box 20 px high
+    d = motion_field(*(np.zeros((8, 8), np.uint8),) * 3, "diff")
+    assert d.shape == (8, 8, 3) and (d[..., 0] == 128).all() and (d[..., 2] == 0).all()

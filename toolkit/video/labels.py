@@ -1,0 +1,406 @@
+"""Crop labels: folder names, interval CSV files (frame-level), matched to videos.
+
+A label says how much is known about a crop: a folder named ``normal`` / ``abnormal`` on the
+video's path, or an interval of a labels CSV (``video,start_s,end_s,label,event``: "something
+anomalous is in view from start_s to end_s").
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from toolkit.errors import AdtkError
+
+LABEL_COLUMNS = ("video", "start_s", "end_s", "label", "event")
+
+
+def read_labels(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a labels CSV (video, start_s, end_s, label, event); errors name the row."""
+    p = Path(path)
+    if not p.is_file():
+        raise AdtkError(f"{p}: labels file not found")
+    try:
+        df = pd.read_csv(p, dtype={"video": str, "label": str, "event": str})
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
+        raise AdtkError(f"{p}: not a readable CSV ({str(e).splitlines()[0][:120]})") from None
+    missing = [c for c in LABEL_COLUMNS if c not in df.columns and c != "event"]
+    if missing:
+        raise AdtkError(
+            f"{p}: missing column(s) {', '.join(missing)}; need {', '.join(LABEL_COLUMNS)}"
+        )
+    if "event" not in df.columns:
+        df["event"] = None
+    for col in ("start_s", "end_s"):
+        vals = pd.to_numeric(df[col], errors="coerce")
+        bad = vals.isna()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0]) + 2
+            raise AdtkError(f"{p}: line {row}: {col} is not a number ({df[col].iloc[row - 2]!r})")
+        df[col] = vals.astype(float)
+    bad = ~df["label"].isin(["normal", "abnormal"])
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0]) + 2
+        raise AdtkError(
+            f"{p}: line {row}: label must be normal or abnormal, got {df['label'].iloc[row - 2]!r}"
+        )
+    bad = df["end_s"] <= df["start_s"]
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0]) + 2
+        raise AdtkError(f"{p}: line {row}: end_s must be greater than start_s")
+    df["video"] = df["video"].astype(str).str.strip().str.replace("\\", "/", regex=False)
+    df["event"] = df["event"].where(df["event"].notna() & (df["event"].astype(str) != ""), None)
+    return df[list(LABEL_COLUMNS)].reset_index(drop=True)
+
+
+def match_labels(
+    labels: pd.DataFrame, root: Path, videos: list[str]
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Intervals per video (by relative path) and the label rows that match no video.
+
+    A row's ``video`` matches the video whose path relative to the input root equals it (or,
+    given as an absolute path, the one at that path), or else the one whose absolute path ends
+    with it (so a single clip given on its own still
+    finds its rows in a dataset-wide labels file). A row that would match several videos by
+    that suffix (``cam1.mp4`` for ``day1/cam1.mp4`` and ``day2/cam1.mp4``) is an error, not a
+    label silently given to all of them. A file none of whose rows matches any video is an
+    error (when some match, the others are returned for the run's report).
+    """
+    per, matched = match_rows(labels["video"], root, videos, "labels")
+    if len(labels) and not matched.any():
+        # every crop would come out "unlabeled" with exit code 0: a mistyped path or the
+        # wrong --labels file must not pass unnoticed
+        raise AdtkError(
+            f"labels: none of the {len(labels)} row(s) matches a video under {root} "
+            f"(line 2 names {labels['video'].iloc[0]!r}); give paths relative to the input "
+            "folder"
+        )
+    return (
+        {v: labels.iloc[idx].reset_index(drop=True) for v, idx in per.items() if idx},
+        labels[~matched].reset_index(drop=True),
+    )
+
+
+def match_rows(
+    names: Iterable[str], root: Path, videos: list[str], what: str = "labels"
+) -> tuple[dict[str, list[int]], np.ndarray]:
+    """Row indices per video and a mask of the rows that matched (rules: :func:`match_labels`)."""
+    abs_paths = {v: (root / v).resolve().as_posix() for v in videos}
+    per: dict[str, list[int]] = {v: [] for v in videos}
+    names = list(names)
+    matched = np.zeros(len(names), bool)
+    for i, name in enumerate(names):
+        while name.startswith("./"):
+            name = name[2:]
+        if name.startswith("/"):  # an absolute path names one file
+            name = Path(name).resolve().as_posix()
+            hits = [v for v in videos if abs_paths[v] == name]
+        else:
+            hits = [v for v in videos if v == name] or [
+                v for v in videos if abs_paths[v].endswith("/" + name)
+            ]
+        if len(hits) > 1:
+            shown = ", ".join(hits[:3]) + (" ..." if len(hits) > 3 else "")
+            raise AdtkError(
+                f"{what}: line {i + 2}: video {name!r} matches {len(hits)} videos ({shown}); "
+                "give its path relative to the input folder"
+            )
+        for v in hits:
+            per[v].append(i)
+            matched[i] = True
+    return per, matched
+
+
+def folder_label(rel: str) -> str | None:
+    """``normal`` / ``abnormal`` when a folder on the video's path is named so (nearest wins)."""
+    for part in reversed(Path(rel).parts[:-1]):
+        if part.lower() in ("normal", "abnormal"):
+            return part.lower()
+    return None
+
+
+def apply_labels(
+    df: pd.DataFrame, intervals: pd.DataFrame | None, default: str | None
+) -> pd.DataFrame:
+    """Set ``label`` / ``event`` of one video's rows from intervals (start_s <= t < end_s),
+    else the folder label, else ``unlabeled``.
+
+    Where a normal and an abnormal interval overlap, abnormal wins whatever the rows' order
+    (a whole-video ``normal`` row listed after the anomalies must not erase them).
+    """
+    df = df.copy()
+    df["label"] = default or "unlabeled"
+    df["event"] = pd.Series([None] * len(df), index=df.index, dtype=object)
+    if intervals is not None and len(df):
+        t = df["time_s"].to_numpy()
+        rows = list(intervals.itertuples(index=False))
+        for row in sorted(rows, key=lambda r: r.label == "abnormal"):  # stable: normal first
+            inside = (t >= row.start_s) & (t < row.end_s)
+            if inside.any():
+                df.loc[inside, "label"] = row.label
+                df.loc[inside, "event"] = row.event if isinstance(row.event, str) else None
+    return df
+
+
+# ----------------------------------------------------------------------------- object regions
+#
+# A region file (``--regions``, the columns of UCSD Ped2's ``anomaly_regions.csv``) lists the
+# anomalous objects of each frame as boxes. A video with region rows is region-labelled: each
+# of its crops is abnormal when it overlaps one of its frame's regions by the rule below, and
+# normal otherwise, even in a frame that an interval calls abnormal (the walker beside the
+# biker). The interval (or folder) label is kept beside it in ``label_interval``.
+
+REGION_COLUMNS = ("video", "frame_idx", "time_s", "x", "y", "w", "h", "area_px")
+#: Columns a region file must have; ``time_s`` is informative (``frame_idx`` places a row) and
+#: ``area_px`` (the object's mask area) defaults to the box area w * h when absent.
+REGION_REQUIRED = ("video", "frame_idx", "x", "y", "w", "h")
+#: A crop covers a region when their boxes' IoU is at least this: the criterion of the recall
+#: figure, so a covered region's crop is exactly a crop labelled abnormal for it.
+REGION_IOU = 0.3
+#: A crop is also the anomalous object when at least this share of its box lies inside the
+#: region's box: a detector that cuts a biker into rider and bike gives two boxes inside the
+#: region, each with an IoU below REGION_IOU, and both show nothing but the anomalous object.
+REGION_INSIDE = 0.5
+#: Regions of at least this many pixels (mask area) get their own recall figure: smaller ones
+#: are objects entering at the frame's border or hidden behind others.
+LARGE_REGION_PX = 300
+LABEL_SOURCES = ("region", "interval", "folder", "none")
+
+
+def region_rule() -> str:
+    """The region labelling rule in words (for the manifest's metadata and the docs)."""
+    return (
+        f"abnormal when the crop box's IoU with a region box of its frame is >= {REGION_IOU:g} "
+        f"or >= {REGION_INSIDE:.0%} of the crop box lies inside one; else normal"
+    )
+
+
+def read_regions(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a region file (video, frame_idx, x, y, w, h, area_px); errors name the line."""
+    p = Path(path)
+    if not p.is_file():
+        raise AdtkError(f"{p}: regions file not found")
+    try:
+        df = pd.read_csv(p, dtype={"video": str})
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
+        raise AdtkError(f"{p}: not a readable CSV ({str(e).splitlines()[0][:120]})") from None
+    missing = [c for c in REGION_REQUIRED if c not in df.columns]
+    if missing:
+        raise AdtkError(
+            f"{p}: missing column(s) {', '.join(missing)}; need {', '.join(REGION_COLUMNS)} "
+            "(time_s and area_px optional)"
+        )
+    if "area_px" not in df.columns:
+        df["area_px"] = pd.to_numeric(df["w"], errors="coerce") * pd.to_numeric(
+            df["h"], errors="coerce"
+        )
+    for col in ("frame_idx", "x", "y", "w", "h", "area_px"):
+        vals = pd.to_numeric(df[col], errors="coerce")
+        bad = vals.isna() | (vals != vals.round())
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise AdtkError(f"{p}: line {i + 2}: {col} is not an integer ({df[col].iloc[i]!r})")
+        df[col] = vals.astype("int64")
+    for col, low in (("frame_idx", 0), ("x", 0), ("y", 0), ("w", 1), ("h", 1)):
+        bad = df[col] < low
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise AdtkError(f"{p}: line {i + 2}: {col} must be >= {low}, got {df[col].iloc[i]}")
+    bad = df["video"].isna()
+    if bad.any():
+        raise AdtkError(f"{p}: line {int(np.flatnonzero(bad)[0]) + 2}: video is empty")
+    df["video"] = df["video"].astype(str).str.strip().str.replace("\\", "/", regex=False)
+    df["line"] = np.arange(len(df)) + 2  # errors found later (frame size) name the line
+    return df[["video", "frame_idx", "x", "y", "w", "h", "area_px", "line"]]
+
+
+def match_regions(
+    regions: pd.DataFrame,
+    root: Path,
+    videos: list[str],
+    where: str | os.PathLike = "regions",
+) -> tuple[dict[str, pd.DataFrame], int]:
+    """Region rows per video and the number of rows that name videos outside this input.
+
+    Rows are matched to videos like label rows. A row that matches no video is fine when it
+    names an existing file (beside the region file, or absolute): a dataset-wide region file
+    used on some of its clips. Otherwise it is an error naming the line (a mistyped path).
+    """
+    per, matched = match_rows(regions["video"], root, videos, "regions")
+    base = Path(where).parent
+    outside = 0
+    for i in np.flatnonzero(~matched):
+        name = regions["video"].iloc[i]
+        if (base / name).is_file() or (root / name).is_file():
+            outside += 1
+            continue
+        raise AdtkError(
+            f"{where}: line {int(regions['line'].iloc[i])}: video {name!r} matches no video "
+            f"under {root} and no file beside the regions file"
+        )
+    return (
+        {v: regions.iloc[idx].reset_index(drop=True) for v, idx in per.items() if idx},
+        outside,
+    )
+
+
+def check_regions_inside(
+    regions: pd.DataFrame, width: int, height: int, where: str | os.PathLike = "regions"
+) -> None:
+    """A box reaching outside the ``width`` x ``height`` frame is an error naming its line."""
+    bad = (regions["x"] + regions["w"] > width) | (regions["y"] + regions["h"] > height)
+    if bad.any():
+        r = regions[bad].iloc[0]
+        raise AdtkError(
+            f"{where}: line {int(r['line'])}: box x={r['x']} y={r['y']} w={r['w']} h={r['h']} "
+            f"lies outside the {width}x{height} frame of {r['video']}"
+        )
+
+
+def _xyxy(df: pd.DataFrame) -> np.ndarray:
+    x, y = df["x"].to_numpy(np.float64), df["y"].to_numpy(np.float64)
+    return np.stack([x, y, x + df["w"].to_numpy(np.float64), y + df["h"].to_numpy(np.float64)], 1)
+
+
+def region_overlap(crops: np.ndarray, regions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(IoU, share of the crop box inside the region box), each (N crops, M regions)."""
+    # box arithmetic from the detector's helpers until it has a module of its own
+    from toolkit.video.detect import _area, _inter, iou_matrix
+
+    inter = _inter(crops, regions)
+    area = _area(crops)[:, None]
+    return iou_matrix(crops, regions), np.where(area > 0, inter / np.maximum(area, 1e-9), 0.0)
+
+
+def region_hits(df: pd.DataFrame, regions: pd.DataFrame | None) -> np.ndarray:
+    """Per crop of one video: True when it is an anomalous object by the region rule.
+
+    The rule: the crop box's IoU with one of its frame's region boxes is at least REGION_IOU,
+    or at least REGION_INSIDE of the crop box lies inside one of them.
+    """
+    hit = np.zeros(len(df), bool)
+    if regions is None or not len(df) or not len(regions):
+        return hit
+    frames = df["frame_idx"].to_numpy()
+    by_frame = {f: g for f, g in regions.groupby("frame_idx")}
+    for f in np.unique(frames):
+        g = by_frame.get(f)
+        if g is None:
+            continue
+        rows = np.flatnonzero(frames == f)
+        iou, inside = region_overlap(_xyxy(df.iloc[rows]), _xyxy(g))
+        hit[rows] = ((iou >= REGION_IOU) | (inside >= REGION_INSIDE)).any(axis=1)
+    return hit
+
+
+def label_crops(
+    df: pd.DataFrame,
+    intervals: pd.DataFrame | None,
+    default: str | None,
+    regions: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One video's rows with ``label``, ``event``, ``label_interval`` and ``label_source``.
+
+    ``label_interval`` is the interval (else folder, else ``unlabeled``) label; ``label`` is
+    the region label where the video is region-labelled (``regions`` given), else the same.
+    ``event`` comes from the intervals; a region-labelled crop that is normal has none.
+    """
+    df = apply_labels(df, intervals, default)
+    source = np.full(len(df), "folder" if default else "none", dtype=object)
+    if intervals is not None and len(df):
+        t = df["time_s"].to_numpy()
+        for row in intervals.itertuples(index=False):
+            source[(t >= row.start_s) & (t < row.end_s)] = "interval"
+    df["label_interval"] = df["label"].astype(object)
+    if regions is not None:
+        hit = region_hits(df, regions)
+        df["label"] = np.where(hit, "abnormal", "normal")
+        df["event"] = df["event"].where(hit, None)
+        source[:] = "region"
+    df["label_source"] = source
+    return df
+
+
+def region_coverage(df: pd.DataFrame, regions: pd.DataFrame) -> np.ndarray:
+    """Per region of one video: True when a crop of its frame has IoU >= REGION_IOU with it."""
+    covered = np.zeros(len(regions), bool)
+    if not len(regions) or not len(df):
+        return covered
+    rf = regions["frame_idx"].to_numpy()
+    by_frame = {f: g.index.to_numpy() for f, g in df.groupby("frame_idx")}
+    boxes = _xyxy(df)
+    rboxes = _xyxy(regions)
+    for f in np.unique(rf):
+        rows = by_frame.get(f)
+        if rows is None:
+            continue
+        idx = np.flatnonzero(rf == f)
+        iou, _ = region_overlap(boxes[rows], rboxes[idx])
+        covered[idx] = (iou >= REGION_IOU).any(axis=0)
+    return covered
+
+
+def recall_table(
+    crops: pd.DataFrame,
+    per_video: dict[str, pd.DataFrame],
+    sampled: dict[str, np.ndarray],
+    intervals: dict[str, pd.DataFrame] | None = None,
+    fps: dict[str, float] | None = None,
+) -> pd.DataFrame:
+    """Share of the anomalous regions covered by a crop, per event, on the sampled frames.
+
+    ``crops``: the manifest (``video``, ``frame_idx``, x, y, w, h); ``per_video``: region rows
+    per video; ``sampled``: the frame indices extracted per video (regions elsewhere could not
+    have a crop); ``intervals`` / ``fps`` give each region's event (``-`` without one). Rows:
+    one per event and ``all``; columns regions, covered, recall and the same for regions of
+    at least LARGE_REGION_PX pixels.
+    """
+    parts = []
+    for video, reg in per_video.items():
+        frames = sampled.get(video)
+        reg = reg[np.isin(reg["frame_idx"], frames)] if frames is not None else reg
+        if not len(reg):
+            continue
+        reg = reg.reset_index(drop=True)
+        mine = crops[crops["video"] == video].reset_index(drop=True)
+        cov = region_coverage(mine, reg)
+        event = np.full(len(reg), "-", dtype=object)
+        ivs = (intervals or {}).get(video)
+        rate = (fps or {}).get(video)
+        if ivs is not None and rate:
+            t = reg["frame_idx"].to_numpy() / rate
+            ev = apply_labels(pd.DataFrame({"time_s": t}), ivs, None)["event"].to_numpy()
+            event = np.where(pd.isna(ev), "-", ev).astype(object)
+        large = reg["area_px"].to_numpy() >= LARGE_REGION_PX
+        parts.append(pd.DataFrame({"event": event, "covered": cov, "large": large}))
+    cols = ["event", "regions", "covered", "recall", "regions_large", "covered_large",
+            "recall_large"]
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    allr = pd.concat(parts, ignore_index=True)
+    out = []
+    for name, g in [*sorted(allr.groupby("event")), ("all", allr)]:
+        lg = g[g["large"]]
+        out.append({
+            "event": name,
+            "regions": len(g),
+            "covered": int(g["covered"].sum()),
+            "recall": float(g["covered"].mean()) if len(g) else float("nan"),
+            "regions_large": len(lg),
+            "covered_large": int(lg["covered"].sum()),
+            "recall_large": float(lg["covered"].mean()) if len(lg) else float("nan"),
+        })
+    return pd.DataFrame(out, columns=cols)
+
+
+def recall_text(table: pd.DataFrame) -> list[str]:
+    """The recall table as the lines ``adtk extract`` and ``adtk inspect`` print."""
+    from toolkit.data.inspect import region_recall_lines
+
+    if table is None or not len(table):
+        return []
+    return region_recall_lines(table.to_dict("records"), REGION_IOU, LARGE_REGION_PX)
