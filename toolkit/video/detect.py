@@ -26,6 +26,15 @@ import numpy as np
 
 from toolkit.errors import AdtkError
 from toolkit.registry import Registry
+from toolkit.video.geometry import (  # noqa: F401 - iou_matrix, area: re-exported for callers
+    area,
+    inside_larger,
+    iou_matrix,
+    nms,
+    overlap_min,
+    person_like,
+)
+from toolkit.video.motion import MotionModel, group_boxes, group_fill
 
 
 @dataclass
@@ -61,62 +70,6 @@ class Detections:
         )
 
 
-# ----------------------------------------------------------------------------- box helpers
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of boxes ``a`` (N, 4) and ``b`` (M, 4) -> (N, M)."""
-    inter = _inter(a, b)
-    area_a = _area(a)[:, None]
-    area_b = _area(b)[None, :]
-    union = area_a + area_b - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
-
-
-def overlap_min(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise intersection over the smaller box's area (1.0 when one box holds the other)."""
-    inter = _inter(a, b)
-    small = np.minimum(_area(a)[:, None], _area(b)[None, :])
-    return np.where(small > 0, inter / np.maximum(small, 1e-9), 0.0)
-
-
-def _area(b: np.ndarray) -> np.ndarray:
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-
-
-def _inter(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = np.asarray(a, np.float64).reshape(-1, 4)[:, None, :]
-    b = np.asarray(b, np.float64).reshape(-1, 4)[None, :, :]
-    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    return w * h
-
-
-def nms(
-    boxes: np.ndarray, scores: np.ndarray, iou: float = 0.4, contain: float = 0.8
-) -> np.ndarray:
-    """Greedy non-maximum suppression; returns kept indices, best score first.
-
-    Besides the IoU rule, of two boxes one of which lies mostly (``contain`` of the smaller
-    box's area) inside the other, only the better-scored is kept, whichever is larger: HOG
-    often reports a person's torso inside the whole person, which would otherwise become a
-    second track (the ``auto`` detector later grows a kept torso box to its moving body).
-    """
-    order = np.argsort(-np.asarray(scores), kind="stable")
-    keep: list[int] = []
-    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-    for i in order:
-        if keep:
-            kb = boxes[keep]
-            if iou_matrix(boxes[i : i + 1], kb).max() > iou:
-                continue
-            if overlap_min(boxes[i : i + 1], kb).max() > contain:
-                continue
-        keep.append(int(i))
-    return np.asarray(keep, dtype=np.int64)
-
-
 def filter_size(det: Detections, min_size: float, min_score: float | None) -> Detections:
     """Drop boxes shorter than ``min_size`` pixels or scored below ``min_score``."""
     if not len(det):
@@ -125,251 +78,6 @@ def filter_size(det: Detections, min_size: float, min_score: float | None) -> De
     if min_score is not None:
         keep &= det.scores >= min_score
     return det.select(keep)
-
-
-# ----------------------------------------------------------------------------- motion
-
-
-class MotionModel:
-    """MOG2 background subtraction on a small grey copy of each sampled frame.
-
-    Only sampled frames update the model (skipped frames are never decoded), so the learning
-    rate is set per sampled frame from ``absorb_s``: roughly how long something must stand
-    still before it becomes background. People who stop at a desk for half a minute stay
-    foreground; a moved chair is forgotten after a minute or two. The background starts as the
-    per-pixel median of frames spread over the video's first seconds
-    (:meth:`init_background`), so people present in the first frame leave no ghosts.
-    """
-
-    def __init__(
-        self,
-        frame_size: tuple[int, int],
-        sample_fps: float,
-        width: int = 320,
-        absorb_s: float = 60.0,
-        var_threshold: float = 16.0,
-        min_area_frac: float = 0.0004,
-        light_ncc: float = 0.9,
-    ):
-        w, h = frame_size
-        # an integer reduction factor: INTER_AREA is several times faster for those
-        self.scale = 1.0 / max(1, round(w / float(width)))
-        self.small = (max(8, round(w * self.scale)), max(8, round(h * self.scale)))
-        # MOG2 drops an old background mode once its weight falls below the background ratio
-        # (0.9): (1 - lr)^n < 0.9  =>  n ~ 0.105 / lr sampled frames.
-        self.lr = min(1.0, 0.105 / max(1.0, absorb_s * sample_fps))
-        # No shadow detection: on grey frames MOG2 calls every darker pixel a shadow, which
-        # would erase people in dark clothes on a light floor.
-        self.mog = cv2.createBackgroundSubtractorMOG2(
-            history=500, varThreshold=var_threshold, detectShadows=False
-        )
-        self.min_area = max(6.0, min_area_frac * self.small[0] * self.small[1])
-        self.initialised = False
-        self.global_change = False
-        self.ref_level = 128.0
-        # Foreground whose texture matches the background's at the same pixels (normalised
-        # cross-correlation >= light_ncc) is a change of light (a reflection in a window,
-        # sunlight, re-exposure), not an object: measured on the indoor clip, light blobs
-        # score 0.95-1.0 and people below 0.5.
-        self.light_ncc = light_ncc
-
-    def shrink(self, frame: np.ndarray) -> np.ndarray:
-        """The grey, downscaled copy of ``frame`` that the model works on."""
-        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
-        return cv2.resize(grey, self.small, interpolation=cv2.INTER_AREA)
-
-    def init_background(self, smalls: Sequence[np.ndarray]) -> None:
-        """Start the model from the median of ``smalls`` (grey, already shrunk)."""
-        if not len(smalls):
-            return
-        median = np.median(np.stack(list(smalls)), axis=0).astype(np.uint8)
-        self._start(median)
-
-    def _start(self, small: np.ndarray) -> None:
-        self.mog.apply(small, learningRate=1.0)
-        self.ref_level = max(1.0, float(np.median(small)))
-        self.initialised = True
-
-    def _compensate(self, small: np.ndarray) -> np.ndarray:
-        # Cameras re-expose when a dark coat fills the view: a global gain change that would
-        # turn every pixel into foreground. The median brightness barely moves when a person
-        # enters, so matching it to the background's undoes the gain but not the person.
-        level = float(np.median(small))
-        if level < 1.0 or abs(level / self.ref_level - 1.0) < 0.03:
-            return small
-        return cv2.convertScaleAbs(small, alpha=self.ref_level / level)
-
-    def update(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Feed one sampled frame; return ``(blob boxes (N, 4) full-res, fill (N,))``.
-
-        ``fill`` is the foreground fraction inside each blob's box (the motion score).
-        """
-        small = self.shrink(frame)
-        if not self.initialised:
-            self._start(small)
-            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
-        small = self._compensate(small)
-        fg = self.mog.apply(small, learningRate=self.lr)  # 255 = foreground
-        if np.count_nonzero(fg) > 0.5 * fg.size:
-            # The whole picture changed (lights switched, camera moved): no blob means anything,
-            # so report one frame-sized region (the detector searches everywhere) and adapt
-            # faster while it lasts. Resetting the model here instead would freeze whoever
-            # stands in view into the background for a minute.
-            self.mog.apply(small, learningRate=min(1.0, 5 * self.lr))
-            self.global_change = True
-            w, h = self.small
-            return np.asarray([[0, 0, w, h]], np.float32) / self.scale, np.zeros(1, np.float32)
-        self.global_change = False
-        # a median filter removes speckle but, unlike an opening, keeps 2-pixel-wide limbs of
-        # people who are 20 pixels tall
-        fg = cv2.medianBlur(fg, 3)
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
-        boxes, fill = [], []
-        bg = None
-        for k in range(1, n):
-            x, y, w, h, area = stats[k]
-            if area < self.min_area:
-                continue
-            mask = labels[y : y + h, x : x + w] == k
-            if self.light_ncc < 1.0:
-                bg = self.mog.getBackgroundImage() if bg is None else bg
-                if _ncc(small[y : y + h, x : x + w][mask], bg[y : y + h, x : x + w][mask]) >= (
-                    self.light_ncc
-                ):
-                    continue
-            parts = [(0, 0, w, h)] if w <= 0.6 * h else split_crowd(mask)
-            for px, py, pw, ph in parts:
-                a = int(np.count_nonzero(mask[py : py + ph, px : px + pw]))
-                if a >= self.min_area:
-                    boxes.append((x + px, y + py, x + px + pw, y + py + ph))
-                    fill.append(a / float(pw * ph))
-        if not boxes:
-            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
-        return (np.asarray(boxes, np.float32) / self.scale, np.asarray(fill, np.float32))
-
-
-def split_crowd(
-    mask: np.ndarray, depth: float = 0.5, min_w: int = 4
-) -> list[tuple[int, int, int, int]]:
-    """Cut a blob wider than one upright person (people walking side by side, merged by the
-    mask) at the columns where it narrows, then trim each piece to its rows.
-
-    A cut goes at a local minimum of the (smoothed) column counts that is below ``depth``
-    times the lower of the highest counts on its left and right: the gap between two bodies,
-    even when people at other depths fill part of it. Returns ``(x, y, w, h)`` boxes relative
-    to ``mask``; a blob without such a column comes back whole.
-    """
-    cols = np.convolve(np.count_nonzero(mask, axis=0).astype(np.float32), np.ones(3) / 3, "same")
-    n = len(cols)
-    cuts = [0]
-    for i in range(1, n - 1):
-        if cols[i] > cols[i - 1] or cols[i] > cols[i + 1] or i - cuts[-1] < min_w:
-            continue
-        left, right = cols[cuts[-1] : i].max(), cols[i + 1 :].max()
-        if cols[i] < depth * min(left, right) and n - i >= min_w:
-            cuts.append(i)
-    cuts.append(n)
-    out = []
-    for x0, x1 in zip(cuts[:-1], cuts[1:], strict=False):
-        rows = np.flatnonzero(np.count_nonzero(mask[:, x0:x1], axis=1))
-        if len(rows):
-            out.append((x0, int(rows[0]), x1 - x0, int(rows[-1] - rows[0] + 1)))
-    return out or [(0, 0, mask.shape[1], mask.shape[0])]
-
-
-def _ncc(a: np.ndarray, b: np.ndarray) -> float:
-    """Normalised cross-correlation of two pixel sets.
-
-    Both flat and within a factor of 1.5 in brightness (a plain wall getting brighter): 1.0,
-    a change of light. Otherwise a flat set means something covers the background: 0.0.
-    """
-    a = a.astype(np.float32)
-    b = b.astype(np.float32)
-    sa, sb = float(a.std()), float(b.std())
-    if sa < 2.0 and sb < 2.0:
-        ratio = (float(a.mean()) + 1.0) / (float(b.mean()) + 1.0)
-        return 1.0 if 1 / 1.5 <= ratio <= 1.5 else 0.0
-    if sa < 2.0 or sb < 2.0:
-        return 0.0
-    return float(((a - a.mean()) * (b - b.mean())).mean() / (sa * sb))
-
-
-def _inside_larger(boxes: np.ndarray, frac: float = 0.6) -> np.ndarray:
-    """Mask of boxes lying mostly inside a larger box (mask fragments of one body)."""
-    if len(boxes) < 2:
-        return np.zeros(len(boxes), bool)
-    ov = overlap_min(boxes, boxes)
-    area = _area(boxes)
-    larger = area[None, :] > area[:, None]
-    return ((ov >= frac) & larger).any(axis=1)
-
-
-def _group_fill(groups: np.ndarray, parts: np.ndarray, fill: np.ndarray) -> np.ndarray:
-    """Motion score of each grouped box: the best foreground fill among its parts (0-1)."""
-    out = np.zeros(len(groups), np.float32)
-    if not len(groups) or not len(parts):
-        return out
-    cx, cy = (parts[:, 0] + parts[:, 2]) / 2, (parts[:, 1] + parts[:, 3]) / 2
-    for g, (x0, y0, x1, y1) in enumerate(groups):
-        inside = (cx >= x0) & (cx <= x1) & (cy >= y0) & (cy <= y1)
-        out[g] = fill[inside].max() if inside.any() else 0.0
-    return out
-
-
-def person_like(boxes: np.ndarray, min_aspect: float = 0.5, max_aspect: float = 6.0) -> np.ndarray:
-    """Mask of boxes whose height / width ratio could be a person (or a person on a bike)."""
-    w = np.maximum(boxes[:, 2] - boxes[:, 0], 1e-6)
-    h = boxes[:, 3] - boxes[:, 1]
-    ratio = h / w
-    return (ratio >= min_aspect) & (ratio <= max_aspect)
-
-
-def group_boxes(
-    boxes: np.ndarray, grow: float = 0.25, stack: float = 0.0, upright: bool = False
-) -> np.ndarray:
-    """Merge boxes that belong to one moving body.
-
-    Two boxes merge when their ``grow``-enlarged copies overlap, or (``stack`` > 0) when they
-    are stacked vertically (x ranges overlap by half the narrower width) with a gap of at most
-    ``stack`` times the taller height: a mask often breaks a person into head, torso and legs,
-    while neighbours in a crowd stand side by side. With ``upright``, a merge must leave a box
-    at least 1.5 times as tall as wide (one standing body, not a row of people).
-    """
-    boxes = [list(b) for b in np.asarray(boxes, np.float32).reshape(-1, 4)]
-    merged = True
-    while merged and len(boxes) > 1:
-        merged = False
-        out: list[list[float]] = []
-        for b in boxes:
-            for o in out:
-                u = [min(o[0], b[0]), min(o[1], b[1]), max(o[2], b[2]), max(o[3], b[3])]
-                if upright and (u[3] - u[1]) < 1.5 * (u[2] - u[0]):
-                    continue
-                if _touch(_grow(b, grow), _grow(o, grow)) or (stack > 0 and _stacked(b, o, stack)):
-                    o[:] = u
-                    merged = True
-                    break
-            else:
-                out.append(list(b))
-        boxes = out
-    return np.asarray(boxes, np.float32).reshape(-1, 4)
-
-
-def _stacked(a, b, gap: float) -> bool:
-    xo = min(a[2], b[2]) - max(a[0], b[0])
-    if xo < 0.5 * min(a[2] - a[0], b[2] - b[0]):
-        return False
-    vgap = max(a[1], b[1]) - min(a[3], b[3])
-    return vgap <= gap * max(a[3] - a[1], b[3] - b[1])
-
-
-def _grow(b, f: float):
-    dw, dh = (b[2] - b[0]) * f, (b[3] - b[1]) * f
-    return (b[0] - dw, b[1] - dh, b[2] + dw, b[3] + dh)
-
-
-def _touch(a, b) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 # ----------------------------------------------------------------------------- registry
@@ -725,8 +433,8 @@ class DetectionPipeline:
                 b = moving if gc else group_boxes(moving, grow=0.0, upright=True)
                 keep = person_like(b) & ((b[:, 3] - b[:, 1]) >= max(self.min_size, 1))
                 keep &= not gc
-                keep &= ~_inside_larger(b)
-                blob = Detections.of(b[keep], _group_fill(b[keep], moving, fill), "motion")
+                keep &= ~inside_larger(b)
+                blob = Detections.of(b[keep], group_fill(b[keep], moving, fill), "motion")
             if self.gate and self.motion is not None and not len(moving) and not len(self.prev):
                 self.frames_gated += 1
                 results[i] = Detections()

@@ -29,7 +29,7 @@ import sys
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,56 +41,14 @@ from toolkit.config import EXTRACT_RUNTIME_FIELDS, ExtractConfig, config_hash, t
 from toolkit.data import manifest as mf
 from toolkit.errors import AdtkError
 from toolkit.io import atomic_write_json, atomic_write_text
+from toolkit.video.geometry import OVERSIZE, crop, oversize_box  # noqa: F401 - public here too
 from toolkit.video.reader import VIDEO_EXTENSIONS, is_video_name
 
-#: oversize box factors (the paper's "oversize" experiment): width, height
-OVERSIZE = (2.5, 1.5)
 LABEL_COLUMNS = ("video", "start_s", "end_s", "label", "event")
 #: test hook: a worker aborts (SIGABRT, like a crashing decoder) on videos whose relative path
 #: contains this string, or hangs when it reads "hang:<string>"; used by the test suite to
 #: prove that one crash or stall fails one video only
 CRASH_HOOK_ENV = "ADTK_TEST_CRASH_ON"
-
-
-# ----------------------------------------------------------------------------- geometry
-
-
-def oversize_box(box: Iterable[float], fw: float = OVERSIZE[0], fh: float = OVERSIZE[1]):
-    """The box scaled by ``fw`` in width and ``fh`` in height around the same centre."""
-    x0, y0, x1, y1 = (float(v) for v in box)
-    cx, cy, w, h = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * fw, (y1 - y0) * fh
-    return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
-
-
-def crop(frame: np.ndarray, box: Iterable[float], size: int = 64) -> np.ndarray:
-    """The region ``box`` (x0, y0, x1, y1) of ``frame`` resized to ``size`` x ``size``.
-
-    Parts of the box outside the frame are padded with black rather than clipped, so the crop
-    always shows the box's full extent at the same scale, even at the frame's borders.
-    """
-    import cv2
-
-    x0, y0, x1, y1 = (float(v) for v in box)
-    a0, b0 = int(np.floor(x0)), int(np.floor(y0))
-    a1, b1 = max(a0 + 1, int(np.ceil(x1))), max(b0 + 1, int(np.ceil(y1)))
-    H, W = frame.shape[:2]
-    c0, d0, c1, d1 = max(a0, 0), max(b0, 0), min(a1, W), min(b1, H)
-    if c0 >= c1 or d0 >= d1:
-        region = np.zeros((b1 - b0, a1 - a0) + frame.shape[2:], frame.dtype)
-    else:
-        region = cv2.copyMakeBorder(
-            frame[d0:d1, c0:c1],
-            d0 - b0,
-            b1 - d1,
-            c0 - a0,
-            a1 - c1,
-            cv2.BORDER_CONSTANT,
-            value=0,
-        )
-    shrink = region.shape[0] >= size and region.shape[1] >= size
-    return cv2.resize(
-        region, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-    )
 
 
 # ----------------------------------------------------------------------------- inputs

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from toolkit.video.detect import iou_matrix
+from toolkit.video.geometry import iou_matrix
 
 
 @dataclass
