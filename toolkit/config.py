@@ -261,7 +261,9 @@ class ExtractConfig:
     """Settings of ``adtk extract`` (see ``adtk extract --help`` for each one)."""
 
     fps: float = 2.0
-    detector: str = "auto"
+    target: str = "person"
+    detector: str = "yolox"
+    yolox_size: int = 640
     motion_gate: bool = True
     min_score: float | None = None
     min_size: int = 12
@@ -287,6 +289,9 @@ class ExtractConfig:
         # name -> (ok, the rule); the error says which value broke which rule
         checks = {
             "fps": (0 < self.fps < float("inf"), "a finite number > 0"),
+            "target": (self.target in ("person", "object"), "person or object"),
+            "yolox_size": (self.yolox_size >= 32 and self.yolox_size % 32 == 0,
+                           "a multiple of 32"),
             "size": (self.size >= 8, ">= 8"),
             "min_size": (self.min_size >= 0, ">= 0"),
             "max_gap": (self.max_gap >= 0, ">= 0"),

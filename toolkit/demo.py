@@ -61,7 +61,10 @@ def run_demo(out: Path, full: bool = False, jobs: int = 2, progress: bool = True
         click.secho(f"# generating demo videos in {videos}", fg="cyan")
         make_dataset(videos)
     bar = [] if progress else ["--no-progress"]
-    _adtk(["extract", str(videos), "--out", str(out / "crops"), *bar])
+    # the generated walkers, carts and bikes are moving shapes, not people YOLOX would know:
+    # object mode, HOG plus motion blobs
+    target = ["--target", "object", "--detector", "auto"]
+    _adtk(["extract", str(videos), "--out", str(out / "crops"), *target, *bar])
     manifest = out / "data_manifests" / "demo.parquet"
     _adtk(["split", str(out / "crops" / "manifest.parquet"), "--out", str(manifest)])
     runs = str(out / "runs")

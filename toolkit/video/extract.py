@@ -316,10 +316,11 @@ def extract_video(
                             y1 - y0,
                             float(det.scores[k]),
                             det.names[k],
+                            det.classes[k],
                         )
                     )
                 # tracks the tracker has ended can never be confirmed: free their crops
-                live = {tr.tid for tr in tracker.tracks}
+                live = tracker.live()
                 for tid in [t_ for t_ in pending if t_ not in live]:
                     del pending[tid]
             batch.clear()
@@ -348,11 +349,17 @@ def extract_video(
                 "h",
                 "det_score",
                 "detector",
+                "object_class",
             ],
         )
         keep = df["track_id"].isin(confirmed)
         dropped = int(df.loc[~keep, "track_id"].nunique())
         df = df[keep]
+        static = static_tracks(df)
+        for name in df.loc[df["track_id"].isin(static), "name"]:
+            for sub in ("box", "oversize"):
+                (stage / sub / name).unlink(missing_ok=True)
+        df = df[~df["track_id"].isin(static)].assign(target=cfg.target)
         part = _part_frame(df, rel, vid, intervals)
         meta = {
             "video": rel,
@@ -365,6 +372,7 @@ def extract_video(
             "sampled_frames": n_sampled,
             "gated_frames": pipe.frames_gated,
             "tracks_dropped": dropped,
+            "static_tracks_dropped": len(static),
             "wall_s": time.perf_counter() - t0,
         }
         mf.write_manifest(part, stage / "part.parquet", meta=meta)
@@ -382,6 +390,27 @@ def extract_video(
         "sequences": int(part["sequence_id"].nunique()),
         "wall_s": time.perf_counter() - t0,
     }
+
+
+def static_tracks(df: pd.DataFrame, min_move: float = 0.5) -> set[int]:
+    """Tracks that never move and that no person detector supports: not objects.
+
+    A flickering light, a swaying plant or a moved chair makes a motion blob that stays in
+    place; a track moves when its box centre travels at least ``min_move`` times its median
+    box height (in x or y) over its life. People who stand still are kept when a person
+    detector found them (``object_class`` person) on any of their crops.
+    """
+    if not len(df):
+        return set()
+    cx = df["x"] + df["w"] / 2
+    cy = df["y"] + df["h"] / 2
+    g = pd.DataFrame(
+        {"t": df["track_id"], "cx": cx, "cy": cy, "h": df["h"], "p": df["object_class"] == "person"}
+    ).groupby("t")
+    span = np.maximum(g["cx"].max() - g["cx"].min(), g["cy"].max() - g["cy"].min())
+    moved = span >= min_move * g["h"].median()
+    person = g["p"].any()
+    return {int(t) for t in span.index[~moved & ~person]}
 
 
 def _part_frame(df: pd.DataFrame, rel: str, vid: str, intervals) -> pd.DataFrame:
@@ -403,6 +432,10 @@ def _part_frame(df: pd.DataFrame, rel: str, vid: str, intervals) -> pd.DataFrame
             "h": df["h"].astype("int32").to_numpy(),
             "det_score": df["det_score"].astype("float32").to_numpy(),
             "detector": df["detector"].astype(str).to_numpy(),
+            "target": df["target"].astype(str).to_numpy() if "target" in df else None,
+            "object_class": df["object_class"].astype(object).to_numpy()
+            if "object_class" in df
+            else None,
         }
     )
     if not len(part):

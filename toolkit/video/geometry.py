@@ -53,17 +53,20 @@ def nms(
     box's area) inside the other, only the better-scored is kept, whichever is larger: HOG
     often reports a person's torso inside the whole person, which would otherwise become a
     second track (the ``auto`` detector later grows a kept torso box to its moving body).
+    ``contain`` above 1 turns that rule off (plain IoU NMS).
     """
-    order = np.argsort(-np.asarray(scores), kind="stable")
-    keep: list[int] = []
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    if len(boxes) < 2:
+        return order.astype(np.int64)
+    # one pairwise pass, then the greedy walk reads it (a box is checked against kept ones)
+    clash = iou_matrix(boxes, boxes) > iou
+    if contain <= 1.0:
+        clash |= overlap_min(boxes, boxes) > contain
+    keep: list[int] = []
     for i in order:
-        if keep:
-            kb = boxes[keep]
-            if iou_matrix(boxes[i : i + 1], kb).max() > iou:
-                continue
-            if overlap_min(boxes[i : i + 1], kb).max() > contain:
-                continue
+        if keep and clash[i, keep].any():
+            continue
         keep.append(int(i))
     return np.asarray(keep, dtype=np.int64)
 

@@ -29,6 +29,7 @@ class MotionModel:
         var_threshold: float = 16.0,
         min_area_frac: float = 0.0004,
         light_ncc: float = 0.9,
+        warmup_s: float = 1.0,
     ):
         w, h = frame_size
         # an integer reduction factor: INTER_AREA is several times faster for those
@@ -44,6 +45,11 @@ class MotionModel:
         )
         self.min_area = max(6.0, min_area_frac * self.small[0] * self.small[1])
         self.initialised = False
+        # After its start the model learns for a second of sampled frames before it reports:
+        # one frame (or a median of a few) is a poor estimate of each pixel's noise, and
+        # right after the start a flickering light or a camera's noise would be blobs.
+        self.warmup = max(2, int(round(warmup_s * sample_fps)))
+        self.warm = 0
         self.global_change = False
         self.ref_level = 128.0
         # Foreground whose texture matches the background's at the same pixels (normalised
@@ -63,6 +69,11 @@ class MotionModel:
             return
         median = np.median(np.stack(list(smalls)), axis=0).astype(np.uint8)
         self._start(median)
+
+    @property
+    def ready(self) -> bool:
+        """Past its warm-up: an empty foreground now means that nothing moves."""
+        return self.initialised and self.warm >= self.warmup
 
     def _start(self, small: np.ndarray) -> None:
         self.mog.apply(small, learningRate=1.0)
@@ -88,6 +99,11 @@ class MotionModel:
             self._start(small)
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         small = self._compensate(small)
+        if self.warm < self.warmup:
+            self.warm += 1
+            # a running mean over the warm-up: every frame counts as much as the first
+            self.mog.apply(small, learningRate=1.0 / (self.warm + 1))
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         fg = self.mog.apply(small, learningRate=self.lr)  # 255 = foreground
         if np.count_nonzero(fg) > 0.5 * fg.size:
             # The whole picture changed (lights switched, camera moved): no blob means anything,
