@@ -310,7 +310,11 @@ def _tv_models() -> list[str]:
 @click.option("--max-gap", type=float,
               help="Seconds a track may go unseen before it ends.  [default: 2]")
 @click.option("--min-track", type=int,
-              help="Drop tracks with fewer crops than this.  [default: 3]")
+              help="Drop tracks with fewer detections than this.  [default: 3]")
+@click.option("--bridge/--no-bridge", default=None,
+              help="Fill a track's gaps (a person the detector missed for a few sampled "
+                   "frames, within --max-gap) with interpolated boxes and their crops "
+                   "(detector 'bridged').  [default: on]")
 @click.option("--hog-upscale", type=float,
               help="Enlarge small moving regions up to this factor for HOG.  [default: 1]")
 @click.option("--labels", type=click.Path(path_type=str),

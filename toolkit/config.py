@@ -270,6 +270,7 @@ class ExtractConfig:
     size: int = 64
     max_gap: float = 2.0
     min_track: int = 3
+    bridge: bool = True
     min_iou: float = 0.1
     max_jump: float = 0.75
     hog_upscale: float = 1.0

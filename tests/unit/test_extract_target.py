@@ -10,7 +10,8 @@ from toolkit.config import ExtractConfig
 from toolkit.data.manifest import read_manifest
 from toolkit.errors import AdtkError
 from toolkit.video.detect import DetectionPipeline, Detections, holds_group
-from toolkit.video.extract import extract_video, static_tracks
+from toolkit.video.extract import extract_video
+from toolkit.video.sequences import static_tracks
 from toolkit.video.track import IouTracker
 
 

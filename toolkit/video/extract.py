@@ -238,7 +238,7 @@ def extract_video(
 
     from toolkit.video.detect import DetectionPipeline, create
     from toolkit.video.reader import iter_sampled, probe
-    from toolkit.video.track import IouTracker
+    from toolkit.video.sequences import CropSequences
 
     t0 = time.perf_counter()
     out = Path(out)
@@ -265,16 +265,9 @@ def extract_video(
             # the background starts as the median of the first seconds' sampled frames
             stop = max(2, int(round(cfg.motion_warmup_s * info.fps)))
             pipe.init_background([f for _, _, f in iter_sampled(src, cfg.fps, stop_frame=stop)])
-        tracker = IouTracker(max_gap=cfg.max_gap, min_iou=cfg.min_iou, max_jump=cfg.max_jump)
-        rows: list[tuple] = []
         png = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # fast; crops are small anyway
         batch: list[tuple[int, float, np.ndarray]] = []
         n_sampled = 0
-
-        # Crops of a track stay in memory until the track reaches --min-track crops, so crops
-        # of short tracks (dropped) are never written: pending[track] = [(name, box, over)].
-        pending: dict[int, list[tuple[str, np.ndarray, np.ndarray]]] = {}
-        confirmed: set[int] = set()
 
         def write(name: str, box_img: np.ndarray, over_img: np.ndarray) -> None:
             for sub, img in (("box", box_img), ("oversize", over_img)):
@@ -283,46 +276,12 @@ def extract_video(
                 if not cv2.imwrite(str(stage / sub / name), img, png):
                     raise AdtkError(f"{src}: could not write crop {sub}/{name} (disk full?)")
 
+        seqs = CropSequences(cfg, write, sample_fps, info.width * info.height * 3)
+
         def flush() -> None:
             dets = pipe.process([f for _, _, f in batch])
             for (fi, t, frame), det in zip(batch, dets, strict=True):
-                ids = tracker.update(t, det.boxes)
-                for k in range(len(det)):
-                    box, tid = det.boxes[k], int(ids[k])
-                    name = f"{fi:08d}_{k:02d}.png"
-                    item = (
-                        name,
-                        crop(frame, box, cfg.size),
-                        crop(frame, oversize_box(box), cfg.size),
-                    )
-                    if tid in confirmed:
-                        write(*item)
-                    else:
-                        pending.setdefault(tid, []).append(item)
-                        if len(pending[tid]) >= cfg.min_track:
-                            confirmed.add(tid)
-                            for it in pending.pop(tid):
-                                write(*it)
-                    x0, y0, x1, y1 = (round(float(v)) for v in box)
-                    rows.append(
-                        (
-                            name,
-                            fi,
-                            t,
-                            tid,
-                            x0,
-                            y0,
-                            x1 - x0,
-                            y1 - y0,
-                            float(det.scores[k]),
-                            det.names[k],
-                            det.classes[k],
-                        )
-                    )
-                # tracks the tracker has ended can never be confirmed: free their crops
-                live = tracker.live()
-                for tid in [t_ for t_ in pending if t_ not in live]:
-                    del pending[tid]
+                seqs.add(fi, t, frame, det)
             batch.clear()
 
         parent = os.getppid()
@@ -336,30 +295,8 @@ def extract_video(
         if batch:
             flush()
 
-        df = pd.DataFrame(
-            rows,
-            columns=[
-                "name",
-                "frame_idx",
-                "time_s",
-                "track_id",
-                "x",
-                "y",
-                "w",
-                "h",
-                "det_score",
-                "detector",
-                "object_class",
-            ],
-        )
-        keep = df["track_id"].isin(confirmed)
-        dropped = int(df.loc[~keep, "track_id"].nunique())
-        df = df[keep]
-        static = static_tracks(df)
-        for name in df.loc[df["track_id"].isin(static), "name"]:
-            for sub in ("box", "oversize"):
-                (stage / sub / name).unlink(missing_ok=True)
-        df = df[~df["track_id"].isin(static)].assign(target=cfg.target)
+        df, counts = seqs.finish(stage)
+        df = df.assign(target=cfg.target)
         part = _part_frame(df, rel, vid, intervals)
         meta = {
             "video": rel,
@@ -371,8 +308,7 @@ def extract_video(
             "duration_s": info.duration_s,
             "sampled_frames": n_sampled,
             "gated_frames": pipe.frames_gated,
-            "tracks_dropped": dropped,
-            "static_tracks_dropped": len(static),
+            **counts,
             "wall_s": time.perf_counter() - t0,
         }
         mf.write_manifest(part, stage / "part.parquet", meta=meta)
@@ -390,27 +326,6 @@ def extract_video(
         "sequences": int(part["sequence_id"].nunique()),
         "wall_s": time.perf_counter() - t0,
     }
-
-
-def static_tracks(df: pd.DataFrame, min_move: float = 0.5) -> set[int]:
-    """Tracks that never move and that no person detector supports: not objects.
-
-    A flickering light, a swaying plant or a moved chair makes a motion blob that stays in
-    place; a track moves when its box centre travels at least ``min_move`` times its median
-    box height (in x or y) over its life. People who stand still are kept when a person
-    detector found them (``object_class`` person) on any of their crops.
-    """
-    if not len(df):
-        return set()
-    cx = df["x"] + df["w"] / 2
-    cy = df["y"] + df["h"] / 2
-    g = pd.DataFrame(
-        {"t": df["track_id"], "cx": cx, "cy": cy, "h": df["h"], "p": df["object_class"] == "person"}
-    ).groupby("t")
-    span = np.maximum(g["cx"].max() - g["cx"].min(), g["cy"].max() - g["cy"].min())
-    moved = span >= min_move * g["h"].median()
-    person = g["p"].any()
-    return {int(t) for t in span.index[~moved & ~person]}
 
 
 def _part_frame(df: pd.DataFrame, rel: str, vid: str, intervals) -> pd.DataFrame:

@@ -48,7 +48,7 @@ class MotionModel:
         # After its start the model learns for a second of sampled frames before it reports:
         # one frame (or a median of a few) is a poor estimate of each pixel's noise, and
         # right after the start a flickering light or a camera's noise would be blobs.
-        self.warmup = max(2, int(round(warmup_s * sample_fps)))
+        self.warmup = max(1, int(round(warmup_s * sample_fps)))
         self.warm = 0
         self.global_change = False
         self.ref_level = 128.0
