@@ -52,9 +52,9 @@ def test_motion_gate_skips_still_frames():
     pipe.init_background([still] * 3)
     for _ in range(10):
         assert len(pipe.process([still])[0]) == 0
-    # 2 warm-up frames are searched (the model cannot tell still from new yet), then 3 of
-    # every 4 still frames are skipped: at 2 fps the detector looks once every 2 s
-    assert pipe.frames_gated == 6
+    # 3 of every 4 still frames are skipped: at 2 fps the detector looks once every 2 s
+    # (frames 3 and 7), for people who stood still from the start
+    assert pipe.frames_gated == 8
 
 
 @pytest.mark.slow

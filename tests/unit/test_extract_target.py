@@ -64,11 +64,15 @@ def test_motion_model_reports_nothing_during_its_warm_up():
     frame = np.full((120, 160, 3), 120, np.uint8)
     moving = frame.copy()
     moving[30:90, 40:60] = 10
-    m.init_background([m.shrink(frame)])
+    m.update(frame)  # the first frame starts the model
     assert m.warmup == 4 and not m.ready
     for _ in range(4):
         assert len(m.update(moving)[0]) == 0
     assert m.ready
+    # a start from the median of several frames is its own warm-up
+    m2 = MotionModel((160, 120), sample_fps=4.0, warmup_s=1.0)
+    m2.init_background([m2.shrink(frame)] * 3)
+    assert m2.ready and len(m2.update(moving)[0]) == 1
     moving2 = frame.copy()
     moving2[30:90, 100:120] = 10
     assert len(m.update(moving2)[0]) >= 1

@@ -529,7 +529,9 @@ class DetectionPipeline:
                 keep &= not gc
                 keep &= ~inside_larger(b)
                 blob = Detections.of(b[keep], group_fill(b[keep], moving, fill), "motion")
-            still = not len(moving) and not len(self.prev)
+            # with frames of this batch still waiting for the detector, the previous frame's
+            # boxes are not known yet: search
+            still = not len(moving) and not len(self.prev) and not todo
             still &= ready
             if self.gate and self.motion is not None and still and self.since_run + 1 < (
                 self.recheck

@@ -45,9 +45,10 @@ class MotionModel:
         )
         self.min_area = max(6.0, min_area_frac * self.small[0] * self.small[1])
         self.initialised = False
-        # After its start the model learns for a second of sampled frames before it reports:
-        # one frame (or a median of a few) is a poor estimate of each pixel's noise, and
-        # right after the start a flickering light or a camera's noise would be blobs.
+        # Started from one frame, the model learns for a second of sampled frames before it
+        # reports: one frame is a poor estimate of each pixel's level and noise, and right
+        # after the start a flickering light or a camera's noise would be blobs. A start from
+        # the median of several frames (init_background) is its own warm-up.
         self.warmup = max(1, int(round(warmup_s * sample_fps)))
         self.warm = 0
         self.global_change = False
@@ -64,11 +65,17 @@ class MotionModel:
         return cv2.resize(grey, self.small, interpolation=cv2.INTER_AREA)
 
     def init_background(self, smalls: Sequence[np.ndarray]) -> None:
-        """Start the model from the median of ``smalls`` (grey, already shrunk)."""
+        """Start the model from the median of ``smalls`` (grey, already shrunk).
+
+        Those frames are its warm-up: the model reports from the next frame on. (Learning them
+        one by one instead would teach it whoever stands in view during them.)
+        """
         if not len(smalls):
             return
         median = np.median(np.stack(list(smalls)), axis=0).astype(np.uint8)
         self._start(median)
+        if len(smalls) > 1:
+            self.warm = self.warmup
 
     @property
     def ready(self) -> bool:
