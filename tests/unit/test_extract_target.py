@@ -130,3 +130,35 @@ def test_tracker_keeps_two_crossing_objects_apart(predict):
         b_ids.add(int(ib))
     apart = len(a_ids) == 1 and len(b_ids) == 1 and a_ids != b_ids
     assert apart == predict
+
+
+def test_a_short_gap_in_a_track_is_bridged_with_interpolated_crops(tmp_path):
+    from toolkit.video.sequences import CropSequences
+
+    written = []
+    cfg = ExtractConfig(fps=5, max_gap=1.0, min_track=3)
+    seqs = CropSequences(cfg, lambda name, a, b: written.append(name), 5.0, 160 * 120 * 3)
+    frame = np.zeros((120, 160, 3), np.uint8)
+    for i in range(8):
+        x = 10 + 10 * i
+        found = i not in (3, 4)  # the detector misses the person on two frames
+        boxes = [[x, 20, x + 20, 80]] if found else []
+        det = Detections(np.asarray(boxes, np.float32).reshape(-1, 4), np.ones(len(boxes)),
+                         ["yolox"] * len(boxes), ["person"] * len(boxes))
+        seqs.add(i * 2, i * 0.2, frame, det)
+    df, counts = seqs.finish(tmp_path)
+    assert counts["bridged_crops"] == 2 and df["track_id"].nunique() == 1
+    bridged = df[df["detector"] == "bridged"]
+    assert bridged["frame_idx"].tolist() == [6, 8]
+    assert bridged["x"].tolist() == [40, 50]  # on the straight line between frames 2 and 5
+    assert set(bridged["object_class"]) == {"person"} and (bridged["det_score"] == 0).all()
+    assert sorted(written) == sorted(df["name"])  # every kept row has its crop
+
+    # without bridging (or past the frames kept), the gap stays a gap
+    cfg = ExtractConfig(fps=5, max_gap=1.0, min_track=3, bridge=False)
+    seqs = CropSequences(cfg, lambda *a: None, 5.0, 160 * 120 * 3)
+    for i in range(8):
+        x = 10 + 10 * i
+        boxes = [] if i in (3, 4) else [[x, 20, x + 20, 80]]
+        seqs.add(i * 2, i * 0.2, frame, Detections.of(boxes, np.ones(len(boxes)), "yolox"))
+    assert seqs.finish(tmp_path)[1]["bridged_crops"] == 0
