@@ -311,10 +311,10 @@ def _tv_models() -> list[str]:
               help="Seconds a track may go unseen before it ends.  [default: 2]")
 @click.option("--min-track", type=int,
               help="Drop tracks with fewer detections than this.  [default: 3]")
-@click.option("--bridge/--no-bridge", default=None,
-              help="Fill a track's gaps (a person the detector missed for a few sampled "
-                   "frames, within --max-gap) with interpolated boxes and their crops "
-                   "(detector 'bridged').  [default: on]")
+@click.option("--bridge-s", type=float,
+              help="Fill a track's gaps up to this many seconds (a person the detector "
+                   "missed for a moment) with interpolated boxes and their crops (detector "
+                   "'bridged'); 0 = off.  [default: 0.5]")
 @click.option("--hog-upscale", type=float,
               help="Enlarge small moving regions up to this factor for HOG.  [default: 1]")
 @click.option("--labels", type=click.Path(path_type=str),

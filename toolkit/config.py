@@ -270,7 +270,7 @@ class ExtractConfig:
     size: int = 64
     max_gap: float = 2.0
     min_track: int = 3
-    bridge: bool = True
+    bridge_s: float = 0.5
     min_iou: float = 0.1
     max_jump: float = 0.75
     hog_upscale: float = 1.0
@@ -297,6 +297,7 @@ class ExtractConfig:
             "min_size": (self.min_size >= 0, ">= 0"),
             "max_gap": (self.max_gap >= 0, ">= 0"),
             "min_track": (self.min_track >= 1, ">= 1"),
+            "bridge_s": (self.bridge_s >= 0, ">= 0; 0 = off"),
             "hog_upscale": (self.hog_upscale > 0, "> 0"),
             "hog_scale_step": (self.hog_scale_step > 1.0, "> 1"),
             "motion_width": (self.motion_width >= 32, ">= 32"),

@@ -136,7 +136,7 @@ def test_a_short_gap_in_a_track_is_bridged_with_interpolated_crops(tmp_path):
     from toolkit.video.sequences import CropSequences
 
     written = []
-    cfg = ExtractConfig(fps=5, max_gap=1.0, min_track=3)
+    cfg = ExtractConfig(fps=5, max_gap=1.0, min_track=3, bridge_s=0.4)
     seqs = CropSequences(cfg, lambda name, a, b: written.append(name), 5.0, 160 * 120 * 3)
     frame = np.zeros((120, 160, 3), np.uint8)
     for i in range(8):
@@ -154,8 +154,8 @@ def test_a_short_gap_in_a_track_is_bridged_with_interpolated_crops(tmp_path):
     assert set(bridged["object_class"]) == {"person"} and (bridged["det_score"] == 0).all()
     assert sorted(written) == sorted(df["name"])  # every kept row has its crop
 
-    # without bridging (or past the frames kept), the gap stays a gap
-    cfg = ExtractConfig(fps=5, max_gap=1.0, min_track=3, bridge=False)
+    # a gap longer than bridge_s stays a gap (the tracker still links the two ends)
+    cfg = ExtractConfig(fps=5, max_gap=1.0, min_track=3, bridge_s=0.2)
     seqs = CropSequences(cfg, lambda *a: None, 5.0, 160 * 120 * 3)
     for i in range(8):
         x = 10 + 10 * i
