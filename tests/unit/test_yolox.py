@@ -134,3 +134,12 @@ def test_target_person_keeps_the_person_a_detector_supports(shared_data):
     dets = pipe.process(frames[1:])
     assert all(len(d) == 1 for d in dets)
     assert all(d.classes == ["person"] and d.names[0].startswith("yolox") for d in dets)
+
+
+def test_weights_takes_another_yolox_onnx_and_object_mode_asks_for_every_class():
+    from toolkit.video.detect import YoloxDetector
+
+    det = YoloxDetector(ExtractConfig(weights=str(BUNDLED), yolox_size=320))
+    assert det.classes == (0,) and det.model.input_size == 320 and det.score == 0.6
+    det = YoloxDetector(ExtractConfig(target="object", min_score=0.3))
+    assert det.classes is None and det.score == 0.3

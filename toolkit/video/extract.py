@@ -804,8 +804,9 @@ def _check_detector(cfg: ExtractConfig) -> None:
     --device) then stops the run with one message, instead of failing every video the same way
     (and every worker trying the download in turn).
     """
-    from toolkit.video.detect import create
+    from toolkit.video.detect import check_target, create
 
+    check_target(cfg.target, cfg.detector)
     try:
         create(cfg.detector, cfg)
     except AdtkError:
