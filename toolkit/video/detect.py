@@ -233,7 +233,12 @@ class HogDetector(Detector):
         if len(rects) == 0:
             return Detections()
         r = np.asarray(rects, np.float32).reshape(-1, 4)
-        boxes = np.stack([r[:, 0], r[:, 1], r[:, 0] + r[:, 2], r[:, 1] + r[:, 3]], 1) / s
+        # The 64x128 window holds the person with about 16 px of margin on all four sides
+        # (Dalal & Triggs, INRIA set): the box is the person inside it, not the window.
+        mx, my = r[:, 2] * (16 / 64), r[:, 3] * (16 / 128)
+        boxes = np.stack(
+            [r[:, 0] + mx, r[:, 1] + my, r[:, 0] + r[:, 2] - mx, r[:, 1] + r[:, 3] - my], 1
+        ) / s
         boxes += np.asarray([ox, oy, ox, oy], np.float32)
         return Detections.of(boxes, np.asarray(weights).reshape(-1), "hog", PERSON)
 
