@@ -69,6 +69,22 @@ def test_postprocess_scores_thresholds_nms_per_class_and_undoes_the_resize():
     assert cls.tolist() == [0, 0] and len(boxes) == 2
 
 
+def test_decoding_only_the_cells_that_can_pass_gives_the_same_boxes():
+    from toolkit.video.yolox import detect_raw
+
+    hw = (96, 128)
+    rng = np.random.default_rng(0)
+    raw = _raw(hw, n_classes=4)
+    raw[:, :4] = rng.normal(0, 0.5, (len(raw), 4))
+    raw[:, 4:] = rng.uniform(0, 1, (len(raw), 5)) ** 3
+    for classes in ((0,), None):
+        a = postprocess(decode(raw, hw), 1.5, 0.3, classes)
+        b = detect_raw(raw, hw, 1.5, 0.3, classes)
+        assert len(a[0]) > 3
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
 def test_canvas_keeps_the_aspect_ratio_in_multiples_of_32_and_letterbox_pads_with_114():
     assert canvas_size((576, 768), 640) == (480, 640)
     assert canvas_size((432, 768), 640) == (384, 640)
