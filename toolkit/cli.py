@@ -326,6 +326,8 @@ def _tv_models() -> list[str]:
               help="yolox: another YOLOX ONNX export (e.g. YOLOX-S) instead of the shipped "
                    "Nano; torchvision: a state_dict file (else torchvision's cache).")
 @click.option("--device", help="yolox / torchvision device: auto, cpu, cuda.  [default: auto]")
+@click.option("--batch", type=int,
+              help="Frames per detector call (yolox, torchvision).  [default: 8]")
 @click.option("--workers", "-j", type=int,
               help="Parallel worker processes (one video each); 0 = all cores.  [default: 0]")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
