@@ -157,5 +157,7 @@ def test_weights_takes_another_yolox_onnx_and_object_mode_asks_for_every_class()
 
     det = YoloxDetector(ExtractConfig(weights=str(BUNDLED), yolox_size=320))
     assert det.classes == (0,) and det.model.input_size == 320 and det.score == 0.6
+    # batches cost CPU time: one frame at a time unless onnxruntime runs on a GPU
+    assert det.batch_size == (8 if det.model.on_gpu else 1)
     det = YoloxDetector(ExtractConfig(target="object", min_score=0.3))
     assert det.classes is None and det.score == 0.3

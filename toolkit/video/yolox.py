@@ -277,6 +277,7 @@ class Yolox:
         self.model = load(path, threads, device)
         self.input_size = int(input_size)
         self.batch = max(1, int(batch)) if self.model.batched else 1
+        self.on_gpu = "CUDAExecutionProvider" in self.model.session.get_providers()
 
     def input_hw(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
         """The network input (H, W) used for frames of this size."""
