@@ -427,19 +427,32 @@ class _Seconds(click.ParamType):
 @click.option("--fps", type=float,
               help="Frames sampled per second of video; 0 = every frame of the source.  "
                    "[default: 2]")
+@click.option("--target", type=click.Choice(["person", "object"]),
+              help="person: only boxes a person detector finds, tight around each person; "
+                   "object: every moving object (the detector's other COCO classes, plus "
+                   "motion blobs no detection covers).  [default: person]")
 @click.option("--detector", type=_RegistryChoice(_detector_names),
-              help="Person detector; auto = HOG on moving regions + uncovered motion blobs. "
-                   " [default: auto]")
+              help="yolox = YOLOX-Nano (COCO, shipped, onnxruntime); hog; motion (blobs, "
+                   "--target object only); auto = HOG on moving regions + uncovered motion "
+                   "blobs; torchvision (--weights).  [default: yolox]")
+@click.option("--yolox-size", type=int,
+              help="YOLOX input: long side in pixels (a multiple of 32), the frame's aspect "
+                   "ratio kept.  [default: 640]")
 @click.option("--motion-gate/--no-motion-gate", default=None,
               help="Skip frames and regions without motion (fixed cameras).  [default: on]")
 @click.option("--min-score", type=float,
-              help="Drop boxes scored below this (default: per detector; torchvision 0.5).")
+              help="Drop boxes scored below this (default: per detector; yolox 0.6, "
+                   "torchvision 0.5).")
 @click.option("--min-size", type=int, help="Drop boxes shorter than this (pixels).  [default: 12]")
 @click.option("--size", type=int, help="Crop side in pixels.  [default: 64]")
 @click.option("--max-gap", type=float,
               help="Seconds a track may go unseen before it ends.  [default: 2]")
 @click.option("--min-track", type=int,
-              help="Drop tracks with fewer crops than this.  [default: 3]")
+              help="Drop tracks with fewer detections than this.  [default: 3]")
+@click.option("--bridge-s", type=float,
+              help="Fill a track's gaps up to this many seconds (a person the detector "
+                   "missed for a moment) with interpolated boxes and their crops (detector "
+                   "'bridged'); 0 = off.  [default: 0.5]")
 @click.option("--hog-upscale", type=float,
               help="Enlarge small moving regions up to this factor for HOG.  [default: 1]")
 @click.option("--labels", type=click.Path(path_type=str),
@@ -459,8 +472,11 @@ class _Seconds(click.ParamType):
               help="torchvision detector architecture.  [default: "
                    "fasterrcnn_mobilenet_v3_large_fpn]")
 @click.option("--weights", type=click.Path(path_type=str),
-              help="torchvision detector weights (state_dict file); else torchvision's cache.")
-@click.option("--device", help="torchvision device: auto, cpu, cuda.  [default: auto]")
+              help="yolox: another YOLOX ONNX export (e.g. YOLOX-S) instead of the shipped "
+                   "Nano; torchvision: a state_dict file (else torchvision's cache).")
+@click.option("--device", help="yolox / torchvision device: auto, cpu, cuda.  [default: auto]")
+@click.option("--batch", type=int,
+              help="Frames per detector call (yolox, torchvision).  [default: 8]")
 @click.option("--workers", "-j", type=int,
               help="Parallel worker processes (one video or chunk each); 0 = all cores. "
                    " [default: 0]")

@@ -270,13 +270,16 @@ class ExtractConfig:
     """Settings of ``adtk extract`` (see ``adtk extract --help`` for each one)."""
 
     fps: float = 2.0
-    detector: str = "auto"
+    target: str = "person"
+    detector: str = "yolox"
+    yolox_size: int = 640
     motion_gate: bool = True
     min_score: float | None = None
     min_size: int = 12
     size: int = 64
     max_gap: float = 2.0
     min_track: int = 3
+    bridge_s: float = 0.5
     min_iou: float = 0.1
     max_jump: float = 0.75
     hog_upscale: float = 1.0
@@ -309,10 +312,14 @@ class ExtractConfig:
             "fps": (0 <= self.fps < float("inf"), "a finite number >= 0; 0 = every frame"),
             "chunk_s": (self.chunk_s == 0 or self.chunk_s >= 1, "0 (off) or >= 1 second"),
             "chunk_warmup_s": (self.chunk_warmup_s >= 0, ">= 0"),
+            "target": (self.target in ("person", "object"), "person or object"),
+            "yolox_size": (self.yolox_size >= 32 and self.yolox_size % 32 == 0,
+                           "a multiple of 32"),
             "size": (self.size >= 8, ">= 8"),
             "min_size": (self.min_size >= 0, ">= 0"),
             "max_gap": (self.max_gap >= 0, ">= 0"),
             "min_track": (self.min_track >= 1, ">= 1"),
+            "bridge_s": (self.bridge_s >= 0, ">= 0; 0 = off"),
             "hog_upscale": (self.hog_upscale > 0, "> 0"),
             "hog_scale_step": (self.hog_scale_step > 1.0, "> 1"),
             "motion_width": (self.motion_width >= 32, ">= 32"),

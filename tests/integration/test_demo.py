@@ -6,13 +6,14 @@ from click.testing import CliRunner
 
 from toolkit.cli import main
 from toolkit.data.manifest import read_manifest
-from toolkit.demo import make_dataset
+from toolkit.demo import EXTRACT_ARGS, make_dataset
 
 
 def test_demo_dataset_extracts_into_normal_walkers_and_abnormal_carts_and_bikes(tmp_path):
     videos = make_dataset(tmp_path / "videos", normal=2, abnormal=2, seconds=8)
     r = CliRunner().invoke(
-        main, ["extract", str(videos), "--out", str(tmp_path / "crops"), "--no-progress"]
+        main,
+        ["extract", str(videos), "--out", str(tmp_path / "crops"), "--no-progress", *EXTRACT_ARGS],
     )
     assert r.exit_code == 0, r.output
     df = read_manifest(tmp_path / "crops" / "manifest.parquet")

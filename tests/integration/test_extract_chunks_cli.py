@@ -23,11 +23,20 @@ REPO = Path(__file__).resolve().parents[2]
 FFMPEG_LINE = " @ 0x"
 
 
+# the generated walkers are no people a person detector knows: extract them as moving objects
+OBJECTS = ("--target", "object", "--detector", "auto")
+
+
 def adtk(*args: str, **kw) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}
     return subprocess.run(
-        [sys.executable, "-m", "toolkit", "extract", *args, "--no-progress"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, env=env, **kw,
+        [sys.executable, "-m", "toolkit", "extract", *args, *OBJECTS, "--no-progress"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        **kw,
     )
 
 
@@ -41,11 +50,24 @@ def test_kill_9_mid_video_resumes_from_the_last_committed_chunk(tmp_path):
     make_video(src / "cam.avi", seconds=64, walkers=2, speed=30)
     vdir = tmp_path / "out" / "videos" / video_id_for("cam.avi")
     # 8 chunks of 8 s (16 sampled frames at 2 fps, a multiple of the batch of 8), one worker
-    args = [str(src), "--out", str(tmp_path / "out"), "--chunk", "8s", "--chunk-warmup", "2s",
-            "--workers", "1", "--no-progress"]
+    args = [
+        str(src),
+        "--out",
+        str(tmp_path / "out"),
+        "--chunk",
+        "8s",
+        "--chunk-warmup",
+        "2s",
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "toolkit", "extract", *args], cwd=REPO, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "toolkit", "extract", *args, *OBJECTS],
+        cwd=REPO,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.time() + 120
@@ -107,10 +129,15 @@ def test_truncated_video_keeps_the_frames_that_decoded_quietly(tmp_path):
     }
     shown = subprocess.run(
         [sys.executable, "-m", "toolkit", "inspect", str(tmp_path / "o_cut" / "manifest.parquet")],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     ).stdout
-    assert f"partial videos (decoding stopped early; crops end there): 1: cam.avi (stopped " \
+    assert (
+        f"partial videos (decoding stopped early; crops end there): 1: cam.avi (stopped "
         f"at frame {stop} of 300)" in shown
+    )
     cut = manifest(tmp_path / "o_cut")
     # exactly the crops a full read has before the stop, less tracks the cut left too short
     f = manifest(tmp_path / "o_full")
@@ -121,16 +148,25 @@ def test_truncated_video_keeps_the_frames_that_decoded_quietly(tmp_path):
     assert (cut[["x", "y", "w", "h"]].to_numpy() == f[["x", "y", "w", "h"]].to_numpy()).all()
 
     # the same file in chunks: the chunks after the stop are empty, the video is still partial
-    rc = adtk(str(tmp_path / "cut"), "--out", str(tmp_path / "o_ch"), "--chunk", "8s",
-              "--chunk-warmup", "2s", "--workers", "2")
+    rc = adtk(
+        str(tmp_path / "cut"),
+        "--out",
+        str(tmp_path / "o_ch"),
+        "--chunk",
+        "8s",
+        "--chunk-warmup",
+        "2s",
+        "--workers",
+        "2",
+    )
     assert rc.returncode == 0, rc.stderr
     assert FFMPEG_LINE not in rc.stderr, rc.stderr
     assert read_meta(tmp_path / "o_ch" / "manifest.parquet")["partial"]["cam.avi"] == {
-        "decode_stopped_at": stop, "frames": 300
+        "decode_stopped_at": stop,
+        "frames": 300,
     }
     assert list(manifest(tmp_path / "o_ch")["crop_id"]) == list(cut["crop_id"])
 
     # --verbose lets the decoder speak (so the silence above is not an accident of FFmpeg)
-    rv = adtk(str(tmp_path / "cut"), "--out", str(tmp_path / "o_v"), "--workers", "1",
-              "--verbose")
+    rv = adtk(str(tmp_path / "cut"), "--out", str(tmp_path / "o_v"), "--workers", "1", "--verbose")
     assert rv.returncode == 0 and FFMPEG_LINE in rv.stderr, rv.stderr

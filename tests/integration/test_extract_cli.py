@@ -21,9 +21,13 @@ from toolkit.video.synthetic import make_video
 REPO = Path(__file__).resolve().parents[2]
 
 
+#: the synthetic walkers are moving shapes, not people a person detector would know
+OBJECTS = ["--target", "object", "--detector", "auto"]
+
+
 def run(args, **kw):
     return CliRunner().invoke(
-        main, ["extract", *args, "--no-progress"], catch_exceptions=False, **kw
+        main, ["extract", *OBJECTS, *args, "--no-progress"], catch_exceptions=False, **kw
     )
 
 
@@ -195,6 +199,7 @@ def test_resume_after_kill_9(tmp_path):
         "-m",
         "toolkit",
         "extract",
+        *OBJECTS,
         str(src),
         "--out",
         str(out),
@@ -258,3 +263,25 @@ def test_stalled_decoder_is_stopped_and_fails_only_that_video(tmp_path, monkeypa
     assert r.exit_code == 1
     assert "stuck.avi: no progress for 2 s" in r.output
     assert set(read_manifest(out / "manifest.parquet")["video"]) == {"a.avi"}
+
+
+def test_motion_blobs_are_no_person_detector(tmp_path):
+    make_video(tmp_path / "in" / "a.avi", seconds=1, walkers=1)
+    r = CliRunner().invoke(
+        main, ["extract", str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--no-progress",
+               "--detector", "motion"],
+    )
+    assert r.exit_code == 2 and r.output.count("\n") == 1
+    assert r.output.startswith("Error: --detector motion finds moving blobs, not people")
+
+
+def test_a_yolox_weights_file_that_is_no_model_stops_the_run_once(tmp_path):
+    make_video(tmp_path / "in" / "a.avi", seconds=1, walkers=1)
+    bad = tmp_path / "big.onnx"
+    bad.write_bytes(b"junk")
+    r = CliRunner().invoke(
+        main, ["extract", str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--no-progress",
+               "--weights", str(bad)],
+    )
+    assert r.exit_code == 2 and r.output.count("\n") == 1
+    assert "big.onnx: not a YOLOX ONNX model" in r.output

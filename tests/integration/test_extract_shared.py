@@ -28,7 +28,8 @@ def test_indoor_clip_default_finds_people_in_a_handful_of_sequences(shared_data,
     df = read_manifest(tmp_path / "out" / "manifest.parquet")
     # six visits of about 10-28 s each, sampled at 2 fps: a few hundred crops
     assert 150 < len(df) < 1500
-    assert "hog" in set(df["detector"])
+    assert {d.split("+")[0] for d in df["detector"]} == {"yolox"}
+    assert set(df["target"]) == {"person"} and set(df["object_class"]) == {"person"}
     # people on most of the ~100 s with someone in view
     assert df["time_s"].round().nunique() > 60
     # a handful of sequences, not one and not hundreds
@@ -40,7 +41,10 @@ def test_indoor_clip_default_finds_people_in_a_handful_of_sequences(shared_data,
 def test_ucsd_ped2_clip_walkers_and_interval_labels(shared_data, tmp_path):
     ped2 = shared_data / "ucsd-ped2"
     clip = ped2 / "test" / "test_04.mp4"  # a cart from 3.0 s on, walkers throughout
-    r = _extract([str(clip), "--out", str(tmp_path / "out"), "--labels", str(ped2 / "labels.csv")])
+    r = _extract(
+        [str(clip), "--out", str(tmp_path / "out"), "--labels", str(ped2 / "labels.csv"),
+         "--target", "object"]
+    )
     # the labels file covers 28 clips; rows of the other 27 are reported as unmatched
     assert "row(s) match no video" in r.output
     df = read_manifest(tmp_path / "out" / "manifest.parquet")

@@ -33,7 +33,7 @@ def test_two_ped2_clips_extract_bench_frame_auroc(shared_data, tmp_path):
         (clips / rel).parent.mkdir(parents=True, exist_ok=True)
         (clips / rel).symlink_to(ped2 / rel)
     _adtk("extract", clips, "--out", tmp_path / "crops", "--labels", ped2 / "labels.csv",
-          "--fps", 10, "--workers", 1, "--no-progress")
+          "--fps", 10, "--target", "object", "--workers", 1, "--no-progress")
     crops = read_manifest(tmp_path / "crops" / "manifest.parquet")
     assert set(crops["video"]) == {"train/train_01.mp4", "test/test_02.mp4"}
 

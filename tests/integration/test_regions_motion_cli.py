@@ -34,6 +34,7 @@ def extracted(tmp_path_factory):
     )
     out = tmp / "crops"
     args = ["extract", str(vids), "--out", str(out), "--labels", str(tmp / "labels.csv"),
+            "--target", "object", "--detector", "auto",
             "--fps", "0", "--motion-channels", "flow", "--workers", "1", "--no-progress"]
     r = _run(*args)
     assert r.exit_code == 0, r.output

@@ -21,8 +21,8 @@ def test_ped2_cart_clip_every_frame_region_labels_and_recall(shared_data, tmp_pa
     r = CliRunner().invoke(
         main,
         ["extract", str(ped2 / "test" / "test_04.mp4"), "--out", str(out), "--fps", "0",
-         "--labels", str(ped2 / "labels.csv"), "--regions", str(ped2 / "anomaly_regions.csv"),
-         "--no-progress"],
+         "--target", "object", "--labels", str(ped2 / "labels.csv"),
+         "--regions", str(ped2 / "anomaly_regions.csv"), "--no-progress"],
         catch_exceptions=False,
     )
     assert r.exit_code == 0, r.output

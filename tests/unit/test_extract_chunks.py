@@ -89,7 +89,7 @@ def test_join_tracks_by_votes_on_shared_frames():
 
 @pytest.mark.slow
 def test_chunked_manifest_equals_one_pass_except_motion_scores(long_clip, tmp_path):
-    base = dict(workers=2, chunk_warmup_s=4.0)
+    base = dict(workers=2, chunk_warmup_s=4.0, target="object", detector="auto")
     one = run_extract(long_clip.parent, tmp_path / "one", ExtractConfig(chunk_s=0, **base), False)
     ch = run_extract(long_clip.parent, tmp_path / "ch", ExtractConfig(chunk_s=12, **base), False)
     assert ch.chunks_done == 4 and one.chunks_done == 0
@@ -136,7 +136,8 @@ def test_a_crashed_chunk_fails_its_video_and_the_rerun_redoes_only_that_chunk(
 ):
     from toolkit.video.extract import CRASH_HOOK_ENV
 
-    cfg = ExtractConfig(chunk_s=12, chunk_warmup_s=4.0, workers=2)
+    cfg = ExtractConfig(chunk_s=12, chunk_warmup_s=4.0, workers=2, target="object",
+                        detector="auto")
     monkeypatch.setenv(CRASH_HOOK_ENV, "cam.avi")  # aborts in the video's last chunk
     res = run_extract(long_clip.parent, tmp_path / "out", cfg, False)
     assert res.done == 0 and res.chunks_done == 3

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from toolkit.video.detect import Detections, group_boxes, iou_matrix, nms
-from toolkit.video.extract import crop, oversize_box
+from toolkit.video.detect import Detections
+from toolkit.video.geometry import crop, iou_matrix, nms, oversize_box
+from toolkit.video.motion import group_boxes
 
 
 def _frame(h=100, w=200):

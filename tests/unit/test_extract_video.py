@@ -23,7 +23,7 @@ def test_a_crop_that_cannot_be_written_fails_the_video_and_commits_nothing(
 ):
     monkeypatch.setattr(cv2, "imwrite", lambda *a, **k: False)  # e.g. the disk is full
     with pytest.raises(AdtkError, match="could not write crop"):
-        extract_video(clip, "cam.avi", tmp_path, ExtractConfig(detector="motion"))
+        extract_video(clip, "cam.avi", tmp_path, ExtractConfig(detector="motion", target="object"))
     assert not (tmp_path / "videos").exists()
     assert not any((tmp_path / ".staging").iterdir())
 
@@ -43,7 +43,8 @@ def test_manifest_is_merged_every_few_seconds_not_per_video(tmp_path, monkeypatc
         return real(df, path, *a, **k)
 
     monkeypatch.setattr(ex.mf, "write_manifest", counting)  # the parent's writes only
-    res = ex.run_extract(tmp_path / "in", tmp_path / "out", ExtractConfig(workers=1), False)
+    cfg = ExtractConfig(workers=1, target="object", detector="auto")
+    res = ex.run_extract(tmp_path / "in", tmp_path / "out", cfg, False)
     assert res.done == 4
     assert len(writes) <= 3, writes  # was 1 + one per video + 1: quadratic in videos
     final = mf.read_manifest(tmp_path / "out" / "manifest.parquet")
@@ -74,5 +75,5 @@ def test_a_worker_whose_run_was_killed_does_not_commit(clip, tmp_path, monkeypat
     monkeypatch.setattr(os, "getppid", lambda: ppid[0])
     monkeypatch.setattr(os, "_exit", fake_exit)
     with pytest.raises(Exited):
-        extract_video(clip, "cam.avi", tmp_path, ExtractConfig(detector="motion"))
+        extract_video(clip, "cam.avi", tmp_path, ExtractConfig(detector="motion", target="object"))
     assert not (tmp_path / "videos").exists()

@@ -43,7 +43,13 @@ CROP_COLUMNS: dict[str, tuple[pa.DataType, bool]] = {
     "detector": (pa.string(), False),
     "label": (pa.string(), False),
     "event": (pa.string(), True),
+    "target": (pa.string(), True),
+    "object_class": (pa.string(), True),
 }
+#: Columns added after manifests were first written: a table without them is still valid
+#: (they read as missing values) and gets them, empty, when written.
+OPTIONAL_COLUMNS = frozenset({"target", "object_class"})
+TARGETS = ("person", "object")
 SPLIT_COLUMNS: dict[str, tuple[pa.DataType, bool]] = {
     **CROP_COLUMNS,
     "split": (pa.string(), False),
@@ -78,9 +84,13 @@ def to_table(df: pd.DataFrame, kind: str = "crop", where: str = "manifest") -> p
     Columns beyond the schema are kept after the declared ones (users may add their own).
     """
     cols = _columns(kind)
-    missing = [c for c in cols if c not in df.columns]
+    missing = [c for c in cols if c not in df.columns and c not in OPTIONAL_COLUMNS]
     if missing:
         raise ManifestError(f"{where}: missing column(s) {', '.join(missing)}")
+    absent = [c for c in cols if c not in df.columns]
+    if absent:
+        df = df.assign(**{c: pd.Series([None] * len(df), index=df.index, dtype=object)
+                          for c in absent})
     arrays, fields = [], []
     for name, (typ, nullable) in cols.items():
         series = df[name]
@@ -124,7 +134,7 @@ def problems(table: pa.Table, kind: str = "crop") -> list[str]:
     cols = _columns(kind)
     names = set(table.column_names)
     found = []
-    missing = [c for c in cols if c not in names]
+    missing = [c for c in cols if c not in names and c not in OPTIONAL_COLUMNS]
     if missing:
         found.append(f"missing column(s) {', '.join(missing)}")
     for name, (typ, nullable) in cols.items():
@@ -156,11 +166,14 @@ def _value_problems(table: pa.Table, kind: str) -> list[str]:
     import pyarrow.compute as pc
 
     found = []
-    allowed = [("label", LABELS)] + ([("split", SPLITS)] if kind == "split" else [])
+    allowed = [("label", LABELS), ("target", TARGETS)]
+    allowed += [("split", SPLITS)] if kind == "split" else []
     for name, values in allowed:
         if not _is_str(table, name):
             continue  # missing or mistyped: reported by problems()
         col = table.column(name)
+        if name in OPTIONAL_COLUMNS:
+            col = col.drop_null()
         bad = pc.unique(pc.filter(col, pc.invert(pc.is_in(col, pa.array(values)))))
         if len(bad):
             shown = ", ".join(repr(v) for v in bad.to_pylist()[:5])
@@ -214,6 +227,9 @@ def _conform(table: pa.Table, kind: str, where: str) -> pa.Table:
     # Same layout as to_table gives: declared columns first, in order, at their exact types.
     check_table(table, kind, where)
     cols = _columns(kind)
+    for name in cols:
+        if name not in table.column_names:  # an optional column: added empty
+            table = table.append_column(name, pa.nulls(len(table), cols[name][0]))
     extra = [n for n in table.column_names if n not in cols]
     fields = [pa.field(n, t, nullable=nl) for n, (t, nl) in cols.items()]
     fields += [table.schema.field(n) for n in extra]

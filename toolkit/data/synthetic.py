@@ -93,6 +93,8 @@ def make_crop_manifest(
             "detector": "synthetic",
             "label": labels.to_pandas(),
             "event": pd.Series(events.to_pandas()).where(label == 1, None),
+            "target": "person",
+            "object_class": "person",
         }
     )
 

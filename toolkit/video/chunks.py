@@ -130,7 +130,7 @@ def join_tracks(lookback: pd.DataFrame, prev: pd.DataFrame) -> list[tuple[int, i
     """
     from scipy.optimize import linear_sum_assignment
 
-    from toolkit.video.detect import iou_matrix
+    from toolkit.video.geometry import iou_matrix
 
     if not len(lookback) or not len(prev):
         return []

@@ -37,7 +37,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ from toolkit.data import manifest as mf
 from toolkit.errors import AdtkError
 from toolkit.io import atomic_write_json, atomic_write_text
 from toolkit.video.chunks import Span, join_chunks, number_tracks, plan_spans, track_table
+from toolkit.video.geometry import OVERSIZE, crop, oversize_box  # noqa: F401 - public here too
 from toolkit.video.labels import (
     LABEL_COLUMNS,
     LARGE_REGION_PX,
@@ -74,53 +75,10 @@ from toolkit.video.labels import (
 )
 from toolkit.video.reader import VIDEO_EXTENSIONS, is_video_name
 
-#: oversize box factors (the paper's "oversize" experiment): width, height
-OVERSIZE = (2.5, 1.5)
 #: test hook: a worker aborts (SIGABRT, like a crashing decoder) on videos whose relative path
 #: contains this string, or hangs when it reads "hang:<string>"; used by the test suite to
 #: prove that one crash or stall fails one video only
 CRASH_HOOK_ENV = "ADTK_TEST_CRASH_ON"
-
-
-# ----------------------------------------------------------------------------- geometry
-
-
-def oversize_box(box: Iterable[float], fw: float = OVERSIZE[0], fh: float = OVERSIZE[1]):
-    """The box scaled by ``fw`` in width and ``fh`` in height around the same centre."""
-    x0, y0, x1, y1 = (float(v) for v in box)
-    cx, cy, w, h = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * fw, (y1 - y0) * fh
-    return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
-
-
-def crop(frame: np.ndarray, box: Iterable[float], size: int = 64) -> np.ndarray:
-    """The region ``box`` (x0, y0, x1, y1) of ``frame`` resized to ``size`` x ``size``.
-
-    Parts of the box outside the frame are padded with black rather than clipped, so the crop
-    always shows the box's full extent at the same scale, even at the frame's borders.
-    """
-    import cv2
-
-    x0, y0, x1, y1 = (float(v) for v in box)
-    a0, b0 = int(np.floor(x0)), int(np.floor(y0))
-    a1, b1 = max(a0 + 1, int(np.ceil(x1))), max(b0 + 1, int(np.ceil(y1)))
-    H, W = frame.shape[:2]
-    c0, d0, c1, d1 = max(a0, 0), max(b0, 0), min(a1, W), min(b1, H)
-    if c0 >= c1 or d0 >= d1:
-        region = np.zeros((b1 - b0, a1 - a0) + frame.shape[2:], frame.dtype)
-    else:
-        region = cv2.copyMakeBorder(
-            frame[d0:d1, c0:c1],
-            d0 - b0,
-            b1 - d1,
-            c0 - a0,
-            a1 - c1,
-            cv2.BORDER_CONSTANT,
-            value=0,
-        )
-    shrink = region.shape[0] >= size and region.shape[1] >= size
-    return cv2.resize(
-        region, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-    )
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -209,7 +167,7 @@ def extract_video(
 
     from toolkit.video.detect import DetectionPipeline, create
     from toolkit.video.reader import TruncatedVideo, iter_sampled, probe, quiet_decoder
-    from toolkit.video.track import IouTracker
+    from toolkit.video.sequences import CropSequences
 
     quiet_decoder(cfg.verbose)
     span = span or Span()
@@ -244,25 +202,10 @@ def extract_video(
             with contextlib.suppress(TruncatedVideo):  # a short file: what there is
                 first += [f for _, _, f in iter_sampled(src, rate, span.warmup, stop)]
             pipe.init_background(first)
-        tracker = IouTracker(max_gap=cfg.max_gap, min_iou=cfg.min_iou, max_jump=cfg.max_jump)
-        rows: list[tuple] = []
-        lookback: list[tuple] = []  # (frame_idx, track_id, x0, y0, x1, y1) before span.start
         png = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # fast; crops are small anyway
         batch: list[tuple[int, float, np.ndarray]] = []
         n_sampled = 0
         stopped_at: int | None = None
-
-        # Crops of a track stay in memory until the track reaches --min-track crops, so crops
-        # of short tracks (dropped) are never written: pending[track] = [(name, box, over)].
-        # Tracks that may continue across a chunk boundary (seen in the warm-up, or from
-        # span.tail on) are kept however short; merge_chunks decides on their full length.
-        pending: dict[int, list[tuple[str, np.ndarray, np.ndarray]]] = {}
-        confirmed: set[int] = set()
-        head: set[int] = set()  # tracks seen in the warm-up
-        last_frame: dict[int, int] = {}
-
-        def at_boundary(tid: int) -> bool:
-            return tid in head or (span.tail is not None and last_frame.get(tid, -1) >= span.tail)
 
         def write(name: str, box_img: np.ndarray, over_img: np.ndarray) -> None:
             for sub, img in (("box", box_img), ("oversize", over_img)):
@@ -271,51 +214,12 @@ def extract_video(
                 if not cv2.imwrite(str(stage / sub / name), img, png):
                     raise AdtkError(f"{src}: could not write crop {sub}/{name} (disk full?)")
 
+        seqs = CropSequences(cfg, write, sample_fps, info.width * info.height * 3, span)
+
         def flush() -> None:
             dets = pipe.process([f for _, _, f in batch])
             for (fi, t, frame), det in zip(batch, dets, strict=True):
-                ids = tracker.update(t, det.boxes)
-                for k in range(len(det)):
-                    box, tid = det.boxes[k], int(ids[k])
-                    x0, y0, x1, y1 = (round(float(v)) for v in box)
-                    if fi < span.start:
-                        head.add(tid)
-                        lookback.append((fi, tid, x0, y0, x1, y1))
-                        continue
-                    last_frame[tid] = fi
-                    name = f"{fi:08d}_{k:02d}.png"
-                    item = (
-                        name,
-                        crop(frame, box, cfg.size),
-                        crop(frame, oversize_box(box), cfg.size),
-                    )
-                    if tid in confirmed:
-                        write(*item)
-                    else:
-                        pending.setdefault(tid, []).append(item)
-                        if len(pending[tid]) >= cfg.min_track:
-                            confirmed.add(tid)
-                            for it in pending.pop(tid):
-                                write(*it)
-                    rows.append(
-                        (
-                            name,
-                            fi,
-                            k,
-                            t,
-                            tid,
-                            x0,
-                            y0,
-                            x1 - x0,
-                            y1 - y0,
-                            float(det.scores[k]),
-                            det.names[k],
-                        )
-                    )
-                # tracks the tracker has ended can never be confirmed: free their crops
-                live = {tr.tid for tr in tracker.tracks}
-                for tid in [t_ for t_ in pending if t_ not in live and not at_boundary(t_)]:
-                    del pending[tid]
+                seqs.add(fi, t, frame, det)
             batch.clear()
 
         parent = os.getppid()
@@ -333,28 +237,9 @@ def extract_video(
             stopped_at = e.stopped_at  # keep what decoded; the part says where it stopped
         if batch:
             flush()
-        provisional = {tid for tid in pending if at_boundary(tid)}
-        for tid in sorted(provisional):
-            for it in pending.pop(tid):
-                write(*it)
-
-        df = pd.DataFrame(
-            rows,
-            columns=[
-                "name",
-                "frame_idx",
-                "det",
-                "time_s",
-                "track_id",
-                "x",
-                "y",
-                "w",
-                "h",
-                "det_score",
-                "detector",
-            ],
-        )
-        tracks = track_table(df, confirmed | provisional, head)
+        df, counts = seqs.finish(stage)
+        df = df.assign(target=cfg.target)
+        tracks = track_table(df, set(df["track_id"]), seqs.head)
         t_motion = time.perf_counter()
         motion = cfg.motion_channels != "none"
         meta = {
@@ -371,11 +256,11 @@ def extract_video(
             "width": info.width,
             "height": info.height,
             "motion_channels": cfg.motion_channels,
+            **counts,
             "wall_s": time.perf_counter() - t0,
         }
         if span.whole:
             ids = number_tracks(tracks)
-            meta["tracks_dropped"] = int(len(tracks) - len(ids))
             df = df[df["track_id"].isin(ids)].copy()
             df["track_id"] = df["track_id"].map(ids)
             _motion_crops(src, df, stage, cfg, on_start, on_frames)
@@ -383,13 +268,12 @@ def extract_video(
             final = out / "videos" / vid
         else:
             meta["span"] = asdict(span)
-            df = df[df["track_id"].isin(confirmed | provisional)]
             _motion_crops(src, df, stage, cfg, on_start, on_frames)
             part = _part_frame(df, rel, vid, intervals, f"videos/{vid}/{span.name}", motion)
             part["det"] = df["det"].astype("int64").to_numpy()  # for numbering after the join
             tracks.to_parquet(stage / "tracks.parquet", index=False)
             pd.DataFrame(
-                lookback, columns=["frame_idx", "track_id", "x0", "y0", "x1", "y1"]
+                seqs.lookback, columns=["frame_idx", "track_id", "x0", "y0", "x1", "y1"]
             ).to_parquet(stage / "lookback.parquet", index=False)
             final = out / "videos" / vid / span.name
         meta["motion_wall_s"] = time.perf_counter() - t_motion
@@ -445,6 +329,10 @@ def _part_frame(
             "h": df["h"].astype("int32").to_numpy(),
             "det_score": df["det_score"].astype("float32").to_numpy(),
             "detector": df["detector"].astype(str).to_numpy(),
+            "target": df["target"].astype(str).to_numpy() if "target" in df else None,
+            "object_class": df["object_class"].astype(object).to_numpy()
+            if "object_class" in df
+            else None,
         }
     )
     if not len(part):
@@ -1035,8 +923,9 @@ def _check_detector(cfg: ExtractConfig) -> None:
     --device) then stops the run with one message, instead of failing every video the same way
     (and every worker trying the download in turn).
     """
-    from toolkit.video.detect import create
+    from toolkit.video.detect import check_target, create
 
+    check_target(cfg.target, cfg.detector)
     try:
         create(cfg.detector, cfg)
     except AdtkError:

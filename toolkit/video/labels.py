@@ -268,11 +268,11 @@ def _xyxy(df: pd.DataFrame) -> np.ndarray:
 
 def region_overlap(crops: np.ndarray, regions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(IoU, share of the crop box inside the region box), each (N crops, M regions)."""
-    # box arithmetic from the detector's helpers until it has a module of its own
-    from toolkit.video.detect import _area, _inter, iou_matrix
+    from toolkit.video.geometry import _inter, iou_matrix
+    from toolkit.video.geometry import area as box_area
 
     inter = _inter(crops, regions)
-    area = _area(crops)[:, None]
+    area = box_area(crops)[:, None]
     return iou_matrix(crops, regions), np.where(area > 0, inter / np.maximum(area, 1e-9), 0.0)
 
 

@@ -1,0 +1,164 @@
+"""Targets and ghosts: warm-up, static tracks, person versus object mode, crossing objects."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from toolkit.config import ExtractConfig
+from toolkit.data.manifest import read_manifest
+from toolkit.errors import AdtkError
+from toolkit.video.detect import DetectionPipeline, Detections, holds_group
+from toolkit.video.extract import extract_video
+from toolkit.video.sequences import static_tracks
+from toolkit.video.track import IouTracker
+
+
+def _flicker_video(path, seconds=6.0, fps=10, square=True, lamp=True, seed=0):
+    """A textured still scene whose brightness flickers by +-12 % and carries camera noise
+    (sigma 4), with a lamp that blinks on and off in one place and, optionally, one dark
+    square that moves right 6 px per frame."""
+    rng = np.random.default_rng(seed)
+    h, w = 160, 240
+    base = cv2.GaussianBlur(rng.integers(60, 200, (h, w, 3)).astype(np.uint8), (7, 7), 0)
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    for i in range(int(seconds * fps)):
+        f = base.astype(np.float32) * (1.0 + 0.12 * np.sin(i * 1.7))
+        if lamp and (i // 3) % 2:
+            f[20:50, 190:215] = 250  # a blinking light: moves nowhere
+        if square:
+            x = 10 + 6 * i
+            f[60:120, x : x + 24] = 25
+        f += rng.normal(0, 4, f.shape)
+        out.write(np.clip(f, 0, 255).astype(np.uint8))
+    out.release()
+    return path
+
+
+def _object_mode(**kw):
+    return ExtractConfig(target="object", detector="motion", fps=5, workers=1, **kw)
+
+
+def test_flicker_and_a_blinking_lamp_make_no_tracks_the_moving_square_makes_one(tmp_path):
+    clip = _flicker_video(tmp_path / "flicker.avi")
+    out = tmp_path / "out"
+    summary = extract_video(clip, "flicker.avi", out, _object_mode())
+    df = read_manifest(out / "videos" / summary["video_id"] / "part.parquet")
+    assert df["sequence_id"].nunique() == 1, df.groupby("track_id")[["x", "y", "w", "h"]].median()
+    # the one track is the square: 24 px wide, 60 px tall, moving right
+    assert abs(df["h"].median() - 60) <= 10 and df["x"].is_monotonic_increasing
+    assert set(df["target"]) == {"object"} and df["object_class"].isna().all()
+
+
+def test_a_scene_with_nothing_moving_gives_nothing(tmp_path):
+    clip = _flicker_video(tmp_path / "still.avi", square=False)
+    summary = extract_video(clip, "still.avi", tmp_path / "out", _object_mode())
+    assert summary["crops"] == 0
+
+
+def test_motion_model_reports_nothing_during_its_warm_up():
+    from toolkit.video.motion import MotionModel
+
+    m = MotionModel((160, 120), sample_fps=4.0, warmup_s=1.0)
+    frame = np.full((120, 160, 3), 120, np.uint8)
+    moving = frame.copy()
+    moving[30:90, 40:60] = 10
+    m.update(frame)  # the first frame starts the model
+    assert m.warmup == 4 and not m.ready
+    for _ in range(4):
+        assert len(m.update(moving)[0]) == 0
+    assert m.ready
+    # a start from the median of several frames is its own warm-up
+    m2 = MotionModel((160, 120), sample_fps=4.0, warmup_s=1.0)
+    m2.init_background([m2.shrink(frame)] * 3)
+    assert m2.ready and len(m2.update(moving)[0]) == 1
+    moving2 = frame.copy()
+    moving2[30:90, 100:120] = 10
+    assert len(m.update(moving2)[0]) >= 1
+
+
+def test_static_tracks_are_dropped_unless_a_person_detector_found_them():
+    import pandas as pd
+
+    rows = []
+    for t in range(6):
+        rows.append((0, 100, 50, 20, 40, None))  # a ghost: never moves, no class
+        rows.append((1, 100 + 10 * t, 50, 20, 40, None))  # moves 50 px: an object
+        rows.append((2, 300, 50, 20, 40, "person"))  # a person standing still
+    df = pd.DataFrame(rows, columns=["track_id", "x", "y", "w", "h", "object_class"])
+    assert static_tracks(df) == {0}
+
+
+def test_motion_alone_cannot_serve_the_person_target():
+    with pytest.raises(AdtkError, match="not people"):
+        DetectionPipeline(ExtractConfig(detector="motion"), (160, 120), 2.0)
+
+
+def test_person_target_drops_a_moving_blob_that_no_person_detector_supports(tmp_path):
+    # the square moves as before; HOG + motion finds it as a blob only
+    clip = _flicker_video(tmp_path / "square.avi", lamp=False)
+    cfg = ExtractConfig(target="person", detector="auto", fps=5, workers=1)
+    assert extract_video(clip, "square.avi", tmp_path / "p", cfg)["crops"] == 0
+    cfg = ExtractConfig(target="object", detector="auto", fps=5, workers=1)
+    assert extract_video(clip, "square.avi", tmp_path / "o", cfg)["crops"] > 0
+
+
+def test_person_target_drops_a_box_around_a_group():
+    boxes = np.array(
+        [[0, 0, 100, 100], [5, 5, 40, 95], [55, 5, 95, 95], [200, 0, 240, 90]], np.float32
+    )
+    assert holds_group(boxes).tolist() == [True, False, False, False]
+    det = Detections(boxes, np.ones(4, np.float32), ["yolox"] * 4, ["person"] * 4)
+    assert len(det.select(~holds_group(det.boxes))) == 3
+
+
+@pytest.mark.parametrize("predict", [True, False])
+def test_tracker_keeps_two_crossing_objects_apart(predict):
+    # A walks right, B walks left, 12 px per frame, 20 px wide: as they pass, A's box lies
+    # exactly on B's previous box and overlaps its own previous box by less; the velocity
+    # each track has learned carries it through (a plain IoU matcher swaps them).
+    tr = IouTracker(max_gap=1.0, predict=predict)
+    a_ids, b_ids = set(), set()
+    for t in range(17):
+        a = [20 + 12 * t, 50, 40 + 12 * t, 100]
+        b = [200 - 12 * t, 56, 220 - 12 * t, 106]
+        order = (a, b) if t % 2 else (b, a)
+        ids = tr.update(t * 0.2, np.array(order, np.float32))
+        ia, ib = (ids[0], ids[1]) if t % 2 else (ids[1], ids[0])
+        a_ids.add(int(ia))
+        b_ids.add(int(ib))
+    apart = len(a_ids) == 1 and len(b_ids) == 1 and a_ids != b_ids
+    assert apart == predict
+
+
+def test_a_short_gap_in_a_track_is_bridged_with_interpolated_crops(tmp_path):
+    from toolkit.video.sequences import CropSequences
+
+    written = []
+    cfg = ExtractConfig(fps=5, max_gap=1.0, min_track=3, bridge_s=0.4)
+    seqs = CropSequences(cfg, lambda name, a, b: written.append(name), 5.0, 160 * 120 * 3)
+    frame = np.zeros((120, 160, 3), np.uint8)
+    for i in range(8):
+        x = 10 + 10 * i
+        found = i not in (3, 4)  # the detector misses the person on two frames
+        boxes = [[x, 20, x + 20, 80]] if found else []
+        det = Detections(np.asarray(boxes, np.float32).reshape(-1, 4), np.ones(len(boxes)),
+                         ["yolox"] * len(boxes), ["person"] * len(boxes))
+        seqs.add(i * 2, i * 0.2, frame, det)
+    df, counts = seqs.finish(tmp_path)
+    assert counts["bridged_crops"] == 2 and df["track_id"].nunique() == 1
+    bridged = df[df["detector"] == "bridged"]
+    assert bridged["frame_idx"].tolist() == [6, 8]
+    assert bridged["x"].tolist() == [40, 50]  # on the straight line between frames 2 and 5
+    assert set(bridged["object_class"]) == {"person"} and (bridged["det_score"] == 0).all()
+    assert sorted(written) == sorted(df["name"])  # every kept row has its crop
+
+    # a gap longer than bridge_s stays a gap (the tracker still links the two ends)
+    cfg = ExtractConfig(fps=5, max_gap=1.0, min_track=3, bridge_s=0.2)
+    seqs = CropSequences(cfg, lambda *a: None, 5.0, 160 * 120 * 3)
+    for i in range(8):
+        x = 10 + 10 * i
+        boxes = [] if i in (3, 4) else [[x, 20, x + 20, 80]]
+        seqs.add(i * 2, i * 0.2, frame, Detections.of(boxes, np.ones(len(boxes)), "yolox"))
+    assert seqs.finish(tmp_path)[1]["bridged_crops"] == 0

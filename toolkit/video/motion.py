@@ -1,0 +1,256 @@
+"""The motion model: MOG2 background subtraction on small grey frames, and the grouping of
+foreground blobs into moving bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+
+class MotionModel:
+    """MOG2 background subtraction on a small grey copy of each sampled frame.
+
+    Only sampled frames update the model (skipped frames are never decoded), so the learning
+    rate is set per sampled frame from ``absorb_s``: roughly how long something must stand
+    still before it becomes background. People who stop at a desk for half a minute stay
+    foreground; a moved chair is forgotten after a minute or two. The background starts as the
+    per-pixel median of frames spread over the video's first seconds
+    (:meth:`init_background`), so people present in the first frame leave no ghosts.
+    """
+
+    def __init__(
+        self,
+        frame_size: tuple[int, int],
+        sample_fps: float,
+        width: int = 320,
+        absorb_s: float = 60.0,
+        var_threshold: float = 16.0,
+        min_area_frac: float = 0.0004,
+        light_ncc: float = 0.9,
+        warmup_s: float = 1.0,
+    ):
+        w, h = frame_size
+        # an integer reduction factor: INTER_AREA is several times faster for those
+        self.scale = 1.0 / max(1, round(w / float(width)))
+        self.small = (max(8, round(w * self.scale)), max(8, round(h * self.scale)))
+        # MOG2 drops an old background mode once its weight falls below the background ratio
+        # (0.9): (1 - lr)^n < 0.9  =>  n ~ 0.105 / lr sampled frames.
+        self.lr = min(1.0, 0.105 / max(1.0, absorb_s * sample_fps))
+        # No shadow detection: on grey frames MOG2 calls every darker pixel a shadow, which
+        # would erase people in dark clothes on a light floor.
+        self.mog = cv2.createBackgroundSubtractorMOG2(
+            history=500, varThreshold=var_threshold, detectShadows=False
+        )
+        self.min_area = max(6.0, min_area_frac * self.small[0] * self.small[1])
+        self.initialised = False
+        # Started from one frame, the model learns for a second of sampled frames before it
+        # reports: one frame is a poor estimate of each pixel's level and noise, and right
+        # after the start a flickering light or a camera's noise would be blobs. A start from
+        # the median of several frames (init_background) is its own warm-up.
+        self.warmup = max(1, int(round(warmup_s * sample_fps)))
+        self.warm = 0
+        self.global_change = False
+        self.ref_level = 128.0
+        # Foreground whose texture matches the background's at the same pixels (normalised
+        # cross-correlation >= light_ncc) is a change of light (a reflection in a window,
+        # sunlight, re-exposure), not an object: measured on the indoor clip, light blobs
+        # score 0.95-1.0 and people below 0.5.
+        self.light_ncc = light_ncc
+
+    def shrink(self, frame: np.ndarray) -> np.ndarray:
+        """The grey, downscaled copy of ``frame`` that the model works on."""
+        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+        return cv2.resize(grey, self.small, interpolation=cv2.INTER_AREA)
+
+    def init_background(self, smalls: Sequence[np.ndarray]) -> None:
+        """Start the model from the median of ``smalls`` (grey, already shrunk).
+
+        Those frames are its warm-up: the model reports from the next frame on. (Learning them
+        one by one instead would teach it whoever stands in view during them.)
+        """
+        if not len(smalls):
+            return
+        median = np.median(np.stack(list(smalls)), axis=0).astype(np.uint8)
+        self._start(median)
+        if len(smalls) > 1:
+            self.warm = self.warmup
+
+    @property
+    def ready(self) -> bool:
+        """Past its warm-up: an empty foreground now means that nothing moves."""
+        return self.initialised and self.warm >= self.warmup
+
+    def _start(self, small: np.ndarray) -> None:
+        self.mog.apply(small, learningRate=1.0)
+        self.ref_level = max(1.0, float(np.median(small)))
+        self.initialised = True
+
+    def _compensate(self, small: np.ndarray) -> np.ndarray:
+        # Cameras re-expose when a dark coat fills the view: a global gain change that would
+        # turn every pixel into foreground. The median brightness barely moves when a person
+        # enters, so matching it to the background's undoes the gain but not the person.
+        level = float(np.median(small))
+        if level < 1.0 or abs(level / self.ref_level - 1.0) < 0.03:
+            return small
+        return cv2.convertScaleAbs(small, alpha=self.ref_level / level)
+
+    def update(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Feed one sampled frame; return ``(blob boxes (N, 4) full-res, fill (N,))``.
+
+        ``fill`` is the foreground fraction inside each blob's box (the motion score).
+        """
+        small = self.shrink(frame)
+        if not self.initialised:
+            self._start(small)
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        small = self._compensate(small)
+        if self.warm < self.warmup:
+            self.warm += 1
+            # a running mean over the warm-up: every frame counts as much as the first
+            self.mog.apply(small, learningRate=1.0 / (self.warm + 1))
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        fg = self.mog.apply(small, learningRate=self.lr)  # 255 = foreground
+        if np.count_nonzero(fg) > 0.5 * fg.size:
+            # The whole picture changed (lights switched, camera moved): no blob means anything,
+            # so report one frame-sized region (the detector searches everywhere) and adapt
+            # faster while it lasts. Resetting the model here instead would freeze whoever
+            # stands in view into the background for a minute.
+            self.mog.apply(small, learningRate=min(1.0, 5 * self.lr))
+            self.global_change = True
+            w, h = self.small
+            return np.asarray([[0, 0, w, h]], np.float32) / self.scale, np.zeros(1, np.float32)
+        self.global_change = False
+        # a median filter removes speckle but, unlike an opening, keeps 2-pixel-wide limbs of
+        # people who are 20 pixels tall
+        fg = cv2.medianBlur(fg, 3)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+        boxes, fill = [], []
+        bg = None
+        for k in range(1, n):
+            x, y, w, h, area = stats[k]
+            if area < self.min_area:
+                continue
+            mask = labels[y : y + h, x : x + w] == k
+            if self.light_ncc < 1.0:
+                bg = self.mog.getBackgroundImage() if bg is None else bg
+                if _ncc(small[y : y + h, x : x + w][mask], bg[y : y + h, x : x + w][mask]) >= (
+                    self.light_ncc
+                ):
+                    continue
+            parts = [(0, 0, w, h)] if w <= 0.6 * h else split_crowd(mask)
+            for px, py, pw, ph in parts:
+                a = int(np.count_nonzero(mask[py : py + ph, px : px + pw]))
+                if a >= self.min_area:
+                    boxes.append((x + px, y + py, x + px + pw, y + py + ph))
+                    fill.append(a / float(pw * ph))
+        if not boxes:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        return (np.asarray(boxes, np.float32) / self.scale, np.asarray(fill, np.float32))
+
+
+def split_crowd(
+    mask: np.ndarray, depth: float = 0.5, min_w: int = 4
+) -> list[tuple[int, int, int, int]]:
+    """Cut a blob wider than one upright person (people walking side by side, merged by the
+    mask) at the columns where it narrows, then trim each piece to its rows.
+
+    A cut goes at a local minimum of the (smoothed) column counts that is below ``depth``
+    times the lower of the highest counts on its left and right: the gap between two bodies,
+    even when people at other depths fill part of it. Returns ``(x, y, w, h)`` boxes relative
+    to ``mask``; a blob without such a column comes back whole.
+    """
+    cols = np.convolve(np.count_nonzero(mask, axis=0).astype(np.float32), np.ones(3) / 3, "same")
+    n = len(cols)
+    cuts = [0]
+    for i in range(1, n - 1):
+        if cols[i] > cols[i - 1] or cols[i] > cols[i + 1] or i - cuts[-1] < min_w:
+            continue
+        left, right = cols[cuts[-1] : i].max(), cols[i + 1 :].max()
+        if cols[i] < depth * min(left, right) and n - i >= min_w:
+            cuts.append(i)
+    cuts.append(n)
+    out = []
+    for x0, x1 in zip(cuts[:-1], cuts[1:], strict=False):
+        rows = np.flatnonzero(np.count_nonzero(mask[:, x0:x1], axis=1))
+        if len(rows):
+            out.append((x0, int(rows[0]), x1 - x0, int(rows[-1] - rows[0] + 1)))
+    return out or [(0, 0, mask.shape[1], mask.shape[0])]
+
+
+def _ncc(a: np.ndarray, b: np.ndarray) -> float:
+    """Normalised cross-correlation of two pixel sets.
+
+    Both flat and within a factor of 1.5 in brightness (a plain wall getting brighter): 1.0,
+    a change of light. Otherwise a flat set means something covers the background: 0.0.
+    """
+    a = a.astype(np.float32)
+    b = b.astype(np.float32)
+    sa, sb = float(a.std()), float(b.std())
+    if sa < 2.0 and sb < 2.0:
+        ratio = (float(a.mean()) + 1.0) / (float(b.mean()) + 1.0)
+        return 1.0 if 1 / 1.5 <= ratio <= 1.5 else 0.0
+    if sa < 2.0 or sb < 2.0:
+        return 0.0
+    return float(((a - a.mean()) * (b - b.mean())).mean() / (sa * sb))
+
+
+def group_fill(groups: np.ndarray, parts: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """Motion score of each grouped box: the best foreground fill among its parts (0-1)."""
+    out = np.zeros(len(groups), np.float32)
+    if not len(groups) or not len(parts):
+        return out
+    cx, cy = (parts[:, 0] + parts[:, 2]) / 2, (parts[:, 1] + parts[:, 3]) / 2
+    for g, (x0, y0, x1, y1) in enumerate(groups):
+        inside = (cx >= x0) & (cx <= x1) & (cy >= y0) & (cy <= y1)
+        out[g] = fill[inside].max() if inside.any() else 0.0
+    return out
+
+
+def group_boxes(
+    boxes: np.ndarray, grow: float = 0.25, stack: float = 0.0, upright: bool = False
+) -> np.ndarray:
+    """Merge boxes that belong to one moving body.
+
+    Two boxes merge when their ``grow``-enlarged copies overlap, or (``stack`` > 0) when they
+    are stacked vertically (x ranges overlap by half the narrower width) with a gap of at most
+    ``stack`` times the taller height: a mask often breaks a person into head, torso and legs,
+    while neighbours in a crowd stand side by side. With ``upright``, a merge must leave a box
+    at least 1.5 times as tall as wide (one standing body, not a row of people).
+    """
+    boxes = [list(b) for b in np.asarray(boxes, np.float32).reshape(-1, 4)]
+    merged = True
+    while merged and len(boxes) > 1:
+        merged = False
+        out: list[list[float]] = []
+        for b in boxes:
+            for o in out:
+                u = [min(o[0], b[0]), min(o[1], b[1]), max(o[2], b[2]), max(o[3], b[3])]
+                if upright and (u[3] - u[1]) < 1.5 * (u[2] - u[0]):
+                    continue
+                if _touch(_grow(b, grow), _grow(o, grow)) or (stack > 0 and _stacked(b, o, stack)):
+                    o[:] = u
+                    merged = True
+                    break
+            else:
+                out.append(list(b))
+        boxes = out
+    return np.asarray(boxes, np.float32).reshape(-1, 4)
+
+
+def _stacked(a, b, gap: float) -> bool:
+    xo = min(a[2], b[2]) - max(a[0], b[0])
+    if xo < 0.5 * min(a[2] - a[0], b[2] - b[0]):
+        return False
+    vgap = max(a[1], b[1]) - min(a[3], b[3])
+    return vgap <= gap * max(a[3] - a[1], b[3] - b[1])
+
+
+def _grow(b, f: float):
+    dw, dh = (b[2] - b[0]) * f, (b[3] - b[1]) * f
+    return (b[0] - dw, b[1] - dh, b[2] + dw, b[3] + dh)
+
+
+def _touch(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
