@@ -143,13 +143,17 @@ def _call(fn: Callable, args: tuple, emit: Callable[[str, Any], None]) -> tuple[
 # ----------------------------------------------------------------------------- parent death
 
 
-def die_with_parent(poll_s: float = 0.5) -> None:
+def die_with_parent(poll_s: float = 0.5, owner: int | None = None) -> None:
     """Make this (worker) process exit as soon as its parent does, on any platform.
 
     On Linux the kernel sends SIGKILL when the parent exits (PR_SET_PDEATHSIG); everywhere a
     daemon thread also polls the parent id (a dead parent's children are re-parented), which
     covers macOS and a parent that died before the prctl call. Both exits are silent: no
     traceback from a worker whose parent is gone.
+
+    ``owner``: the process that started the pool. Under the forkserver start method the
+    worker's parent is the fork server, which need not die with the owner (it did outlive a
+    ``kill -9`` of ``adtk extract`` here), so the thread also watches the owner itself.
     """
     parent = os.getppid()
     if sys.platform.startswith("linux"):
@@ -159,9 +163,21 @@ def die_with_parent(poll_s: float = 0.5) -> None:
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
 
+    def gone(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False  # alive, owned by someone else
+        # Linux: a killed owner not yet reaped is a zombie
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+        return False
+
     def watch() -> None:
         while True:
-            if os.getppid() != parent:
+            if os.getppid() != parent or (owner is not None and gone(owner)):
                 os._exit(1)
             time.sleep(poll_s)
 
@@ -173,9 +189,9 @@ def die_with_parent(poll_s: float = 0.5) -> None:
 # ----------------------------------------------------------------------------- local
 
 
-def _local_worker(conn, init: tuple | None) -> None:
+def _local_worker(conn, init: tuple | None, owner: int | None = None) -> None:
     """Worker process: run the tasks sent over ``conn`` one at a time."""
-    die_with_parent()
+    die_with_parent(owner=owner)
     with contextlib.suppress(AttributeError, ValueError):
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     try:
@@ -259,7 +275,8 @@ class LocalExecutor:
 
         def spawn() -> _Slot:
             parent_conn, child_conn = ctx.Pipe()
-            proc = ctx.Process(target=_local_worker, args=(child_conn, self.init), daemon=True)
+            proc = ctx.Process(target=_local_worker, args=(child_conn, self.init, os.getpid()),
+                               daemon=True)
             proc.start()
             child_conn.close()
             return _Slot(proc, parent_conn)

@@ -181,7 +181,8 @@ def test_ctrl_c_cancels_and_leaves_nothing_half_written(tmp_path, executor):
 
     def command(out: Path, executor: str) -> list[str]:
         return [sys.executable, "-m", "toolkit", "extract", str(src), "--out", str(out),
-                "--workers", "2", "--no-progress", "--executor", executor]
+                "--workers", "2", "--no-progress", "--executor", executor,
+                "--target", "object", "--detector", "auto"]  # generated walkers: objects
 
     cmd = command(out, executor)
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
