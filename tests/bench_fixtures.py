@@ -10,6 +10,19 @@ import pandas as pd
 
 from toolkit.data.manifest import SPLIT_COLUMNS, write_manifest
 
+#: Network size of the tiny test methods.
+TINY = dict(width=8, latent_dim=8)
+
+
+def tiny_method(name: str, **params):
+    """A small instance of registered method ``name``: TINY where it declares those settings,
+    and a one-epoch pretraining where it has one (so two epochs reach its main objective)."""
+    from toolkit.methods import create_method, get_method
+
+    declared = {s.name for s in get_method(name).settings_spec()}
+    kw = {k: v for k, v in {**TINY, "pretrain_epochs": 1}.items() if k in declared}
+    return create_method(name, **{**kw, **params})
+
 
 def crop_image(abnormal: bool, rng: np.random.Generator, size: int = 16) -> np.ndarray:
     """BGR uint8 (size, size, 3): normal = a grey horizontal bar, abnormal = a red vertical one."""

@@ -63,6 +63,30 @@ class _RegistryChoice(click.Choice):
         pass  # click.Choice.__init__ assigns []; the registry is the source
 
 
+class _MethodSettingsCommand(click.Command):
+    """A command with one option per method setting that has no option of its own (``--eta``,
+    ``--pseudo`` ...), made from the method registry on first use, so that a new method's
+    settings need no edit here and ``adtk --help`` does not import torch."""
+
+    def get_params(self, ctx: click.Context):
+        if not getattr(self, "_settings_added", False):
+            self._settings_added = True
+            from toolkit.methods import all_settings, get_method, list_methods
+
+            have = {p.name for p in self.params}
+            for st in all_settings().values():
+                if st.name in have:
+                    continue
+                users = [m for m in list_methods()
+                         if st.name in {x.name for x in get_method(m).settings_spec()}]
+                choices = f" Choices: {', '.join(map(str, st.choices))}." if st.choices else ""
+                self.params.append(click.Option(
+                    [st.flag, st.name], default=None,
+                    help=f"{', '.join(users)}: {st.help}{choices} Several values (a,b) are a "
+                    f"grid axis.  [default: {st.default}]"))
+        return super().get_params(ctx)
+
+
 # Commands are added below, one block per stage. Keep each block thin: options -> config -> call.
 # --- commands ---
 
@@ -139,7 +163,7 @@ def _method_names():
     return list_methods()
 
 
-@main.command("bench")
+@main.command("bench", cls=_MethodSettingsCommand)
 @click.option("--method", "methods", multiple=True, type=_RegistryChoice(_method_names),
               help="Method to run (repeatable; default adnl).")
 @click.option("--dataset", default=None,
@@ -188,9 +212,11 @@ def _method_names():
 @click.option("--force", is_flag=True, help="Re-train finished runs.")
 @click.option("--config", type=click.Path(dir_okay=False), default=None,
               help="YAML file (bench: section).")
-@click.option("--suite", type=click.Choice(["table1", "table2", "table3", "table4", "paper"]),
+@click.option("--suite", type=click.Choice(["table1", "table2", "table3", "table4", "paper",
+                                           "unseen"]),
               default=None, help="The paper's experiments as a grid (axes given here override "
-              "the suite's).")
+              "the suite's). unseen: every ordered pair (A labelled, B never in training) of "
+              "the --anomaly-digit list (default 0-9: 90 pairs) for every method (or --method).")
 @click.option("--jobs", "-j", type=int, default=1, show_default=True,
               help="Runs in parallel processes; the CPU cores (or GPUs) are split between them.")
 @click.option("--report/--no-report", "with_report", default=True, show_default=True,
@@ -206,11 +232,16 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
     1 when any run failed.
     """
     from toolkit.engine import grid
+    from toolkit.methods import all_settings
 
     axes = {k: grid.parse_axis(k, flags.pop(k, None)) for k in
-            ("crop", "anomaly_digit", "unseen_digit", "seed", "neg_loss", "labelled_anomalies")}
+            ("crop", "anomaly_digit", "unseen_digit", "seed", "neg_loss", "labelled_anomalies",
+             *(k for k in all_settings() if k in flags and k not in grid.AXES))}
     axes["method"] = grid.parse_axis("method", methods)
-    cfgs = grid.plan({**flags, "out": out}, axes, suite, config)
+    notes: list[str] = []
+    cfgs = grid.plan({**flags, "out": out}, axes, suite, config, notes=notes)
+    for n in notes:
+        click.echo(f"note: {n}")
     if suite == "paper" and not flags.get("data"):
         click.echo("suite paper: Tables 2-4 run on a crop manifest (--data); running Table 1.")
     if len(cfgs) > 1:
