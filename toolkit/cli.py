@@ -5,6 +5,7 @@ Heavy imports (torch, cv2) happen inside the commands so that ``adtk --help`` st
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -44,19 +45,17 @@ def main() -> None:
 
 
 class _RegistryChoice(click.Choice):
-    """A ``click.Choice`` read from a registry on first use, so that importing the CLI (and
-    ``adtk --help``) does not import the registry's heavy modules (torch, cv2)."""
+    """A ``click.Choice`` read from a registry when used, so that importing the CLI (and
+    ``adtk --help``) does not import the registry's heavy modules (torch, cv2), and a class
+    registered later (a plugin, a test) is a valid choice too."""
 
     def __init__(self, load) -> None:
         self._load = load
-        self._names: list[str] | None = None
         super().__init__([])
 
     @property
     def choices(self):
-        if self._names is None:
-            self._names = list(self._load())
-        return self._names
+        return list(self._load())
 
     @choices.setter
     def choices(self, value) -> None:
@@ -69,22 +68,21 @@ class _MethodSettingsCommand(click.Command):
     settings need no edit here and ``adtk --help`` does not import torch."""
 
     def get_params(self, ctx: click.Context):
-        if not getattr(self, "_settings_added", False):
-            self._settings_added = True
-            from toolkit.methods import all_settings, get_method, list_methods
+        from toolkit.methods import all_settings, get_method, list_methods
 
-            have = {p.name for p in self.params}
-            for st in all_settings().values():
-                if st.name in have:
-                    continue
-                users = [m for m in list_methods()
-                         if st.name in {x.name for x in get_method(m).settings_spec()}]
-                choices = f" Choices: {', '.join(map(str, st.choices))}." if st.choices else ""
-                self.params.append(click.Option(
-                    [st.flag, st.name], default=None,
-                    help=f"{', '.join(users)}: {st.help}{choices} Several values (a,b) are a "
-                    f"grid axis.  [default: {st.default}]"))
-        return super().get_params(ctx)
+        have = {p.name for p in self.params}
+        made = []
+        for st in all_settings().values():
+            if st.name in have:
+                continue
+            users = [m for m in list_methods()
+                     if st.name in {x.name for x in get_method(m).settings_spec()}]
+            choices = f" Choices: {', '.join(map(str, st.choices))}." if st.choices else ""
+            made.append(click.Option(
+                [st.flag, st.name], default=None,
+                help=f"{', '.join(users)}: {st.help}{choices} Several values (a,b) are a grid "
+                f"axis.  [default: {st.default}]"))
+        return [*self.params, *made, *super().get_params(ctx)[len(self.params):]]
 
 
 # Commands are added below, one block per stage. Keep each block thin: options -> config -> call.
@@ -231,12 +229,15 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
     grid resumes, a failed run is recorded (error.json) and the rest go on; the exit code is
     1 when any run failed.
     """
+    from toolkit.config import BenchConfig
     from toolkit.engine import grid
     from toolkit.methods import all_settings
 
+    # The options made from the registry (settings without a config field) are grid axes too.
+    fields = {f.name for f in dataclasses.fields(BenchConfig)}
     axes = {k: grid.parse_axis(k, flags.pop(k, None)) for k in
             ("crop", "anomaly_digit", "unseen_digit", "seed", "neg_loss", "labelled_anomalies",
-             *(k for k in all_settings() if k in flags and k not in grid.AXES))}
+             *(k for k in all_settings() if k in flags and k not in fields))}
     axes["method"] = grid.parse_axis("method", methods)
     notes: list[str] = []
     cfgs = grid.plan({**flags, "out": out}, axes, suite, config, notes=notes)

@@ -7,13 +7,12 @@ import numpy as np
 import pytest
 import torch
 
+from tests.bench_fixtures import tiny_method as tiny
 from toolkit.data.datasets import load_digit_data
 from toolkit.engine.train import NonFiniteLossError, fit
 from toolkit.errors import AdtkError
 from toolkit.eval.metrics import auroc
 from toolkit.methods import create_method, get_method, list_methods
-
-from tests.bench_fixtures import tiny_method as tiny
 
 
 @pytest.fixture(scope="module")

@@ -234,7 +234,7 @@ def test_paper_preset_for_crops(tmp_path):
         (dict(anomaly_digit=1, neg_loss="log"), "unknown neg_loss"),
         (dict(anomaly_digit=1, bogus=1), "unknown setting"),
         (dict(anomaly_digit=1, batch_size=1), "batch_size must be >= 2"),
-        (dict(anomaly_digit=1, warmup_epochs=-2), "warmup_epochs must be >= 0"),
+        (dict(anomaly_digit=1, warmup_epochs=-2), "warmup_epochs must be a number >= 0"),
         (dict(anomaly_digit=1, lr=-1.0), "lr must be a number > 0"),
         (dict(anomaly_digit=1, neg_weight=float("nan")), "neg_weight must be a number >= 0"),
         (dict(anomaly_digit=1, size=12), "size must be a power of two"),

@@ -86,12 +86,12 @@ class Setting:
                 f"unknown {self.name} {out!r}; use one of {', '.join(map(str, self.choices))}"
             )
         if t in (int, float):
+            if self.minimum is not None and not (math.isfinite(out) and out >= self.minimum):
+                raise AdtkError(f"{self.name} must be a number >= {self.minimum:g}, got {value!r}")
+            if self.above is not None and not (math.isfinite(out) and out > self.above):
+                raise AdtkError(f"{self.name} must be a number > {self.above:g}, got {value!r}")
             if not math.isfinite(out):
                 raise AdtkError(f"{self.name} must be a finite number, got {value!r}")
-            if self.minimum is not None and out < self.minimum:
-                raise AdtkError(f"{self.name} must be >= {self.minimum:g}, got {value!r}")
-            if self.above is not None and out <= self.above:
-                raise AdtkError(f"{self.name} must be a number > {self.above:g}, got {value!r}")
         return out
 
 
