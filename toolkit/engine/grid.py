@@ -378,11 +378,14 @@ def describe(cfgs: Iterable) -> str:
     """One line on what a grid holds: the axes that vary and their values."""
     cfgs = list(cfgs)
     parts = []
+    from toolkit.methods import all_settings
+
+    settings = all_settings()
     for k in all_axes():
         # A method setting counts only among the runs whose method declares it (not None).
         vals = list(dict.fromkeys(
             str(v) for v in (getattr(c, k) if hasattr(c, k) else c.params.get(k) for c in cfgs)
-            if v is not None or k in AXES))
+            if v is not None or k not in settings))
         if len(vals) > 1:
             parts.append(f"{k}={','.join(vals)}")
     return f"{len(cfgs)} run{'s' if len(cfgs) != 1 else ''}" + (

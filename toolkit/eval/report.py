@@ -164,13 +164,20 @@ def _scores_reader(cache: ScoresCache | None) -> ScoresCache:
 
 
 def comparison_groups(runs: Sequence[T.Run]) -> list[tuple[str, list[T.Run]]]:
-    """Runs that differ only by method (same data, digit, seed, settings): one ROC each."""
-    fields = [f for f in (*T.design_fields(), "seed") if f != "method"]
-    groups = T.group_runs(runs, fields)  # the same grouping as the tables
+    """Runs on the same data, digit, seed and training budget: one ROC each, every method.
+
+    A method's own settings (network size, loss weights, ``params``) do not split groups: each
+    method declares different ones; where two runs of one method differ by them, their curve
+    labels say how (:func:`curve_label`).
+    """
+    from toolkit.methods import all_settings
+
+    settings = all_settings()
+    fields = [f for f in (*T.design_fields(), "seed") if f != "method" and f not in settings]
+    groups = T.group_runs(runs, fields)
     # Varying settings the run name does not already show (the same for every group).
-    extra = [f for f in T.varying(runs) if f not in ("method", "dataset", "data",
-                                                      "anomaly_digit", "unseen_digit",
-                                                      "crop", "seed")]
+    extra = [f for f in T.varying(runs, fields) if f not in ("dataset", "data", "anomaly_digit",
+                                                           "unseen_digit", "crop", "seed")]
     out = []
     for _, group in groups:
         r = group[0]
@@ -178,8 +185,18 @@ def comparison_groups(runs: Sequence[T.Run]) -> list[tuple[str, list[T.Run]]]:
         name = full.split(", ", 1)[1] if ", " in full else full
         if extra:
             name += " (" + ", ".join(f"{f}={r.get(f)}" for f in extra) + ")"
-        out.append((name, sorted(group, key=lambda x: T.method_order(x.get("method")))))
+        out.append((name, sorted(group, key=lambda x: (T.method_order(x.get("method")),
+                                                       curve_label(x, group)))))
     return out
+
+
+def curve_label(r: T.Run, group: Sequence[T.Run]) -> str:
+    """The method's display name, plus its settings that differ between its runs in
+    ``group`` (``ADNL (pseudo=patch)``)."""
+    same = [x for x in group if x.get("method") == r.get("method")]
+    diff = [f for f in T.varying(same) if f != "method"] if len(same) > 1 else []
+    name = T.method_name(r.get("method"))
+    return name + (" (" + ", ".join(f"{f}={r.get(f)}" for f in diff) + ")" if diff else "")
 
 
 def comparison_figures(
@@ -200,7 +217,7 @@ def comparison_figures(
         curves, hists = [], []
         for r in group:
             scores = read_scores(r)
-            label = T.method_name(r.get("method"))
+            label = curve_label(r, group)
             if scores is not None and r.get("test_auroc") is not None:
                 curves.append(P.roc_curve_of(label, scores, float(r.get("test_auroc"))))
             h = _read_parquet(r.path / "history.parquet")

@@ -117,13 +117,20 @@ def create_method(name: str, **params: Any) -> Method:
     return get_method(name)(**params)
 
 
+_ALL_SETTINGS: dict[tuple[str, ...], dict[str, Setting]] = {}
+
+
 def all_settings() -> dict[str, Setting]:
     """Every setting any registered method declares, by name (first declaration wins)."""
-    out: dict[str, Setting] = {}
-    for n in list_methods():
-        for s in get_method(n).settings_spec():
-            out.setdefault(s.name, s)
-    return out
+    key = tuple(METHODS.names())  # tables ask per run and field: computed once per registry
+    if key not in _ALL_SETTINGS:
+        out: dict[str, Setting] = {}
+        for n in list_methods():
+            for s in get_method(n).settings_spec():
+                out.setdefault(s.name, s)
+        _ALL_SETTINGS.clear()
+        _ALL_SETTINGS[key] = out
+    return dict(_ALL_SETTINGS[key])
 
 
 def method_from_config(cfg: Any) -> Method:
@@ -182,11 +189,15 @@ class Method:
     @classmethod
     def settings_spec(cls) -> tuple[Setting, ...]:
         """Declared settings along the class hierarchy (a subclass may redeclare one)."""
-        out: dict[str, Setting] = {}
-        for klass in reversed(cls.__mro__):
-            for s in vars(klass).get("settings", ()):
-                out[s.name] = s
-        return tuple(out.values())
+        cached = vars(cls).get("_settings_spec")
+        if cached is None:
+            out: dict[str, Setting] = {}
+            for klass in reversed(cls.__mro__):
+                for s in vars(klass).get("settings", ()):
+                    out[s.name] = s
+            cached = tuple(out.values())
+            cls._settings_spec = cached  # per class (vars(), not inherited)
+        return cached
 
     @classmethod
     def preset_values(cls, preset: str, family: str) -> dict[str, Any]:
