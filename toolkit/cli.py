@@ -5,7 +5,6 @@ Heavy imports (torch, cv2) happen inside the commands so that ``adtk --help`` st
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -223,21 +222,21 @@ def _method_names():
               help="Show the per-epoch progress bar (default: when the output is a terminal).")
 def bench_command(methods, out, force, config, suite, jobs, with_report, progress,
                   **flags) -> None:
-    """Train and score baseline / ADNL / AE; one folder per run under --out (runs/RUN_ID).
+    """Train and score the registered methods (--method); one folder per run under --out.
 
     Several values per axis run their product (a grid): finished runs are skipped, a killed
     grid resumes, a failed run is recorded (error.json) and the rest go on; the exit code is
     1 when any run failed.
     """
-    from toolkit.config import BenchConfig
     from toolkit.engine import grid
     from toolkit.methods import all_settings
 
-    # The options made from the registry (settings without a config field) are grid axes too.
-    fields = {f.name for f in dataclasses.fields(BenchConfig)}
+    # The options made from the registry are grid axes too (those with a typed option of
+    # their own, --lr, --width ..., take one value).
+    typed = {p.name for p in click.get_current_context().command.params}
     axes = {k: grid.parse_axis(k, flags.pop(k, None)) for k in
             ("crop", "anomaly_digit", "unseen_digit", "seed", "neg_loss", "labelled_anomalies",
-             *(k for k in all_settings() if k in flags and k not in fields))}
+             *(k for k in all_settings() if k in flags and k not in typed))}
     axes["method"] = grid.parse_axis("method", methods)
     notes: list[str] = []
     cfgs = grid.plan({**flags, "out": out}, axes, suite, config, notes=notes)

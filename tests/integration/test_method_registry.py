@@ -95,6 +95,10 @@ def test_a_methods_settings_change_its_run_id_and_only_its_own():
     assert resolve_bench_config(method="baseline", eta=5.0, neg_loss="scaled", **TINY).run_id \
         == base.run_id
     assert base.params == {} and base.neg_loss is None and base.adv_weight == 1.0
+    # Text from a flag made from the registry (--adv-weight 2) becomes the setting's type.
+    assert resolve_bench_config(method="baseline", adv_weight="2", **TINY).adv_weight == 2.0
+    with pytest.raises(AdtkError, match="adv_weight must be a number, got 'x'"):
+        resolve_bench_config(method="baseline", adv_weight="x", **TINY)
     with pytest.raises(AdtkError, match="eta must be a number >= 0"):
         resolve_bench_config(method="deepsad", eta=-1, **TINY)
     with pytest.raises(AdtkError, match="needs at least one labelled anomaly"):

@@ -68,8 +68,11 @@ def resolve_bench_config(
     # A method's own settings may come as top-level keys (flags, YAML): they go to params.
     known_settings = all_settings()
     params = dict(values.pop("params", None) or {})
-    for k in [k for k in values if k not in _BENCH_FIELDS and k in known_settings]:
-        params[k] = values.pop(k)
+    for k in [k for k in values if k in known_settings]:
+        if k not in _BENCH_FIELDS:
+            params[k] = values.pop(k)
+        elif isinstance(values[k], str):
+            values[k] = known_settings[k].parse(values[k])  # text from a generated flag
     cfg = build(BenchConfig, values, where=str(yaml_path) if yaml_path else "options")
 
     if cfg.preset not in PRESETS:

@@ -62,7 +62,25 @@ class Setting:
         return "--" + self.name.replace("_", "-")
 
     def coerce(self, value: Any) -> Any:
-        """``value`` (from YAML, a flag, JSON) as this setting's type; bad values are one line."""
+        """``value`` (from YAML, a flag, JSON) as this setting's type, checked against its
+        choices and bounds; a bad value is a one-line error naming the setting."""
+        out = self.parse(value)
+        t = self.type
+        if self.choices is not None and out not in self.choices:
+            raise AdtkError(
+                f"unknown {self.name} {out!r}; use one of {', '.join(map(str, self.choices))}"
+            )
+        if t in (int, float):
+            if self.minimum is not None and not (math.isfinite(out) and out >= self.minimum):
+                raise AdtkError(f"{self.name} must be a number >= {self.minimum:g}, got {value!r}")
+            if self.above is not None and not (math.isfinite(out) and out > self.above):
+                raise AdtkError(f"{self.name} must be a number > {self.above:g}, got {value!r}")
+            if not math.isfinite(out):
+                raise AdtkError(f"{self.name} must be a finite number, got {value!r}")
+        return out
+
+    def parse(self, value: Any) -> Any:
+        """``value`` as this setting's type (text from the command line: ``"2"`` -> 2.0)."""
         t = self.type
         try:
             if t is bool:
@@ -80,18 +98,8 @@ class Setting:
             else:
                 out = t(value)
         except (TypeError, ValueError):
-            raise AdtkError(f"{self.name} must be {t.__name__}, got {value!r}") from None
-        if self.choices is not None and out not in self.choices:
-            raise AdtkError(
-                f"unknown {self.name} {out!r}; use one of {', '.join(map(str, self.choices))}"
-            )
-        if t in (int, float):
-            if self.minimum is not None and not (math.isfinite(out) and out >= self.minimum):
-                raise AdtkError(f"{self.name} must be a number >= {self.minimum:g}, got {value!r}")
-            if self.above is not None and not (math.isfinite(out) and out > self.above):
-                raise AdtkError(f"{self.name} must be a number > {self.above:g}, got {value!r}")
-            if not math.isfinite(out):
-                raise AdtkError(f"{self.name} must be a finite number, got {value!r}")
+            kind = {int: "an integer", float: "a number", bool: "true or false"}.get(t, "text")
+            raise AdtkError(f"{self.name} must be {kind}, got {value!r}") from None
         return out
 
 
