@@ -793,7 +793,7 @@ def unseen_summary_table(runs: Sequence[Run]) -> list[Table]:
         key="unseen_summary",
         title="Unseen anomalies over digit pairs: mean test AUROC x100 per method",
         label_columns=[field_title(f) for f in fields],
-        columns=["Pairs", "AUROC seen", "AUROC unseen", f"Beats {ref_name} (unseen)",
+        columns=["Pairs", "AUROC seen", "AUROC unseen", f"Beats {ref_name} on unseen",
                  "Worst pair (A → B)", "Worst AUROC"],
         rows=rows,
         caption=(
