@@ -56,6 +56,7 @@ def dummy():
     METHODS.unregister("dummy")
 
 
+@pytest.mark.slow  # four tiny runs and a report
 def test_a_registered_method_reaches_cli_grid_and_tables(dummy, tmp_path):
     runner = CliRunner()
     help_text = runner.invoke(main, ["bench", "--help"]).output
