@@ -124,6 +124,9 @@ def test_the_unseen_suite_runs_every_ordered_pair():
     G.plan({"dataset": "digits"}, {"method": ["classifier", "adnl"], "anomaly_digit": [1],
                                    "labelled_anomalies": ["0", "5"]}, notes=notes)
     assert any("classifier" in n and "labelled-anomalies 0" in n for n in notes)
+    with pytest.raises(AdtkError, match="classifier needs at least one labelled anomaly"):
+        G.plan({"dataset": "digits"}, {"method": ["classifier"], "anomaly_digit": [1],
+                                       "labelled_anomalies": ["0"]})
 
 
 def test_unseen_summary_per_method(tmp_path):

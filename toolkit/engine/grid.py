@@ -192,6 +192,9 @@ def plan(
             if cfg.run_id not in seen:
                 seen.add(cfg.run_id)
                 cfgs.append(cfg)
+    if left_out and not cfgs:
+        raise AdtkError(f"method {', '.join(left_out)} needs at least one labelled anomaly "
+                        "(--labelled-anomalies 0 leaves none)")
     if notes is not None:
         notes += [f"left out {n} run(s) of {m} with --labelled-anomalies 0 (it needs at least "
                   "one labelled anomaly)" for m, n in left_out.items()]
