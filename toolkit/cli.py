@@ -63,8 +63,8 @@ class _RegistryChoice(click.Choice):
 
 class _MethodSettingsCommand(click.Command):
     """A command with one option per method setting that has no option of its own (``--eta``,
-    ``--pseudo`` ...), made from the method registry on first use, so that a new method's
-    settings need no edit here and ``adtk --help`` does not import torch."""
+    ``--pseudo`` ...), made from the method registry whenever the options are read, so that a
+    new method's settings need no edit here and ``adtk --help`` does not import torch."""
 
     def get_params(self, ctx: click.Context):
         from toolkit.methods import all_settings, get_method, list_methods
