@@ -150,3 +150,24 @@ def ray_cluster():
              logging_level=logging.WARNING)
     yield ray
     ray.shutdown()
+
+
+#: Network size of the tiny test methods.
+TINY_NET = dict(width=8, latent_dim=8)
+
+
+def _tiny_method(name: str, **params):
+    """A small instance of registered method ``name``: TINY_NET where it declares those
+    settings, and a one-epoch pretraining where it has one (so two epochs reach its main
+    objective)."""
+    from toolkit.methods import create_method, get_method
+
+    declared = {s.name for s in get_method(name).settings_spec()}
+    kw = {k: v for k, v in {**TINY_NET, "pretrain_epochs": 1}.items() if k in declared}
+    return create_method(name, **{**kw, **params})
+
+
+@pytest.fixture(scope="session")
+def tiny_method():
+    """:func:`_tiny_method`: a small instance of a registered method."""
+    return _tiny_method

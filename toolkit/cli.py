@@ -44,23 +44,45 @@ def main() -> None:
 
 
 class _RegistryChoice(click.Choice):
-    """A ``click.Choice`` read from a registry on first use, so that importing the CLI (and
-    ``adtk --help``) does not import the registry's heavy modules (torch, cv2)."""
+    """A ``click.Choice`` read from a registry when used, so that importing the CLI (and
+    ``adtk --help``) does not import the registry's heavy modules (torch, cv2), and a class
+    registered later (a plugin, a test) is a valid choice too."""
 
     def __init__(self, load) -> None:
         self._load = load
-        self._names: list[str] | None = None
         super().__init__([])
 
     @property
     def choices(self):
-        if self._names is None:
-            self._names = list(self._load())
-        return self._names
+        return list(self._load())
 
     @choices.setter
     def choices(self, value) -> None:
         pass  # click.Choice.__init__ assigns []; the registry is the source
+
+
+class _MethodSettingsCommand(click.Command):
+    """A command with one option per method setting that has no option of its own (``--eta``,
+    ``--pseudo`` ...), made from the method registry whenever the options are read, so that a
+    new method's settings need no edit here and ``adtk --help`` does not import torch."""
+
+    def get_params(self, ctx: click.Context):
+        from toolkit.methods import all_settings, get_method, list_methods
+
+        have = {p.name for p in self.params}
+        made = []
+        for st in all_settings().values():
+            if st.name in have:
+                continue
+            users = [m for m in list_methods()
+                     if st.name in {x.name for x in get_method(m).settings_spec()}]
+            choices = f" Choices: {', '.join(map(str, st.choices))}." if st.choices else ""
+            made.append(click.Option(
+                [st.flag, st.name], default=None,
+                help=f"{', '.join(users)}: {st.help}{choices} Several values (a,b) are a grid "
+                f"axis.  [default: {st.default}]"))
+        return [*self.params, *made, *super().get_params(ctx)[len(self.params):]]
+
 
 
 def _executor_options(what: str):
@@ -180,7 +202,7 @@ def _method_names():
     return list_methods()
 
 
-@main.command("bench")
+@main.command("bench", cls=_MethodSettingsCommand)
 @click.option("--method", "methods", multiple=True, type=_RegistryChoice(_method_names),
               help="Method to run (repeatable; default adnl).")
 @click.option("--dataset", default=None,
@@ -248,9 +270,11 @@ def _method_names():
 @click.option("--config", type=click.Path(dir_okay=False), default=None,
               help="YAML file (bench: section).")
 @click.option("--suite", type=click.Choice(["table1", "table2", "table3", "table4", "paper",
-                                           "ped2"]),
+                                           "ped2", "unseen"]),
               default=None, help="The paper's experiments as a grid (axes given here override "
-              "the suite's). ped2: the video protocols on a crop manifest of every clip "
+              "the suite's). unseen: every ordered pair (A labelled, B never in training) of "
+              "the --anomaly-digit list (default 0-9: 90 pairs) for every method (or --method). "
+              "ped2: the video protocols on a crop manifest of every clip "
               "(--data) split by clip: official (train on the clips --frame-labels does not "
               "list, score every frame of those it lists) and few-shot (--labelled-clips test "
               "clips move into training, per seed; default seeds 1-8).")
@@ -284,18 +308,22 @@ def _method_names():
 def bench_command(methods, out, force, config, suite, jobs, with_report, progress,
                   frame_labels, frame_aggregate, frame_topk, frame_smooth, labelled_clips,
                   executor, ray_address, ray_cpus, ray_gpus, retries, **flags) -> None:
-    """Train and score baseline / ADNL / AE; one folder per run under --out (runs/RUN_ID).
+    """Train and score the registered methods (--method); one folder per run under --out.
 
     Several values per axis run their product (a grid): finished runs are skipped, a killed
     grid resumes, a failed run is recorded (error.json) and the rest go on; the exit code is
     1 when any run failed.
     """
     from toolkit.engine import grid
+    from toolkit.methods import all_settings
 
     ex = _executor_config(executor, ray_address, ray_cpus, ray_gpus, retries)
+    # The options made from the registry are grid axes too (those with a typed option of
+    # their own, --lr, --width ..., take one value).
+    typed = {p.name for p in click.get_current_context().command.params}
     axes = {k: grid.parse_axis(k, flags.pop(k, None)) for k in
             ("crop", "anomaly_digit", "unseen_digit", "seed", "neg_loss", "labelled_anomalies",
-             "input")}
+             "input", *(k for k in all_settings() if k in flags and k not in typed))}
     axes["method"] = grid.parse_axis("method", methods)
     if labelled_clips is not None and suite != "ped2":
         raise AdtkError("--labelled-clips belongs to --suite ped2 (few-shot protocol)")
@@ -309,9 +337,12 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
 
         frame_cfg = FrameEvalConfig(frame_labels, frame_aggregate, frame_topk, frame_smooth)
         read_frame_labels(frame_labels)  # a bad file stops here, before any training
+    notes: list[str] = []
     cfgs = grid.plan({**flags, "out": out}, axes, suite, config,
                      suite_options={"frame_labels": frame_labels,
-                                    "labelled_clips": labelled_clips})
+                                    "labelled_clips": labelled_clips}, notes=notes)
+    for n in notes:
+        click.echo(f"note: {n}")
     if suite == "paper" and not flags.get("data"):
         click.echo("suite paper: Tables 2-4 run on a crop manifest (--data); running Table 1.")
     if len(cfgs) > 1:

@@ -208,7 +208,9 @@ class BenchConfig:
 
     ``None`` in a preset-controlled field means "take it from the preset";
     :func:`toolkit.engine.run.resolve_bench_config` fills every one, so a saved config is
-    complete.
+    complete. A method's settings (``toolkit.methods``, each method declares its own) live in
+    the field of the same name where there is one, else in ``params``; a field the method does
+    not declare stays None ("does not apply").
     """
 
     method: str = "adnl"
@@ -243,6 +245,8 @@ class BenchConfig:
     cache_dir: str | None = None
     data_root: str | None = None
     num_threads: int = 0  # CPU threads; 0 = every core this process may use
+    # the method's own settings that have no field above (name -> value), part of the run id
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def hash_dict(self) -> dict[str, Any]:
         """The settings that change the result (what the run id hashes).
@@ -256,6 +260,8 @@ class BenchConfig:
         for k, default in BENCH_HASH_IF_SET.items():
             if d.get(k) == default:
                 d.pop(k, None)
+        if not d.get("params"):
+            d.pop("params", None)  # methods without extra settings keep their earlier run ids
         if d.get("data"):
             d["data"] = os.path.realpath(d["data"])
         return d

@@ -32,6 +32,10 @@ class Registry(Generic[T]):
 
         return deco
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (tests register throw-away classes)."""
+        self._classes.pop(name, None)
+
     def names(self) -> list[str]:
         return list(self._classes)
 

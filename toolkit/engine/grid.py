@@ -28,8 +28,14 @@ AXES = ("method", "dataset", "data", "crop", "anomaly_digit", "unseen_digit", "s
         "neg_loss", "labelled_anomalies", "input")
 _INT_AXES = ("anomaly_digit", "unseen_digit", "seed")
 PAPER_SEEDS = list(range(1, 9))  # the paper's Tables 2-4 report eight seeds
-#: Settings that only act through the negative (labelled-anomaly) term of a method.
-_NEG_ONLY = ("labelled_anomalies", "neg_loss", "neg_weight", "warmup_epochs")
+
+
+def all_axes() -> tuple[str, ...]:
+    """The grid axes: :data:`AXES` and every setting a registered method declares (a value
+    list of a method's setting varies only the methods that declare it)."""
+    from toolkit.methods import all_settings
+
+    return (*AXES, *(k for k in all_settings() if k not in AXES))
 
 #: The paper's experiments as axes. Axes given on the command line override these.
 SUITES: dict[str, dict[str, list[Any]]] = {
@@ -41,6 +47,10 @@ SUITES: dict[str, dict[str, list[Any]]] = {
     "table3": {"method": ["adnl"], "crop": ["normal", "oversize"], "seed": PAPER_SEEDS},
     # Table 4: ADNL with the scaled (exp(-MSE)) vs naive negative loss.
     "table4": {"method": ["adnl"], "neg_loss": ["naive", "scaled"], "seed": PAPER_SEEDS},
+    # Unseen anomalies: every ordered pair (A labelled, B never in training) of the digits
+    # given with --anomaly-digit (default all: 90 pairs), for every registered method (or
+    # those given with --method). unseen_digit follows anomaly_digit (plan() fills it).
+    "unseen": {"anomaly_digit": list(range(10))},
 }
 #: Suites that split a crop manifest by clip and score every frame (toolkit/engine/clip_suite.py).
 CLIP_SUITES = ("ped2",)
@@ -111,7 +121,7 @@ def suite_axes(suite: str, has_data: bool) -> list[dict[str, list[Any]]]:
         raise AdtkError(f"unknown suite {suite!r}; use one of {', '.join(SUITE_NAMES)}")
     if suite in CLIP_SUITES:
         raise AdtkError(f"suite {suite} writes split manifests: plan it with plan(...)")
-    names = list(SUITES) if suite == "paper" else [suite]
+    names = [n for n in SUITES if n != "unseen"] if suite == "paper" else [suite]
     if suite == "paper" and not has_data:
         names = ["table1"]
     out = []
@@ -120,6 +130,11 @@ def suite_axes(suite: str, has_data: bool) -> list[dict[str, list[Any]]]:
             raise AdtkError(f"suite {n} runs on a crop manifest: give --data "
                             "data_manifests/NAME.parquet")
         axes = dict(SUITES[n])
+        if n == "unseen":
+            from toolkit.methods import list_methods
+
+            axes["method"] = list_methods()
+            axes["data"] = [None]
         if n == "table1":
             axes["data"] = [None]  # Table 1 is MNIST even where a manifest is given
         out.append(axes)
@@ -153,30 +168,39 @@ def plan(
     suite: str | None = None,
     config: str | os.PathLike | None = None,
     suite_options: dict[str, Any] | None = None,
+    notes: list[str] | None = None,
 ) -> list:
     """Resolved, de-duplicated BenchConfigs of a grid: suite axes, overridden by given axes.
 
     Every config is resolved (and checked) before anything runs, so bad input stops the grid
     before any training. ``suite_options``: settings of a clip-protocol suite (``ped2``:
-    ``frame_labels``, ``labelled_clips``).
+    ``frame_labels``, ``labelled_clips``). A method resolves every setting it does not declare
+    away (the baseline ignores --labelled-anomalies and --neg-loss), so it trains once per grid
+    cell, not once per value. Combinations a method cannot train (a method that needs labelled
+    anomalies at --labelled-anomalies 0) are left out, with a line in ``notes``.
     """
+    from toolkit.config import BenchConfig
     from toolkit.engine.run import resolve_bench_config
     from toolkit.methods import get_method
 
     given = {k: v for k, v in (axes or {}).items() if v}
-    unknown = sorted(set(given) - set(AXES))
+    axis_names = all_axes()
+    unknown = sorted(set(given) - set(axis_names))
     if unknown:
-        raise AdtkError(f"not a grid axis: {', '.join(unknown)}; axes: {', '.join(AXES)}")
+        raise AdtkError(f"not a grid axis: {', '.join(unknown)}; axes: {', '.join(axis_names)}")
     has_data = bool(flags.get("data") or given.get("data"))
     if suite in CLIP_SUITES:
         parts, given = _clip_suite_parts(flags, given, suite_options or {})
     else:
         parts = suite_axes(suite, has_data) if suite else [{}]
     cfgs, seen = [], set()
+    left_out: dict[str, int] = {}
     for part in parts:
         merged = {**part, **given}
         if part.get("data") == [None]:  # Table 1 of the paper suite: never the manifest
             merged["data"] = [None]
+        if suite == "unseen" and not given.get("unseen_digit"):
+            merged["unseen_digit"] = list(merged["anomaly_digit"])  # every ordered pair
         combos = expand(merged)
         if not combos and any(merged.values()):
             # Every combination was dropped: each unseen digit equals its anomaly digit.
@@ -188,15 +212,20 @@ def plan(
                 None, "manifest"
             ):
                 values["dataset"] = "mnist-5k"
+            method = values.get("method") or BenchConfig.method
+            if get_method(method).needs_abnormal and str(values.get("labelled_anomalies")) == "0":
+                left_out[method] = left_out.get(method, 0) + 1
+                continue
             cfg = resolve_bench_config(config, **values)
-            if not get_method(cfg.method).uses_abnormal:
-                # Settings of the negative term do not change a method without one: resolve
-                # them to their defaults so e.g. a label-efficiency grid trains the baseline once.
-                cfg = resolve_bench_config(
-                    config, **{k: v for k, v in values.items() if k not in _NEG_ONLY})
             if cfg.run_id not in seen:
                 seen.add(cfg.run_id)
                 cfgs.append(cfg)
+    if left_out and not cfgs:
+        raise AdtkError(f"method {', '.join(left_out)} needs at least one labelled anomaly "
+                        "(--labelled-anomalies 0 leaves none)")
+    if notes is not None:
+        notes += [f"left out {n} run(s) of {m} with --labelled-anomalies 0 (it needs at least "
+                  "one labelled anomaly)" for m, n in left_out.items()]
     return cfgs
 
 
@@ -434,8 +463,14 @@ def describe(cfgs: Iterable) -> str:
     """One line on what a grid holds: the axes that vary and their values."""
     cfgs = list(cfgs)
     parts = []
-    for k in AXES:
-        vals = list(dict.fromkeys(str(getattr(c, k)) for c in cfgs))
+    from toolkit.methods import all_settings
+
+    settings = all_settings()
+    for k in all_axes():
+        # A method setting counts only among the runs whose method declares it (not None).
+        vals = list(dict.fromkeys(
+            str(v) for v in (getattr(c, k) if hasattr(c, k) else c.params.get(k) for c in cfgs)
+            if v is not None or k not in settings))
         if len(vals) > 1:
             parts.append(f"{k}={','.join(vals)}")
     return f"{len(cfgs)} run{'s' if len(cfgs) != 1 else ''}" + (

@@ -23,41 +23,29 @@ from toolkit.config import BenchConfig, build, load_yaml, to_dict
 from toolkit.errors import AdtkError
 
 PRESETS = ("quick", "paper")
-#: preset -> data family -> settings. Digit values tuned on mnist-5k (see README "adtk bench").
-# Settings every preset shares: Adam's default learning rate (as the paper), the AAE's
-# adversarial term at weight 1, the naive negative loss at weight 1, no warm-up.
-_COMMON: dict[str, Any] = dict(
-    lr=1e-3, adv_weight=1.0, neg_loss="naive", neg_weight=1.0, warmup_epochs=0
-)
+#: preset -> data family -> engine settings. A method's own settings (network size, learning
+#: rate, loss weights) and its presets are declared in its file under toolkit/methods/; a
+#: method's preset may also override these. Digit values tuned on mnist-5k (README "adtk bench").
 PRESET_VALUES: dict[str, dict[str, dict[str, Any]]] = {
     "quick": {
-        # Measured on mnist-5k, anomaly digits 2/5/8 (2-core CPU): naive beat scaled (mean AUROC
-        # 0.993 vs 0.981), 15 epochs or width 32 gained nothing over 10 epochs at width 16,
-        # neg_weight 3 lost (0.972). Per-digit table in README "adtk bench".
-        "digits": dict(
-            _COMMON, epochs=10, batch_size=256, latent_dim=16, width=16, augment="none"
-        ),
+        # Measured on mnist-5k, anomaly digits 2/5/8 (2-core CPU): 15 epochs gained nothing
+        # over 10 (per-digit table in README "adtk bench").
+        "digits": dict(epochs=10, batch_size=256, augment="none"),
         # Crops: sized for minutes on 2 cores, not tuned (UCSD Ped2 end to end is in README).
-        "crops": dict(
-            _COMMON, epochs=20, batch_size=128, latent_dim=32, width=16, augment="hflip"
-        ),
+        "crops": dict(epochs=20, batch_size=128, augment="hflip"),
     },
     "paper": {
-        # The paper: MNIST 100 epochs at batch 256; crops 1000 epochs at batch 1024; Adam defaults.
-        "digits": dict(
-            _COMMON, epochs=100, batch_size=256, latent_dim=32, width=64, augment="none"
-        ),
-        "crops": dict(
-            _COMMON, epochs=1000, batch_size=1024, latent_dim=64, width=64, augment="none"
-        ),
+        # The paper: MNIST 100 epochs at batch 256; crops 1000 epochs at batch 1024.
+        "digits": dict(epochs=100, batch_size=256, augment="none"),
+        "crops": dict(epochs=1000, batch_size=1024, augment="none"),
     },
 }
 CHOICES = {
     "crop": ("normal", "oversize"),
-    "neg_loss": ("naive", "scaled"),
     "select": ("last", "best-val"),
     "augment": ("none", "hflip"),
 }
+_BENCH_FIELDS = frozenset(f.name for f in dataclasses.fields(BenchConfig))
 
 
 def resolve_bench_config(
@@ -69,7 +57,7 @@ def resolve_bench_config(
     Checks every choice (method against the registry) so bad input fails before any work.
     """
     from toolkit.data.datasets import CROP_SIZE, DATASETS, DIGIT_SETS, DIGIT_SIZES
-    from toolkit.methods import list_methods
+    from toolkit.methods import all_settings, get_method, list_methods
 
     values: dict[str, Any] = {}
     if yaml_path is not None:
@@ -77,6 +65,14 @@ def resolve_bench_config(
     values.update({k: v for k, v in overrides.items() if v is not None})
     if preset is not None:
         values["preset"] = preset
+    # A method's own settings may come as top-level keys (flags, YAML): they go to params.
+    known_settings = all_settings()
+    params = dict(values.pop("params", None) or {})
+    for k in [k for k in values if k in known_settings]:
+        if k not in _BENCH_FIELDS:
+            params[k] = values.pop(k)
+        elif isinstance(values[k], str):
+            values[k] = known_settings[k].parse(values[k])  # text from a generated flag
     cfg = build(BenchConfig, values, where=str(yaml_path) if yaml_path else "options")
 
     if cfg.preset not in PRESETS:
@@ -109,9 +105,30 @@ def resolve_bench_config(
         raise AdtkError(f"unknown input {cfg.input!r}; use one of {', '.join(INPUTS)}")
     if family == "digits" and cfg.input != "appearance":
         raise AdtkError(f"--input {cfg.input} needs a crop manifest with motion channels (--data)")
-    for k, v in PRESET_VALUES[cfg.preset][family].items():
-        if getattr(cfg, k) is None:
+    method_cls = get_method(cfg.method)
+    method_preset = method_cls.preset_values(cfg.preset, family)
+    for k, v in {**PRESET_VALUES[cfg.preset][family], **method_preset}.items():
+        if k in _BENCH_FIELDS and getattr(cfg, k) is None:
             upd[k] = v
+    # The method's settings: given > its preset > its declared default. A field the method
+    # does not declare does not apply: None, so it neither shows nor splits its run ids.
+    declared = {st.name: st for st in method_cls.settings_spec()}
+    unknown = sorted(set(params) - set(known_settings))
+    if unknown:
+        raise AdtkError(f"unknown setting(s) {', '.join(unknown)}; method settings: "
+                        f"{', '.join(sorted(known_settings))}")
+    new_params = {}
+    for name, st in declared.items():
+        given = params.get(name, getattr(cfg, name, None) if name in _BENCH_FIELDS else None)
+        value = st.coerce(given if given is not None else method_preset.get(name, st.default))
+        if name in _BENCH_FIELDS:
+            upd[name] = value
+        else:
+            new_params[name] = value
+    for name in known_settings:
+        if name in _BENCH_FIELDS and name not in declared:
+            upd[name] = None
+    upd["params"] = new_params
     if cfg.size is None:
         upd["size"] = CROP_SIZE if family == "crops" else DIGIT_SIZES[cfg.dataset]
     la = cfg.labelled_anomalies
@@ -119,6 +136,8 @@ def resolve_bench_config(
         if not la.strip().isdigit():
             raise AdtkError(f"--labelled-anomalies must be a number or 'all', got {la!r}")
         upd["labelled_anomalies"] = int(la)
+    if not method_cls.uses_abnormal:
+        upd["labelled_anomalies"] = "all"  # it never looks at them: one run, not one per cap
     cfg = dataclasses.replace(cfg, **upd)
     for k, allowed in CHOICES.items():
         if getattr(cfg, k) not in allowed:
@@ -132,7 +151,7 @@ def resolve_bench_config(
                             "use --select last, or split again with a val ratio > 0")
     if cfg.dataset in DIGIT_SETS and not 0 <= int(cfg.anomaly_digit) <= 9:
         raise AdtkError(f"--anomaly-digit must be 0-9, got {cfg.anomaly_digit}")
-    for k in ("epochs", "batch_size", "latent_dim", "width"):
+    for k in ("epochs", "batch_size"):
         if int(getattr(cfg, k)) < 1:
             raise AdtkError(f"{k} must be >= 1, got {getattr(cfg, k)}")
     # Checked here so that a bad value is one line before any data loads, not a failed run.
@@ -140,15 +159,11 @@ def resolve_bench_config(
         raise AdtkError(f"seed must be in 0..{2**32 - 1}, got {cfg.seed}")
     if int(cfg.batch_size) < 2:
         raise AdtkError(f"batch_size must be >= 2 (BatchNorm), got {cfg.batch_size}")
-    if int(cfg.warmup_epochs) < 0:
-        raise AdtkError(f"warmup_epochs must be >= 0, got {cfg.warmup_epochs}")
     if cfg.neg_batch_size is not None and int(cfg.neg_batch_size) < 1:
         raise AdtkError(f"neg_batch_size must be >= 1, got {cfg.neg_batch_size}")
-    if not (math.isfinite(float(cfg.lr)) and float(cfg.lr) > 0):
-        raise AdtkError(f"lr must be a number > 0, got {cfg.lr}")
-    for k in ("neg_weight", "adv_weight"):
-        if not (math.isfinite(float(getattr(cfg, k))) and float(getattr(cfg, k)) >= 0):
-            raise AdtkError(f"{k} must be a number >= 0, got {getattr(cfg, k)}")
+    if method_cls.needs_abnormal and str(cfg.labelled_anomalies) == "0":
+        raise AdtkError(f"method {cfg.method!r} needs at least one labelled anomaly "
+                        "(--labelled-anomalies 0 leaves none)")
     size = int(cfg.size)
     if size < 8 or size & (size - 1):
         raise AdtkError(f"size must be a power of two >= 8 (the encoder halves it), got {size}")
@@ -158,22 +173,6 @@ def resolve_bench_config(
         # An unknown device, or cuda without a GPU: one line now, not a failed run per point.
         resolve_device(cfg.device)
     return cfg
-
-
-def method_for(cfg: BenchConfig) -> Any:
-    """The unfitted method of a resolved config (its registry name and hyper-parameters)."""
-    from toolkit.methods import create_method
-
-    return create_method(
-        cfg.method,
-        latent_dim=cfg.latent_dim,
-        width=cfg.width,
-        lr=cfg.lr,
-        adv_weight=cfg.adv_weight,
-        neg_loss=cfg.neg_loss,
-        neg_weight=cfg.neg_weight,
-        warmup_epochs=cfg.warmup_epochs,
-    )
 
 
 #: Held (flock) by the process writing a run folder; see toolkit.io.exclusive_lock.
@@ -262,13 +261,12 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
         torch.set_num_threads(cfg.num_threads or available_cores())
     else:
         torch.backends.cudnn.benchmark = True
-    method = method_for(cfg)
+    from toolkit.methods import method_from_config
+
+    method = method_from_config(cfg)
     data = load_bench_data(cfg)  # every data check happens here, before training
-    if method.uses_abnormal and data.n_abn_available == 0:
-        raise AdtkError(
-            f"method {cfg.method!r} needs labelled anomalies in train (none in the train split)"
-        )
     # An explicit --labelled-anomalies 0 is allowed: ADNL then trains exactly as its AAE.
+    method.check_data(data.n_abn_available, len(data.train_abn))
 
     from toolkit.engine.train import TrainData, history_frame
 
@@ -278,7 +276,7 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
         # history.parquet is rewritten (atomically) after every checkpointed epoch.
         rows.append(row)
         with atomic_path(hist_path, suffix=".tmp.parquet") as tmp:
-            history_frame(rows).to_parquet(tmp, index=False)
+            history_frame(rows, method.loss_keys).to_parquet(tmp, index=False)
 
     rows: list[dict] = []
     ckpt = folder / "checkpoint.pt"

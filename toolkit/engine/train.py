@@ -27,11 +27,16 @@ import torch
 from toolkit.errors import AdtkError
 from toolkit.eval.metrics import auroc
 from toolkit.io import atomic_path
-from toolkit.methods.base import LOSS_KEYS, AutoencoderMethod
 
 SELECT_CHOICES = ("last", "best-val")
 AUGMENTS = ("none", "hflip")
-HISTORY_COLUMNS = ("epoch", *LOSS_KEYS, "val_auc", "time_s")
+#: history.parquet's fixed columns; the losses a method's step returns go between them.
+HISTORY_FIXED = ("epoch", "val_auc", "time_s")
+
+#: A method as the loop sees it (toolkit.methods.base.Method): build, train_step, start_epoch,
+#: negative_active, recalibrate_bn, score_samples, state_dict / load_state_dict, model_,
+#: uses_abnormal, loss_keys. Typed loosely so the engine does not depend on one class.
+Method = Any
 
 
 class NonFiniteLossError(AdtkError):
@@ -201,7 +206,7 @@ def _augment(
     return x
 
 
-def evaluate(method: AutoencoderMethod, x: torch.Tensor, y: np.ndarray, batch_size: int) -> float:
+def evaluate(method: Method, x: torch.Tensor, y: np.ndarray, batch_size: int) -> float:
     """AUROC of the method's scores on (x, y); NaN when y has one class."""
     scores = method.score_samples(x, batch_size=max(batch_size, 512))
     if not np.isfinite(scores).all():
@@ -209,8 +214,31 @@ def evaluate(method: AutoencoderMethod, x: torch.Tensor, y: np.ndarray, batch_si
     return auroc(y, scores)
 
 
+def fit(
+    method: Method,
+    X: torch.Tensor | np.ndarray,
+    X_abn: torch.Tensor | np.ndarray | None = None,
+    *,
+    val: tuple[Any, Any] | None = None,
+    epochs: int = 10,
+    batch_size: int = 256,
+    **train_kwargs: Any,
+) -> Method:
+    """Train ``method`` on uint8 (N, C, H, W) normal images (and anomalies); returns it, with
+    the :class:`TrainResult` in ``method.result_`` (scikit-learn's ``fit`` habit)."""
+    if method.uses_abnormal and X_abn is None:
+        # Forgetting the anomalies is an error; an explicit empty set trains without any.
+        raise AdtkError(
+            f"method {method.name!r} needs labelled anomalies (X_abn); pass an empty array "
+            "to train without any"
+        )
+    data = TrainData.from_arrays(X, X_abn, *(val or (None, None)))
+    method.result_ = train(method, data, epochs=epochs, batch_size=batch_size, **train_kwargs)
+    return method
+
+
 def train(
-    method: AutoencoderMethod,
+    method: Method,
     data: TrainData,
     *,
     epochs: int,
@@ -304,6 +332,10 @@ def train(
                     [torch.randperm(len(x_abn), generator=g) for _ in range(reps)]
                 ).to(dev)
             t0 = time.perf_counter()
+            method.start_epoch(
+                epoch, lambda: (get_normal(torch.arange(sl.start, sl.stop, device=dev))
+                                for sl in batches)
+            )
             logs: list[dict[str, torch.Tensor]] = []
             bn_data: list[tuple[torch.Tensor, torch.Tensor | None]] = []  # (normal, abn) idx
             for step, sl in enumerate(batches):
@@ -318,7 +350,8 @@ def train(
                     mixed = xa is not None and method.negative_active(epoch)
                     bn_data.append((perm[sl], ia if mixed else None))
             try:
-                row = _epoch_row(logs, epoch)  # one host sync per epoch, checks NaN/inf
+                # one host sync per epoch, checks NaN/inf
+                row = _epoch_row(logs, epoch, method.loss_keys)
             except NonFiniteLossError as e:
                 if ckpt_path is None:
                     kept = "no checkpoint was asked for"
@@ -364,7 +397,8 @@ def train(
                     },
                 )
             bar.update(1, ", ".join(
-                [f"{k} {row[k]:.4f}" for k in ("rec", "neg", "adv") if not math.isnan(row[k])]
+                [f"{k} {v:.4f}" for k, v in row.items()
+                 if k not in HISTORY_FIXED and k != "loss" and not math.isnan(v)]
                 + [f"val_auc {val_auc:.3f}", f"{row['time_s']:.0f} s"]))
             for cb in on_epoch:
                 cb(epoch, row)
@@ -376,7 +410,7 @@ def train(
         method.model_.load_state_dict(best_state)
         selected = best_epoch
     return TrainResult(
-        history=history_frame(history),
+        history=history_frame(history, method.loss_keys),
         epochs=epochs,
         selected_epoch=selected,
         best_epoch=best_epoch,
@@ -388,11 +422,24 @@ def train(
     )
 
 
-def _epoch_row(logs: list[dict[str, torch.Tensor]], epoch: int) -> dict[str, float]:
-    """Mean of each loss over the epoch's steps; NaN/inf anywhere raises with step and loss."""
+def loss_columns(loss_keys: Sequence[str], rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The loss columns: the method's declared ``loss_keys``, then any other key its steps
+    returned, in the order first seen."""
+    cols = dict.fromkeys(loss_keys)
+    for r in rows:
+        cols.update(dict.fromkeys(k for k in r if k not in HISTORY_FIXED))
+    return list(cols)
+
+
+def _epoch_row(
+    logs: list[dict[str, torch.Tensor]], epoch: int, loss_keys: Sequence[str] = ("loss",)
+) -> dict[str, float]:
+    """Mean of each loss over the epoch's steps (NaN for a declared key no step returned);
+    NaN/inf anywhere raises with step and loss."""
     row: dict[str, float] = {"epoch": epoch}
     first_bad: tuple[int, int, str, float] | None = None  # (step, key order, key, value)
-    for order, key in enumerate((*LOSS_KEYS[1:], LOSS_KEYS[0])):  # name a term before "loss"
+    keys = loss_columns(loss_keys, logs)
+    for order, key in enumerate([k for k in keys if k != "loss"] + ["loss"]):  # a term first
         vals = [lg[key] for lg in logs if key in lg]
         if not vals:
             row[key] = math.nan
@@ -412,10 +459,12 @@ def _epoch_row(logs: list[dict[str, torch.Tensor]], epoch: int) -> dict[str, flo
     return row
 
 
-def history_frame(history: list[dict[str, float]]) -> pd.DataFrame:
-    """history.parquet's frame: epoch int64, the loss columns, val_auc and time_s float64."""
-    df = pd.DataFrame(history, columns=list(HISTORY_COLUMNS))
+def history_frame(history: list[dict[str, float]], loss_keys: Sequence[str] = ()) -> pd.DataFrame:
+    """history.parquet's frame: epoch int64, the loss columns (the method's ``loss_keys`` and
+    any other key its steps returned), val_auc and time_s, all float64."""
+    cols = ["epoch", *loss_columns(loss_keys, history), "val_auc", "time_s"]
+    df = pd.DataFrame(history, columns=cols)
     df["epoch"] = df["epoch"].astype("int64")
-    for c in HISTORY_COLUMNS[1:]:
+    for c in cols[1:]:
         df[c] = df[c].astype("float64")
     return df

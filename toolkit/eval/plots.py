@@ -402,7 +402,7 @@ def run_image_figures(
     """
     import torch
 
-    from toolkit.engine.run import method_for
+    from toolkit.methods import METHODS, method_from_config
     from toolkit.methods.base import to_unit_range
     from toolkit.models.losses import per_sample_mse
 
@@ -418,8 +418,9 @@ def run_image_figures(
             take(least), least["score"].tolist(), (least["label"] == "abnormal").tolist())))
 
     model_path = Path(run_dir) / "model.pt"
-    if model_path.is_file():
-        method = method_for(cfg)
+    method = method_from_config(cfg) if cfg.method in METHODS else None
+    # Reconstructions are shown only where they are the score (not Deep SAD, the classifier).
+    if model_path.is_file() and method is not None and method.reconstructs:
         c, h = test.x.shape[1], test.x.shape[-1]
         method.build(c, h, "cpu")
         method.model_.load_state_dict(torch.load(model_path, map_location="cpu",

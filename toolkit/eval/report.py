@@ -58,6 +58,13 @@ SHOWN_FIELDS = ("method", "dataset", "data", "crop", "anomaly_digit", "unseen_di
                 "epochs", "batch_size", "lr", "latent_dim", "width", "select")
 
 
+def _shown_fields() -> tuple[str, ...]:
+    """:data:`SHOWN_FIELDS` and the settings registered methods declare."""
+    from toolkit.methods import all_settings
+
+    return (*SHOWN_FIELDS, *(k for k in all_settings() if k not in SHOWN_FIELDS))
+
+
 @dataclass
 class Figure:
     title: str
@@ -158,14 +165,20 @@ def _scores_reader(cache: ScoresCache | None) -> ScoresCache:
 
 
 def comparison_groups(runs: Sequence[T.Run]) -> list[tuple[str, list[T.Run]]]:
-    """Runs that differ only by method (same data, digit, seed, settings): one ROC each."""
-    fields = [f for f in (*T.DESIGN_FIELDS, "seed") if f != "method"]
-    groups = T.group_runs(runs, fields)  # the same grouping as the tables
+    """Runs on the same data, digit, seed and training budget: one ROC each, every method.
+
+    A method's own settings (network size, loss weights, ``params``) do not split groups: each
+    method declares different ones; where two runs of one method differ by them, their curve
+    labels say how (:func:`curve_label`).
+    """
+    from toolkit.methods import all_settings
+
+    settings = all_settings()
+    fields = [f for f in (*T.design_fields(), "seed") if f != "method" and f not in settings]
+    groups = T.group_runs(runs, fields)
     # Varying settings the run name does not already show (the same for every group).
-    extra = [f for f in T.varying(runs) if f not in ("method", "dataset", "data",
-                                                      "anomaly_digit", "unseen_digit",
-                                                      "crop", "seed")]
-    order = {"baseline": 0, "ae": 1, "adnl": 2}
+    extra = [f for f in T.varying(runs, fields) if f not in ("dataset", "data", "anomaly_digit",
+                                                           "unseen_digit", "crop", "seed")]
     out = []
     for _, group in groups:
         r = group[0]
@@ -173,8 +186,18 @@ def comparison_groups(runs: Sequence[T.Run]) -> list[tuple[str, list[T.Run]]]:
         name = full.split(", ", 1)[1] if ", " in full else full
         if extra:
             name += " (" + ", ".join(f"{f}={r.get(f)}" for f in extra) + ")"
-        out.append((name, sorted(group, key=lambda x: order.get(str(x.get("method")), 9))))
+        out.append((name, sorted(group, key=lambda x: (T.method_order(x.get("method")),
+                                                       curve_label(x, group)))))
     return out
+
+
+def curve_label(r: T.Run, group: Sequence[T.Run]) -> str:
+    """The method's display name, plus its settings that differ between its runs in
+    ``group`` (``ADNL (pseudo=patch)``)."""
+    same = [x for x in group if x.get("method") == r.get("method")]
+    diff = [f for f in T.varying(same) if f != "method"] if len(same) > 1 else []
+    name = T.method_name(r.get("method"))
+    return name + (" (" + ", ".join(f"{f}={r.get(f)}" for f in diff) + ")" if diff else "")
 
 
 def comparison_figures(
@@ -195,7 +218,7 @@ def comparison_figures(
         curves, hists = [], []
         for r in group:
             scores = read_scores(r)
-            label = T.method_name(r.get("method"))
+            label = curve_label(r, group)
             if scores is not None and r.get("test_auroc") is not None:
                 curves.append(P.roc_curve_of(label, scores, float(r.get("test_auroc"))))
             h = _read_parquet(r.path / "history.parquet")
@@ -394,16 +417,17 @@ def what_was_run(
     """Settings common to all runs, and the axes that vary (the grid); fields no run has
     (None everywhere) and ``skip`` are left out."""
     common, axes = [], []
-    for f in SHOWN_FIELDS:
-        vals = sorted({T.value_key(r.get(f)): r.get(f) for r in runs}.values(),
-                      key=T.sort_key)
-        if f in skip or vals == [None]:
+    for f in _shown_fields():
+        # A method's setting is shown among the runs of the methods that declare it.
+        vals = sorted({T.value_key(r.get(f)): r.get(f) for r in runs if T.applies(r, f)}
+                      .values(), key=T.sort_key)
+        if f in skip or not vals or vals == [None]:
             continue
         shown = [("–" if v is None else str(v)) for v in vals]
         if len(vals) == 1:
-            common.append(f"{T.FIELD_TITLES.get(f, f)} = {shown[0]}")
+            common.append(f"{T.field_title(f)} = {shown[0]}")
         else:
-            axes.append((T.FIELD_TITLES.get(f, f), shown))
+            axes.append((T.field_title(f), shown))
     return common, axes
 
 
@@ -540,8 +564,8 @@ def run_view(
     scores_cache: ScoresCache | None = None,
 ) -> RunView:
     read_scores = _scores_reader(scores_cache)
-    settings = [(k, _num(r.config.get(k))) for k in (*SHOWN_FIELDS, "device")
-                if k in r.config]
+    settings = [(k, _num(r.get(k))) for k in (*_shown_fields(), "device")
+                if (k in r.config or k in (r.config.get("params") or {})) and T.applies(r, k)]
     metrics = []
     if r.metrics is not None:
         metrics = [(label, _num(r.metrics.get(k))) for label, k in METRIC_ROWS

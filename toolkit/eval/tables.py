@@ -48,10 +48,13 @@ class Run:
         return "failed" if self.error is not None else "incomplete"
 
     def get(self, key: str, default: Any = None) -> Any:
-        """A setting or metric: metrics.json first (it repeats the identity keys), then config."""
+        """A setting or metric: metrics.json first (it repeats the identity keys), then config,
+        then the method's own settings (config ``params``)."""
         if self.metrics is not None and self.metrics.get(key) is not None:
             return self.metrics[key]
-        return self.config.get(key, default)
+        if key in self.config:
+            return self.config[key]
+        return (self.config.get("params") or {}).get(key, default)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -90,7 +93,7 @@ def load_runs(runs_dir: str | os.PathLike) -> list[Run]:
 
 # How a cell prints: "auc" = x100 with one decimal (the paper's style), "int", "sec" (seconds,
 # one decimal), "float" (3 significant digits), "text".
-AUC, INT, SEC, TEXT, FLOAT = "auc", "int", "sec", "text", "float"
+AUC, INT, SEC, TEXT, FLOAT, PCT = "auc", "int", "sec", "text", "float", "pct"
 
 
 @dataclass
@@ -147,6 +150,8 @@ def _fmt(v: Any, kind: str) -> str:
         return f"{int(round(f)):d}"
     if kind == SEC:
         return f"{f:.1f}"
+    if kind == PCT:
+        return f"{f * 100:.0f}%"
     return f"{f:.3g}"
 
 
@@ -295,13 +300,47 @@ FIELD_TITLES = {
     "adv_weight": "Adv. weight", "neg_batch_size": "Neg. batch", "size": "Size",
     "augment": "Augment", "val_fraction": "Val. fraction", "data_sha256": "Data sha256",
 }
-METHOD_NAMES = {"baseline": "AAE (baseline)", "adnl": "ADNL", "ae": "AE"}
-_METHOD_ORDER = {"baseline": 0, "ae": 1, "adnl": 2}
 METRIC_TITLES = {"test_auroc": "AUROC", "test_aupr": "AUPR"}
 
 
+def method_class(m: Any) -> Any:
+    """The registered method class named ``m``, or None (a run of a method not installed)."""
+    from toolkit.methods import METHODS
+
+    return METHODS.get(str(m)) if str(m) in METHODS else None
+
+
 def method_name(m: Any) -> str:
-    return METHOD_NAMES.get(str(m), str(m))
+    """A method's display name, from the registry (the raw name for an unknown method)."""
+    cls = method_class(m)
+    return cls.display_name() if cls is not None else str(m)
+
+
+def method_order(m: Any) -> int:
+    cls = method_class(m)
+    return cls.order if cls is not None else 99
+
+
+def design_fields() -> tuple[str, ...]:
+    """:data:`DESIGN_FIELDS` and every setting a registered method declares."""
+    from toolkit.methods import all_settings
+
+    return (*DESIGN_FIELDS, *(k for k in all_settings() if k not in DESIGN_FIELDS))
+
+
+def field_title(f: str) -> str:
+    return FIELD_TITLES.get(f) or f.replace("_", " ").capitalize()
+
+
+def applies(r: Run, f: str) -> bool:
+    """Whether setting ``f`` means anything for run ``r``: not a method setting, or one its
+    method declares (unknown methods: always)."""
+    from toolkit.methods import all_settings
+
+    cls = method_class(r.get("method"))
+    if cls is None or f not in all_settings():
+        return True
+    return f in {s.name for s in cls.settings_spec()}
 
 
 def sort_key(v: Any) -> tuple:
@@ -318,7 +357,7 @@ def sort_key(v: Any) -> tuple:
         return (1, float(v), "")
     if v == "all":  # "all" labelled anomalies sorts after every count
         return (2, 0, "")
-    return (3, _METHOD_ORDER.get(str(v), 99), str(v))
+    return (3, method_order(v), str(v))
 
 
 def value_key(v: Any) -> str:
@@ -326,13 +365,15 @@ def value_key(v: Any) -> str:
     return json.dumps(v, sort_keys=True, default=str)
 
 
-def varying(runs: Sequence[Run], fields: Iterable[str] = DESIGN_FIELDS) -> list[str]:
-    """The fields among ``fields`` whose value differs between runs.
+def varying(runs: Sequence[Run], fields: Iterable[str] | None = None) -> list[str]:
+    """The fields among ``fields`` (default :func:`design_fields`) whose value differs between
+    the runs it applies to (a setting of one method does not split the others' rows).
 
     ``data_sha256`` counts only where one manifest path held different contents (a re-split
     under the same name): runs on different data never pool, and the hash shows only then.
     """
-    out = [f for f in fields if len({value_key(r.get(f)) for r in runs}) > 1]
+    fields = design_fields() if fields is None else fields
+    out = [f for f in fields if len({value_key(r.get(f)) for r in runs if applies(r, f)}) > 1]
     if "data_sha256" in out:
         paths = {value_key(r.get("data")) for r in runs}
         if len({(value_key(r.get("data")), value_key(r.get("data_sha256"))) for r in runs}) == len(
@@ -405,7 +446,7 @@ def pivot(
             cells.append(_average_cell(group, col_field, pool, metric, len(cols)))
         rows.append(Row([_label(f, v) for f, v in zip(fields, vals, strict=True)], cells))
     colnames = [col_title(c) for c in cols] + ([average] if average else [])
-    return [FIELD_TITLES.get(f, f) for f in fields], colnames, rows
+    return [field_title(f) for f in fields], colnames, rows
 
 
 def _average_cell(
@@ -456,13 +497,11 @@ def _is_manifest(r: Run) -> bool:
 
 #: How the tables show the labelled anomalies of a run that trained on none (the baseline).
 NO_ANOMALIES = "none (baseline)"
-#: Methods that train on normal images only (``uses_abnormal = False``).
-NORMAL_ONLY_METHODS = ("baseline", "ae")
-
-
 def trains_no_anomalies(r: Run) -> bool:
-    """True for a run that used no labelled anomalies: a normal-only method, or none used."""
-    return str(r.get("method")) in NORMAL_ONLY_METHODS or r.get("n_train_abnormal") == 0
+    """True for a run that used no labelled anomalies: a normal-only method (the registry's
+    ``uses_abnormal``), or none used."""
+    cls = method_class(r.get("method"))
+    return (cls is not None and not cls.uses_abnormal) or r.get("n_train_abnormal") == 0
 
 
 def _shown_labelled(runs: Sequence[Run]) -> list[Run]:
@@ -583,7 +622,7 @@ def seed_table(
     return Table(
         key=key + _slug_metric(metric),
         title=title.replace("test AUC", f"test {_mname(metric)}"),
-        label_columns=[FIELD_TITLES.get(f, f) for f in fields],
+        label_columns=[field_title(f) for f in fields],
         columns=[f"Seed {s}" for s in seeds] + ["Average", "Std"],
         rows=rows,
         caption=caption,
@@ -711,8 +750,7 @@ def unseen_table(runs: Sequence[Run]) -> list[Table]:
             # It trained on no anomaly: "seen" is only the kind its test split calls seen.
             labels[1] = "none" + (f" (test: {labels[1]})" if vals[1] is not None else "")
         rows.append(Row(labels, cells))
-    titles = ["Method", "Trained anomaly", "Held-out anomaly",
-              *(FIELD_TITLES.get(f, f) for f in extra)]
+    titles = ["Method", "Trained anomaly", "Held-out anomaly", *(field_title(f) for f in extra)]
     seeds = sorted({r.get("seed") for r in sel}, key=sort_key)
     return [Table(
         key="unseen",
@@ -725,6 +763,67 @@ def unseen_table(runs: Sequence[Run]) -> list[Table]:
             "held out of training (it appears only at test time). A method that trains on "
             "normal images only (the baseline) was trained on no anomaly: 'none (test: D)' "
             "names the kind scored as seen. " + _seed_caption(seeds)
+        ),
+    )]
+
+
+def unseen_summary_table(runs: Sequence[Run]) -> list[Table]:
+    """Per method, over digit pairs (A labelled, B never in training): mean AUROC on the
+    unseen B, the share of pairs where it beats the unsupervised reference method (the
+    registry's ``reference``, the AAE baseline) on the same pair, and the worst pair."""
+    sel = [r for r in finished(runs) if _is_digits(r) and r.get("unseen_digit") is not None
+           and r.get("test_auroc_unseen") is not None]
+    if not sel:
+        return []
+    pair_fields = ("dataset", "anomaly_digit", "unseen_digit")
+    extra = [f for f in varying(sel) if f not in (*pair_fields, "method", "seed")]
+    fields = ["method", *extra]
+
+    def per_pair(group: Sequence[Run], metric: str) -> dict[tuple, float]:
+        """(dataset, A, B) -> mean over seeds of ``metric``."""
+        acc: dict[tuple, list[float]] = {}
+        for r in group:
+            v = r.get(metric)
+            if v is not None and not (isinstance(v, float) and math.isnan(v)):
+                acc.setdefault(tuple(r.get(f) for f in pair_fields), []).append(float(v))
+        return {k: sum(v) / len(v) for k, v in acc.items()}
+
+    refs = [r for r in sel if getattr(method_class(r.get("method")), "reference", False)]
+    ref = per_pair(refs, "test_auroc_unseen")
+    ref_name = method_name(refs[0].get("method")) if refs else "the baseline"
+    rows = []
+    for vals, group in group_runs(sel, fields):
+        unseen, seen = per_pair(group, "test_auroc_unseen"), per_pair(group, "test_auroc_seen")
+        ids = tuple(r.run_id for r in group)
+        mu, sdu = mean_std(list(unseen.values()))
+        ms, sds = mean_std(list(seen.values()))
+        is_ref = all(getattr(method_class(r.get("method")), "reference", False) for r in group)
+        common = [k for k in unseen if k in ref]
+        share = (sum(unseen[k] > ref[k] for k in common) / len(common)
+                 if common and not is_ref else None)
+        worst = min(unseen, key=unseen.get)
+        rows.append(Row([_label(f, v) for f, v in zip(fields, vals, strict=True)], [
+            Cell(len(unseen), kind=INT, run_ids=ids),
+            Cell(ms, sds, len(seen), run_ids=ids),
+            Cell(mu, sdu, len(unseen), run_ids=ids),
+            Cell(share, kind=PCT, n=len(common), run_ids=ids),
+            Cell(f"{worst[1]} → {worst[2]}", kind=TEXT),
+            Cell(unseen[worst]),
+        ]))
+    seeds = sorted({r.get("seed") for r in sel}, key=sort_key)
+    return [Table(
+        key="unseen_summary",
+        title="Unseen anomalies over digit pairs: mean test AUROC x100 per method",
+        label_columns=[field_title(f) for f in fields],
+        columns=["Pairs", "AUROC seen", "AUROC unseen", f"Beats {ref_name} on unseen",
+                 "Worst pair (A → B)", "Worst AUROC"],
+        rows=rows,
+        caption=(
+            "Each pair: digit A is the labelled anomaly in training, digit B never enters "
+            "training or validation; normal = the other eight digits. Seen: normal vs A, "
+            "unseen: normal vs B (mean ± std over pairs). 'Beats': share of the pairs on which "
+            f"the method's unseen AUROC is above {ref_name}'s on the same pair. "
+            + _seed_caption(seeds)
         ),
     )]
 
@@ -757,7 +856,7 @@ def runs_tables(runs: Sequence[Run]) -> list[Table]:
 def runs_table(runs: Sequence[Run], kind: str | None = None) -> Table:
     """Every finished run, one row each: the per-run numbers behind every other table."""
     fin = finished(runs)
-    extra = [f for f in varying(fin, (*DESIGN_FIELDS, "seed")) if f not in ("method",)]
+    extra = [f for f in varying(fin, (*design_fields(), "seed")) if f not in ("method",)]
     rows = []
     for r in sorted(fin, key=lambda r: tuple(sort_key(r.get(f)) for f in ["method", *extra])):
         ci = r.get("test_auroc_ci95")
@@ -777,7 +876,7 @@ def runs_table(runs: Sequence[Run], kind: str | None = None) -> Table:
         key="runs" + (f"_{_slug(kind)}" if kind else ""),
         title=f"All runs{f' on {kind}' if kind else ''}: test AUROC with its bootstrap 95% CI, "
         "AUPR and validation AUC (x100)",
-        label_columns=["Run", "Method", *(FIELD_TITLES.get(f, f) for f in extra)],
+        label_columns=["Run", "Method", *(field_title(f) for f in extra)],
         columns=["AUROC", "CI low", "CI high", "AUPR", "Best val AUC", "Epochs", "Wall s"],
         rows=rows,
         caption="95% CI: stratified bootstrap over test samples, 1000 resamples.",
@@ -790,6 +889,7 @@ def all_tables(runs: Sequence[Run]) -> list[Table]:
     for fn in (table1, table2, table3, table4, label_efficiency_table):
         tables += fn(runs)
         tables += fn(runs, metric="test_aupr")
+    tables += unseen_summary_table(runs)
     tables += unseen_table(runs)
     tables += runs_tables(runs)
     return tables

@@ -9,5 +9,7 @@ from toolkit.methods.base import AutoencoderMethod, register_method
 class PlainAE(AutoencoderMethod):
     """Same encoder/decoder as the AAE, reconstruction loss only, normal data only."""
 
+    title = "AE"
+    order = 10
     adversarial = False
     uses_abnormal = False

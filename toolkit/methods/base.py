@@ -1,16 +1,31 @@
-"""The method registry and the shared autoencoder method (fit / score_samples, sklearn habits).
+"""The method registry, the settings a method declares, and the shared autoencoder method.
 
-A method owns its networks, optimisers and training step; the loop around the step (device,
-data order, checkpoints, resume, validation) lives in :mod:`toolkit.engine.train`, so every
-method gets the same engine. Scores are higher-is-more-anomalous everywhere: the per-sample
-reconstruction MSE.
+A method is one registered class in one file under ``toolkit/methods/``. It declares
+
+- ``settings``: its hyper-parameters (:class:`Setting`: default, help, choices), inherited
+  and extended along the class hierarchy; ``__init__`` accepts exactly these;
+- ``presets``: values per preset (``quick`` / ``paper``) and data family (``digits`` /
+  ``crops``) that differ from the defaults;
+- ``title`` and ``order``: its name and place in tables and figures;
+- ``uses_abnormal`` (it learns from labelled anomalies), ``needs_abnormal`` (it cannot train
+  without at least one), ``reference`` (the unsupervised baseline others are compared to),
+  ``reconstructs`` (its score is a reconstruction error, so reconstructions can be shown);
+- ``build`` (networks and optimisers), ``train_step`` (one update; returns a dict of detached
+  losses, whose keys become history columns: ``loss_keys`` first, others after) and
+  ``score_batch`` (per-sample score, higher = more anomalous).
+
+The loop around the step (device, data order, checkpoints, resume, validation) is
+:func:`toolkit.engine.train.train`; methods never import the engine. Everything else (CLI
+flags and choices, config fields, grid axes, table rows) is read from here.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
-from typing import Any
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -26,10 +41,69 @@ from toolkit.models.losses import (
 )
 from toolkit.registry import Registry
 
-METHODS: Registry[type[AutoencoderMethod]] = Registry("method")
 
-#: Keys of every training-step dict, in history.parquet column order (NaN where not used).
-LOSS_KEYS = ("loss", "rec", "adv", "neg", "disc")
+@dataclass(frozen=True)
+class Setting:
+    """One hyper-parameter of a method: its default, its help text, its allowed values."""
+
+    name: str
+    default: Any
+    help: str
+    choices: tuple[Any, ...] | None = None
+    minimum: float | None = None  # inclusive lower bound of a number
+    above: float | None = None  # exclusive lower bound of a number
+
+    @property
+    def type(self) -> type:
+        return type(self.default)
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def coerce(self, value: Any) -> Any:
+        """``value`` (from YAML, a flag, JSON) as this setting's type, checked against its
+        choices and bounds; a bad value is a one-line error naming the setting."""
+        out = self.parse(value)
+        t = self.type
+        if self.choices is not None and out not in self.choices:
+            raise AdtkError(
+                f"unknown {self.name} {out!r}; use one of {', '.join(map(str, self.choices))}"
+            )
+        if t in (int, float):
+            if self.minimum is not None and not (math.isfinite(out) and out >= self.minimum):
+                raise AdtkError(f"{self.name} must be a number >= {self.minimum:g}, got {value!r}")
+            if self.above is not None and not (math.isfinite(out) and out > self.above):
+                raise AdtkError(f"{self.name} must be a number > {self.above:g}, got {value!r}")
+            if not math.isfinite(out):
+                raise AdtkError(f"{self.name} must be a finite number, got {value!r}")
+        return out
+
+    def parse(self, value: Any) -> Any:
+        """``value`` as this setting's type (text from the command line: ``"2"`` -> 2.0)."""
+        t = self.type
+        try:
+            if t is bool:
+                if isinstance(value, str):
+                    if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                        raise ValueError(value)
+                    value = value.lower() in ("true", "1", "yes")
+                out = bool(value)
+            elif t is int:
+                if isinstance(value, float) and not value.is_integer():
+                    raise ValueError(value)
+                out = int(value)
+            elif t is float:
+                out = float(value)
+            else:
+                out = t(value)
+        except (TypeError, ValueError):
+            kind = {int: "an integer", float: "a number", bool: "true or false"}.get(t, "text")
+            raise AdtkError(f"{self.name} must be {kind}, got {value!r}") from None
+        return out
+
+
+METHODS: Registry[type[Method]] = Registry("method")
 
 
 def register_method(name: str) -> Callable[[type], type]:
@@ -38,17 +112,49 @@ def register_method(name: str) -> Callable[[type], type]:
 
 
 def list_methods() -> list[str]:
-    """Registered method names, in registration order."""
-    return METHODS.names()
+    """Registered method names in table order (``order``, then name)."""
+    return sorted(METHODS.names(), key=lambda n: (METHODS.get(n).order, n))
 
 
-def get_method(name: str) -> type[AutoencoderMethod]:
+def get_method(name: str) -> type[Method]:
     return METHODS.get(name)
 
 
-def create_method(name: str, **params: Any) -> AutoencoderMethod:
+def create_method(name: str, **params: Any) -> Method:
     """An unfitted method instance by registry name."""
     return get_method(name)(**params)
+
+
+_ALL_SETTINGS: dict[tuple[str, ...], dict[str, Setting]] = {}
+
+
+def all_settings() -> dict[str, Setting]:
+    """Every setting any registered method declares, by name (first declaration wins)."""
+    key = tuple(METHODS.names())  # tables ask per run and field: computed once per registry
+    if key not in _ALL_SETTINGS:
+        out: dict[str, Setting] = {}
+        for n in list_methods():
+            for s in get_method(n).settings_spec():
+                out.setdefault(s.name, s)
+        _ALL_SETTINGS.clear()
+        _ALL_SETTINGS[key] = out
+    return dict(_ALL_SETTINGS[key])
+
+
+def method_from_config(cfg: Any) -> Method:
+    """The unfitted method of a resolved bench config (dataclass or config.json dict).
+
+    Each declared setting is read from the config field of that name, or from its ``params``.
+    """
+    get = cfg.get if isinstance(cfg, dict) else lambda k, d=None: getattr(cfg, k, d)
+    cls = get_method(get("method"))
+    params = dict(get("params") or {})
+    kwargs = {}
+    for s in cls.settings_spec():
+        v = params[s.name] if s.name in params else get(s.name)
+        if v is not None:
+            kwargs[s.name] = v
+    return cls(**kwargs)
 
 
 def to_unit_range(x: torch.Tensor) -> torch.Tensor:
@@ -58,60 +164,72 @@ def to_unit_range(x: torch.Tensor) -> torch.Tensor:
     return x.to(torch.float32)
 
 
-class AutoencoderMethod:
-    """(Adversarial) autoencoder trained on normal data, optionally failing on anomalies.
+class Method:
+    """What every method has: declared settings, device handling, scoring, state, BatchNorm.
 
-    Subclasses set ``adversarial`` (latent discriminator on/off) and ``uses_abnormal``
-    (negative learning on labelled anomalies on/off). Learned state ends in ``_``.
+    Subclasses implement ``build`` (set ``model_``, an ``nn.Module`` holding every network, and
+    ``optimizers_``), ``train_step`` and ``score_batch``. Learned state ends in ``_``.
     """
 
-    name = "autoencoder"
-    adversarial = True
-    uses_abnormal = False
+    name: ClassVar[str] = "method"
+    title: ClassVar[str] = ""  # display name in tables; the registry name when empty
+    order: ClassVar[int] = 50  # place in tables and figures (lower first)
+    uses_abnormal: ClassVar[bool] = False
+    needs_abnormal: ClassVar[bool] = False
+    reference: ClassVar[bool] = False
+    reconstructs: ClassVar[bool] = False
+    settings: ClassVar[tuple[Setting, ...]] = ()
+    presets: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {}
+    loss_keys: ClassVar[tuple[str, ...]] = ("loss",)
 
-    def __init__(
-        self,
-        latent_dim: int = 16,
-        width: int = 32,
-        lr: float = 1e-3,
-        adv_weight: float = 1.0,
-        neg_loss: str = "scaled",
-        neg_weight: float = 1.0,
-        warmup_epochs: int = 0,
-    ) -> None:
-        self.latent_dim = latent_dim
-        self.width = width
-        self.lr = lr
-        self.adv_weight = adv_weight
-        self.neg_loss = neg_loss
-        self.neg_weight = neg_weight
-        self.warmup_epochs = warmup_epochs
+    def __init__(self, **params: Any) -> None:
+        spec = {s.name: s for s in self.settings_spec()}
+        unknown = sorted(set(params) - set(spec))
+        if unknown:
+            raise AdtkError(
+                f"method {self.name!r} has no setting {', '.join(unknown)}; "
+                f"its settings: {', '.join(spec) or 'none'}"
+            )
+        for n, s in spec.items():
+            setattr(self, n, s.coerce(params[n]) if n in params else s.default)
 
-    # -- building ---------------------------------------------------------------------------
-    def build(
-        self, in_channels: int, size: int, device: torch.device | str = "cpu"
-    ) -> AutoencoderMethod:
-        """Create networks, losses and optimisers (seed torch first for a reproducible init)."""
+    # -- declarations ----------------------------------------------------------------------
+    @classmethod
+    def settings_spec(cls) -> tuple[Setting, ...]:
+        """Declared settings along the class hierarchy (a subclass may redeclare one)."""
+        cached = vars(cls).get("_settings_spec")
+        if cached is None:
+            out: dict[str, Setting] = {}
+            for klass in reversed(cls.__mro__):
+                for s in vars(klass).get("settings", ()):
+                    out[s.name] = s
+            cached = tuple(out.values())
+            cls._settings_spec = cached  # per class (vars(), not inherited)
+        return cached
+
+    @classmethod
+    def preset_values(cls, preset: str, family: str) -> dict[str, Any]:
+        """This method's values for a preset and data family (subclasses override parents)."""
+        out: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            out.update(vars(klass).get("presets", {}).get(preset, {}).get(family, {}))
+        return out
+
+    @classmethod
+    def display_name(cls) -> str:
+        return cls.title or cls.name
+
+    # -- device -----------------------------------------------------------------------------
+    def _set_device(self, device: torch.device | str) -> torch.device:
         device = torch.device(device)
         self.device_ = device
         self.cuda_ = device.type == "cuda"
-        model = AAE(in_channels, size, self.latent_dim, self.width, adversarial=self.adversarial)
+        return device
+
+    def _place(self, model: torch.nn.Module) -> torch.nn.Module:
         if self.cuda_:
-            model = model.to(device, memory_format=torch.channels_last)
-        self.model_ = model.to(device)
-        self.in_channels_, self.size_ = in_channels, size
-        self.rec_loss_ = ReconstructionLoss()
-        self.adv_loss_ = AdversarialLoss(self.adv_weight)
-        self.disc_loss_ = DiscriminatorLoss()
-        self.neg_loss_ = NegativeLoss(self.neg_loss, self.neg_weight)
-        # Adam with the Adam paper's defaults (betas 0.9/0.999, eps 1e-8), as the ADNL paper.
-        ae_params = [*model.encoder.parameters(), *model.decoder.parameters()]
-        self.optimizers_ = {"ae": torch.optim.Adam(ae_params, lr=self.lr)}
-        if model.discriminator is not None:
-            self.optimizers_["disc"] = torch.optim.Adam(
-                model.discriminator.parameters(), lr=self.lr
-            )
-        return self
+            model = model.to(self.device_, memory_format=torch.channels_last)
+        return model.to(self.device_)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.cuda_:
@@ -124,9 +242,175 @@ class AutoencoderMethod:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
+    # -- the training loop's hooks ------------------------------------------------------------
+    def build(self, in_channels: int, size: int, device: torch.device | str = "cpu") -> Method:
+        raise NotImplementedError
+
+    def train_step(
+        self, x: torch.Tensor, x_abn: torch.Tensor | None = None, epoch: int = 1
+    ) -> dict[str, torch.Tensor]:
+        """One update on a normal batch (and labelled anomalies); returns detached losses.
+
+        x, x_abn: (B, C, H, W) in [-1, 1] on the device.
+        """
+        raise NotImplementedError
+
+    def start_epoch(self, epoch: int, normal_batches: Callable[[], Iterator[torch.Tensor]]) -> None:
+        """Called before each epoch's steps; ``normal_batches()`` iterates the normal training
+        data in a fixed order (each batch valid until the next). No-op by default."""
+
+    def negative_active(self, epoch: int) -> bool:
+        """Whether labelled anomalies enter the step in ``epoch`` (1-based)."""
+        return self.uses_abnormal
+
+    def check_data(self, n_available: int, n_labelled: int) -> None:
+        """Stop before training when the data cannot train this method.
+
+        ``n_available``: abnormal crops in the train split; ``n_labelled``: how many of them
+        the run may use (after ``--labelled-anomalies``). A method that uses labelled anomalies
+        needs some in the split; an explicit cap of 0 is allowed (it then trains as its
+        normal-only variant: the origin of the label-efficiency curve) unless
+        ``needs_abnormal``.
+        """
+        if self.uses_abnormal and n_available == 0:
+            raise AdtkError(
+                f"method {self.name!r} needs labelled anomalies in train (none in the train "
+                "split)"
+            )
+        if self.needs_abnormal and n_labelled == 0:
+            raise AdtkError(
+                f"method {self.name!r} needs at least one labelled anomaly "
+                "(--labelled-anomalies 0 leaves none)"
+            )
+
+    @torch.no_grad()
+    def recalibrate_bn(self, batches: Iterable[torch.Tensor]) -> None:
+        """Recompute BatchNorm running statistics as exact averages over ``batches``.
+
+        Running averages lag behind weights that move fast (Adam at 1e-3, a few steps per
+        epoch), and eval-mode scores then fail on normal data too; "precise BN" (Wu & Johnson,
+        Rethinking BatchNorm) recomputes them with the final weights. The batches should mix
+        normal and abnormal samples as training did.
+        """
+        bns = [
+            m for m in self.model_.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+        ]
+        if not bns:
+            return
+        momenta = [b.momentum for b in bns]
+        for b in bns:
+            b.reset_running_stats()
+            b.momentum = None  # cumulative average over the batches below
+        self.model_.train()
+        with self._autocast():
+            for x in batches:
+                self.model_(x)
+        for b, mo in zip(bns, momenta, strict=True):
+            b.momentum = mo
+
+    # -- scoring ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def score_batch(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,) anomaly scores of a prepared batch (higher = more anomalous), eval mode."""
+        raise NotImplementedError
+
+    def score_samples(self, X: torch.Tensor | np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """Anomaly score per sample, float64 (higher = more anomalous, for every method).
+
+        X: uint8 (N, C, H, W) in 0..255, or float in [-1, 1].
+        """
+        self._check_fitted()
+        X = torch.as_tensor(X)
+        out = [
+            self.score_batch(self._prep(X[i : i + batch_size])).float().cpu()
+            for i in range(0, len(X), batch_size)
+        ]
+        return torch.cat(out).double().numpy() if out else np.zeros(0)
+
+    # -- state ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Model and optimiser states (for checkpoints)."""
+        self._check_fitted()
+        return {
+            "model": self.model_.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers_.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model_.load_state_dict(state["model"])
+        for k, o in self.optimizers_.items():
+            o.load_state_dict(state["optimizers"][k])
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise AdtkError(f"method {self.name!r} is not built or fitted yet")
+
+
+#: The network size settings every method built on the AAE's encoder declares.
+NETWORK_SETTINGS = (
+    Setting("latent_dim", 16, "Size of the latent code (the encoder's output).", minimum=1),
+    Setting("width", 16, "Channels of the first conv layer (doubling per layer).", minimum=1),
+    Setting("lr", 1e-3, "Adam learning rate (Adam's default betas, as the paper).", above=0),
+)
+
+
+#: Network size per preset and data family, for every method on the AAE's encoder. Digit
+#: values tuned on mnist-5k (README "adtk bench": width 32 gained nothing over 16, 2-4x slower).
+NETWORK_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "quick": {"digits": dict(latent_dim=16, width=16), "crops": dict(latent_dim=32, width=16)},
+    "paper": {"digits": dict(latent_dim=32, width=64), "crops": dict(latent_dim=64, width=64)},
+}
+
+
+class AutoencoderMethod(Method):
+    """(Adversarial) autoencoder trained on normal data, optionally failing on anomalies.
+
+    Subclasses set ``adversarial`` (latent discriminator on/off) and ``uses_abnormal``, and
+    may replace :meth:`negative_term` (the loss on labelled anomalies' reconstructions).
+    The score is the per-sample reconstruction MSE.
+    """
+
+    adversarial: ClassVar[bool] = True
+    reconstructs = True
+    settings = NETWORK_SETTINGS
+    presets = NETWORK_PRESETS
+    loss_keys = ("loss", "rec")
+
+    def build(
+        self, in_channels: int, size: int, device: torch.device | str = "cpu"
+    ) -> AutoencoderMethod:
+        """Create networks, losses and optimisers (seed torch first for a reproducible init)."""
+        self._set_device(device)
+        model = AAE(in_channels, size, self.latent_dim, self.width, adversarial=self.adversarial)
+        self.model_ = model = self._place(model)
+        self.in_channels_, self.size_ = in_channels, size
+        self.rec_loss_ = ReconstructionLoss()
+        if self.adversarial:
+            self.adv_loss_ = AdversarialLoss(getattr(self, "adv_weight", 1.0))
+            self.disc_loss_ = DiscriminatorLoss()
+        # Adam with the Adam paper's defaults (betas 0.9/0.999, eps 1e-8), as the ADNL paper.
+        ae_params = [*model.encoder.parameters(), *model.decoder.parameters()]
+        self.optimizers_ = {"ae": torch.optim.Adam(ae_params, lr=self.lr)}
+        if model.discriminator is not None:
+            self.optimizers_["disc"] = torch.optim.Adam(
+                model.discriminator.parameters(), lr=self.lr
+            )
+        return self
+
     def negative_active(self, epoch: int) -> bool:
         """Whether the negative term is on in ``epoch`` (1-based; off during warm-up)."""
-        return self.uses_abnormal and epoch > self.warmup_epochs
+        return self.uses_abnormal and epoch > getattr(self, "warmup_epochs", 0)
+
+    def negative_term(self, x_abn: torch.Tensor, x_hat_abn: torch.Tensor) -> torch.Tensor:
+        """The loss on labelled anomalies (scalar); subclasses that use them define it."""
+        raise NotImplementedError
+
+    def extra_terms(
+        self, x: torch.Tensor, epoch: int
+    ) -> tuple[torch.Tensor | None, Callable[[torch.Tensor], dict[str, torch.Tensor]] | None]:
+        """Extra inputs to put through the network with the batch, and the loss on their
+        outputs (name -> scalar). None, None by default."""
+        return None, None
 
     # -- one training step ------------------------------------------------------------------
     def train_step(
@@ -134,14 +418,17 @@ class AutoencoderMethod:
     ) -> dict[str, torch.Tensor]:
         """One update on a normal batch (and an abnormal one); returns detached loss values.
 
-        x, x_abn: (B, C, H, W) in [-1, 1] on the device. Normal and abnormal samples go through
-        the network in one batch, so BatchNorm statistics see the same mix as in every step.
+        Normal and abnormal samples go through the network in one batch, so BatchNorm
+        statistics see the same mix as in every step.
         """
         model = self.model_
         model.train()
         use_neg = x_abn is not None and len(x_abn) > 0 and self.negative_active(epoch)
-        xb = torch.cat([x, x_abn]) if use_neg else x
+        extra_x, extra_loss = self.extra_terms(x, epoch)
+        parts = [x, *([x_abn] if use_neg else []), *([extra_x] if extra_x is not None else [])]
+        xb = torch.cat(parts) if len(parts) > 1 else x
         n = len(x)
+        n_abn = len(x_abn) if use_neg else 0
         opt = self.optimizers_["ae"]
         opt.zero_grad(set_to_none=True)
         with self._autocast():
@@ -150,9 +437,13 @@ class AutoencoderMethod:
         loss = rec
         out: dict[str, torch.Tensor] = {"rec": rec.detach()}
         if use_neg:
-            neg = self.neg_loss_(x_abn, x_hat[n:])
+            neg = self.negative_term(x_abn, x_hat[n : n + n_abn])
             loss = loss + neg
             out["neg"] = neg.detach()
+        if extra_loss is not None:
+            for k, v in extra_loss(x_hat[n + n_abn :]).items():
+                loss = loss + v
+                out[k] = v.detach()
         if model.discriminator is not None:
             z_norm = z[:n].float()
             with self._autocast():
@@ -176,31 +467,6 @@ class AutoencoderMethod:
         out["loss"] = loss.detach()
         return out
 
-    @torch.no_grad()
-    def recalibrate_bn(self, batches: Iterable[torch.Tensor]) -> None:
-        """Recompute BatchNorm running statistics as exact averages over ``batches``.
-
-        Running averages lag behind weights that move fast (Adam at 1e-3, a few steps per
-        epoch), and eval-mode reconstructions then fail on normal data too; "precise BN"
-        (Wu & Johnson, Rethinking BatchNorm) recomputes them with the final weights. The
-        batches should mix normal and abnormal samples as training did.
-        """
-        bns = [
-            m for m in self.model_.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-        ]
-        if not bns:
-            return
-        momenta = [b.momentum for b in bns]
-        for b in bns:
-            b.reset_running_stats()
-            b.momentum = None  # cumulative average over the batches below
-        self.model_.train()
-        with self._autocast():
-            for x in batches:
-                self.model_(x)
-        for b, mo in zip(bns, momenta, strict=True):
-            b.momentum = mo
-
     # -- scoring ----------------------------------------------------------------------------
     @torch.no_grad()
     def score_batch(self, x: torch.Tensor) -> torch.Tensor:
@@ -209,19 +475,6 @@ class AutoencoderMethod:
         with self._autocast():
             x_hat, _ = self.model_(x)
         return per_sample_mse(x, x_hat)
-
-    def score_samples(self, X: torch.Tensor | np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """Anomaly score per sample (reconstruction MSE; higher = more anomalous).
-
-        X: uint8 (N, C, H, W) in 0..255, or float in [-1, 1].
-        """
-        self._check_fitted()
-        X = torch.as_tensor(X)
-        out = [
-            self.score_batch(self._prep(X[i : i + batch_size])).cpu()
-            for i in range(0, len(X), batch_size)
-        ]
-        return torch.cat(out).double().numpy() if out else np.zeros(0)
 
     @torch.no_grad()
     def reconstruct(self, X: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -232,54 +485,24 @@ class AutoencoderMethod:
             x_hat, _ = self.model_(self._prep(torch.as_tensor(X)))
         return x_hat.float().cpu().contiguous()
 
-    # -- fit (sklearn style) ----------------------------------------------------------------
-    def fit(
-        self,
-        X: torch.Tensor | np.ndarray,
-        X_abn: torch.Tensor | np.ndarray | None = None,
-        *,
-        val: tuple[Any, Any] | None = None,
-        epochs: int = 10,
-        batch_size: int = 256,
-        seed: int = 0,
-        device: str = "cpu",
-        **train_kwargs: Any,
-    ) -> AutoencoderMethod:
-        """Train on uint8 (N, C, H, W) normal images (and anomalies); returns self."""
-        from toolkit.engine.train import TrainData, train
 
-        if self.uses_abnormal and X_abn is None:
-            # Forgetting the anomalies is an error; an explicit empty set trains the plain AAE.
-            raise AdtkError(
-                f"method {self.name!r} needs labelled anomalies (X_abn); pass an empty array "
-                "to train without any"
-            )
-        data = TrainData.from_arrays(X, X_abn, *(val or (None, None)))
-        self.result_ = train(
-            self,
-            data,
-            epochs=epochs,
-            batch_size=batch_size,
-            seed=seed,
-            device=device,
-            **train_kwargs,
-        )
-        return self
+#: The negative-learning settings (ADNL's eq. 3 / 4).
+NEGATIVE_SETTINGS = (
+    Setting("neg_loss", "naive", "Negative loss on labelled anomalies: naive = -MSE (eq. 3), "
+            "scaled = exp(-MSE) (eq. 4).", choices=("naive", "scaled")),
+    Setting("neg_weight", 1.0, "Weight of the loss on labelled anomalies.", minimum=0),
+    Setting("warmup_epochs", 0, "Normal-only epochs before labelled anomalies are used.",
+            minimum=0),
+)
+ADVERSARIAL_SETTINGS = (
+    Setting("adv_weight", 1.0, "Weight of the AAE's adversarial (latent prior) term.", minimum=0),
+)
 
-    # -- state ------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """Model and optimiser states (for checkpoints)."""
-        self._check_fitted()
-        return {
-            "model": self.model_.state_dict(),
-            "optimizers": {k: o.state_dict() for k, o in self.optimizers_.items()},
-        }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model_.load_state_dict(state["model"])
-        for k, o in self.optimizers_.items():
-            o.load_state_dict(state["optimizers"][k])
+class NegativeLearningMixin:
+    """ADNL's negative term: -MSE or exp(-MSE) of labelled anomalies, weighted."""
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise AdtkError(f"method {self.name!r} is not built or fitted yet")
+    def negative_term(self, x_abn: torch.Tensor, x_hat_abn: torch.Tensor) -> torch.Tensor:
+        if not hasattr(self, "neg_loss_"):
+            self.neg_loss_ = NegativeLoss(self.neg_loss, self.neg_weight)
+        return self.neg_loss_(x_abn, x_hat_abn)

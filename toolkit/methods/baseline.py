@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from toolkit.methods.base import AutoencoderMethod, register_method
+from toolkit.methods.base import ADVERSARIAL_SETTINGS, AutoencoderMethod, register_method
 
 
 @register_method("baseline")
 class Baseline(AutoencoderMethod):
     """Adversarial autoencoder; labelled anomalies are ignored."""
 
+    title = "AAE (baseline)"
+    order = 0
+    reference = True
     adversarial = True
     uses_abnormal = False
+    settings = ADVERSARIAL_SETTINGS
+    loss_keys = ("loss", "rec", "adv", "disc")

@@ -24,9 +24,15 @@ def _depth(size: int) -> int:
 
 
 class Encoder(nn.Module):
-    """(B, C, S, S) in [-1, 1] -> (B, latent_dim)."""
+    """(B, C, S, S) in [-1, 1] -> (B, latent_dim).
 
-    def __init__(self, in_channels: int, size: int, latent_dim: int, width: int = 32) -> None:
+    ``bias=False`` drops every additive term (BatchNorm's shift and the last layer's bias), as
+    one-class objectives need: a network with biases can map every input to one point.
+    """
+
+    def __init__(
+        self, in_channels: int, size: int, latent_dim: int, width: int = 32, bias: bool = True
+    ) -> None:
         super().__init__()
         depth = _depth(size)
         layers: list[nn.Module] = []
@@ -35,11 +41,11 @@ class Encoder(nn.Module):
             ch_out = width * 2**i
             layers += [
                 nn.Conv2d(ch_in, ch_out, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(ch_out),
+                nn.BatchNorm2d(ch_out, affine=bias),
                 nn.ReLU(inplace=True),
             ]
             ch_in = ch_out
-        layers.append(nn.Conv2d(ch_in, latent_dim, 4, 1, 0))  # (B, latent, 1, 1)
+        layers.append(nn.Conv2d(ch_in, latent_dim, 4, 1, 0, bias=bias))  # (B, latent, 1, 1)
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -100,10 +106,11 @@ class AAE(nn.Module):
         width: int = 32,
         adversarial: bool = True,
         disc_hidden: int = 128,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         self.latent_dim = latent_dim
-        self.encoder = Encoder(in_channels, size, latent_dim, width)
+        self.encoder = Encoder(in_channels, size, latent_dim, width, bias=bias)
         self.decoder = Decoder(in_channels, size, latent_dim, width)
         self.discriminator = LatentDiscriminator(latent_dim, disc_hidden) if adversarial else None
 

@@ -1,0 +1,32 @@
+"""``abc``: the autoencoding binary classifier (Yamanaka et al., "Autoencoding Binary
+Classifiers for Supervised Anomaly Detection", PRICAI 2019).
+
+A plain autoencoder; normal samples minimise their reconstruction error e, labelled
+anomalies minimise -log(1 - exp(-e)), which is large while an anomaly is reconstructed well
+and fades to 0 as its error grows: a bounded push, unlike ADNL's -MSE. e is the per-sample
+MSE (the score).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from toolkit.methods.base import AutoencoderMethod, Setting, register_method
+from toolkit.models.losses import per_sample_mse
+
+
+@register_method("abc")
+class ABC(AutoencoderMethod):
+    """Autoencoder with the ABC loss on labelled anomalies."""
+
+    title = "ABC"
+    order = 50
+    adversarial = False
+    uses_abnormal = True
+    settings = (Setting("neg_weight", 1.0, "Weight of the loss on labelled anomalies.",
+                        minimum=0),)
+    loss_keys = ("loss", "rec", "neg")
+
+    def negative_term(self, x_abn: torch.Tensor, x_hat_abn: torch.Tensor) -> torch.Tensor:
+        e = per_sample_mse(x_abn, x_hat_abn).clamp_min(1e-6)
+        return self.neg_weight * -torch.log(-torch.expm1(-e)).mean()  # -log(1 - exp(-e))
