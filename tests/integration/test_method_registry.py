@@ -129,8 +129,7 @@ def test_the_unseen_suite_runs_every_ordered_pair():
                                        "labelled_anomalies": ["0"]})
 
 
-def test_unseen_summary_per_method(tmp_path):
-    from tests.unit.test_tables import write_run
+def test_unseen_summary_per_method(tmp_path, write_run):
 
     # Pairs (A, B): baseline unseen AUROC 0.6; adnl beats it on 2 of 3 pairs.
     adnl = {(0, 1): 0.7, (1, 0): 0.5, (0, 3): 0.9}
