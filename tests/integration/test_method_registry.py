@@ -76,7 +76,7 @@ def test_a_registered_method_reaches_cli_grid_and_tables(dummy, tmp_path):
     assert list(h.columns) == ["epoch", "loss", "energy", "extra", "val_auc", "time_s"]
     [t1] = T.table1(runs)
     assert [row.labels for row in t1.rows] == [["AAE (baseline)"], ["Dummy (test)"]]
-    assert (out / "tables" / "table1_digits.csv").read_text().count("Dummy (test)") == 1
+    assert (out / "report_tables" / "table1_digits.csv").read_text().count("Dummy (test)") == 1
     assert "Dummy (test)" in (out / "report.html").read_text()
 
     cfgs = G.plan({"dataset": "digits"}, {"method": ["dummy"], "anomaly_digit": [0, 1],
