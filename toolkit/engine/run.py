@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import math
 import os
 import platform
 import shutil
@@ -253,7 +252,7 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
     from toolkit.data.datasets import load_bench_data
     from toolkit.engine.score import compute_test_metrics, score_data
     from toolkit.engine.train import available_cores, resolve_device, train
-    from toolkit.io import atomic_path, atomic_write_json
+    from toolkit.io import atomic_path, atomic_write_json, json_clean
 
     t0 = time.perf_counter()
     dev = resolve_device(cfg.device)
@@ -351,7 +350,7 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
         finished_at=_now(),
     )
     ckpt.unlink(missing_ok=True)
-    atomic_write_json(folder / "metrics.json", _clean(m))  # last: its presence = finished
+    atomic_write_json(folder / "metrics.json", json_clean(m))  # last: its presence = finished
 
 
 def _earlier_time(result: Any) -> float:
@@ -362,17 +361,6 @@ def _earlier_time(result: Any) -> float:
     return 0.0
 
 
-def _clean(obj: Any) -> Any:
-    """NaN/inf -> None (JSON null), numpy scalars -> Python."""
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, str):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def _now() -> str:

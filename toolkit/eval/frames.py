@@ -200,7 +200,7 @@ def evaluate_run(
     labels: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Frame-level (and object-level) metrics of one finished run; writes its two outputs."""
-    from toolkit.io import atomic_path, atomic_write_json, sha256_file
+    from toolkit.io import atomic_path, atomic_write_json, json_clean, sha256_file
 
     folder = Path(folder)
     mpath = folder / "metrics.json"
@@ -286,7 +286,7 @@ def evaluate_run(
     m = json.loads(mpath.read_text())
     m = {k: v for k, v in m.items() if not k.startswith(_PREFIXES)}
     m.update(out)
-    atomic_write_json(mpath, _clean(m))
+    atomic_write_json(mpath, json_clean(m))
     return out
 
 
@@ -303,16 +303,6 @@ def _object_metrics(test: pd.DataFrame, manifest: Path | None) -> dict[str, Any]
     }
 
 
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, str):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def evaluate_runs(
