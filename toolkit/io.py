@@ -87,6 +87,10 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+#: What a non-blocking flock raises (as errno) when another process holds the lock.
+_LOCK_HELD = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+
+
 @contextlib.contextmanager
 def exclusive_lock(path: str | os.PathLike, busy: str) -> Iterator[None]:
     """Hold an exclusive lock on the file ``path`` for the block, or raise ``AdtkError(busy)``.
@@ -105,7 +109,7 @@ def exclusive_lock(path: str | os.PathLike, busy: str) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
-            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            if e.errno not in _LOCK_HELD:
                 raise
             fh.seek(0)
             holder = fh.read().strip()
@@ -131,7 +135,7 @@ def lock_holder(path: str | os.PathLike) -> str | None:
         try:
             fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError as e:
-            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            if e.errno not in _LOCK_HELD:
                 raise
             return fh.read().strip() or "another process"
         return None

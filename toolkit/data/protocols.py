@@ -29,9 +29,6 @@ import pandas as pd
 
 from toolkit.errors import AdtkError
 
-PROTOCOLS = ("official", "fewshot")
-
-
 @dataclass(frozen=True)
 class ClipSplit:
     """Which clips train and which test, and how the choice was made."""
