@@ -29,6 +29,7 @@ import pandas as pd
 
 from toolkit.errors import AdtkError
 
+
 @dataclass(frozen=True)
 class ClipSplit:
     """Which clips train and which test, and how the choice was made."""
