@@ -65,17 +65,20 @@ def test_the_moving_object_has_motion_and_the_still_one_has_none(video, tmp_path
             assert energy(moving) > 5 * max(energy(still), 0.5), (f, kind)
         assert energy(still) < 2.0
     if kind == "flow":
-        # the moving object goes right: u > 128 (3 px per frame, box 48 px high -> side 32)
+        # the moving object goes right: u > 128, in frame heights per second (3 px per frame
+        # at 10 fps in a 96 px high frame), whatever the box's size
         u = cv2.imread(str(out / "motion" / "00000005_00.png"))[8:24, 8:24, 0].astype(float)
-        expect = 128 + FLOW_GAIN * STEP * 32 / 48
+        expect = 128 + FLOW_GAIN * STEP * 10 / H
         assert abs(np.median(u) - expect) < 0.35 * (expect - 128)
 
 
 def test_motion_crop_pads_outside_the_frame_like_the_crop():
     field = np.ones((20, 20, 3), np.float32) * 2.0  # 2 px per frame to the right and down
-    c = motion_crop(field, (-10, 0, 10, 20), 16, "flow")
+    c = motion_crop(field, (-10, 0, 10, 20), 16, "flow", speed=0.1)  # e.g. 10 fps, 100 px high
     assert c.shape == (16, 16, 3)
     assert (c[:, :7, 0] == 128).all()  # outside the frame: no motion
-    assert abs(int(c[5, 12, 0]) - (128 + FLOW_GAIN * 2 * 16 / 20)) <= 1  # box 20 px high
+    assert abs(int(c[5, 12, 0]) - (128 + FLOW_GAIN * 2 * 0.1)) <= 1  # 0.2 heights per second
+    big = motion_crop(field, (0, 0, 20, 20), 8, "flow", speed=0.1)  # the box's size: no matter
+    assert abs(int(big[4, 4, 0]) - int(c[5, 12, 0])) <= 1
     d = motion_field(*(np.zeros((8, 8), np.uint8),) * 3, "diff")
     assert d.shape == (8, 8, 3) and (d[..., 0] == 128).all() and (d[..., 2] == 0).all()
