@@ -11,9 +11,17 @@ figure on a machine that other jobs load).
   motion model, detector, tracker, track filters, crop writing) and score the boxes of the
   crops it keeps: what a user gets.
 - ``tracker`` rows feed the same per-frame detections (``--target person``, the default
-  detector) to each tracker, then drop tracks shorter than ``--min-track`` as extract does:
-  the hand-written tracker with and without velocity prediction and, when the ``trackers``
-  package is importable, its ByteTrack, SORT and OC-SORT.
+  detector) to each tracker, then drop tracks shorter than 3 boxes as extract does (no gap
+  bridging here): adtk's tracker with its velocity fitted over 1 s (the default), over the
+  last step only, and without prediction; and each library tracker that is importable:
+  supervision's ByteTrack (supervision <= 0.26), norfair, boxmot's ByteTrack and OC-SORT,
+  ``trackers``' ByteTrack, SORT and OC-SORT. They are not dependencies of adtk (they need the
+  full ``opencv-python``, or numpy < 2); to compare them, install them into a folder of
+  their own and put it first on the path, e.g.
+
+    pip install --no-deps --target /tmp/trk supervision==0.26.1 norfair==2.3.0 \
+        boxmot==25.0.0 filterpy lapx rich
+    PYTHONPATH=/tmp/trk python benchmarks/detect_track.py --only tracker
 
     python benchmarks/detect_track.py                 # everything (several minutes)
     python benchmarks/detect_track.py --only extract --detector yolox
@@ -128,17 +136,114 @@ def detections(seq: str, fps: float, settings: dict | None = None):
 
 
 def trackers(sample_fps: float, max_gap: float):
-    """name -> a function ``update(t, boxes, scores) -> ids`` (fresh state per call)."""
+    """name -> a function ``make() -> update(t, boxes, scores) -> ids`` (fresh state per make).
+
+    Library trackers join when importable; each is given the same lost-track time
+    (``max_gap`` seconds) and reports a track from its first box (``--min-track`` is applied
+    afterwards to every tracker alike).
+    """
     from toolkit.video.track import IouTracker
 
-    def ours(predict: bool):
+    def ours(predict: bool, window: float = 1.0):
         def make():
-            tr = IouTracker(max_gap=max_gap, predict=predict)
+            tr = IouTracker(max_gap=max_gap, predict=predict, window=window)
             return lambda t, b, s: tr.update(t, b)
 
         return make
 
-    out = {"adtk (velocity, default)": ours(True), "adtk (plain IoU, before)": ours(False)}
+    out = {
+        "adtk (velocity fitted over 1 s, default)": ours(True),
+        "adtk (velocity from the last step)": ours(True, 0.0),
+        "adtk (plain IoU)": ours(False),
+    }
+    lost_frames = max(1, int(round(max_gap * sample_fps)))
+    for name, make in _library_trackers(sample_fps, max_gap, lost_frames).items():
+        out[name] = make
+    return out
+
+
+def _library_trackers(fps: float, max_gap: float, lost: int) -> dict:
+    out = {}
+    try:
+        import supervision as sv
+
+        if hasattr(sv, "ByteTrack"):  # removed from supervision after 0.26
+
+            def sv_bytetrack():
+                # its buffer counts frames at 30 frames/s, scaled by frame_rate
+                tr = sv.ByteTrack(track_activation_threshold=0.5, frame_rate=fps,
+                                  lost_track_buffer=int(round(max_gap * 30)))
+
+                def update(t, b, s):
+                    d = sv.Detections(xyxy=b.astype(float).reshape(-1, 4),
+                                      confidence=s.astype(float),
+                                      class_id=np.zeros(len(b), int),
+                                      data={"i": np.arange(len(b))})
+                    o = tr.update_with_detections(d)
+                    ids = np.full(len(b), -1)
+                    if len(o):
+                        ids[o.data["i"]] = o.tracker_id
+                    return ids
+
+                return update
+
+            out[f"supervision {sv.__version__} ByteTrack"] = sv_bytetrack
+    except ImportError:
+        pass
+    try:
+        import norfair
+
+        def norfair_iou():
+            tr = norfair.Tracker(distance_function="iou", distance_threshold=0.7,
+                                 hit_counter_max=lost, initialization_delay=0)
+
+            def update(t, b, s):
+                dets = [norfair.Detection(points=bb.reshape(2, 2).astype(float),
+                                          scores=np.array([ss, ss]), data=i)
+                        for i, (bb, ss) in enumerate(zip(b, s, strict=True))]
+                now = {id(d) for d in dets}
+                ids = np.full(len(b), -1)
+                for o in tr.update(detections=dets):
+                    # objects not seen on this frame are returned too, with an older box
+                    if o.last_detection is not None and id(o.last_detection) in now:
+                        ids[o.last_detection.data] = o.id
+                return ids
+
+            return update
+
+        out["norfair (IoU, Kalman)"] = norfair_iou
+    except ImportError:
+        pass
+    try:
+        import boxmot
+
+        def boxmot_tracker(name, **kw):
+            def make():
+                tr = getattr(boxmot, name)(min_conf=0.1, min_hits=1, **kw)
+                blank = np.zeros((8, 8, 3), np.uint8)  # no appearance model: frame unused
+
+                def update(t, b, s):
+                    d = np.concatenate(
+                        [b.reshape(-1, 4), s.reshape(-1, 1), np.zeros((len(b), 1))], axis=1
+                    ).astype(np.float32)
+                    o = np.asarray(tr.update(d, blank))
+                    ids = np.full(len(b), -1)
+                    if len(o):  # rows: x0 y0 x1 y1 id conf class detection-index
+                        ids[o[:, 7].astype(int)] = o[:, 4].astype(int)
+                    return ids
+
+                return update
+
+            return make
+
+        v = boxmot.__version__
+        out[f"boxmot {v} ByteTrack"] = boxmot_tracker(
+            "ByteTrack", track_thresh=0.6, track_buffer=int(round(max_gap * 30)),
+            frame_rate=max(1, int(round(fps))),
+        )
+        out[f"boxmot {v} OC-SORT"] = boxmot_tracker("OcSort", det_thresh=0.6, max_age=lost)
+    except ImportError:
+        pass
     try:
         import supervision as sv
         import trackers as trk
@@ -147,12 +252,7 @@ def trackers(sample_fps: float, max_gap: float):
 
     def lib(cls, **kw):
         def make():
-            tr = cls(
-                frame_rate=sample_fps,
-                lost_track_buffer=max(1, int(round(max_gap * sample_fps))),
-                minimum_consecutive_frames=1,
-                **kw,
-            )
+            tr = cls(frame_rate=fps, lost_track_buffer=lost, minimum_consecutive_frames=1, **kw)
 
             def update(t, b, s):
                 d = sv.Detections(
