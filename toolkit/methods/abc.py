@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import torch
 
-from toolkit.methods.base import AutoencoderMethod, Setting, register_method
+from toolkit.methods.base import (
+    WEAK_LABEL_SETTINGS,
+    AutoencoderMethod,
+    Setting,
+    register_method,
+)
 from toolkit.models.losses import per_sample_mse
 
 
@@ -24,7 +29,7 @@ class ABC(AutoencoderMethod):
     adversarial = False
     uses_abnormal = True
     settings = (Setting("neg_weight", 1.0, "Weight of the loss on labelled anomalies.",
-                        minimum=0),)
+                        minimum=0), *WEAK_LABEL_SETTINGS)
     loss_keys = ("loss", "rec", "neg")
 
     def negative_term(self, x_abn: torch.Tensor, x_hat_abn: torch.Tensor) -> torch.Tensor:

@@ -263,6 +263,30 @@ class Method:
         """Whether labelled anomalies enter the step in ``epoch`` (1-based)."""
         return self.uses_abnormal
 
+    @classmethod
+    def resolve_settings(cls, values: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+        """This method's resolved settings for the data a run trains on (``values``: every
+        declared setting). ``context``: ``weak_labels`` (the training anomalies carry
+        frame-level labels). A method with weak-label selection turns ``neg_select auto``
+        into ``mil`` there and ``all`` elsewhere, so the run's config says what ran."""
+        if values.get("neg_select") == "auto":
+            values = {**values, "neg_select": "mil" if context.get("weak_labels") else "all"}
+        return values
+
+    def select_negatives(
+        self, x_abn: torch.Tensor, bags: np.ndarray | None, epoch: int
+    ) -> torch.Tensor | None:
+        """Indices of the labelled anomalies that serve in ``epoch`` (None = all of them).
+
+        With ``neg_select mil``: per bag (a frame; see :func:`mil_select`), the ``mil_k`` the
+        current model scores highest. ``x_abn``: uint8 (N, C, H, W) on the device.
+        """
+        if getattr(self, "neg_select", "all") != "mil" or not len(x_abn):
+            return None
+        scores = self.score_samples(x_abn, batch_size=1024)
+        keep = mil_select(scores, bags, int(getattr(self, "mil_k", 1)))
+        return torch.as_tensor(keep, dtype=torch.long, device=x_abn.device)
+
     def check_data(self, n_available: int, n_labelled: int) -> None:
         """Stop before training when the data cannot train this method.
 
@@ -398,8 +422,16 @@ class AutoencoderMethod(Method):
         return self
 
     def negative_active(self, epoch: int) -> bool:
-        """Whether the negative term is on in ``epoch`` (1-based; off during warm-up)."""
-        return self.uses_abnormal and epoch > getattr(self, "warmup_epochs", 0)
+        """Whether the negative term is on in ``epoch`` (1-based; off during warm-up).
+
+        With ``neg_select mil`` the first epoch is normal-only whatever the warm-up: the
+        selection ranks crops by the model's reconstruction error, which says nothing about
+        them before the model has seen the normal crops once.
+        """
+        warm = getattr(self, "warmup_epochs", 0)
+        if getattr(self, "neg_select", "all") == "mil":
+            warm = max(warm, 1)
+        return self.uses_abnormal and epoch > warm
 
     def negative_term(self, x_abn: torch.Tensor, x_hat_abn: torch.Tensor) -> torch.Tensor:
         """The loss on labelled anomalies (scalar); subclasses that use them define it."""
@@ -497,6 +529,45 @@ NEGATIVE_SETTINGS = (
 ADVERSARIAL_SETTINGS = (
     Setting("adv_weight", 1.0, "Weight of the AAE's adversarial (latent prior) term.", minimum=0),
 )
+
+
+#: How the labelled anomalies are used when their labels are frame-level (weak).
+NEG_SELECT = ("auto", "all", "mil")
+WEAK_LABEL_SETTINGS = (
+    Setting("neg_select", "auto", "Which labelled anomalies serve as negatives each epoch: "
+            "all; mil = per abnormal frame only the --mil-k crops the current model finds most "
+            "anomalous (multiple-instance selection, refreshed every epoch), for frame-level "
+            "labels where most crops of an abnormal frame are normal objects; auto = mil when "
+            "the training anomalies' labels are not region labels (interval or folder labels, "
+            "or --train-labels interval), else all.", choices=NEG_SELECT),
+    Setting("mil_k", 1, "neg_select mil: crops per abnormal frame kept as negatives.",
+            minimum=1),
+)
+
+
+def mil_select(scores: np.ndarray, bags: np.ndarray | None, k: int = 1) -> np.ndarray:
+    """Sorted indices of the ``k`` highest ``scores`` of each bag (all of a smaller bag).
+
+    Multiple-instance learning's assumption: an abnormal bag holds at least one anomaly, not
+    that all its instances are. A bag is a frame (``video``, ``frame_idx``;
+    :func:`toolkit.data.datasets.abnormal_bags`), not a track: an interval label says that an
+    anomaly is in view in that frame, which is exactly a bag with at least one positive;
+    a walker's track inside an abnormal interval is abnormal-labelled from end to end while
+    holding no anomaly at all, so a track bag breaks the assumption. ``bags`` None: each
+    sample is its own bag (every index). Ties keep the lower index.
+    """
+    n = len(scores)
+    if bags is None:
+        return np.arange(n)
+    bags = np.asarray(bags)
+    if len(bags) != n:
+        raise AdtkError(f"mil_select: {n} scores but {len(bags)} bag ids")
+    # sort by bag, then by score descending (lexsort: last key first; stable for ties)
+    order = np.lexsort((-np.asarray(scores, dtype=np.float64), bags))
+    sb = bags[order]
+    start = np.r_[0, np.flatnonzero(sb[1:] != sb[:-1]) + 1]
+    rank = np.arange(n) - np.repeat(start, np.diff(np.r_[start, n]))
+    return np.sort(order[rank < k])
 
 
 class NegativeLearningMixin:
