@@ -191,3 +191,23 @@ def test_short_run_with_interval_labels(tmp_path):
     assert hist["neg_selected"].iloc[1:].tolist() == [9.0, 9.0]
     scores = pd.read_parquet(folder / "scores.parquet")
     assert (scores.query("split == 'test'")["label"] == "abnormal").sum() == 6
+
+
+def test_bounded_negative_term_stops_pushing_past_the_cap():
+    from toolkit.models.losses import NegativeLoss
+
+    x = torch.zeros(2, 1, 2, 2)
+    x_hat = torch.tensor([0.5, 2.0]).view(2, 1, 1, 1).expand(2, 1, 2, 2).clone()
+    x_hat.requires_grad_(True)
+    loss = NegativeLoss("naive")(x, x_hat, cap=1.0)  # MSEs 0.25 (below the cap) and 4.0
+    loss.backward()
+    assert loss.item() == pytest.approx(-(0.25 + 1.0) / 2)
+    g = x_hat.grad.flatten(1).abs().sum(1)
+    assert g[0] > 0 and g[1] == 0  # the one already past the cap is left alone
+    # ADNL: the cap is neg_margin times the batch's mean normal error
+    m = create_method("adnl", neg_margin=2.0, latent_dim=4, width=4).build(1, 8)
+    xa = torch.zeros(3, 1, 8, 8)
+    term = m.negative_term(xa, xa + 1.0, normal_mse=torch.tensor(0.1))  # MSE 1 -> capped 0.2
+    assert term.item() == pytest.approx(-0.2)
+    unbounded = create_method("adnl", latent_dim=4, width=4).build(1, 8)
+    assert unbounded.negative_term(xa, xa + 1.0, torch.tensor(0.1)).item() == pytest.approx(-1)

@@ -32,6 +32,8 @@ class ABC(AutoencoderMethod):
                         minimum=0), *WEAK_LABEL_SETTINGS)
     loss_keys = ("loss", "rec", "neg")
 
-    def negative_term(self, x_abn: torch.Tensor, x_hat_abn: torch.Tensor) -> torch.Tensor:
+    def negative_term(
+        self, x_abn: torch.Tensor, x_hat_abn: torch.Tensor, normal_mse: torch.Tensor | None = None
+    ) -> torch.Tensor:
         e = per_sample_mse(x_abn, x_hat_abn).clamp_min(1e-6)
         return self.neg_weight * -torch.log(-torch.expm1(-e)).mean()  # -log(1 - exp(-e))

@@ -433,8 +433,12 @@ class AutoencoderMethod(Method):
             warm = max(warm, 1)
         return self.uses_abnormal and epoch > warm
 
-    def negative_term(self, x_abn: torch.Tensor, x_hat_abn: torch.Tensor) -> torch.Tensor:
-        """The loss on labelled anomalies (scalar); subclasses that use them define it."""
+    def negative_term(
+        self, x_abn: torch.Tensor, x_hat_abn: torch.Tensor, normal_mse: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The loss on labelled anomalies (scalar); subclasses that use them define it.
+
+        ``normal_mse``: the batch's mean normal reconstruction error (detached)."""
         raise NotImplementedError
 
     def extra_terms(
@@ -469,7 +473,7 @@ class AutoencoderMethod(Method):
         loss = rec
         out: dict[str, torch.Tensor] = {"rec": rec.detach()}
         if use_neg:
-            neg = self.negative_term(x_abn, x_hat[n : n + n_abn])
+            neg = self.negative_term(x_abn, x_hat[n : n + n_abn], normal_mse=rec.detach())
             loss = loss + neg
             out["neg"] = neg.detach()
         if extra_loss is not None:
@@ -525,6 +529,9 @@ NEGATIVE_SETTINGS = (
     Setting("neg_weight", 1.0, "Weight of the loss on labelled anomalies.", minimum=0),
     Setting("warmup_epochs", 0, "Normal-only epochs before labelled anomalies are used.",
             minimum=0),
+    Setting("neg_margin", 0.0, "Bounded negative term: an anomaly's reconstruction error is "
+            "pushed up only until it is this many times the batch's mean normal error (no "
+            "gradient past it); 0 = unbounded (the paper).", minimum=0),
 )
 ADVERSARIAL_SETTINGS = (
     Setting("adv_weight", 1.0, "Weight of the AAE's adversarial (latent prior) term.", minimum=0),
@@ -571,9 +578,15 @@ def mil_select(scores: np.ndarray, bags: np.ndarray | None, k: int = 1) -> np.nd
 
 
 class NegativeLearningMixin:
-    """ADNL's negative term: -MSE or exp(-MSE) of labelled anomalies, weighted."""
+    """ADNL's negative term: -MSE or exp(-MSE) of labelled anomalies, weighted; with
+    ``neg_margin`` > 0 each anomaly's MSE counts only up to ``neg_margin`` times the batch's
+    mean normal MSE (a hinge: an anomaly already that far off gets no more push)."""
 
-    def negative_term(self, x_abn: torch.Tensor, x_hat_abn: torch.Tensor) -> torch.Tensor:
+    def negative_term(
+        self, x_abn: torch.Tensor, x_hat_abn: torch.Tensor, normal_mse: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if not hasattr(self, "neg_loss_"):
             self.neg_loss_ = NegativeLoss(self.neg_loss, self.neg_weight)
-        return self.neg_loss_(x_abn, x_hat_abn)
+        margin = getattr(self, "neg_margin", 0.0)
+        cap = margin * normal_mse if margin > 0 and normal_mse is not None else None
+        return self.neg_loss_(x_abn, x_hat_abn, cap)
