@@ -91,6 +91,10 @@ def test_auto_neg_select_follows_the_label_strength():
         "neg_select": "all"}
     assert cls.resolve_settings({"neg_select": "all"}, {"weak_labels": True}) == {
         "neg_select": "all"}
+    assert cls.resolve_settings({"neg_bound": "auto"}, {"weak_labels": True}) == {
+        "neg_bound": "margin"}
+    assert cls.resolve_settings({"neg_bound": "auto"}, {"weak_labels": False}) == {
+        "neg_bound": "none"}
 
 
 # --- which labels training takes ---------------------------------------------------------------
@@ -154,8 +158,9 @@ def test_train_labels_and_neg_select_reach_config_and_run_id(tmp_path):
         return resolve_bench_config(method="adnl", data=str(data), epochs=1, **kw)
 
     region_auto, region_int = cfg(man), cfg(man, train_labels="interval")
-    assert region_auto.params["neg_select"] == "all"  # region labels: every anomaly
-    assert region_int.params["neg_select"] == "mil"  # as if interval labels only
+    # region labels: every anomaly, unbounded (the paper); interval labels: the remedy
+    assert (region_auto.params["neg_select"], region_auto.params["neg_bound"]) == ("all", "none")
+    assert (region_int.params["neg_select"], region_int.params["neg_bound"]) == ("mil", "margin")
     assert region_auto.run_id != region_int.run_id
     assert "train_labels" not in region_auto.hash_dict()  # auto: earlier run ids kept
     assert region_int.hash_dict()["train_labels"] == "interval"
@@ -205,9 +210,10 @@ def test_bounded_negative_term_stops_pushing_past_the_cap():
     g = x_hat.grad.flatten(1).abs().sum(1)
     assert g[0] > 0 and g[1] == 0  # the one already past the cap is left alone
     # ADNL: the cap is neg_margin times the batch's mean normal error
-    m = create_method("adnl", neg_margin=2.0, latent_dim=4, width=4).build(1, 8)
+    m = create_method("adnl", neg_bound="margin", neg_margin=2.0, latent_dim=4, width=4)
+    m.build(1, 8)
     xa = torch.zeros(3, 1, 8, 8)
     term = m.negative_term(xa, xa + 1.0, normal_mse=torch.tensor(0.1))  # MSE 1 -> capped 0.2
     assert term.item() == pytest.approx(-0.2)
-    unbounded = create_method("adnl", latent_dim=4, width=4).build(1, 8)
+    unbounded = create_method("adnl", neg_bound="none", latent_dim=4, width=4).build(1, 8)
     assert unbounded.negative_term(xa, xa + 1.0, torch.tensor(0.1)).item() == pytest.approx(-1)

@@ -269,8 +269,11 @@ class Method:
         declared setting). ``context``: ``weak_labels`` (the training anomalies carry
         frame-level labels). A method with weak-label selection turns ``neg_select auto``
         into ``mil`` there and ``all`` elsewhere, so the run's config says what ran."""
+        weak = bool(context.get("weak_labels"))
         if values.get("neg_select") == "auto":
-            values = {**values, "neg_select": "mil" if context.get("weak_labels") else "all"}
+            values = {**values, "neg_select": "mil" if weak else "all"}
+        if values.get("neg_bound") == "auto":
+            values = {**values, "neg_bound": "margin" if weak else "none"}
         return values
 
     def select_negatives(
@@ -529,9 +532,13 @@ NEGATIVE_SETTINGS = (
     Setting("neg_weight", 1.0, "Weight of the loss on labelled anomalies.", minimum=0),
     Setting("warmup_epochs", 0, "Normal-only epochs before labelled anomalies are used.",
             minimum=0),
-    Setting("neg_margin", 0.0, "Bounded negative term: an anomaly's reconstruction error is "
-            "pushed up only until it is this many times the batch's mean normal error (no "
-            "gradient past it); 0 = unbounded (the paper).", minimum=0),
+    Setting("neg_bound", "auto", "Bound on the negative term: margin = an anomaly's "
+            "reconstruction error is pushed up only until it is --neg-margin times the batch's "
+            "mean normal error (no gradient past it); none = unbounded (the paper); auto = "
+            "margin where the training anomalies' labels are frame-level (interval or folder "
+            "labels, or --train-labels interval), else none.", choices=("auto", "none", "margin")),
+    Setting("neg_margin", 2.0, "neg_bound margin: the multiple of the normal error up to which "
+            "an anomaly's error is pushed.", above=0),
 )
 ADVERSARIAL_SETTINGS = (
     Setting("adv_weight", 1.0, "Weight of the AAE's adversarial (latent prior) term.", minimum=0),
@@ -579,7 +586,7 @@ def mil_select(scores: np.ndarray, bags: np.ndarray | None, k: int = 1) -> np.nd
 
 class NegativeLearningMixin:
     """ADNL's negative term: -MSE or exp(-MSE) of labelled anomalies, weighted; with
-    ``neg_margin`` > 0 each anomaly's MSE counts only up to ``neg_margin`` times the batch's
+    ``neg_bound margin`` each anomaly's MSE counts only up to ``neg_margin`` times the batch's
     mean normal MSE (a hinge: an anomaly already that far off gets no more push)."""
 
     def negative_term(
@@ -587,6 +594,6 @@ class NegativeLearningMixin:
     ) -> torch.Tensor:
         if not hasattr(self, "neg_loss_"):
             self.neg_loss_ = NegativeLoss(self.neg_loss, self.neg_weight)
-        margin = getattr(self, "neg_margin", 0.0)
-        cap = margin * normal_mse if margin > 0 and normal_mse is not None else None
+        bounded = getattr(self, "neg_bound", "none") == "margin" and normal_mse is not None
+        cap = self.neg_margin * normal_mse if bounded else None
         return self.neg_loss_(x_abn, x_hat_abn, cap)
