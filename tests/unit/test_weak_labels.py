@@ -81,20 +81,16 @@ def test_mil_picks_the_instance_that_is_different(toy_bags):
     assert m_all.build(1, 16).select_negatives(x_abn, bags, 2) is None
 
 
-def test_auto_neg_select_follows_the_label_strength():
+def test_auto_bound_follows_the_label_strength():
     from toolkit.methods import get_method
 
     cls = get_method("adnl")
-    assert cls.resolve_settings({"neg_select": "auto"}, {"weak_labels": True}) == {
-        "neg_select": "mil"}
-    assert cls.resolve_settings({"neg_select": "auto"}, {"weak_labels": False}) == {
-        "neg_select": "all"}
-    assert cls.resolve_settings({"neg_select": "all"}, {"weak_labels": True}) == {
-        "neg_select": "all"}
     assert cls.resolve_settings({"neg_bound": "auto"}, {"weak_labels": True}) == {
         "neg_bound": "margin"}
     assert cls.resolve_settings({"neg_bound": "auto"}, {"weak_labels": False}) == {
         "neg_bound": "none"}
+    assert cls.resolve_settings({"neg_bound": "none"}, {"weak_labels": True}) == {
+        "neg_bound": "none"}  # the user's choice stays
 
 
 # --- which labels training takes ---------------------------------------------------------------
@@ -158,18 +154,19 @@ def test_train_labels_and_neg_select_reach_config_and_run_id(tmp_path):
         return resolve_bench_config(method="adnl", data=str(data), epochs=1, **kw)
 
     region_auto, region_int = cfg(man), cfg(man, train_labels="interval")
-    # region labels: every anomaly, unbounded (the paper); interval labels: the remedy
+    # region labels: unbounded (the paper); interval labels: the bounded term
     assert (region_auto.params["neg_select"], region_auto.params["neg_bound"]) == ("all", "none")
-    assert (region_int.params["neg_select"], region_int.params["neg_bound"]) == ("mil", "margin")
+    assert (region_int.params["neg_select"], region_int.params["neg_bound"]) == ("all", "margin")
     assert region_auto.run_id != region_int.run_id
     assert "train_labels" not in region_auto.hash_dict()  # auto: earlier run ids kept
     assert region_int.hash_dict()["train_labels"] == "interval"
-    # neg_select all is how anomalies were used before: not hashed, earlier ids kept
-    assert "neg_select" not in region_auto.hash_dict().get("params", {})
-    assert cfg(weak).params["neg_select"] == "mil"  # no region labels: auto -> mil
-    forced = cfg(weak, neg_select="all")
-    assert forced.params["neg_select"] == "all" and forced.run_id != cfg(weak).run_id
-    region_mil = cfg(man, neg_select="mil")  # the user overrides auto
+    # how anomalies were used before these settings: not hashed, earlier ids kept
+    assert set(region_auto.hash_dict().get("params", {})).isdisjoint(
+        {"neg_select", "mil_k", "neg_bound", "neg_margin"})
+    assert cfg(weak).params["neg_bound"] == "margin"  # no region labels: auto -> margin
+    forced = cfg(weak, neg_bound="none")  # the user overrides auto
+    assert forced.params["neg_bound"] == "none" and forced.run_id != cfg(weak).run_id
+    region_mil = cfg(man, neg_select="mil")
     assert region_mil.params["neg_select"] == "mil" and region_mil.run_id != region_auto.run_id
     with pytest.raises(AdtkError, match="has no region labels"):
         cfg(weak, train_labels="region")
@@ -184,12 +181,15 @@ def test_short_run_with_interval_labels(tmp_path):
 
     man = _region_manifest(tmp_path)
     cfg = resolve_bench_config(method="adnl", data=str(man), epochs=3, batch_size=16, size=16,
-                               train_labels="interval", device="cpu", num_threads=1)
+                               train_labels="interval", neg_select="mil", device="cpu",
+                               num_threads=1)
     folder = run_one(cfg, tmp_path / "runs", progress=False)
     config = json.loads((folder / "config.json").read_text())
     metrics = json.loads((folder / "metrics.json").read_text())
     assert config["train_labels"] == "interval" and config["params"]["neg_select"] == "mil"
+    assert config["params"]["neg_bound"] == "margin"  # the weak-label default, resolved
     assert metrics["train_label_source"] == "interval" and metrics["neg_select"] == "mil"
+    assert metrics["neg_bound"] == "margin"
     assert metrics["n_train_abnormal"] == 18
     hist = pd.read_parquet(folder / "history.parquet")
     # frames of this manifest hold two crops: one negative per abnormal frame

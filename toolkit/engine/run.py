@@ -352,9 +352,10 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
             )
         },
         # where the training anomalies' labels came from (region / interval / folder ...),
-        # and how they were used (neg_select, resolved from auto with the config)
+        # and how they were used (neg_bound resolved from auto with the config)
         "train_label_source": data.info.get("train_label_source"),
         "neg_select": (cfg.params or {}).get("neg_select"),
+        "neg_bound": (cfg.params or {}).get("neg_bound"),
     }
     m.update(compute_test_metrics(scores, data.unseen_events, seed=cfg.seed))
     m.update(
