@@ -220,6 +220,11 @@ def _method_names():
               help="What a manifest's samples show: appearance (the crops, default), motion "
               "(their motion channels, from adtk extract --motion-channels) or both (stacked, "
               "6 channels); appearance,motion,both runs all three.")
+@click.option("--train-labels", default=None,
+              help="Which label the training crops of a manifest take: auto (its label column, "
+              "default), interval (label_interval: a region-labelled manifest trained as if "
+              "it had interval labels only) or region (its region labels; an error where "
+              "there are none). Test labels never change. auto,interval runs both.")
 @click.option("--anomaly-digit", default=None,
               help="Digit sets: the anomaly digit D (0-9); lists 0,3,5, ranges 0-4 or all.")
 @click.option("--unseen-digit", default=None,
@@ -323,7 +328,8 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
     typed = {p.name for p in click.get_current_context().command.params}
     axes = {k: grid.parse_axis(k, flags.pop(k, None)) for k in
             ("crop", "anomaly_digit", "unseen_digit", "seed", "neg_loss", "labelled_anomalies",
-             "input", *(k for k in all_settings() if k in flags and k not in typed))}
+             "input", "train_labels",
+             *(k for k in all_settings() if k in flags and k not in typed))}
     axes["method"] = grid.parse_axis("method", methods)
     if labelled_clips is not None and suite != "ped2":
         raise AdtkError("--labelled-clips belongs to --suite ped2 (few-shot protocol)")

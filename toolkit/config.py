@@ -199,7 +199,13 @@ BENCH_HASH_EXCLUDE = frozenset(
 
 
 #: BenchConfig fields hashed only when they differ from this value.
-BENCH_HASH_IF_SET = {"input": "appearance"}
+BENCH_HASH_IF_SET = {"input": "appearance", "train_labels": "auto"}
+#: Method settings (``params``) added after runs existed, hashed only when they differ from the
+#: behaviour before them: ``neg_select all`` is how every labelled anomaly was used before
+#: weak-label selection existed, so those runs keep their ids.
+PARAMS_HASH_IF_SET = {"neg_select": "all", "mil_k": 1, "neg_bound": "none", "neg_margin": 2.0}
+#: Which labels the training crops take (``adtk bench --train-labels``).
+TRAIN_LABELS = ("auto", "region", "interval")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,6 +225,10 @@ class BenchConfig:
     data_sha256: str | None = None  # the manifest's content hash, filled in by resolution
     crop: str = "normal"  # normal | oversize (manifests)
     input: str = "appearance"  # appearance | motion | both (manifests with motion channels)
+    #: which label the *training* crops take (manifests): auto = ``label``; interval =
+    #: ``label_interval`` (a region-labelled manifest trained as if it had interval labels
+    #: only); region = ``label``, checked to be region labels. Test labels never change.
+    train_labels: str = "auto"
     anomaly_digit: int | None = None
     unseen_digit: int | None = None
     seed: int = 0
@@ -260,7 +270,11 @@ class BenchConfig:
         for k, default in BENCH_HASH_IF_SET.items():
             if d.get(k) == default:
                 d.pop(k, None)
-        if not d.get("params"):
+        params = {k: v for k, v in (d.get("params") or {}).items()
+                  if k not in PARAMS_HASH_IF_SET or v != PARAMS_HASH_IF_SET[k]}
+        if params:
+            d["params"] = params
+        else:
             d.pop("params", None)  # methods without extra settings keep their earlier run ids
         if d.get("data"):
             d["data"] = os.path.realpath(d["data"])

@@ -102,6 +102,7 @@ def load_bench_data(cfg: Any) -> BenchData:
             seed=cfg.seed,
             cache_dir=cfg.cache_dir,
             sha256=getattr(cfg, "data_sha256", None),  # hashed once, at config resolution
+            train_labels=getattr(cfg, "train_labels", "auto"),
         )
     if cfg.dataset not in DIGIT_SETS:
         raise AdtkError(f"unknown dataset {cfg.dataset!r}; known: {', '.join(DATASETS)}")
@@ -292,11 +293,16 @@ def load_manifest_data(
     cache_dir: str | os.PathLike | None = None,
     sha256: str | None = None,
     input: str = "appearance",
+    train_labels: str = "auto",
 ) -> BenchData:
     """Train / val / test sets from a split manifest; all checks happen before any decoding.
 
     ``input``: ``appearance`` (the crop images, 3 channels), ``motion`` (the motion crops,
     3 channels) or ``both`` (6 channels, appearance first).
+
+    ``train_labels``: which label the train split's crops take (:func:`training_labels`);
+    validation and test crops keep ``label`` whatever it is. ``info['train_label_source']``
+    says where the training anomalies' labels came from.
 
     ``sha256``: the manifest's content hash when the caller already has it (a resolved
     config's ``data_sha256``), so the file is not hashed again for the cache key.
@@ -312,6 +318,7 @@ def load_manifest_data(
         raise AdtkError(f"unknown input {input!r}; use one of {', '.join(INPUTS)}")
     size = size or CROP_SIZE
     df = _checked_split_frame(path)
+    df["label"], label_source = training_labels(df, train_labels, where=str(path))
     meta = read_meta(path)
     holdout = tuple(str(e) for e in (meta.get("holdout_events") or meta.get("holdout_event") or ()))
     train = (df["split"] == "train").to_numpy()
@@ -360,7 +367,8 @@ def load_manifest_data(
         n_abn_available=len(abn_all),
         unseen_events=holdout,
         info={"manifest": str(path), "crop": crop, "input": input, "channels": int(x.shape[1]),
-              "flip_negate": flip_negate},
+              "flip_negate": flip_negate, "train_labels": train_labels,
+              "train_label_source": label_source},
     )
 
 
@@ -404,6 +412,82 @@ def _checked_split_frame(path: Path) -> pd.DataFrame:
     if not (train & (df["label"] == "normal").to_numpy()).any():
         raise AdtkError(f"{path}: no normal crops in the train split")
     return df
+
+
+def training_labels(
+    df: pd.DataFrame, train_labels: str = "auto", where: str = "manifest"
+) -> tuple[pd.Series, str]:
+    """The label column a run uses, and where its training anomalies' labels came from.
+
+    Rows outside the train split keep ``label``. Train rows take, by ``train_labels``:
+
+    * ``auto``: ``label`` (region labels where the manifest has them, else interval labels);
+    * ``interval``: ``label_interval`` where the manifest has it (a region-labelled manifest
+      trained as if it had interval labels only: the walker beside the biker is abnormal
+      again), else ``label``, which then is an interval or folder label already;
+    * ``region``: ``label``, after checking that every abnormal train crop has a region label
+      (a manifest without region labels is an error).
+
+    The second value names the source of the training anomalies' labels: ``region``,
+    ``interval``, ``folder``, ``unrecorded`` (a manifest without ``label_source``), several
+    joined by ``+``, or ``none`` when the train split holds no anomaly. Anything but
+    ``region`` and ``none`` is a frame-level (weak) label: the crop may only share its frame
+    with the anomaly.
+    """
+    from toolkit.config import TRAIN_LABELS
+
+    if train_labels not in TRAIN_LABELS:
+        raise AdtkError(f"unknown train_labels {train_labels!r}; use one of "
+                        f"{', '.join(TRAIN_LABELS)}")
+    label = df["label"].astype(object)
+    train = (df["split"] == "train").to_numpy() if "split" in df.columns else np.ones(len(df), bool)
+    has_source = "label_source" in df.columns
+    source = (df["label_source"].astype(object).fillna("none") if has_source
+              else pd.Series("unrecorded", index=df.index, dtype=object))
+    if train_labels == "region":
+        if not has_source or not (source == "region").any():
+            raise AdtkError(
+                f"--train-labels region: {where} has no region labels (no crop with "
+                "label_source region); extract with adtk extract --regions FILE, or use "
+                "--train-labels interval / auto"
+            )
+        bad = train & (label == "abnormal").to_numpy() & (source != "region").to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise AdtkError(
+                f"--train-labels region: {bad.sum()} abnormal train crop(s) of {where} have no "
+                f"region label (e.g. {df['crop_id'].iloc[i]!r}, label_source "
+                f"{source.iloc[i]!r}); use --train-labels interval or auto"
+            )
+    if train_labels == "interval" and "label_interval" in df.columns:
+        label = label.where(~train, df["label_interval"].astype(object))
+        # a region-labelled video's interval label came from its intervals (or folder)
+        source = source.where(source != "region", "interval")
+    abn = train & (label == "abnormal").to_numpy()
+    kinds = sorted(set(source[abn]))
+    return label.astype(df["label"].dtype), "+".join(kinds) if kinds else "none"
+
+
+def weak_label_source(source: str) -> bool:
+    """True when training anomalies labelled from ``source`` (:func:`training_labels`) are
+    frame-level labels: the crop may be a normal object sharing its frame with the anomaly."""
+    return source not in ("region", "none")
+
+
+@functools.lru_cache(maxsize=16)
+def train_label_source(path: str, sha256: str, train_labels: str = "auto") -> str:
+    """:func:`training_labels`' source for a split manifest (checked; cached per content)."""
+    df = _checked_split_frame(Path(path))
+    return training_labels(df, train_labels, where=path)[1]
+
+
+def abnormal_bags(meta: pd.DataFrame) -> np.ndarray | None:
+    """One bag id per training anomaly for multiple-instance selection: its frame
+    (``video``, ``frame_idx``); None when the samples have no frames (digit sets)."""
+    if not {"video", "frame_idx"} <= set(meta.columns):
+        return None
+    keys = meta["video"].astype(str) + "\x00" + meta["frame_idx"].astype("int64").astype(str)
+    return pd.factorize(keys)[0].astype(np.int64)
 
 
 @functools.lru_cache(maxsize=8)

@@ -25,7 +25,7 @@ from toolkit.errors import AdtkError
 
 #: Axes that take several values (comma lists, ranges like 1-8, or 'all' for digits).
 AXES = ("method", "dataset", "data", "crop", "anomaly_digit", "unseen_digit", "seed",
-        "neg_loss", "labelled_anomalies", "input")
+        "neg_loss", "labelled_anomalies", "input", "train_labels")
 _INT_AXES = ("anomaly_digit", "unseen_digit", "seed")
 PAPER_SEEDS = list(range(1, 9))  # the paper's Tables 2-4 report eight seeds
 

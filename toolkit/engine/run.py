@@ -116,10 +116,28 @@ def resolve_bench_config(
     if unknown:
         raise AdtkError(f"unknown setting(s) {', '.join(unknown)}; method settings: "
                         f"{', '.join(sorted(known_settings))}")
-    new_params = {}
+    from toolkit.config import TRAIN_LABELS
+
+    if cfg.train_labels not in TRAIN_LABELS:
+        raise AdtkError(f"unknown train_labels {cfg.train_labels!r}; use one of "
+                        f"{', '.join(TRAIN_LABELS)}")
+    weak = False
+    if family == "crops":
+        from toolkit.data.datasets import train_label_source, weak_label_source
+
+        # Checked now (--train-labels region on a manifest without region labels is one line
+        # before any run folder); weak labels switch a method's auto settings (neg_select).
+        weak = weak_label_source(train_label_source(str(data), sha, cfg.train_labels))
+    elif cfg.train_labels != "auto":
+        raise AdtkError(f"--train-labels {cfg.train_labels} applies to crop manifests (--data); "
+                        "a digit set's labels are its classes")
+    resolved = {}
     for name, st in declared.items():
         given = params.get(name, getattr(cfg, name, None) if name in _BENCH_FIELDS else None)
-        value = st.coerce(given if given is not None else method_preset.get(name, st.default))
+        resolved[name] = st.coerce(
+            given if given is not None else method_preset.get(name, st.default))
+    new_params = {}
+    for name, value in method_cls.resolve_settings(resolved, {"weak_labels": weak}).items():
         if name in _BENCH_FIELDS:
             upd[name] = value
         else:
@@ -249,7 +267,7 @@ def _run_locked(
 def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple) -> None:
     import torch
 
-    from toolkit.data.datasets import load_bench_data
+    from toolkit.data.datasets import abnormal_bags, load_bench_data
     from toolkit.engine.score import compute_test_metrics, score_data
     from toolkit.engine.train import available_cores, resolve_device, train
     from toolkit.io import atomic_path, atomic_write_json, json_clean
@@ -288,7 +306,8 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
     result = train(
         method,
         TrainData(data.train.x, data.train_abn.x, data.val.x, data.val.y,
-                  flip_negate=tuple(data.info.get("flip_negate", ()))),
+                  flip_negate=tuple(data.info.get("flip_negate", ())),
+                  abn_bags=abnormal_bags(data.train_abn.meta)),
         epochs=cfg.epochs,
         batch_size=cfg.batch_size,
         seed=cfg.seed,
@@ -329,8 +348,14 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
                 "labelled_anomalies",
                 "preset",
                 "select",
+                "train_labels",
             )
         },
+        # where the training anomalies' labels came from (region / interval / folder ...),
+        # and how they were used (neg_bound resolved from auto with the config)
+        "train_label_source": data.info.get("train_label_source"),
+        "neg_select": (cfg.params or {}).get("neg_select"),
+        "neg_bound": (cfg.params or {}).get("neg_bound"),
     }
     m.update(compute_test_metrics(scores, data.unseen_events, seed=cfg.seed))
     m.update(

@@ -57,6 +57,9 @@ class TrainData:
     val_y: np.ndarray | None = None
     #: channels whose sign a horizontal flip reverses (flow's horizontal component)
     flip_negate: tuple[int, ...] = ()
+    #: one bag id per anomaly (its frame) for the method's negative selection; None = each
+    #: anomaly its own bag
+    abn_bags: np.ndarray | None = None
 
     @classmethod
     def from_arrays(cls, x, x_abn=None, val_x=None, val_y=None) -> TrainData:
@@ -325,12 +328,24 @@ def train(
         for epoch in range(start, epochs + 1):
             g = _epoch_generator(seed, epoch)
             perm = torch.randperm(n, generator=g).to(dev)
+            chosen = None  # the anomalies this epoch uses (None = all)
+            if x_abn is not None and method.negative_active(epoch):
+                # Weak labels: the method may keep only some anomalies, chosen by the model as
+                # it is now (before this epoch's steps), so a resumed run chooses the same.
+                chosen = getattr(method, "select_negatives", lambda *a: None)(
+                    x_abn, data.abn_bags, epoch)
             if x_abn is not None:
+                n_abn, nb = len(x_abn), nb_abn
+                if chosen is not None:
+                    n_abn = len(chosen)
+                    nb = min(neg_batch_size or max(1, math.ceil(batch_size * n_abn / n)), n_abn)
                 # Enough abnormal indices for every step, cycling through shuffled passes.
-                reps = math.ceil(len(batches) * nb_abn / len(x_abn))
+                reps = math.ceil(len(batches) * nb / n_abn)
                 perm_abn = torch.cat(
-                    [torch.randperm(len(x_abn), generator=g) for _ in range(reps)]
+                    [torch.randperm(n_abn, generator=g) for _ in range(reps)]
                 ).to(dev)
+                if chosen is not None:
+                    perm_abn = chosen[perm_abn]
             t0 = time.perf_counter()
             method.start_epoch(
                 epoch, lambda: (get_normal(torch.arange(sl.start, sl.stop, device=dev))
@@ -342,7 +357,7 @@ def train(
                 xb = get_normal(perm[sl], augment, g)  # (B, C, H, W) in [-1, 1]
                 xa, ia = None, None
                 if x_abn is not None:
-                    ia = perm_abn[step * nb_abn : (step + 1) * nb_abn]
+                    ia = perm_abn[step * nb : (step + 1) * nb]
                     xa = get_abn(ia, augment, g)
                 logs.append(method.train_step(xb, xa, epoch))
                 images += len(xb) + (0 if xa is None else len(xa))
@@ -352,6 +367,8 @@ def train(
             try:
                 # one host sync per epoch, checks NaN/inf
                 row = _epoch_row(logs, epoch, method.loss_keys)
+                if chosen is not None:  # how many anomalies served this epoch
+                    row["neg_selected"] = float(len(chosen))
             except NonFiniteLossError as e:
                 if ckpt_path is None:
                     kept = "no checkpoint was asked for"

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import torch
 
-from toolkit.methods.base import AutoencoderMethod, Setting, register_method
+from toolkit.methods.base import (
+    WEAK_LABEL_SETTINGS,
+    AutoencoderMethod,
+    Setting,
+    register_method,
+)
 from toolkit.models.losses import per_sample_mse
 
 
@@ -24,9 +29,11 @@ class ABC(AutoencoderMethod):
     adversarial = False
     uses_abnormal = True
     settings = (Setting("neg_weight", 1.0, "Weight of the loss on labelled anomalies.",
-                        minimum=0),)
+                        minimum=0), *WEAK_LABEL_SETTINGS)
     loss_keys = ("loss", "rec", "neg")
 
-    def negative_term(self, x_abn: torch.Tensor, x_hat_abn: torch.Tensor) -> torch.Tensor:
+    def negative_term(
+        self, x_abn: torch.Tensor, x_hat_abn: torch.Tensor, normal_mse: torch.Tensor | None = None
+    ) -> torch.Tensor:
         e = per_sample_mse(x_abn, x_hat_abn).clamp_min(1e-6)
         return self.neg_weight * -torch.log(-torch.expm1(-e)).mean()  # -log(1 - exp(-e))

@@ -22,6 +22,7 @@ from toolkit.errors import AdtkError
 from toolkit.methods.base import (
     ADVERSARIAL_SETTINGS,
     NEGATIVE_SETTINGS,
+    WEAK_LABEL_SETTINGS,
     AutoencoderMethod,
     NegativeLearningMixin,
     Setting,
@@ -61,6 +62,7 @@ class ADNL(NegativeLearningMixin, AutoencoderMethod):
     settings = (
         *ADVERSARIAL_SETTINGS,
         *NEGATIVE_SETTINGS,
+        *WEAK_LABEL_SETTINGS,
         Setting("pseudo", "none", "Pseudo-anomalies made from normal training images (Astrid "
                 "et al. 2021): patch = a square of another image pasted in, noise = strong "
                 "Gaussian noise; the network learns to output the clean image. Works with "

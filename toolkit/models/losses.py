@@ -42,8 +42,14 @@ class NegativeLoss(nn.Module):
         self.kind = kind
         self.weight = weight
 
-    def forward(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, x_hat: torch.Tensor, cap: torch.Tensor | float | None = None
+    ) -> torch.Tensor:
+        """``cap``: a bound on each sample's MSE (no gradient past it), or None."""
         mse = per_sample_mse(x, x_hat)  # (B,)
+        if cap is not None:
+            # min(mse, cap): a sample whose error is past the cap is left alone (a hinge)
+            mse = torch.minimum(mse, torch.as_tensor(cap, dtype=mse.dtype, device=mse.device))
         term = -mse if self.kind == "naive" else torch.exp(-mse)
         return self.weight * term.mean()
 

@@ -1,0 +1,61 @@
+"""Region labels vs interval labels for training, on real UCSD Ped2 clips (CLI, end to end).
+
+UCSD Ped2: Mahadevan et al., "Anomaly detection in crowded scenes", CVPR 2010. Skipped when
+../shared/data is absent.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from toolkit.cli import main
+
+pytestmark = [pytest.mark.shared, pytest.mark.slow]
+
+
+def _adtk(*args):
+    r = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+def test_interval_training_labels_on_region_labelled_ped2_clips(shared_data, tmp_path):
+    ped2 = shared_data / "ucsd-ped2"
+    clips = tmp_path / "ped2"
+    for rel in ("train/train_01.mp4", "test/test_02.mp4", "test/test_04.mp4"):
+        (clips / rel).parent.mkdir(parents=True, exist_ok=True)
+        (clips / rel).symlink_to(ped2 / rel)  # links: the data is never copied
+    _adtk("extract", clips, "--out", tmp_path / "crops", "--labels", ped2 / "labels.csv",
+          "--regions", ped2 / "anomaly_regions.csv", "--fps", 5, "--target", "object",
+          "--workers", 1, "--no-progress")
+    man = tmp_path / "crops" / "manifest.parquet"
+    out = _adtk("bench", "--suite", "ped2", "--data", man, "--frame-labels",
+                ped2 / "frame_labels.csv", "--labelled-clips", 1, "--seed", 1, "--method",
+                "adnl", "--train-labels", "auto,interval", "--epochs", 3, "--size", 16,
+                "--batch-size", 32, "--out", tmp_path / "runs", "--no-report", "--no-progress",
+                "--threads", 1)
+    assert "frame AUROC micro" in out
+    runs = {}
+    for m in (tmp_path / "runs").glob("*/metrics.json"):
+        cfg = json.loads((m.parent / "config.json").read_text())
+        runs[cfg["train_labels"]] = (cfg, json.loads(m.read_text()), m.parent)
+    assert set(runs) == {"auto", "interval"}
+    (c_reg, m_reg, f_reg), (c_int, m_int, f_int) = runs["auto"], runs["interval"]
+    assert c_reg["run_id"] != c_int["run_id"]
+    # region labels: the paper's unbounded term; interval labels: the bounded one
+    assert m_reg["train_label_source"] == "region" and m_reg["neg_bound"] == "none"
+    assert m_int["train_label_source"] == "interval" and m_int["neg_bound"] == "margin"
+    assert m_reg["neg_select"] == m_int["neg_select"] == "all"
+    # the interval labels call the walkers beside the anomaly abnormal too
+    assert m_int["n_train_abnormal"] > m_reg["n_train_abnormal"] > 0
+    # what is scored does not change: same test crops, same labels, same frames
+    s_reg, s_int = (pd.read_parquet(f / "scores.parquet") for f in (f_reg, f_int))
+    key = ["sample_id", "split", "label"]
+    assert s_reg[key].sort_values("sample_id").reset_index(drop=True).equals(
+        s_int[key].sort_values("sample_id").reset_index(drop=True))
+    assert m_reg["frame_n"] == m_int["frame_n"] and m_reg["object_n"] == m_int["object_n"]
+    assert m_reg["frame_auroc_micro"] is not None and m_int["frame_auroc_micro"] is not None

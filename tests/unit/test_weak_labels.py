@@ -1,0 +1,219 @@
+"""Weak (frame-level) labels: which labels training takes (--train-labels) and the
+multiple-instance selection of negatives (--neg-select mil)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from toolkit.data.datasets import (
+    abnormal_bags,
+    load_manifest_data,
+    training_labels,
+    weak_label_source,
+)
+from toolkit.data.manifest import read_manifest, write_manifest
+from toolkit.data.synthetic import make_split_manifest
+from toolkit.errors import AdtkError
+from toolkit.methods import create_method
+from toolkit.methods.base import mil_select
+
+# --- the selection rule ---------------------------------------------------------------------
+
+
+def test_mil_keeps_the_highest_scores_of_each_bag():
+    scores = np.array([0.1, 0.5, 0.3, 0.9, 0.2, 0.2, 0.7])
+    bags = np.array([0, 0, 0, 1, 2, 2, 0])
+    assert mil_select(scores, bags, 1).tolist() == [3, 4, 6]  # tie in bag 2: lower index
+    assert mil_select(scores, bags, 2).tolist() == [1, 3, 4, 5, 6]
+    assert mil_select(scores, bags, 5).tolist() == list(range(7))  # k beyond a bag: all of it
+    assert mil_select(scores, None, 1).tolist() == list(range(7))  # no bags: every sample
+    with pytest.raises(AdtkError, match="bag ids"):
+        mil_select(scores, bags[:3], 1)
+
+
+def test_abnormal_bags_are_frames():
+    meta = pd.DataFrame({"video": ["a", "a", "a", "b"], "frame_idx": [3, 3, 4, 3]})
+    bags = abnormal_bags(meta)
+    assert bags[0] == bags[1] and len(set(bags.tolist())) == 3
+    assert abnormal_bags(pd.DataFrame({"sample_id": ["x"]})) is None
+
+
+@pytest.fixture(scope="module")
+def toy_bags(tiny_digits):
+    """Bags like interval-labelled frames: each holds one true anomaly (an inverted digit:
+    white background) and three normal digits (unseen in training), all labelled abnormal."""
+    d = tiny_digits
+    g = np.random.default_rng(0)
+    normals = d.test.x[d.test.y == 0]
+    odd = 255 - normals[-20:]
+    pick = torch.as_tensor(g.choice(len(normals) - 20, size=60, replace=False))
+    x_abn, bags, truth = [], [], []
+    for b in range(20):
+        members = [odd[b], *normals[pick[3 * b : 3 * b + 3]]]
+        order = g.permutation(4)  # the anomaly at a random place in its bag
+        for j in order:
+            x_abn.append(members[j])
+            bags.append(b)
+            truth.append(j == 0)
+    return d.train.x, torch.stack(x_abn), np.array(bags), np.array(truth)
+
+
+def test_mil_picks_the_instance_that_is_different(toy_bags):
+    from toolkit.engine.train import TrainData, train
+
+    x, x_abn, bags, truth = toy_bags
+    m = create_method("adnl", neg_select="mil", latent_dim=8, width=8, neg_loss="scaled")
+    res = train(m, TrainData(x, x_abn, abn_bags=bags), epochs=4, batch_size=64, seed=0)
+    hist = res.history
+    # epoch 1 is normal-only under mil; afterwards one negative per bag (frame)
+    assert np.isnan(hist["neg_selected"].iloc[0]) and np.isnan(hist["neg"].iloc[0])
+    assert (hist["neg_selected"].iloc[1:] == 20).all()
+    chosen = m.select_negatives(x_abn, bags, epoch=5).cpu().numpy()
+    assert len(chosen) == 20 and len(set(bags[chosen])) == 20
+    assert truth[chosen].mean() >= 0.9  # the odd one of (nearly) every bag; chance: 0.25
+    # all: every labelled anomaly, no selection
+    m_all = create_method("adnl", neg_select="all", latent_dim=8, width=8)
+    assert m_all.build(1, 16).select_negatives(x_abn, bags, 2) is None
+
+
+def test_auto_bound_follows_the_label_strength():
+    from toolkit.methods import get_method
+
+    cls = get_method("adnl")
+    assert cls.resolve_settings({"neg_bound": "auto"}, {"weak_labels": True}) == {
+        "neg_bound": "margin"}
+    assert cls.resolve_settings({"neg_bound": "auto"}, {"weak_labels": False}) == {
+        "neg_bound": "none"}
+    assert cls.resolve_settings({"neg_bound": "none"}, {"weak_labels": True}) == {
+        "neg_bound": "none"}  # the user's choice stays
+
+
+# --- which labels training takes ---------------------------------------------------------------
+
+
+def _region_manifest(tmp_path, with_regions=True):
+    """A split manifest as ``adtk extract --regions`` writes it: the train split's 8 abnormal
+    crops are region-labelled objects, and 10 of its normal crops share their frames (abnormal
+    by the interval label only)."""
+    man = make_split_manifest(tmp_path)
+    df = read_manifest(man)
+    train = (df["split"] == "train").to_numpy()
+    interval = df["label"].astype(object).copy()
+    walkers = np.flatnonzero(train & (df["label"] == "normal").to_numpy())[-10:]
+    interval.iloc[walkers] = "abnormal"
+    if with_regions:
+        df["label_interval"] = interval
+        df["label_source"] = "region"
+    else:  # interval labels only: label is the interval label
+        df["label"] = interval
+        df["label_source"] = "interval"
+    return write_manifest(df, man, kind="split")
+
+
+def test_training_labels_switch_only_the_train_split(tmp_path):
+    man = _region_manifest(tmp_path)
+    df = read_manifest(man)
+    train = (df["split"] == "train").to_numpy()
+    auto, src = training_labels(df, "auto")
+    assert src == "region" and (auto == df["label"]).all()
+    interval, src = training_labels(df, "interval")
+    assert src == "interval" and not weak_label_source("region") and weak_label_source(src)
+    assert (interval[train] == "abnormal").sum() == 18
+    assert (interval[~train] == df["label"][~train]).all()  # val and test keep their labels
+    assert (training_labels(df, "region")[0] == df["label"]).all()
+    d = load_manifest_data(man, size=16, train_labels="interval")
+    assert len(d.train_abn) == 18 and len(d.train) == 30
+    assert d.info["train_label_source"] == "interval"
+    assert (d.test.meta["label"] == "abnormal").sum() == 6  # test labels unchanged
+
+
+def test_region_training_labels_need_region_labels(tmp_path):
+    man = _region_manifest(tmp_path, with_regions=False)
+    with pytest.raises(AdtkError, match="has no region labels"):
+        training_labels(read_manifest(man), "region", where=str(man))
+    df = read_manifest(man)
+    df["label_source"] = np.where(df["split"] == "train", "interval", "region")
+    with pytest.raises(AdtkError, match="18 abnormal train crop"):
+        training_labels(df, "region")
+    with pytest.raises(AdtkError, match="unknown train_labels"):
+        training_labels(df, "object")
+
+
+def test_train_labels_and_neg_select_reach_config_and_run_id(tmp_path):
+    from toolkit.engine.run import resolve_bench_config
+
+    man = _region_manifest(tmp_path / "r")
+    weak = _region_manifest(tmp_path / "w", with_regions=False)
+
+    def cfg(data, **kw):
+        return resolve_bench_config(method="adnl", data=str(data), epochs=1, **kw)
+
+    region_auto, region_int = cfg(man), cfg(man, train_labels="interval")
+    # region labels: unbounded (the paper); interval labels: the bounded term
+    assert (region_auto.params["neg_select"], region_auto.params["neg_bound"]) == ("all", "none")
+    assert (region_int.params["neg_select"], region_int.params["neg_bound"]) == ("all", "margin")
+    assert region_auto.run_id != region_int.run_id
+    assert "train_labels" not in region_auto.hash_dict()  # auto: earlier run ids kept
+    assert region_int.hash_dict()["train_labels"] == "interval"
+    # how anomalies were used before these settings: not hashed, earlier ids kept
+    assert set(region_auto.hash_dict().get("params", {})).isdisjoint(
+        {"neg_select", "mil_k", "neg_bound", "neg_margin"})
+    assert cfg(weak).params["neg_bound"] == "margin"  # no region labels: auto -> margin
+    forced = cfg(weak, neg_bound="none")  # the user overrides auto
+    assert forced.params["neg_bound"] == "none" and forced.run_id != cfg(weak).run_id
+    region_mil = cfg(man, neg_select="mil")
+    assert region_mil.params["neg_select"] == "mil" and region_mil.run_id != region_auto.run_id
+    with pytest.raises(AdtkError, match="has no region labels"):
+        cfg(weak, train_labels="region")
+    with pytest.raises(AdtkError, match="applies to crop manifests"):
+        resolve_bench_config(method="adnl", anomaly_digit=1, train_labels="interval")
+    # the baseline does not declare the selection: nothing of it in its config
+    assert "neg_select" not in resolve_bench_config(method="baseline", data=str(weak)).params
+
+
+def test_short_run_with_interval_labels(tmp_path):
+    from toolkit.engine.run import resolve_bench_config, run_one
+
+    man = _region_manifest(tmp_path)
+    cfg = resolve_bench_config(method="adnl", data=str(man), epochs=3, batch_size=16, size=16,
+                               train_labels="interval", neg_select="mil", device="cpu",
+                               num_threads=1)
+    folder = run_one(cfg, tmp_path / "runs", progress=False)
+    config = json.loads((folder / "config.json").read_text())
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert config["train_labels"] == "interval" and config["params"]["neg_select"] == "mil"
+    assert config["params"]["neg_bound"] == "margin"  # the weak-label default, resolved
+    assert metrics["train_label_source"] == "interval" and metrics["neg_select"] == "mil"
+    assert metrics["neg_bound"] == "margin"
+    assert metrics["n_train_abnormal"] == 18
+    hist = pd.read_parquet(folder / "history.parquet")
+    # frames of this manifest hold two crops: one negative per abnormal frame
+    assert hist["neg_selected"].iloc[1:].tolist() == [9.0, 9.0]
+    scores = pd.read_parquet(folder / "scores.parquet")
+    assert (scores.query("split == 'test'")["label"] == "abnormal").sum() == 6
+
+
+def test_bounded_negative_term_stops_pushing_past_the_cap():
+    from toolkit.models.losses import NegativeLoss
+
+    x = torch.zeros(2, 1, 2, 2)
+    x_hat = torch.tensor([0.5, 2.0]).view(2, 1, 1, 1).expand(2, 1, 2, 2).clone()
+    x_hat.requires_grad_(True)
+    loss = NegativeLoss("naive")(x, x_hat, cap=1.0)  # MSEs 0.25 (below the cap) and 4.0
+    loss.backward()
+    assert loss.item() == pytest.approx(-(0.25 + 1.0) / 2)
+    g = x_hat.grad.flatten(1).abs().sum(1)
+    assert g[0] > 0 and g[1] == 0  # the one already past the cap is left alone
+    # ADNL: the cap is neg_margin times the batch's mean normal error
+    m = create_method("adnl", neg_bound="margin", neg_margin=2.0, latent_dim=4, width=4)
+    m.build(1, 8)
+    xa = torch.zeros(3, 1, 8, 8)
+    term = m.negative_term(xa, xa + 1.0, normal_mse=torch.tensor(0.1))  # MSE 1 -> capped 0.2
+    assert term.item() == pytest.approx(-0.2)
+    unbounded = create_method("adnl", neg_bound="none", latent_dim=4, width=4).build(1, 8)
+    assert unbounded.negative_term(xa, xa + 1.0, torch.tensor(0.1)).item() == pytest.approx(-1)
