@@ -220,6 +220,11 @@ def _method_names():
               help="What a manifest's samples show: appearance (the crops, default), motion "
               "(their motion channels, from adtk extract --motion-channels) or both (stacked, "
               "6 channels); appearance,motion,both runs all three.")
+@click.option("--train-every", "train_every", type=int, default=None,
+              help="Crop manifests: train on the normal crops of every Nth frame of the "
+              "training clips (frame index a multiple of N; neighbouring frames are near "
+              "duplicates); labelled anomalies, val and test crops are never subsampled. In "
+              "config.json and the run id (default 1 = every frame; suite ped2: its preset's).")
 @click.option("--anomaly-digit", default=None,
               help="Digit sets: the anomaly digit D (0-9); lists 0,3,5, ranges 0-4 or all.")
 @click.option("--unseen-digit", default=None,

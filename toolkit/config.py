@@ -199,7 +199,7 @@ BENCH_HASH_EXCLUDE = frozenset(
 
 
 #: BenchConfig fields hashed only when they differ from this value.
-BENCH_HASH_IF_SET = {"input": "appearance"}
+BENCH_HASH_IF_SET = {"input": "appearance", "train_every": 1}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,6 +219,9 @@ class BenchConfig:
     data_sha256: str | None = None  # the manifest's content hash, filled in by resolution
     crop: str = "normal"  # normal | oversize (manifests)
     input: str = "appearance"  # appearance | motion | both (manifests with motion channels)
+    # manifests: train on the normal crops of every Nth frame of each training clip
+    # (frame_idx % N == 0); labelled anomalies, val and test crops are never subsampled
+    train_every: int = 1
     anomaly_digit: int | None = None
     unseen_digit: int | None = None
     seed: int = 0

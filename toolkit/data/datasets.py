@@ -102,6 +102,7 @@ def load_bench_data(cfg: Any) -> BenchData:
             seed=cfg.seed,
             cache_dir=cfg.cache_dir,
             sha256=getattr(cfg, "data_sha256", None),  # hashed once, at config resolution
+            train_every=getattr(cfg, "train_every", 1),
         )
     if cfg.dataset not in DIGIT_SETS:
         raise AdtkError(f"unknown dataset {cfg.dataset!r}; known: {', '.join(DATASETS)}")
@@ -292,11 +293,18 @@ def load_manifest_data(
     cache_dir: str | os.PathLike | None = None,
     sha256: str | None = None,
     input: str = "appearance",
+    train_every: int = 1,
 ) -> BenchData:
     """Train / val / test sets from a split manifest; all checks happen before any decoding.
 
     ``input``: ``appearance`` (the crop images, 3 channels), ``motion`` (the motion crops,
     3 channels) or ``both`` (6 channels, appearance first).
+
+    ``train_every``: keep only the normal training crops of frames whose ``frame_idx`` is a
+    multiple of it (neighbouring video frames are near duplicates, so this cuts training time
+    about N times for little loss). Labelled anomalies are all kept: they are few by design,
+    and fewer of them would be another experiment. Val and test crops are all kept, so every
+    test frame is scored.
 
     ``sha256``: the manifest's content hash when the caller already has it (a resolved
     config's ``data_sha256``), so the file is not hashed again for the cache key.
@@ -322,6 +330,14 @@ def load_manifest_data(
         df["split"].isin(["val", "test"]).to_numpy() & (normal | abnormal)
     )
     used &= ~(df["split"].eq("val").to_numpy() & held)  # held-out kinds: test only
+    train_every = int(train_every)
+    if train_every < 1:
+        raise AdtkError(f"train_every must be >= 1 (1 = every frame), got {train_every}")
+    if train_every > 1:
+        used &= ~(train & normal) | (df["frame_idx"].to_numpy() % train_every == 0)
+        if not (used & train & normal).any():
+            raise AdtkError(f"{path}: --train-every {train_every} leaves no normal training "
+                            "crop (no training frame index is a multiple of it)")
     kinds = ("appearance", "motion") if input == "both" else (input,)
     if "motion" in kinds and motion_column(crop) not in df.columns:
         raise AdtkError(
@@ -360,7 +376,7 @@ def load_manifest_data(
         n_abn_available=len(abn_all),
         unseen_events=holdout,
         info={"manifest": str(path), "crop": crop, "input": input, "channels": int(x.shape[1]),
-              "flip_negate": flip_negate},
+              "flip_negate": flip_negate, "train_every": train_every},
     )
 
 

@@ -104,6 +104,14 @@ def resolve_bench_config(
         raise AdtkError(f"unknown input {cfg.input!r}; use one of {', '.join(INPUTS)}")
     if family == "digits" and cfg.input != "appearance":
         raise AdtkError(f"--input {cfg.input} needs a crop manifest with motion channels (--data)")
+    if not isinstance(cfg.train_every, int) or isinstance(cfg.train_every, bool) or (
+        cfg.train_every < 1
+    ):
+        raise AdtkError(f"train_every must be an integer >= 1 (1 = every frame), got "
+                        f"{cfg.train_every!r}")
+    if family == "digits" and cfg.train_every != 1:
+        raise AdtkError("--train-every subsamples the frames of video clips: it needs a crop "
+                        "manifest (--data)")
     method_cls = get_method(cfg.method)
     method_preset = method_cls.preset_values(cfg.preset, family)
     for k, v in {**PRESET_VALUES[cfg.preset][family], **method_preset}.items():
@@ -321,6 +329,7 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
                 "data",
                 "crop",
                 "input",
+                "train_every",
                 "seed",
                 "anomaly_digit",
                 "unseen_digit",

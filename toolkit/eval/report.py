@@ -55,7 +55,8 @@ _CREDIT_MARKERS = {
 #: Which config fields a reader sees in the "what was run" table, in this order.
 SHOWN_FIELDS = ("method", "dataset", "data", "crop", "anomaly_digit", "unseen_digit", "seed",
                 "neg_loss", "neg_weight", "warmup_epochs", "labelled_anomalies", "preset",
-                "epochs", "batch_size", "lr", "latent_dim", "width", "select")
+                "epochs", "batch_size", "lr", "latent_dim", "width", "select", "input",
+                "train_every")
 
 
 def _shown_fields() -> tuple[str, ...]:
@@ -630,7 +631,9 @@ def build_report(
     from toolkit.eval import frame_report as FR
 
     synthetic = synthetic_data(runs)
-    tables = [*T.all_tables(runs), *FR.frame_tables(runs)]
+    from toolkit.eval.suite_tables import read_plan
+
+    tables = [*T.all_tables(runs), *FR.frame_tables(runs, read_plan(runs_dir))]
     for t in tables:  # say it wherever results from generated data are shown
         for data, what in synthetic.items():
             if _uses(t, data, runs):
