@@ -106,10 +106,12 @@ def _num(values: np.ndarray, width: int) -> pa.Array:
 
 
 def make_clip_manifest(
-    videos: list[str], abnormal: tuple[str, ...] | list[str] = (), frames: int = 3
+    videos: list[str], abnormal: tuple[str, ...] | list[str] = (), frames: int = 3,
+    events: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """A valid crop manifest (no images) with one crop on each of ``frames`` frames per clip;
-    in the clips named in ``abnormal`` the crop of frame 1 is abnormal (event ``bike``).
+    in the clips named in ``abnormal`` the crop of frame 1 is abnormal (event ``bike``, or the
+    clip's kind in ``events``).
 
     For tests of clip-level protocols and frame-level evaluation, where what matters is which
     clip and frame each crop is on.
@@ -125,7 +127,8 @@ def make_clip_manifest(
                 "path_oversize": f"oversize/{v}/{f}.png", "video": v, "video_id": v,
                 "frame_idx": f, "time_s": f / 10, "track_id": 0, "sequence_id": f"{v}:0",
                 "x": 0, "y": 0, "w": 10, "h": 20, "det_score": 1.0, "detector": "synthetic",
-                "label": "abnormal" if bad else "normal", "event": "bike" if bad else None,
+                "label": "abnormal" if bad else "normal",
+                "event": (events or {}).get(v, "bike") if bad else None,
             })
     cols = mf.empty("crop")
     df = pd.DataFrame(rows, columns=list(cols.columns))
