@@ -233,7 +233,10 @@ def _method_names():
 @click.option("--seed", "--seeds", "seed", default=None,
               help="Seed (default 0); several: 1-8 or 1,2,3.")
 @click.option("--preset", type=click.Choice(["quick", "paper"]), default=None,
-              help="quick (2-core CPU, default) or paper (the paper's epochs and batch).")
+              help="quick (2-core CPU, default) or paper (the paper's epochs and batch). "
+              "Suite ped2 adds its own: quick = 32-pixel crops, 15 epochs, every 4th training "
+              "frame, 3 seeds for the parts beyond Table 2 (all of it within 45 min on 2 "
+              "cores); paper = 64-pixel crops, every frame, 8 seeds everywhere (a GPU).")
 @click.option("--epochs", type=int, default=None,
               help="Training epochs (default: the preset's; quick: 10 digits, 20 crops).")
 @click.option("--batch-size", type=int, default=None,
@@ -282,7 +285,9 @@ def _method_names():
               "ped2: the video protocols on a crop manifest of every clip "
               "(--data) split by clip: official (train on the clips --frame-labels does not "
               "list, score every frame of those it lists) and few-shot (--labelled-clips test "
-              "clips move into training, per seed; default seeds 1-8).")
+              "clips move into training, per seed; default seeds 1-8) with its parts: Table 2, "
+              "Table 3 (crops), Table 4 (negative loss), inputs (with motion crops), unseen "
+              "kinds (only bike clips labelled); plan in OUT/suite_plan.json.")
 @click.option("--frame-labels", default=None, type=click.Path(dir_okay=False),
               help="CSV video,frame_idx,time_s,abnormal: score every listed frame of the test "
               "clips (frames without crops get the lowest frame score) and report frame AUROC, "

@@ -263,6 +263,7 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
     from toolkit.io import atomic_path, atomic_write_json, json_clean
 
     t0 = time.perf_counter()
+    c0 = time.process_time()
     dev = resolve_device(cfg.device)
     if dev.type == "cpu":
         torch.set_num_threads(cfg.num_threads or available_cores())
@@ -351,6 +352,9 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
         n_train_abnormal=len(data.train_abn) if method.uses_abnormal else 0,
         n_val=len(data.val),
         wall_time_s=time.perf_counter() - t0 + _earlier_time(result),
+        # CPU seconds of this process (every thread) in this attempt: on a shared machine the
+        # wall time says how busy it was, this what the run itself cost
+        cpu_time_s=time.process_time() - c0,
         train_images_per_s=result.images_per_s,
         resumed_from_epoch=result.resumed_from,
         device=_device_name(dev),
