@@ -71,3 +71,18 @@ def test_with_a_plan_the_report_shows_parts_instead_of_one_pooled_fewshot_table(
     assert keys[0] == "ped2_suite_parts" and "ped2_table2_micro" in keys
     assert not any("fewshot" in k for k in keys)
     assert any("fewshot" in t.key for t in FR.frame_tables(runs))  # no plan: as before
+
+
+def test_figures_draw_official_and_table2_runs_with_distinct_labels():
+    runs = [run("b1", "baseline", 1, 0.6, input="appearance"),
+            run("b2", "baseline", 1, 0.7, input="motion"), run("a1", "adnl", 1, 0.8),
+            run("o1", "adnl", 1, 0.5, crop="oversize")]
+    p = plan([{"name": "official", "title": "Official", "run_ids": ["b1", "b2"]},
+              {"name": "table2", "title": "Table 2", "run_ids": ["a1"]},
+              {"name": "table3", "title": "Table 3", "run_ids": ["a1", "o1"]}])
+    assert [r.run_id for r in ST.figure_runs(runs, p)] == ["b1", "b2", "a1"]
+    assert ST.figure_runs(runs, None) == runs
+    official = runs[:2]
+    assert [FR._run_label(r, official) for r in official] == [
+        "AAE (baseline) (appearance)", "AAE (baseline) (motion)"]
+    assert FR._run_label(runs[2], runs[2:3]) == "ADNL"

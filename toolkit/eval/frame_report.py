@@ -203,6 +203,16 @@ def read_frames(r: T.Run) -> pd.DataFrame | None:
         return None
 
 
+def _run_label(r: T.Run, group: Sequence[T.Run]) -> str:
+    """The method's name, plus the settings that tell it from the other runs of its figure
+    (input, crop, negative loss), so that no two curves share a legend entry."""
+    extra = [str(r.get(f)) for f in ("input", "crop", "neg_loss")
+             if r.get(f) is not None and len({T.value_key(x.get(f)) for x in group
+                                              if x.get("method") == r.get("method")}) > 1]
+    name = T.method_name(r.get("method"))
+    return f"{name} ({', '.join(extra)})" if extra else name
+
+
 def _roc_curves(group: Sequence[T.Run]) -> list[tuple]:
     curves = []
     for r in sorted(group, key=lambda r: _method_order(group).index(str(r.get("method")))):
@@ -210,7 +220,7 @@ def _roc_curves(group: Sequence[T.Run]) -> list[tuple]:
         if f is None or r.get("frame_auroc_micro") is None:
             continue
         fpr, tpr = roc_points(f["abnormal"].to_numpy(), f["score"].to_numpy())
-        curves.append((T.method_name(r.get("method")), fpr, tpr, float(r.get("frame_auroc_micro"))))
+        curves.append((_run_label(r, group), fpr, tpr, float(r.get("frame_auroc_micro"))))
     return curves
 
 
@@ -309,7 +319,7 @@ def frame_figures(runs: Sequence[T.Run], max_timelines: int = 2) -> list[tuple[s
     for name, g in groups[:max_timelines]:
         order = _method_order(g)  # the same colours as in the ROC figure
         g = sorted(g, key=lambda r: order.index(str(r.get("method"))))
-        series = [(T.method_name(r.get("method")), f) for r in g
+        series = [(_run_label(r, g), f) for r in g
                   if (f := read_frames(r)) is not None]
         if series:
             out.append((f"Frame scores per test clip, {name}",

@@ -631,9 +631,10 @@ def build_report(
     from toolkit.eval import frame_report as FR
 
     synthetic = synthetic_data(runs)
-    from toolkit.eval.suite_tables import read_plan
+    from toolkit.eval.suite_tables import figure_runs, read_plan
 
-    tables = [*T.all_tables(runs), *FR.frame_tables(runs, read_plan(runs_dir))]
+    plan = read_plan(runs_dir)
+    tables = [*T.all_tables(runs), *FR.frame_tables(runs, plan)]
     for t in tables:  # say it wherever results from generated data are shown
         for data, what in synthetic.items():
             if _uses(t, data, runs):
@@ -643,7 +644,8 @@ def build_report(
 
     scores_cache = ScoresCache()  # each scores.parquet is read once for the whole report
     comp_figs, comp_note = comparison_figures(runs, max_comparisons, scores_cache=scores_cache)
-    comp_figs += [_figure(fig, t, caption, wide=True) for t, fig, caption in FR.frame_figures(runs)]
+    comp_figs += [_figure(fig, t, caption, wide=True) for t, fig, caption in FR.frame_figures(
+        figure_runs(runs, plan))]
     fin = T.finished(runs)
     order = {r.run_id: i for i, r in enumerate(sorted(
         fin, key=lambda r: tuple(T.sort_key(r.get(f))

@@ -52,6 +52,16 @@ def read_plan(runs_dir: str | os.PathLike) -> dict[str, Any] | None:
     return plan if isinstance(plan, dict) and isinstance(plan.get("parts"), list) else None
 
 
+def figure_runs(runs: Sequence[T.Run], plan: dict[str, Any] | None) -> list[T.Run]:
+    """The runs the frame figures draw: with a suite plan, those of the official protocol and
+    Table 2 (the ablations are tables; a figure of every run of a seed would be unreadable)."""
+    if plan is None:
+        return list(runs)
+    keep = {i for p in plan["parts"] if p["name"] in ("official", "table2")
+            for i in p.get("run_ids") or []}
+    return [r for r in runs if r.run_id in keep]
+
+
 def _value(r: T.Run, metric: str, kind: str | None) -> Any:
     v = r.get(metric)
     if kind is not None:
