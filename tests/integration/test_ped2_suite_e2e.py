@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from toolkit.cli import main
 from toolkit.data import manifest as mf
 from toolkit.data.synthetic import clip_frame_labels, write_clip_crops
+from toolkit.engine.clip_suite import SUITE_PRESETS
 from toolkit.eval.suite_tables import PLAN_FILE
 
 pytestmark = pytest.mark.slow
@@ -39,7 +40,8 @@ def test_tiny_suite_runs_every_part_scores_every_frame_and_resumes(tmp_path):
     first = bench(*args)
     assert "part labels skipped" in first  # the region-vs-interval slot says why it waits
     plan = json.loads((out / PLAN_FILE).read_text())
-    assert plan["settings"] == {"train_every": 4}  # the quick preset's, not given here
+    every = SUITE_PRESETS["quick"]["settings"]["train_every"]
+    assert plan["settings"] == {"train_every": every}  # the quick preset's, not given here
     ran = [p for p in plan["parts"] if not p["skipped"]]
     assert [p["name"] for p in ran] == ["official", "table2", "table3", "table4", "input",
                                         "unseen"]
@@ -49,7 +51,7 @@ def test_tiny_suite_runs_every_part_scores_every_frame_and_resumes(tmp_path):
         for rid in p["run_ids"]:
             m = json.loads((out / rid / "metrics.json").read_text())
             cfg = json.loads((out / rid / "config.json").read_text())
-            assert cfg["train_every"] == 4 and m["train_every"] == 4
+            assert cfg["train_every"] == every and m["train_every"] == every
             # training used every 4th frame; every frame of every test clip was scored
             test = mf.read_meta(cfg["data"])["test_videos"]
             assert m["frame_n"] == labels["video"].isin(test).sum()
