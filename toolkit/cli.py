@@ -234,7 +234,7 @@ def _method_names():
               help="Seed (default 0); several: 1-8 or 1,2,3.")
 @click.option("--preset", type=click.Choice(["quick", "paper"]), default=None,
               help="quick (2-core CPU, default) or paper (the paper's epochs and batch). "
-              "Suite ped2 adds its own: quick = 32-pixel crops, 15 epochs, every 6th training "
+              "Suite ped2 adds its own: quick = 32-pixel crops, 15 epochs, every 8th training "
               "frame, 3 seeds for the parts beyond Table 2 (all of it within 45 min on 2 "
               "cores); paper = 64-pixel crops, every frame, 8 seeds everywhere (a GPU).")
 @click.option("--epochs", type=int, default=None,

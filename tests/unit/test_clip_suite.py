@@ -151,8 +151,8 @@ def test_inputs_and_unseen_kinds_where_the_manifest_has_them(ped2_kinds):
 def test_presets_fill_what_no_flag_or_config_sets(ped2_like, tmp_path):
     src, fl, out = ped2_like
     cfgs, p = plan(src, fl, out, {"seed": [1]})
-    assert {(c.size, c.epochs, c.train_every) for c in cfgs} == {(32, 15, 6)}
-    assert p["preset"] == "quick" and p["settings"]["train_every"] == 6
+    assert {(c.size, c.epochs, c.train_every) for c in cfgs} == {(32, 15, 8)}
+    assert p["preset"] == "quick" and p["settings"]["train_every"] == 8
     cfgs, _ = plan(src, fl, out, {"seed": [1]}, epochs=2, train_every=1)
     assert {(c.size, c.epochs, c.train_every) for c in cfgs} == {(32, 2, 1)}
     yaml = tmp_path / "bench.yaml"
