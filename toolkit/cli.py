@@ -225,6 +225,11 @@ def _method_names():
               "default), interval (label_interval: a region-labelled manifest trained as if "
               "it had interval labels only) or region (its region labels; an error where "
               "there are none). Test labels never change. auto,interval runs both.")
+@click.option("--train-every", "train_every", type=int, default=None,
+              help="Crop manifests: train on the normal crops of every Nth frame of the "
+              "training clips (frame index a multiple of N; neighbouring frames are near "
+              "duplicates); labelled anomalies, val and test crops are never subsampled. In "
+              "config.json and the run id (default 1 = every frame; suite ped2: its preset's).")
 @click.option("--anomaly-digit", default=None,
               help="Digit sets: the anomaly digit D (0-9); lists 0,3,5, ranges 0-4 or all.")
 @click.option("--unseen-digit", default=None,
@@ -233,7 +238,10 @@ def _method_names():
 @click.option("--seed", "--seeds", "seed", default=None,
               help="Seed (default 0); several: 1-8 or 1,2,3.")
 @click.option("--preset", type=click.Choice(["quick", "paper"]), default=None,
-              help="quick (2-core CPU, default) or paper (the paper's epochs and batch).")
+              help="quick (2-core CPU, default) or paper (the paper's epochs and batch). "
+              "Suite ped2 adds its own: quick = 32-pixel crops, 15 epochs, every 8th training "
+              "frame, 3 seeds for the parts beyond Table 2 (all of it within 45 min on 2 "
+              "cores); paper = 64-pixel crops, every frame, 8 seeds everywhere (a GPU).")
 @click.option("--epochs", type=int, default=None,
               help="Training epochs (default: the preset's; quick: 10 digits, 20 crops).")
 @click.option("--batch-size", type=int, default=None,
@@ -282,7 +290,9 @@ def _method_names():
               "ped2: the video protocols on a crop manifest of every clip "
               "(--data) split by clip: official (train on the clips --frame-labels does not "
               "list, score every frame of those it lists) and few-shot (--labelled-clips test "
-              "clips move into training, per seed; default seeds 1-8).")
+              "clips move into training, per seed; default seeds 1-8) with its parts: Table 2, "
+              "Table 3 (crops), Table 4 (negative loss), inputs (with motion crops), unseen "
+              "kinds (only bike clips labelled); plan in OUT/suite_plan.json.")
 @click.option("--frame-labels", default=None, type=click.Path(dir_okay=False),
               help="CSV video,frame_idx,time_s,abnormal: score every listed frame of the test "
               "clips (frames without crops get the lowest frame score) and report frame AUROC, "

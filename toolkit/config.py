@@ -199,7 +199,7 @@ BENCH_HASH_EXCLUDE = frozenset(
 
 
 #: BenchConfig fields hashed only when they differ from this value.
-BENCH_HASH_IF_SET = {"input": "appearance", "train_labels": "auto"}
+BENCH_HASH_IF_SET = {"input": "appearance", "train_labels": "auto", "train_every": 1}
 #: Method settings (``params``) added after runs existed, hashed only when they differ from the
 #: behaviour before them: ``neg_select all`` is how every labelled anomaly was used before
 #: weak-label selection existed, so those runs keep their ids.
@@ -229,6 +229,9 @@ class BenchConfig:
     #: ``label_interval`` (a region-labelled manifest trained as if it had interval labels
     #: only); region = ``label``, checked to be region labels. Test labels never change.
     train_labels: str = "auto"
+    # manifests: train on the normal crops of every Nth frame of each training clip
+    # (frame_idx % N == 0); labelled anomalies, val and test crops are never subsampled
+    train_every: int = 1
     anomaly_digit: int | None = None
     unseen_digit: int | None = None
     seed: int = 0

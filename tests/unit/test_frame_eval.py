@@ -130,3 +130,23 @@ def test_sequence_split_leaves_out_frames_seen_in_training(tmp_path):
     fs = pd.read_parquet(run / "frame_scores.parquet")
     assert fs["frame_idx"].tolist() == [1, 2, 3, 4] and m["frame_n_excluded_trained"] == 1
     assert m["protocol"] is None
+
+
+def test_per_kind_frame_and_object_auroc_use_only_the_clips_of_that_kind(tmp_path):
+    run, fl_path, scores, fl = make_run(tmp_path, region=True)
+    # the third clip's anomaly is a cart: its kind is scored on its own clip only
+    cart = TEST[2]
+    scores.loc[scores["video"] == cart, "event"] = scores.loc[
+        scores["video"] == cart, "event"].where(lambda e: e.isna(), "cart")
+    scores.to_parquet(run / "scores.parquet")
+    m = F.evaluate_run(run, F.FrameEvalConfig(str(fl_path)))
+    assert m["frame_clips_by_event"] == {"bike": TEST[:2], "cart": [cart]}
+    fs = pd.read_parquet(run / "frame_scores.parquet")
+    for kind, clips in m["frame_clips_by_event"].items():
+        f = fs[fs["video"].isin(clips)]
+        assert m["frame_auroc_by_event"][kind] == pytest.approx(
+            roc_auc_score(f["abnormal"], f["score"]))
+        s = scores[scores["video"].isin(clips)]
+        assert m["object_auroc_by_event"][kind] == pytest.approx(
+            roc_auc_score(s["label"] == "abnormal", s["score"]))
+    assert m["frame_auroc_by_event"]["cart"] == pytest.approx(m["frame_auroc_by_clip"][cart])

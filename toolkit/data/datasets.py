@@ -103,6 +103,7 @@ def load_bench_data(cfg: Any) -> BenchData:
             cache_dir=cfg.cache_dir,
             sha256=getattr(cfg, "data_sha256", None),  # hashed once, at config resolution
             train_labels=getattr(cfg, "train_labels", "auto"),
+            train_every=getattr(cfg, "train_every", 1),
         )
     if cfg.dataset not in DIGIT_SETS:
         raise AdtkError(f"unknown dataset {cfg.dataset!r}; known: {', '.join(DATASETS)}")
@@ -294,6 +295,7 @@ def load_manifest_data(
     sha256: str | None = None,
     input: str = "appearance",
     train_labels: str = "auto",
+    train_every: int = 1,
 ) -> BenchData:
     """Train / val / test sets from a split manifest; all checks happen before any decoding.
 
@@ -303,6 +305,12 @@ def load_manifest_data(
     ``train_labels``: which label the train split's crops take (:func:`training_labels`);
     validation and test crops keep ``label`` whatever it is. ``info['train_label_source']``
     says where the training anomalies' labels came from.
+
+    ``train_every``: keep only the normal training crops of frames whose ``frame_idx`` is a
+    multiple of it (neighbouring video frames are near duplicates, so this cuts training time
+    about N times for little loss). Labelled anomalies are all kept: they are few by design,
+    and fewer of them would be another experiment. Val and test crops are all kept, so every
+    test frame is scored.
 
     ``sha256``: the manifest's content hash when the caller already has it (a resolved
     config's ``data_sha256``), so the file is not hashed again for the cache key.
@@ -329,6 +337,14 @@ def load_manifest_data(
         df["split"].isin(["val", "test"]).to_numpy() & (normal | abnormal)
     )
     used &= ~(df["split"].eq("val").to_numpy() & held)  # held-out kinds: test only
+    train_every = int(train_every)
+    if train_every < 1:
+        raise AdtkError(f"train_every must be >= 1 (1 = every frame), got {train_every}")
+    if train_every > 1:
+        used &= ~(train & normal) | (df["frame_idx"].to_numpy() % train_every == 0)
+        if not (used & train & normal).any():
+            raise AdtkError(f"{path}: --train-every {train_every} leaves no normal training "
+                            "crop (no training frame index is a multiple of it)")
     kinds = ("appearance", "motion") if input == "both" else (input,)
     if "motion" in kinds and motion_column(crop) not in df.columns:
         raise AdtkError(
@@ -368,7 +384,7 @@ def load_manifest_data(
         unseen_events=holdout,
         info={"manifest": str(path), "crop": crop, "input": input, "channels": int(x.shape[1]),
               "flip_negate": flip_negate, "train_labels": train_labels,
-              "train_label_source": label_source},
+              "train_label_source": label_source, "train_every": train_every},
     )
 
 

@@ -204,6 +204,11 @@ def write_protocol_manifest(
         "group_by": "video",
         "holdout_events": [],
     }
+    # What the motion crops hold (flow or frame difference) travels with the crops: training
+    # mirrors a flow's horizontal component on a flip only when it knows the crops are flow.
+    motion = mf.read_meta(src).get("motion_channels")
+    if motion:
+        meta["motion_channels"] = motion
     if df is None:
         df = mf.read_manifest(src, kind="crop")
     part = assign(df, split)

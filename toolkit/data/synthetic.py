@@ -106,10 +106,12 @@ def _num(values: np.ndarray, width: int) -> pa.Array:
 
 
 def make_clip_manifest(
-    videos: list[str], abnormal: tuple[str, ...] | list[str] = (), frames: int = 3
+    videos: list[str], abnormal: tuple[str, ...] | list[str] = (), frames: int = 3,
+    events: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """A valid crop manifest (no images) with one crop on each of ``frames`` frames per clip;
-    in the clips named in ``abnormal`` the crop of frame 1 is abnormal (event ``bike``).
+    in the clips named in ``abnormal`` the crop of frame 1 is abnormal (event ``bike``, or the
+    clip's kind in ``events``).
 
     For tests of clip-level protocols and frame-level evaluation, where what matters is which
     clip and frame each crop is on.
@@ -125,7 +127,8 @@ def make_clip_manifest(
                 "path_oversize": f"oversize/{v}/{f}.png", "video": v, "video_id": v,
                 "frame_idx": f, "time_s": f / 10, "track_id": 0, "sequence_id": f"{v}:0",
                 "x": 0, "y": 0, "w": 10, "h": 20, "det_score": 1.0, "detector": "synthetic",
-                "label": "abnormal" if bad else "normal", "event": "bike" if bad else None,
+                "label": "abnormal" if bad else "normal",
+                "event": (events or {}).get(v, "bike") if bad else None,
             })
     cols = mf.empty("crop")
     df = pd.DataFrame(rows, columns=list(cols.columns))
@@ -197,3 +200,85 @@ def make_split_manifest(
             df[col] = df[col].astype("float32")
     meta = {"holdout_events": list(holdout_events)} if holdout_events else {}
     return write_manifest(df, root / name, kind="split", meta=meta)
+
+
+def write_clip_crops(
+    root: Path,
+    videos: list[str],
+    events: dict[str, str] | None = None,
+    frames: int = 4,
+    per_frame: int = 2,
+    motion: bool = False,
+    regions: bool = False,
+    size: int = 16,
+    seed: int = 0,
+) -> Path:
+    """A crop manifest of whole clips with real PNG crops (``root/manifest.parquet``).
+
+    Every frame of every clip has ``per_frame`` crops. In the clips of ``events`` (clip ->
+    anomaly kind) crop 0 of every odd frame is abnormal (a vertical bar, the event named),
+    the others normal (a horizontal bar). ``motion``: motion crops beside them
+    (``path_motion``, ``path_motion_oversize``; bright for abnormal crops, described as frame
+    differences in the metadata). ``regions``: labels of abnormal clips' crops come from
+    object regions (``label_source`` region, ``label_interval`` beside it).
+    For tests of clip protocols and suites end to end; a method can learn the difference.
+    """
+    import cv2
+
+    from toolkit.data import manifest as mf
+
+    events = events or {}
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    (root / "crops").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for v in videos:
+        vid = v.replace("/", "_").replace(".", "_")
+        for f in range(frames):
+            for d in range(per_frame):
+                bad = v in events and f % 2 == 1 and d == 0
+                cid = f"{vid}_{f:05d}_{d:02d}"
+                row = {
+                    "crop_id": cid, "path": f"crops/{cid}.png",
+                    "path_oversize": f"crops/{cid}_os.png", "video": v, "video_id": vid,
+                    "frame_idx": f, "time_s": f / 10, "track_id": d, "sequence_id": f"{vid}_t{d}",
+                    "x": 10 * d, "y": 0, "w": 10, "h": 20, "det_score": 1.0,
+                    "detector": "synthetic", "label": "abnormal" if bad else "normal",
+                    "event": events[v] if bad else None,
+                }
+                cv2.imwrite(str(root / row["path"]), crop_image(bad, rng, size))
+                cv2.imwrite(str(root / row["path_oversize"]), crop_image(bad, rng, size))
+                if motion:
+                    for col, suffix in (("path_motion", "_m"), ("path_motion_oversize", "_mos")):
+                        row[col] = f"crops/{cid}{suffix}.png"
+                        level = 220 if bad else 30
+                        img = np.full((size, size, 3), level, np.uint8)
+                        img = cv2.add(img, rng.integers(0, 12, img.shape, dtype=np.uint8))
+                        cv2.imwrite(str(root / row[col]), img)
+                if regions:
+                    in_abnormal_clip = v in events and f % 2 == 1
+                    row["label_source"] = "region" if v in events else "interval"
+                    row["label_interval"] = "abnormal" if in_abnormal_clip else "normal"
+                rows.append(row)
+    df = pd.DataFrame(rows)
+    cols = mf.empty("crop")
+    for c in cols.columns:
+        if c not in df.columns:
+            df[c] = None
+    df = df.astype({c: cols[c].dtype for c in cols.columns
+                    if c not in ("event", "target", "object_class")})
+    meta = {"motion_channels": {"kind": "diff"}} if motion else None
+    return mf.write_manifest(df, root / "manifest.parquet", meta=meta)
+
+
+def clip_frame_labels(manifest: pd.DataFrame, path: Path) -> Path:
+    """frame_labels.csv of the clips of ``manifest`` that hold an abnormal crop (the test
+    clips), plus the normal clips named ``test``: a frame is abnormal when a crop in it is."""
+    test = manifest[manifest["video"].str.contains("test")
+                    | manifest["video"].isin(manifest.loc[manifest["label"] == "abnormal",
+                                                          "video"])]
+    fl = (test.assign(abnormal=(test["label"] == "abnormal").astype(int))
+          .groupby(["video", "frame_idx"], as_index=False)
+          .agg(time_s=("time_s", "first"), abnormal=("abnormal", "max")))
+    fl[["video", "frame_idx", "time_s", "abnormal"]].to_csv(path, index=False)
+    return path

@@ -142,24 +142,28 @@ def suite_axes(suite: str, has_data: bool) -> list[dict[str, list[Any]]]:
 
 
 def _clip_suite_parts(
-    flags: dict[str, Any], given: dict[str, list[Any]], options: dict[str, Any]
-) -> tuple[list[dict[str, list[Any]]], dict[str, list[Any]]]:
-    """The axis sets of a clip-protocol suite, and the given axes it leaves to override them.
+    flags: dict[str, Any], given: dict[str, list[Any]], options: dict[str, Any],
+    config: str | os.PathLike | None = None,
+) -> tuple[Any, list[dict[str, list[Any]]], dict[str, list[Any]], dict[str, Any]]:
+    """The plan of a clip-protocol suite, its axis sets, the given axes it leaves to override
+    them, and the flags with the suite preset's settings filled in where none was given.
 
     The suite pairs each seed with its own split manifest, so seeds and methods given on the
     command line choose the suite's seeds and methods instead of overriding its pairs.
     """
-    from toolkit.engine.clip_suite import suite_parts
+    from toolkit.engine.clip_suite import plan_suite, suite_defaults
 
     data = given.get("data") or [flags.get("data")]
     if len(data) > 1:
         raise AdtkError("suite ped2 takes one crop manifest (--data)")
-    parts = suite_parts(
+    preset, fill = suite_defaults(flags.get("preset"), flags, config)
+    sp = plan_suite(
         data[0], flags.get("out") or "runs", options.get("frame_labels"),
         labelled_clips=options.get("labelled_clips"), seeds=given.get("seed"),
-        methods=given.get("method"),
+        methods=given.get("method"), preset=preset, settings=fill,
     )
-    return parts, {k: v for k, v in given.items() if k not in ("seed", "data", "method")}
+    rest = {k: v for k, v in given.items() if k not in ("seed", "data", "method")}
+    return sp, sp.axis_sets(), rest, {**flags, **fill}
 
 
 def plan(
@@ -189,13 +193,20 @@ def plan(
     if unknown:
         raise AdtkError(f"not a grid axis: {', '.join(unknown)}; axes: {', '.join(axis_names)}")
     has_data = bool(flags.get("data") or given.get("data"))
+    suite_plan = None
     if suite in CLIP_SUITES:
-        parts, given = _clip_suite_parts(flags, given, suite_options or {})
+        suite_plan, parts, given, flags = _clip_suite_parts(flags, given, suite_options or {},
+                                                            config)
+        if notes is not None:
+            notes += suite_plan.notes()
     else:
         parts = suite_axes(suite, has_data) if suite else [{}]
     cfgs, seen = [], set()
     left_out: dict[str, int] = {}
+    members: dict[str, list[str]] = {}  # suite part -> its run ids (shared runs in several)
     for part in parts:
+        tag = (part.get("_part") or [None])[0]
+        part = {k: v for k, v in part.items() if k != "_part"}
         merged = {**part, **given}
         if part.get("data") == [None]:  # Table 1 of the paper suite: never the manifest
             merged["data"] = [None]
@@ -217,12 +228,16 @@ def plan(
                 left_out[method] = left_out.get(method, 0) + 1
                 continue
             cfg = resolve_bench_config(config, **values)
+            if tag is not None:
+                members.setdefault(tag, []).append(cfg.run_id)
             if cfg.run_id not in seen:
                 seen.add(cfg.run_id)
                 cfgs.append(cfg)
     if left_out and not cfgs:
         raise AdtkError(f"method {', '.join(left_out)} needs at least one labelled anomaly "
                         "(--labelled-anomalies 0 leaves none)")
+    if suite_plan is not None:
+        suite_plan.write(members)
     if notes is not None:
         notes += [f"left out {n} run(s) of {m} with --labelled-anomalies 0 (it needs at least "
                   "one labelled anomaly)" for m, n in left_out.items()]

@@ -104,6 +104,14 @@ def resolve_bench_config(
         raise AdtkError(f"unknown input {cfg.input!r}; use one of {', '.join(INPUTS)}")
     if family == "digits" and cfg.input != "appearance":
         raise AdtkError(f"--input {cfg.input} needs a crop manifest with motion channels (--data)")
+    if not isinstance(cfg.train_every, int) or isinstance(cfg.train_every, bool) or (
+        cfg.train_every < 1
+    ):
+        raise AdtkError(f"train_every must be an integer >= 1 (1 = every frame), got "
+                        f"{cfg.train_every!r}")
+    if family == "digits" and cfg.train_every != 1:
+        raise AdtkError("--train-every subsamples the frames of video clips: it needs a crop "
+                        "manifest (--data)")
     method_cls = get_method(cfg.method)
     method_preset = method_cls.preset_values(cfg.preset, family)
     for k, v in {**PRESET_VALUES[cfg.preset][family], **method_preset}.items():
@@ -273,6 +281,7 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
     from toolkit.io import atomic_path, atomic_write_json, json_clean
 
     t0 = time.perf_counter()
+    c0 = time.process_time()
     dev = resolve_device(cfg.device)
     if dev.type == "cpu":
         torch.set_num_threads(cfg.num_threads or available_cores())
@@ -340,6 +349,7 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
                 "data",
                 "crop",
                 "input",
+                "train_every",
                 "seed",
                 "anomaly_digit",
                 "unseen_digit",
@@ -367,6 +377,9 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
         n_train_abnormal=len(data.train_abn) if method.uses_abnormal else 0,
         n_val=len(data.val),
         wall_time_s=time.perf_counter() - t0 + _earlier_time(result),
+        # CPU seconds of this process (every thread) in this attempt: on a shared machine the
+        # wall time says how busy it was, this what the run itself cost
+        cpu_time_s=time.process_time() - c0,
         train_images_per_s=result.images_per_s,
         resumed_from_epoch=result.resumed_from,
         device=_device_name(dev),

@@ -86,10 +86,13 @@ def official_table(runs: Sequence[T.Run]) -> T.Table | None:
     metrics += [("Object", "object_auroc")]
     columns = [c for c, _ in metrics] + ["Frame, kind not stated"]
     rows = []
+    # Inputs (appearance, motion, both) are rows of their own, never pooled as seeds.
+    extra = [f for f in ("input", "crop") if len({T.value_key(r.get(f)) for r in sel}) > 1]
     for m in _method_order(sel):
         group = [r for r in sel if str(r.get("method")) == m]
-        cells = [_cell(group, k) for _, k in metrics] + [T.Cell(None)]
-        rows.append(T.Row([T.method_name(m)], cells))
+        for vals, g in T.group_runs(group, extra):
+            cells = [_cell(g, k) for _, k in metrics] + [T.Cell(None)]
+            rows.append(T.Row([T.method_name(m), *map(str, vals)], cells))
     seeds = sorted({str(r.get("seed")) for r in sel})
     ped2 = _is_ped2(sel)
     paper_rows = []
@@ -115,10 +118,11 @@ def official_table(runs: Sequence[T.Run]) -> T.Table | None:
     return T.Table(
         key="ped2_official" if ped2 else "frames_official",
         title=("UCSD Ped2" if ped2 else "Video") + ", official protocol: frame AUROC x100",
-        label_columns=["Method"],
+        label_columns=["Method", *(T.field_title(f) for f in extra)],
         columns=columns,
         rows=rows,
-        paper_rows=paper_rows,
+        paper_rows=[T.Row(r.labels + [""] * len(extra), r.cells, paper=True)
+                    for r in paper_rows],
         reported_in="elsewhere",
         caption=("Trained on the training clips (normal only), every frame of every test clip "
                  f"scored; {'seed ' if len(seeds) == 1 else 'mean ± std over seeds '}"
@@ -136,7 +140,9 @@ def _aggregate(runs: Sequence[T.Run]) -> str:
 
 def fewshot_tables(runs: Sequence[T.Run]) -> list[T.Table]:
     """Few-shot protocol in Table 2 form: per seed, average and std; one table per metric."""
-    sel = [r for r in frame_runs(runs) if _protocol(r) == "fewshot"]
+    # Unseen-kind splits (labelled clips of some kinds only) have tables of their own.
+    sel = [r for r in frame_runs(runs) if _protocol(r) == "fewshot"
+           and not r.get("protocol_events")]
     out = []
     ped2 = _is_ped2(sel)
     for k in sorted({int(r.get("labelled_clips") or 0) for r in sel}):
@@ -173,9 +179,17 @@ def fewshot_tables(runs: Sequence[T.Run]) -> list[T.Table]:
     return out
 
 
-def frame_tables(runs: Sequence[T.Run]) -> list[T.Table]:
+def frame_tables(runs: Sequence[T.Run], plan: dict[str, Any] | None = None) -> list[T.Table]:
+    """Official protocol, then the few-shot tables: a suite's parts where its plan
+    (``suite_plan.json``, :mod:`toolkit.eval.suite_tables`) is given, else one Table 2 form
+    per number of labelled clips."""
+    from toolkit.eval import suite_tables as ST
+
     t = official_table(runs)
-    return ([t] if t is not None else []) + fewshot_tables(runs)
+    head = [t] if t is not None else []
+    if plan is None:
+        return head + fewshot_tables(runs)
+    return [ST.composition_table(runs, plan), *head, *ST.part_tables(runs, plan)]
 
 
 # --- figures ---------------------------------------------------------------------------------
@@ -189,6 +203,16 @@ def read_frames(r: T.Run) -> pd.DataFrame | None:
         return None
 
 
+def _run_label(r: T.Run, group: Sequence[T.Run]) -> str:
+    """The method's name, plus the settings that tell it from the other runs of its figure
+    (input, crop, negative loss), so that no two curves share a legend entry."""
+    extra = [str(r.get(f)) for f in ("input", "crop", "neg_loss")
+             if r.get(f) is not None and len({T.value_key(x.get(f)) for x in group
+                                              if x.get("method") == r.get("method")}) > 1]
+    name = T.method_name(r.get("method"))
+    return f"{name} ({', '.join(extra)})" if extra else name
+
+
 def _roc_curves(group: Sequence[T.Run]) -> list[tuple]:
     curves = []
     for r in sorted(group, key=lambda r: _method_order(group).index(str(r.get("method")))):
@@ -196,7 +220,7 @@ def _roc_curves(group: Sequence[T.Run]) -> list[tuple]:
         if f is None or r.get("frame_auroc_micro") is None:
             continue
         fpr, tpr = roc_points(f["abnormal"].to_numpy(), f["score"].to_numpy())
-        curves.append((T.method_name(r.get("method")), fpr, tpr, float(r.get("frame_auroc_micro"))))
+        curves.append((_run_label(r, group), fpr, tpr, float(r.get("frame_auroc_micro"))))
     return curves
 
 
@@ -295,7 +319,7 @@ def frame_figures(runs: Sequence[T.Run], max_timelines: int = 2) -> list[tuple[s
     for name, g in groups[:max_timelines]:
         order = _method_order(g)  # the same colours as in the ROC figure
         g = sorted(g, key=lambda r: order.index(str(r.get("method"))))
-        series = [(T.method_name(r.get("method")), f) for r in g
+        series = [(_run_label(r, g), f) for r in g
                   if (f := read_frames(r)) is not None]
         if series:
             out.append((f"Frame scores per test clip, {name}",

@@ -43,8 +43,8 @@ from toolkit.eval import metrics as M
 FRAME_LABEL_COLUMNS = ("video", "frame_idx", "abnormal")
 FRAME_SCORES = "frame_scores.parquet"
 #: metrics.json keys this module owns (removed before a re-evaluation writes its own).
-_PREFIXES = ("frame_auroc_", "frame_n", "frame_with_crops", "frame_eval", "object_", "protocol",
-             "labelled_clips", "labelled_videos", "suite")
+_PREFIXES = ("frame_auroc_", "frame_n", "frame_with_crops", "frame_eval", "frame_clips",
+             "object_", "protocol", "labelled_clips", "labelled_videos", "suite")
 
 
 @dataclass(frozen=True)
@@ -270,9 +270,11 @@ def evaluate_run(
         "protocol_name": proto.get("protocol_name"),
         "labelled_clips": proto.get("labelled_clips"),
         "labelled_videos": proto.get("labelled_videos"),
+        "protocol_events": proto.get("protocol_events"),
         "suite": proto.get("suite"),
     }
     out.update(_object_metrics(test, manifest))
+    out.update(_event_metrics(frames, test, manifest))
 
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -303,6 +305,40 @@ def _object_metrics(test: pd.DataFrame, manifest: Path | None) -> dict[str, Any]
     }
 
 
+
+
+def clip_kinds(test: pd.DataFrame) -> dict[str, list[str]]:
+    """Anomaly kind (``event``) -> the test clips holding crops of it, from a run's test scores.
+
+    The event comes from the interval labels, so a clip counts for a kind when any of its
+    crops carries that event, whatever the crop's own (region) label."""
+    ev = test[test["event"].notna()]
+    ev = ev[ev["event"].astype(str) != ""]
+    return {str(e): sorted(map(str, g.unique()))
+            for e, g in ev.groupby(ev["event"].astype(str))["video"]}
+
+
+def _event_metrics(
+    frames: pd.DataFrame, test: pd.DataFrame, manifest: Path | None
+) -> dict[str, Any]:
+    """Per anomaly kind: frame AUROC (micro) over the frames of the clips of that kind, and
+    object AUROC over their region-labelled crops. Scores of kinds never seen in training
+    (an unseen-kind protocol) are read from these, one number per kind."""
+    kinds = clip_kinds(test)
+    if not kinds:
+        return {"frame_auroc_by_event": {}, "object_auroc_by_event": {}, "frame_clips_by_event": {}}
+    mask, _ = _region_labels(manifest, test["sample_id"].astype(str))
+    frame_by, obj_by = {}, {}
+    for e, clips in kinds.items():
+        f = frames[frames["video"].astype(str).isin(clips)]
+        frame_by[e] = M.frame_metrics(f, "score")["micro"] if len(f) else math.nan
+        obj_by[e] = None
+        if mask is not None:
+            part = test[mask & test["video"].astype(str).isin(clips).to_numpy()]
+            y = (part["label"] == "abnormal").to_numpy().astype(np.int8)
+            obj_by[e] = M.auroc(y, part["score"].to_numpy()) if len(part) else math.nan
+    return {"frame_auroc_by_event": frame_by, "object_auroc_by_event": obj_by,
+            "frame_clips_by_event": kinds}
 
 
 def evaluate_runs(

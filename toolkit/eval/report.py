@@ -55,7 +55,8 @@ _CREDIT_MARKERS = {
 #: Which config fields a reader sees in the "what was run" table, in this order.
 SHOWN_FIELDS = ("method", "dataset", "data", "crop", "anomaly_digit", "unseen_digit", "seed",
                 "neg_loss", "neg_weight", "warmup_epochs", "labelled_anomalies", "preset",
-                "epochs", "batch_size", "lr", "latent_dim", "width", "select")
+                "epochs", "batch_size", "lr", "latent_dim", "width", "select", "input",
+                "train_every")
 
 
 def _shown_fields() -> tuple[str, ...]:
@@ -630,7 +631,10 @@ def build_report(
     from toolkit.eval import frame_report as FR
 
     synthetic = synthetic_data(runs)
-    tables = [*T.all_tables(runs), *FR.frame_tables(runs)]
+    from toolkit.eval.suite_tables import figure_runs, read_plan
+
+    plan = read_plan(runs_dir)
+    tables = [*T.all_tables(runs), *FR.frame_tables(runs, plan)]
     for t in tables:  # say it wherever results from generated data are shown
         for data, what in synthetic.items():
             if _uses(t, data, runs):
@@ -640,7 +644,8 @@ def build_report(
 
     scores_cache = ScoresCache()  # each scores.parquet is read once for the whole report
     comp_figs, comp_note = comparison_figures(runs, max_comparisons, scores_cache=scores_cache)
-    comp_figs += [_figure(fig, t, caption, wide=True) for t, fig, caption in FR.frame_figures(runs)]
+    comp_figs += [_figure(fig, t, caption, wide=True) for t, fig, caption in FR.frame_figures(
+        figure_runs(runs, plan))]
     fin = T.finished(runs)
     order = {r.run_id: i for i, r in enumerate(sorted(
         fin, key=lambda r: tuple(T.sort_key(r.get(f))

@@ -289,7 +289,7 @@ DESIGN_FIELDS = (
     "method", "dataset", "data", "crop", "anomaly_digit", "unseen_digit", "neg_loss",
     "neg_weight", "warmup_epochs", "labelled_anomalies", "preset", "epochs", "batch_size",
     "lr", "latent_dim", "width", "select", "adv_weight", "neg_batch_size", "size", "augment",
-    "val_fraction", "data_sha256",
+    "val_fraction", "data_sha256", "input", "train_every",
 )
 FIELD_TITLES = {
     "method": "Method", "dataset": "Dataset", "data": "Data", "crop": "Crop",
@@ -299,6 +299,7 @@ FIELD_TITLES = {
     "latent_dim": "Latent", "width": "Width", "select": "Select", "seed": "Seed",
     "adv_weight": "Adv. weight", "neg_batch_size": "Neg. batch", "size": "Size",
     "augment": "Augment", "val_fraction": "Val. fraction", "data_sha256": "Data sha256",
+    "input": "Input", "train_every": "Train every",
 }
 METRIC_TITLES = {"test_auroc": "AUROC", "test_aupr": "AUPR"}
 
@@ -630,7 +631,10 @@ def seed_table(
 
 
 def _manifest_runs(runs: Sequence[Run]) -> list[Run]:
-    return [r for r in finished(runs) if _is_manifest(r) and _default_labelled(r)]
+    # Runs on clip-protocol splits (suite ped2) are scored frame by frame; their tables are
+    # toolkit.eval.frame_report's, per split and seed, not these crop-level ones.
+    return [r for r in finished(runs) if _is_manifest(r) and _default_labelled(r)
+            and not r.get("protocol")]
 
 
 def _mode(runs: Sequence[Run], f: str) -> Any:

@@ -148,7 +148,8 @@ def write_motion_crops(
         field = motion_field(prev, cur, nxt, kind)
         for name, box in want[fi]:
             for sub, b in (("motion", box), ("motion_oversize", oversize(box))):
-                if not cv2.imwrite(str(out / sub / name), motion_crop(field, b, size, kind, speed), png):
+                img = motion_crop(field, b, size, kind, speed)
+                if not cv2.imwrite(str(out / sub / name), img, png):
                     raise AdtkError(f"{src}: could not write {sub}/{name} (disk full?)")
 
     window: list[tuple[int, np.ndarray]] = []  # (frame_idx, grey) of the last <= 3 frames
