@@ -109,7 +109,8 @@ def test_parts_take_their_seeds_and_share_runs(ped2_like):
     assert sorted({(c.method, c.neg_loss) for c in t4}, key=str) == sorted(
         {("adnl", "naive"), ("adnl", "scaled"), ("baseline", None)}, key=str)
     assert {c.run_id for c in t4 if c.method == "baseline"} <= t2  # the same baseline runs
-    # no motion crops, no train_labels setting: skipped, saying why
+    assert {c.input for c in cfgs} == {"appearance"}  # no motion crops: appearance everywhere
+    # no motion crops, no region labels: skipped, saying why
     assert "no motion crops" in part(p, "input")["skipped"] and not part(p, "input")["run_ids"]
     assert part(p, "labels")["skipped"] and part(p, "labels")["axis"] == "train_labels"
     # unseen: every test clip here is a bike clip, so there is nothing unseen to score
@@ -131,6 +132,10 @@ def test_inputs_and_unseen_kinds_where_the_manifest_has_them(ped2_kinds):
         (m, i) for m in ("adnl", "baseline") for i in ("appearance", "both", "motion"))
     off = [c for c in cfgs if c.data.endswith("ped2-official.parquet")]
     assert sorted(c.input for c in off) == ["appearance", "both", "motion"]
+    # with motion crops, the parts that do not compare inputs train on them (the best input)
+    for name in ("table2", "table3", "table4", "unseen"):
+        assert {by_id[i].input for i in part(p, name)["run_ids"]} == {"motion"}, name
+        assert "motion channels" in part(p, name)["caption"]
     un = part(p, "unseen")
     assert not un["skipped"] and un["extra"] == {"seen": ["bike"],
                                                  "unseen": ["cart", "skateboard"]}
