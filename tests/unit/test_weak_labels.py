@@ -217,3 +217,15 @@ def test_bounded_negative_term_stops_pushing_past_the_cap():
     assert term.item() == pytest.approx(-0.2)
     unbounded = create_method("adnl", neg_bound="none", latent_dim=4, width=4).build(1, 8)
     assert unbounded.negative_term(xa, xa + 1.0, torch.tensor(0.1)).item() == pytest.approx(-1)
+
+
+def test_tables_keep_region_and_interval_runs_apart(tmp_path):
+    from toolkit.eval.tables import Run, varying
+
+    def run(tl, seed):
+        return Run(tmp_path, {"method": "adnl", "seed": seed, "train_labels": tl,
+                              "params": {"neg_bound": "none" if tl == "auto" else "margin"}})
+
+    runs = [run("auto", 1), run("auto", 2), run("interval", 1), run("interval", 2)]
+    assert "train_labels" in varying(runs)  # two rows, not one pooled over both
+    assert "train_labels" not in varying(runs[:2])

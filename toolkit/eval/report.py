@@ -55,7 +55,8 @@ _CREDIT_MARKERS = {
 #: Which config fields a reader sees in the "what was run" table, in this order.
 SHOWN_FIELDS = ("method", "dataset", "data", "crop", "anomaly_digit", "unseen_digit", "seed",
                 "neg_loss", "neg_weight", "warmup_epochs", "labelled_anomalies", "preset",
-                "epochs", "batch_size", "lr", "latent_dim", "width", "select")
+                "epochs", "batch_size", "lr", "latent_dim", "width", "select",
+                "train_labels")
 
 
 def _shown_fields() -> tuple[str, ...]:

@@ -290,6 +290,7 @@ DESIGN_FIELDS = (
     "neg_weight", "warmup_epochs", "labelled_anomalies", "preset", "epochs", "batch_size",
     "lr", "latent_dim", "width", "select", "adv_weight", "neg_batch_size", "size", "augment",
     "val_fraction", "data_sha256",
+    "train_labels",
 )
 FIELD_TITLES = {
     "method": "Method", "dataset": "Dataset", "data": "Data", "crop": "Crop",
@@ -299,6 +300,7 @@ FIELD_TITLES = {
     "latent_dim": "Latent", "width": "Width", "select": "Select", "seed": "Seed",
     "adv_weight": "Adv. weight", "neg_batch_size": "Neg. batch", "size": "Size",
     "augment": "Augment", "val_fraction": "Val. fraction", "data_sha256": "Data sha256",
+    "train_labels": "Train labels",
 }
 METRIC_TITLES = {"test_auroc": "AUROC", "test_aupr": "AUPR"}
 
