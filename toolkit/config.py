@@ -201,8 +201,8 @@ BENCH_HASH_EXCLUDE = frozenset(
 #: BenchConfig fields hashed only when they differ from this value.
 BENCH_HASH_IF_SET = {"input": "appearance", "train_labels": "auto", "train_every": 1}
 #: Method settings (``params``) added after runs existed, hashed only when they differ from the
-#: behaviour before them: ``neg_select all`` is how every labelled anomaly was used before
-#: weak-label selection existed, so those runs keep their ids.
+#: behaviour before them (every labelled anomaly a negative, the negative term unbounded), so
+#: those runs keep their ids.
 PARAMS_HASH_IF_SET = {"neg_select": "all", "mil_k": 1, "neg_bound": "none", "neg_margin": 2.0}
 #: Which labels the training crops take (``adtk bench --train-labels``).
 TRAIN_LABELS = ("auto", "region", "interval")

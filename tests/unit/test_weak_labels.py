@@ -217,3 +217,48 @@ def test_bounded_negative_term_stops_pushing_past_the_cap():
     assert term.item() == pytest.approx(-0.2)
     unbounded = create_method("adnl", neg_bound="none", latent_dim=4, width=4).build(1, 8)
     assert unbounded.negative_term(xa, xa + 1.0, torch.tensor(0.1)).item() == pytest.approx(-1)
+
+
+def test_tables_keep_region_and_interval_runs_apart(tmp_path):
+    from toolkit.eval.tables import Run, varying
+
+    def run(tl, seed):
+        return Run(tmp_path, {"method": "adnl", "seed": seed, "train_labels": tl,
+                              "params": {"neg_bound": "none" if tl == "auto" else "margin"}})
+
+    runs = [run("auto", 1), run("auto", 2), run("interval", 1), run("interval", 2)]
+    assert "train_labels" in varying(runs)  # two rows, not one pooled over both
+    assert "train_labels" not in varying(runs[:2])
+
+
+def test_mil_and_bound_resume_bit_identical(toy_bags, tmp_path):
+    """The selection is made from the model at the start of each epoch, so a run killed after
+    epoch 2 and resumed chooses the same negatives and ends with the same weights."""
+    from toolkit.engine.train import TrainData, TrainingInterrupted, load_checkpoint, train
+
+    x, x_abn, bags, _ = toy_bags
+    data = TrainData(x[:128], x_abn, abn_bags=bags)
+    kw = dict(epochs=4, batch_size=32, seed=3)
+
+    def make():
+        return create_method("adnl", neg_select="mil", neg_bound="margin", latent_dim=4,
+                             width=4)
+
+    full = make()
+    r_full = train(full, data, checkpoint=tmp_path / "a.pt", **kw)
+
+    def stop(epoch, row):
+        if epoch == 2:
+            raise TrainingInterrupted("killed")
+
+    with pytest.raises(TrainingInterrupted):
+        train(make(), data, checkpoint=tmp_path / "b.pt", on_epoch=[stop], **kw)
+    assert load_checkpoint(tmp_path / "b.pt")["epoch"] == 2
+    torch.manual_seed(999)
+    second = make()
+    r_res = train(second, data, checkpoint=tmp_path / "b.pt", **kw)
+    for k, v in full.model_.state_dict().items():
+        assert torch.equal(v, second.model_.state_dict()[k]), k
+    cols = [c for c in r_full.history.columns if c != "time_s"]
+    pd.testing.assert_frame_equal(r_full.history[cols], r_res.history[cols])
+    assert (r_full.history["neg_selected"].iloc[1:] == 20).all()

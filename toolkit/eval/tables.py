@@ -289,7 +289,7 @@ DESIGN_FIELDS = (
     "method", "dataset", "data", "crop", "anomaly_digit", "unseen_digit", "neg_loss",
     "neg_weight", "warmup_epochs", "labelled_anomalies", "preset", "epochs", "batch_size",
     "lr", "latent_dim", "width", "select", "adv_weight", "neg_batch_size", "size", "augment",
-    "val_fraction", "data_sha256", "input", "train_every",
+    "val_fraction", "data_sha256", "input", "train_every", "train_labels",
 )
 FIELD_TITLES = {
     "method": "Method", "dataset": "Dataset", "data": "Data", "crop": "Crop",
@@ -299,7 +299,7 @@ FIELD_TITLES = {
     "latent_dim": "Latent", "width": "Width", "select": "Select", "seed": "Seed",
     "adv_weight": "Adv. weight", "neg_batch_size": "Neg. batch", "size": "Size",
     "augment": "Augment", "val_fraction": "Val. fraction", "data_sha256": "Data sha256",
-    "input": "Input", "train_every": "Train every",
+    "input": "Input", "train_every": "Train every", "train_labels": "Train labels",
 }
 METRIC_TITLES = {"test_auroc": "AUROC", "test_aupr": "AUPR"}
 
