@@ -162,3 +162,21 @@ def test_no_bridged_crop_where_the_object_is_already_boxed_by_another_track(tmp_
     # (without the check, it would be)
     monkeypatch.setattr("toolkit.video.sequences.BRIDGE_DUP_IOU", 1.01)
     assert run(True)[1]["bridged_crops"] == 2
+
+
+def test_a_weak_box_must_show_motion_a_confident_one_need_not():
+    rows = [
+        (40, 40, 60, 90, 0.30, "person"),  # weak, on the walker who moves
+        (200, 40, 220, 90, 0.30, "person"),  # weak, on the still floor (a "hydrant")
+        (280, 40, 300, 90, 0.90, "person"),  # confident, still: a person standing
+    ]
+    cfg = ExtractConfig(target="object", low_score=0.15)
+    pipe = DetectionPipeline(cfg, (360, 240), 10.0, detector=_Scripted(cfg, rows))
+    rng = np.random.default_rng(0)
+    floor = np.clip(rng.normal(128, 3, (240, 360, 3)), 0, 255).astype(np.uint8)
+    pipe.init_background([floor] * 5)
+    frame = floor.copy()
+    frame[42:88, 42:58] = 20  # the walker
+    (det,) = pipe.process([frame])
+    kept = sorted(det.boxes[:, 0].tolist())
+    assert 40 in kept and 280 in kept and 200 not in kept

@@ -586,6 +586,14 @@ class DetectionPipeline:
             det = filter_size(det, self.min_size, self.min_score)
         else:
             det = drop_held_weak(filter_size(det, self.min_size, self.low_score), self.min_score)
+            if self.motion is not None and len(det):
+                # a weak box must show something that moves: at a weak score the detector
+                # also calls still things (a fire hydrant, a post) people, frame after frame
+                weak = det.scores < self.min_score
+                moves = np.zeros(len(det), bool)
+                if len(moving):
+                    moves = (overlap_min(det.boxes, moving) >= 0.5).any(axis=1)
+                det = det.select(~weak | moves)
         if self.target == "person":
             det = det.select(det.persons())
             det = det.select(~holds_group(det.boxes))
