@@ -282,7 +282,8 @@ class ExtractConfig:
     motion_gate: bool = True
     min_score: float | None = None
     #: also keep boxes scored from this up to min_score ("weak" boxes, e.g. a far-away biker
-    #: half hidden in a crowd) when no stronger box holds them; None = off
+    #: half hidden in a crowd) when no stronger box holds them and they overlap motion; None
+    #: = off
     low_score: float | None = None
     min_size: int = 12
     size: int = 64
