@@ -1,16 +1,15 @@
-"""Weak boxes (``--low-score``): which stay, which go; still weak tracks; duplicate bridges."""
+"""Weak boxes (``--low-score``): which stay, which go; duplicate bridges."""
 
 from __future__ import annotations
 
 import dataclasses
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from toolkit.config import ExtractConfig
 from toolkit.video.detect import DetectionPipeline, Detections, Detector, drop_held_weak
-from toolkit.video.sequences import CropSequences, static_tracks
+from toolkit.video.sequences import CropSequences
 
 
 def _det(rows):
@@ -93,36 +92,6 @@ def test_low_score_is_validated_and_hashed_only_when_set():
     # outputs made before the setting existed keep their hash
     assert extraction_hash(base) == extraction_hash(dataclasses.replace(base))
     assert extraction_hash(dataclasses.replace(base, low_score=0.15)) != extraction_hash(base)
-
-
-def _track_rows(tid, xs, ys, scores, cls="person", h=16):
-    return [
-        (tid, x, y, 8, h, s, cls, "yolox")
-        for x, y, s in zip(xs, ys, scores, strict=True)
-    ]
-
-
-def test_a_still_weak_person_is_no_person_and_a_passer_by_does_not_make_it_move():
-    n = 40
-    rng = np.random.default_rng(0)
-    still_y = [80.0] * n
-    still_y[17] = still_y[18] = 72.0  # a walker's box merges with it on two frames
-    rows = (
-        # a hydrant the detector calls a person at 0.2-0.5 (one frame at 0.7)
-        _track_rows(0, [240] * n, still_y, list(rng.uniform(0.2, 0.5, n - 1)) + [0.7])
-        # a person standing still, confidently detected
-        + _track_rows(1, [100] * n, [80] * n, [0.8] * n)
-        # a weakly detected walker crossing the frame
-        + _track_rows(2, list(np.linspace(20, 200, n)), [120] * n, [0.3] * n)
-        # a motion blob (no class) that stands still: not an object, whatever its score
-        + _track_rows(3, [50] * n, [30] * n, [0.2] * n, cls=None)
-    )
-    df = pd.DataFrame(rows, columns=["track_id", "x", "y", "w", "h", "det_score",
-                                     "object_class", "detector"])
-    # without weak boxes, any person box excuses a still track; and the hydrant's plain span
-    # (8 px) reaches half its height
-    assert static_tracks(df) == {3}
-    assert static_tracks(df, person_score=0.6) == {0, 3}
 
 
 def _frame_det(boxes, classes):

@@ -20,9 +20,8 @@ covers (a cart is no COCO class).
 Weak boxes (``--low-score``, off by default): a detector's boxes scored from ``low_score`` up
 to ``min_score`` are kept where no better-scored box holds them (:func:`drop_held_weak`) and
 they overlap motion. Small, far-away objects (UCSD Ped2's bikers, 20-45 px tall, often inside
-a crowd) score 0.1-0.6 with YOLOX-Nano on many frames; the motion check and the rule that a
-track of weak boxes must move (:func:`toolkit.video.sequences.static_tracks`) keep out what a
-low threshold also lets in: still things called people.
+a crowd) score 0.1-0.6 with YOLOX-Nano on many frames; the motion check keeps out what a low
+threshold also lets in: still things (a fire hydrant, a post) called people frame after frame.
 
 Motion gating (on by default, :class:`DetectionPipeline`) sends a detector only the frames,
 and for HOG only the regions, where something moves or where a person was on the previous

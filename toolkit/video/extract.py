@@ -214,11 +214,7 @@ def extract_video(
                 if not cv2.imwrite(str(stage / sub / name), img, png):
                     raise AdtkError(f"{src}: could not write crop {sub}/{name} (disk full?)")
 
-        seqs = CropSequences(
-            cfg, write, sample_fps, info.width * info.height * 3, span,
-            # with weak boxes kept, only a confident person detection excuses a still track
-            person_score=pipe.min_score if pipe.low_score is not None else None,
-        )
+        seqs = CropSequences(cfg, write, sample_fps, info.width * info.height * 3, span)
 
         def flush() -> None:
             dets = pipe.process([f for _, _, f in batch])

@@ -45,41 +45,29 @@ BRIDGE_DUP_IOU = 0.5
 BRIDGE_BYTES = 256 << 20
 
 
-def static_tracks(
-    df: pd.DataFrame, min_move: float = 0.5, person_score: float | None = None
-) -> set[int]:
+def static_tracks(df: pd.DataFrame, min_move: float = 0.5) -> set[int]:
     """Tracks that never move and that no person detector supports: not objects.
 
     A flickering light, a swaying plant or a moved chair makes a motion blob that stays in
     place; a track moves when its box centre travels at least ``min_move`` times its median
     box height (in x or y) over its life. People who stand still are kept when a person
     detector found them (``object_class`` person) on any of their crops.
-
-    With ``person_score`` (weak boxes kept, ``low_score``), a *weak* track, one whose
-    detector boxes score below ``person_score`` on median, gets no such excuse and must move
-    robustly: between the 10th and the 90th percentile of its centre positions, so that the
-    few frames where a passer-by's box joins it do not count. Measured on UCSD Ped2, YOLOX
-    calls a fire hydrant a person at 0.2-0.5 on most frames of every clip, and the plain
-    span, stretched by walkers passing it, let those tracks through.
     """
     if not len(df):
         return set()
-    cx, cy = df["x"] + df["w"] / 2, df["y"] + df["h"] / 2
     g = pd.DataFrame(
-        {"t": df["track_id"], "cx": cx, "cy": cy, "h": df["h"],
-         "p": df["object_class"] == "person"}
+        {
+            "t": df["track_id"],
+            "cx": df["x"] + df["w"] / 2,
+            "cy": df["y"] + df["h"] / 2,
+            "h": df["h"],
+            "p": df["object_class"] == "person",
+        }
     ).groupby("t")
     span = np.maximum(g["cx"].max() - g["cx"].min(), g["cy"].max() - g["cy"].min())
-    height = g["h"].median()
-    static = (span < min_move * height) & ~g["p"].any()
-    if person_score is not None:
-        detected = df["object_class"].notna() & (df["detector"] != "bridged")
-        score = df["det_score"].where(detected).groupby(df["track_id"]).median()
-        weak = (score < person_score).reindex(span.index, fill_value=False)
-        q = g[["cx", "cy"]].quantile([0.1, 0.9])
-        robust = (q.xs(0.9, level=1) - q.xs(0.1, level=1)).max(axis=1)
-        static |= weak & (robust < min_move * height)
-    return {int(t) for t in span.index[static]}
+    moved = span >= min_move * g["h"].median()
+    person = g["p"].any()
+    return {int(t) for t in span.index[~moved & ~person]}
 
 
 class CropSequences:
@@ -100,10 +88,8 @@ class CropSequences:
         sample_fps: float,
         frame_bytes: int,
         span: Any = None,
-        person_score: float | None = None,
     ):
         self.cfg = cfg
-        self.person_score = person_score
         self.start = span.start if span is not None else 0
         self.tail = span.tail if span is not None else None
         self.head: set[int] = set()
@@ -214,7 +200,7 @@ class CropSequences:
         dropped = int(df.loc[~keep, "track_id"].nunique())
         df = df[keep]
         inner = ~df["track_id"].map(self.at_boundary).astype(bool)
-        static = static_tracks(df[inner], person_score=self.person_score)
+        static = static_tracks(df[inner])
         for name in df.loc[df["track_id"].isin(static), "name"]:
             for sub in ("box", "oversize"):
                 (stage / sub / name).unlink(missing_ok=True)
