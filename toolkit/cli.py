@@ -490,6 +490,10 @@ class _Seconds(click.ParamType):
 @click.option("--min-score", type=float,
               help="Drop boxes scored below this (default: per detector; yolox 0.6, "
                    "torchvision 0.5).")
+@click.option("--low-score", type=float,
+              help="Also keep weak boxes, scored from this up to --min-score, where no "
+                   "stronger box holds them and they overlap motion (small, far-away or "
+                   "half-hidden objects; 0.15 in the Ped2 settings).  [default: off]")
 @click.option("--min-size", type=int, help="Drop boxes shorter than this (pixels).  [default: 12]")
 @click.option("--size", type=int, help="Crop side in pixels.  [default: 64]")
 @click.option("--max-gap", type=float,

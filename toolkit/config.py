@@ -298,6 +298,10 @@ class ExtractConfig:
     yolox_size: int = 640
     motion_gate: bool = True
     min_score: float | None = None
+    #: also keep boxes scored from this up to min_score ("weak" boxes, e.g. a far-away biker
+    #: half hidden in a crowd) when no stronger box holds them and they overlap motion; None
+    #: = off
+    low_score: float | None = None
     min_size: int = 12
     size: int = 64
     max_gap: float = 2.0
@@ -340,6 +344,8 @@ class ExtractConfig:
                            "a multiple of 32"),
             "size": (self.size >= 8, ">= 8"),
             "min_size": (self.min_size >= 0, ">= 0"),
+            "low_score": (self.low_score is None or 0 < self.low_score <= 1,
+                          "in (0, 1]; unset = off"),
             "max_gap": (self.max_gap >= 0, ">= 0"),
             "min_track": (self.min_track >= 1, ">= 1"),
             "bridge_s": (self.bridge_s >= 0, ">= 0; 0 = off"),
@@ -371,4 +377,4 @@ EXTRACT_RUNTIME_FIELDS = frozenset(
 )
 #: ExtractConfig fields hashed only when they differ from this value (added after outputs
 #: existed: an unchanged setting must not redo every finished video).
-EXTRACT_HASH_IF_SET = {"motion_channels": "none"}
+EXTRACT_HASH_IF_SET = {"motion_channels": "none", "low_score": None}

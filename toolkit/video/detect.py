@@ -17,6 +17,12 @@ covers (a cart is no COCO class).
   covers (object-centric anomaly detection combines both: HOG misses small people and
   non-person objects such as carts, motion misses nothing that moves).
 
+Weak boxes (``--low-score``, off by default): a detector's boxes scored from ``low_score`` up
+to ``min_score`` are kept where no better-scored box holds them (:func:`drop_held_weak`) and
+they overlap motion. Small, far-away objects (UCSD Ped2's bikers, 20-45 px tall, often inside
+a crowd) score 0.1-0.6 with YOLOX-Nano on many frames; the motion check keeps out what a low
+threshold also lets in: still things (a fire hydrant, a post) called people frame after frame.
+
 Motion gating (on by default, :class:`DetectionPipeline`) sends a detector only the frames,
 and for HOG only the regions, where something moves or where a person was on the previous
 sampled frame; an empty fixed-camera scene then costs one small background-subtraction step.
@@ -34,9 +40,10 @@ import numpy as np
 
 from toolkit.errors import AdtkError
 from toolkit.registry import Registry
-from toolkit.video.geometry import (  # noqa: F401 - iou_matrix, area: re-exported for callers
+from toolkit.video.geometry import (
     area,
     inside_larger,
+    inside_share,
     iou_matrix,
     nms,
     overlap_min,
@@ -314,6 +321,10 @@ class YoloxDetector(Detector):
         self.batch_size = self.model.batch
         ms = getattr(cfg, "min_score", None)
         self.score = self.default_min_score if ms is None else float(ms)
+        low = getattr(cfg, "low_score", None)
+        if low is not None:
+            # weak boxes must come out of the network; the pipeline decides which stay
+            self.score = min(self.score, float(low))
         self.classes = (0,) if getattr(cfg, "target", "person") == "person" else None
         self.names = COCO_CLASSES
 
@@ -508,6 +519,14 @@ class DetectionPipeline:
         self.min_size = float(getattr(cfg, "min_size", 0) or 0)
         ms = getattr(cfg, "min_score", None)
         self.min_score = self.detector.default_min_score if ms is None else float(ms)
+        low = getattr(cfg, "low_score", None)
+        #: weak boxes (scored from this up to min_score) are kept unless a stronger box holds
+        #: them; None when off (or when it is not below min_score)
+        self.low_score = (
+            float(low)
+            if low is not None and self.min_score is not None and float(low) < self.min_score
+            else None
+        )
         self.prev = np.zeros((0, 4), np.float32)
         self.frames_gated = 0
         self.recheck = max(1, int(round(self.RECHECK_S * sample_fps)))
@@ -569,7 +588,18 @@ class DetectionPipeline:
         return [r if r is not None else Detections() for r in results]
 
     def _finish(self, det: Detections, blob: Detections | None, moving: np.ndarray) -> Detections:
-        det = filter_size(det, self.min_size, self.min_score)
+        if self.low_score is None:
+            det = filter_size(det, self.min_size, self.min_score)
+        else:
+            det = drop_held_weak(filter_size(det, self.min_size, self.low_score), self.min_score)
+            if self.motion is not None and len(det):
+                # a weak box must show something that moves: at a weak score the detector
+                # also calls still things (a fire hydrant, a post) people, frame after frame
+                weak = det.scores < self.min_score
+                moves = np.zeros(len(det), bool)
+                if len(moving):
+                    moves = (overlap_min(det.boxes, moving) >= 0.5).any(axis=1)
+                det = det.select(~weak | moves)
         if self.target == "person":
             det = det.select(det.persons())
             det = det.select(~holds_group(det.boxes))
@@ -599,6 +629,32 @@ def check_target(target: str, name: str, detector: Detector | None = None) -> No
             f"--detector {name} finds moving blobs, not people: use it with --target object, "
             "or pick a person detector (yolox, hog, auto, torchvision)"
         )
+
+
+def drop_held_weak(
+    det: Detections, strong: float, iou: float = 0.45, inside: float = 0.8
+) -> Detections:
+    """``det`` without the weak boxes (scored below ``strong``) that a better-scored box holds.
+
+    Held: IoU at least ``iou`` with it, or at least ``inside`` of the weak box inside it, of
+    any class. A detector's per-class NMS leaves, beside a walker's confident ``person`` box,
+    weak ``skis``, ``horse`` or second ``person`` boxes on the same walker; those are the
+    same object twice, not a missed one. Strong boxes are never dropped here (their own
+    classes' NMS already ran), so the setting changes nothing for confident detections.
+    """
+    weak = det.scores < strong
+    if not weak.any() or len(det) < 2:
+        return det
+    order = np.argsort(-det.scores, kind="stable")
+    clash = (iou_matrix(det.boxes, det.boxes) >= iou) | (
+        inside_share(det.boxes, det.boxes) >= inside
+    )
+    keep: list[int] = []
+    for i in order:
+        if weak[i] and keep and clash[i, keep].any():
+            continue
+        keep.append(int(i))
+    return det.select(np.sort(np.asarray(keep, np.int64)))
 
 
 def holds_group(boxes: np.ndarray, inside: float = 0.8) -> np.ndarray:

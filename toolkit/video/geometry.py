@@ -30,6 +30,13 @@ def overlap_min(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(small > 0, inter / np.maximum(small, 1e-9), 0.0)
 
 
+def inside_share(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise share of each box of ``a`` (N, 4) that lies inside each box of ``b`` (M, 4)."""
+    inter = _inter(a, b)
+    area_a = area(a)[:, None]
+    return np.where(area_a > 0, inter / np.maximum(area_a, 1e-9), 0.0)
+
+
 def area(b: np.ndarray) -> np.ndarray:
     """Areas (N,) of boxes (N, 4); inverted boxes count 0."""
     b = np.asarray(b, np.float64).reshape(-1, 4)

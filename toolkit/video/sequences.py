@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from toolkit.video.geometry import crop, oversize_box
+from toolkit.video.geometry import crop, iou_matrix, oversize_box
 from toolkit.video.track import IouTracker
 
 COLUMNS = (
@@ -39,6 +39,8 @@ COLUMNS = (
     "detector",
     "object_class",
 )
+#: a bridged box this close (IoU) to a box already on its frame is the same object twice
+BRIDGE_DUP_IOU = 0.5
 #: frames kept for bridging gaps, at most this many bytes (a 1080p frame is 6 MB)
 BRIDGE_BYTES = 256 << 20
 
@@ -105,7 +107,10 @@ class CropSequences:
         self.last: dict[int, tuple[int, np.ndarray]] = {}
         keep = int(np.floor(min(cfg.bridge_s, cfg.max_gap) * sample_fps + 1e-9))
         keep = min(keep, BRIDGE_BYTES // max(1, frame_bytes))
-        self.recent: deque[tuple[int, int, float, np.ndarray]] = deque(maxlen=max(0, keep))
+        # (sample number, frame index, time, pixels, the boxes already on that frame)
+        self.recent: deque[tuple[int, int, float, np.ndarray, list[np.ndarray]]] = deque(
+            maxlen=max(0, keep)
+        )
         self.n = 0
         self.bridged = 0
 
@@ -133,7 +138,7 @@ class CropSequences:
         for tid in [t_ for t_ in self.last if t_ not in live]:
             del self.last[tid]
         if self.recent.maxlen:
-            self.recent.append((self.n, fi, t, frame))
+            self.recent.append((self.n, fi, t, frame, list(det.boxes)))
         self.n += 1
 
     def at_boundary(self, tid: int) -> bool:
@@ -147,15 +152,20 @@ class CropSequences:
             return
         j, prev = self.last[tid]
         gap = self.n - j - 1
-        frames = {n: (fi, t, f) for n, fi, t, f in self.recent if j < n < self.n}
+        frames = {n: (fi, t, f, boxes) for n, fi, t, f, boxes in self.recent if j < n < self.n}
         if gap <= 0 or len(frames) < gap:
             return  # nothing missed, or the frames in between are no longer kept
         for q in range(1, gap + 1):
             a = q / (gap + 1)
-            fi, t, frame = frames[j + q]
+            fi, t, frame, boxes = frames[j + q]
             if fi < self.start:
                 continue  # the previous chunk emits (and bridges) its own frames
             b = (prev * (1 - a) + box * a).astype(np.float32)
+            if boxes and iou_matrix(b[None], np.asarray(boxes)).max() >= BRIDGE_DUP_IOU:
+                # the object is there under another track (the tracker split it): a bridged
+                # crop would show it twice
+                continue
+            boxes.append(b)
             self._emit(tid, f"{fi:08d}_b{tid}.png", frame, fi, t, b, 0.0, "bridged", cls, False)
             self.bridged += 1
 
