@@ -38,13 +38,13 @@ def test_tiny_suite_runs_every_part_scores_every_frame_and_resumes(tmp_path):
             "--seed", 1, "--epochs", 2, "--size", 16, "--batch-size", 8, "--out", out,
             "--no-progress", "--threads", 1)
     first = bench(*args)
-    assert "part labels skipped" in first  # the region-vs-interval slot says why it waits
+    assert "skipped" not in first.split("grid:")[0]  # region labels: every part runs
     plan = json.loads((out / PLAN_FILE).read_text())
     every = SUITE_PRESETS["quick"]["settings"]["train_every"]
     assert plan["settings"] == {"train_every": every}  # the quick preset's, not given here
     ran = [p for p in plan["parts"] if not p["skipped"]]
     assert [p["name"] for p in ran] == ["official", "table2", "table3", "table4", "input",
-                                        "unseen"]
+                                        "labels", "unseen"]
     labels = pd.read_csv(fl)
     for p in ran:
         assert p["run_ids"]
@@ -59,10 +59,13 @@ def test_tiny_suite_runs_every_part_scores_every_frame_and_resumes(tmp_path):
     unseen = [json.loads((out / rid / "metrics.json").read_text())
               for rid in next(p for p in ran if p["name"] == "unseen")["run_ids"]]
     assert all({"cart", "skateboard"} <= set(m["frame_auroc_by_event"]) for m in unseen)
+    lab = [json.loads((out / rid / "config.json").read_text())
+           for rid in next(p for p in ran if p["name"] == "labels")["run_ids"]]
+    assert {c["train_labels"] for c in lab if c["method"] == "adnl"} == {"region", "interval"}
     tables = out / "report_tables"
     for key in ("ped2_suite_parts", "ped2_official", "ped2_table2_micro", "ped2_table2_macro",
                 "ped2_table3_micro", "ped2_table4_micro", "ped2_input_micro",
-                "ped2_unseen_micro", "ped2_unseen_object"):
+                "ped2_labels_micro", "ped2_unseen_micro", "ped2_unseen_object"):
         assert (tables / f"{key}.csv").is_file(), key
     t3 = (tables / "ped2_table3_micro.md").read_text()
     assert "| AAE (baseline) | oversize |" in t3 and "| ADNL | normal |" in t3
