@@ -190,3 +190,18 @@ def test_official_only_and_bad_input(ped2_like):
     with pytest.raises(AdtkError, match="would leave no test clip|only"):
         grid.plan({"data": str(src), "out": str(out)}, {}, "ped2",
                   suite_options={"frame_labels": str(fl), "labelled_clips": 6})
+
+
+def test_the_report_calls_a_suites_split_manifests_one_experiment(ped2_like):
+    from toolkit.eval import report as R
+
+    src, fl, out = ped2_like
+    cfgs, _ = plan(src, fl, out, {"seed": [1, 2]})
+    runs = [{"method": c.method, "dataset": "manifest", "data": c.data, "seed": c.seed,
+             "run_id": c.run_id} for c in cfgs]
+    assert len({r["data"] for r in runs}) >= 3  # official + one few-shot split per seed
+    fams = R._families(runs)
+    assert len(fams) == 1 and fams[0][0][1] == f"suite ped2: {src.resolve()}"
+    assert R.default_title(runs).endswith(f"on {src.name} crops (suite ped2)")
+    plain = {"method": "baseline", "dataset": "manifest", "data": str(src)}
+    assert R._family(plain) == ("manifest", str(src))  # a crop manifest is not a suite split

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import json
 import math
 import os
@@ -444,8 +445,24 @@ class Experiment:
 
 def _family(r: T.Run) -> tuple[str, str]:
     if r.get("dataset") == "manifest" or (r.get("data") and r.get("anomaly_digit") is None):
-        return ("manifest", str(r.get("data")))
+        return ("manifest", _suite_source(str(r.get("data"))) or str(r.get("data")))
     return ("digits", str(r.get("dataset")))
+
+
+@functools.lru_cache(maxsize=256)
+def _suite_source(data: str) -> str | None:
+    """A clip-protocol suite writes one split manifest per protocol and seed: its runs are one
+    experiment on the crop manifest they were split from (``SUITE: SOURCE``), not a dozen."""
+    from toolkit.data.manifest import read_meta
+
+    try:
+        meta = read_meta(data)
+    except Exception:  # noqa: BLE001  (gone or unreadable: the run's own path names it)
+        return None
+    inputs = meta.get("inputs") or []
+    if not meta.get("suite") or len(inputs) != 1:
+        return None
+    return f"suite {meta['suite']}: {inputs[0].get('path')}"
 
 
 def _families(runs: Sequence[T.Run]) -> list[tuple[tuple[str, str], list[T.Run]]]:
@@ -457,6 +474,9 @@ def _families(runs: Sequence[T.Run]) -> list[tuple[tuple[str, str], list[T.Run]]
 
 
 def _family_title(kind: str, name: str, synthetic: dict[str, str]) -> str:
+    if kind == "manifest" and name.startswith("suite "):
+        suite, _, src = name.partition(": ")
+        return f"{Path(src).name} crops ({suite})"
     if kind == "manifest":
         return f"{Path(name).name} crops" + (" (synthetic)" if name in synthetic else "")
     return name if "digit" in name else f"{name} digits"
