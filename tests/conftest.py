@@ -171,3 +171,34 @@ def _tiny_method(name: str, **params):
 def tiny_method():
     """:func:`_tiny_method`: a small instance of a registered method."""
     return _tiny_method
+
+
+def _adtk(*args) -> str:
+    """Run the real ``adtk`` CLI in-process; its output, after asserting exit code 0."""
+    from click.testing import CliRunner
+
+    from toolkit.cli import main
+
+    r = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+@pytest.fixture(scope="session")
+def adtk():
+    """``adtk(*args) -> output``: the CLI, asserting success."""
+    return _adtk
+
+
+@pytest.fixture()
+def ped2_clips(shared_data, tmp_path):
+    """``ped2_clips(*rel) -> folder``: links (never copies) the named UCSD Ped2 clips, e.g.
+    ``train/train_01.mp4``, into a fresh folder laid out like the dataset's."""
+    def link(*rel: str) -> Path:
+        clips = tmp_path / "ped2"
+        for r in rel:
+            (clips / r).parent.mkdir(parents=True, exist_ok=True)
+            (clips / r).symlink_to(shared_data / "ucsd-ped2" / r)
+        return clips
+
+    return link

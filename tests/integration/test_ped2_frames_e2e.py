@@ -11,33 +11,22 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 from sklearn.metrics import roc_auc_score
 
-from toolkit.cli import main
 from toolkit.data.manifest import read_manifest, read_meta
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 
 
-def _adtk(*args):
-    r = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    assert r.exit_code == 0, r.output
-    return r.output
-
-
-def test_two_ped2_clips_extract_bench_frame_auroc(shared_data, tmp_path):
+def test_two_ped2_clips_extract_bench_frame_auroc(shared_data, tmp_path, adtk, ped2_clips):
     ped2 = shared_data / "ucsd-ped2"
-    clips = tmp_path / "ped2"
-    for rel in ("train/train_01.mp4", "test/test_02.mp4"):  # links: the data is never copied
-        (clips / rel).parent.mkdir(parents=True, exist_ok=True)
-        (clips / rel).symlink_to(ped2 / rel)
-    _adtk("extract", clips, "--out", tmp_path / "crops", "--labels", ped2 / "labels.csv",
+    clips = ped2_clips("train/train_01.mp4", "test/test_02.mp4")
+    adtk("extract", clips, "--out", tmp_path / "crops", "--labels", ped2 / "labels.csv",
           "--fps", 10, "--target", "object", "--workers", 1, "--no-progress")
     crops = read_manifest(tmp_path / "crops" / "manifest.parquet")
     assert set(crops["video"]) == {"train/train_01.mp4", "test/test_02.mp4"}
 
-    out = _adtk("bench", "--suite", "ped2", "--data", tmp_path / "crops" / "manifest.parquet",
+    out = adtk("bench", "--suite", "ped2", "--data", tmp_path / "crops" / "manifest.parquet",
                 "--frame-labels", ped2 / "frame_labels.csv", "--labelled-clips", 0,
                 "--method", "baseline", "--seed", 1, "--epochs", 2, "--frame-smooth", 5,
                 "--out", tmp_path / "runs", "--no-report", "--no-progress", "--threads", 1)

@@ -10,30 +10,20 @@ import json
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
-
-from toolkit.cli import main
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 
 
-def _adtk(*args):
-    r = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    assert r.exit_code == 0, r.output
-    return r.output
-
-
-def test_interval_training_labels_on_region_labelled_ped2_clips(shared_data, tmp_path):
+def test_interval_training_labels_on_region_labelled_ped2_clips(
+    shared_data, tmp_path, adtk, ped2_clips
+):
     ped2 = shared_data / "ucsd-ped2"
-    clips = tmp_path / "ped2"
-    for rel in ("train/train_01.mp4", "test/test_02.mp4", "test/test_04.mp4"):
-        (clips / rel).parent.mkdir(parents=True, exist_ok=True)
-        (clips / rel).symlink_to(ped2 / rel)  # links: the data is never copied
-    _adtk("extract", clips, "--out", tmp_path / "crops", "--labels", ped2 / "labels.csv",
+    clips = ped2_clips("train/train_01.mp4", "test/test_02.mp4", "test/test_04.mp4")
+    adtk("extract", clips, "--out", tmp_path / "crops", "--labels", ped2 / "labels.csv",
           "--regions", ped2 / "anomaly_regions.csv", "--fps", 5, "--target", "object",
           "--workers", 1, "--no-progress")
     man = tmp_path / "crops" / "manifest.parquet"
-    out = _adtk("bench", "--suite", "ped2", "--data", man, "--frame-labels",
+    out = adtk("bench", "--suite", "ped2", "--data", man, "--frame-labels",
                 ped2 / "frame_labels.csv", "--labelled-clips", 1, "--seed", 1, "--method",
                 "adnl", "--train-labels", "auto,interval", "--epochs", 3, "--size", 16,
                 "--batch-size", 32, "--out", tmp_path / "runs", "--no-report", "--no-progress",
