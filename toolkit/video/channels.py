@@ -17,10 +17,11 @@ Neighbours are source frames (t-1, t+1), whatever the sampling rate, so the chan
 the same motion at ``--fps 2`` as at every frame. At a video's first and last frame the
 missing neighbour is the frame itself (no motion there).
 
-Why flow is the recommended kind, in absolute speed (``benchmarks/motion_channels.py`` on
-the crops of Ped2's 12 test clips at every frame, labelled by the object regions): a logistic
-probe on the 16x16 channels, out-of-fold by clip, separated abnormal from normal crops with
-AUROC 0.715 on flow against 0.682 on temporal gradients (0.639 on the grey appearance alone).
+Why flow is the recommended kind (``benchmarks/motion_channels.py`` on the crops of Ped2's 12
+test clips at every frame, labelled by the object regions; measured with the motion detector's
+crops and the earlier box-relative flow unit): a logistic probe on the 16x16 channels,
+out-of-fold by clip, separated abnormal from normal crops with AUROC 0.715 on flow against
+0.682 on temporal gradients (0.639 on the grey appearance alone).
 Flow costs more: 22.8 CPU ms per source frame against 3.7 for gradients (Ped2, 360x240).
 Gradients mix speed with contrast (a dark coat moving slowly changes more pixels than a grey
 one moving fast); flow measures displacement itself.
