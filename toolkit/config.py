@@ -208,6 +208,13 @@ PARAMS_HASH_IF_SET = {"neg_select": "all", "mil_k": 1, "neg_bound": "none", "neg
 TRAIN_LABELS = ("auto", "region", "interval")
 
 
+def check_train_labels(value: str) -> str:
+    """``value`` when it is one of :data:`TRAIN_LABELS`, else a one-line error."""
+    if value not in TRAIN_LABELS:
+        raise AdtkError(f"unknown train_labels {value!r}; use one of {', '.join(TRAIN_LABELS)}")
+    return value
+
+
 @dataclasses.dataclass(frozen=True)
 class BenchConfig:
     """One training + scoring run of ``adtk bench``.

@@ -450,11 +450,9 @@ def training_labels(
     ``region`` and ``none`` is a frame-level (weak) label: the crop may only share its frame
     with the anomaly.
     """
-    from toolkit.config import TRAIN_LABELS
+    from toolkit.config import check_train_labels
 
-    if train_labels not in TRAIN_LABELS:
-        raise AdtkError(f"unknown train_labels {train_labels!r}; use one of "
-                        f"{', '.join(TRAIN_LABELS)}")
+    check_train_labels(train_labels)
     label = df["label"].astype(object)
     train = (df["split"] == "train").to_numpy() if "split" in df.columns else np.ones(len(df), bool)
     has_source = "label_source" in df.columns

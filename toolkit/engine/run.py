@@ -124,11 +124,9 @@ def resolve_bench_config(
     if unknown:
         raise AdtkError(f"unknown setting(s) {', '.join(unknown)}; method settings: "
                         f"{', '.join(sorted(known_settings))}")
-    from toolkit.config import TRAIN_LABELS
+    from toolkit.config import check_train_labels
 
-    if cfg.train_labels not in TRAIN_LABELS:
-        raise AdtkError(f"unknown train_labels {cfg.train_labels!r}; use one of "
-                        f"{', '.join(TRAIN_LABELS)}")
+    check_train_labels(cfg.train_labels)
     weak = False
     if family == "crops":
         from toolkit.data.datasets import train_label_source, weak_label_source
