@@ -400,19 +400,20 @@ def crop_source(
     and its source is unchanged, else ``path``'s own.
     """
     from toolkit.data.manifest import read_manifest
+    from toolkit.data.protocols import split_source
 
     own = (path, df, rows, sha256)
-    inputs = meta.get("inputs") or []
-    if not meta.get("protocol") or len(inputs) != 1:
+    source = split_source(meta)
+    if source is None:
         return own
-    src = Path(str(inputs[0].get("path", "")))
-    if not src.is_file() or sha256_file(src) != inputs[0].get("sha256"):
+    src = Path(str(source.get("path", "")))
+    if not src.is_file() or sha256_file(src) != source.get("sha256"):
         return own
     src_df = read_manifest(src)
     pos = pd.Index(src_df["crop_id"]).get_indexer(df["crop_id"].to_numpy()[rows])
     if (pos < 0).any():
         return own
-    return src, src_df, pos, inputs[0]["sha256"]
+    return src, src_df, pos, source["sha256"]
 
 
 def _checked_split_frame(path: Path) -> pd.DataFrame:

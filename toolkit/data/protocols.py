@@ -156,6 +156,15 @@ def unseen_kind_split(
     return fewshot_split(videos, test_videos, k, seed, candidates=pool, events=seen)
 
 
+def split_source(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The crop manifest a protocol split manifest was written from (its ``inputs`` entry:
+    ``path`` and ``sha256``), from the split's metadata; None for any other manifest."""
+    inputs = meta.get("inputs") or []
+    if not meta.get("protocol") or len(inputs) != 1:
+        return None
+    return inputs[0]
+
+
 def assign(df: pd.DataFrame, split: ClipSplit) -> pd.DataFrame:
     """``df`` restricted to the split's clips, with a ``split`` column (train / test)."""
     where = {v: "train" for v in split.train} | {v: "test" for v in split.test}

@@ -454,15 +454,16 @@ def _suite_source(data: str) -> str | None:
     """A clip-protocol suite writes one split manifest per protocol and seed: its runs are one
     experiment on the crop manifest they were split from (``SUITE: SOURCE``), not a dozen."""
     from toolkit.data.manifest import read_meta
+    from toolkit.data.protocols import split_source
 
     try:
         meta = read_meta(data)
     except Exception:  # noqa: BLE001  (gone or unreadable: the run's own path names it)
         return None
-    inputs = meta.get("inputs") or []
-    if not meta.get("suite") or len(inputs) != 1:
+    source = split_source(meta)
+    if source is None or not meta.get("suite"):
         return None
-    return f"suite {meta['suite']}: {inputs[0].get('path')}"
+    return f"suite {meta['suite']}: {source.get('path')}"
 
 
 def _families(runs: Sequence[T.Run]) -> list[tuple[tuple[str, str], list[T.Run]]]:
