@@ -314,6 +314,8 @@ def main() -> None:
     ap.add_argument("--sampling", choices=["every", "default", "both"], default="both")
     ap.add_argument("--threads", type=int, default=0,
                     help="OpenCV / onnxruntime threads (0: all cores)")
+    ap.add_argument("--yolox-size", type=int, action="append",
+                    help="extract rows at these YOLOX input sizes (default: adtk's default)")
     args = ap.parse_args()
     if not MOT.is_dir():
         sys.exit(f"{MOT}: not found (the MOTChallenge sequences of ../shared/data/mot)")
@@ -338,12 +340,17 @@ def main() -> None:
                 when = "every frame" if fps == EVERY else f"{fps:g} fps"
                 if args.only in (None, "extract"):
                     for key in args.detector or list(DETECTORS):
-                        label, settings = DETECTORS[key]
-                        scores, (speed, per_cpu), _ = run_extract_row(
-                            seq, gt, settings, fps, Path(tmp)
-                        )
-                        unit = f"frames/s ({per_cpu:.0f} per CPU-second)"
-                        print(_fmt(f"extract: {label}, {when}", scores, speed, unit), flush=True)
+                        for size in args.yolox_size or [None]:
+                            label, settings = DETECTORS[key]
+                            if size is not None:
+                                settings = {**settings, "yolox_size": size}
+                                label = f"{label}, --yolox-size {size}"
+                            scores, (speed, per_cpu), _ = run_extract_row(
+                                seq, gt, settings, fps, Path(tmp)
+                            )
+                            unit = f"frames/s ({per_cpu:.0f} per CPU-second)"
+                            print(_fmt(f"extract: {label}, {when}", scores, speed, unit),
+                                  flush=True)
                 if args.only in (None, "tracker"):
                     rows, det_speed = track_rows(seq, gt, fps)
                     for name, scores, speed in rows:

@@ -307,6 +307,11 @@ def _method_names():
 @click.option("--frame-smooth", default=0, show_default=True, type=int,
               help="Also report frame AUROC after a centred moving mean of this many frames "
               "per clip (0 = raw only).")
+@click.option("--track-smooth", default=0, show_default=True, type=int,
+              help="Smoothed frame AUROC: first replace each crop's score by the median of its "
+              "track's scores over this many of its crops (centred; one object's score does "
+              "not jump for one odd box), then --frame-smooth. Needs crops from adtk extract "
+              "(sequence_id). 0 = off; the raw score never changes.")
 @click.option("--labelled-clips", default=None, type=int,
               help="Suite ped2, few-shot protocol: test clips moved into training with their "
               "labels, a seeded choice per seed (default 3; 0 = the official protocol only).")
@@ -321,7 +326,8 @@ def _method_names():
               "forces bars, --no-progress shows none.")
 @_executor_options("runs")
 def bench_command(methods, out, force, config, suite, jobs, with_report, progress,
-                  frame_labels, frame_aggregate, frame_topk, frame_smooth, labelled_clips,
+                  frame_labels, frame_aggregate, frame_topk, frame_smooth, track_smooth,
+                  labelled_clips,
                   executor, ray_address, ray_cpus, ray_gpus, retries, **flags) -> None:
     """Train and score the registered methods (--method); one folder per run under --out.
 
@@ -351,7 +357,8 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
             raise AdtkError("--frame-labels scores the frames of videos: give --data, a "
                             "manifest of crops from them")
 
-        frame_cfg = FrameEvalConfig(frame_labels, frame_aggregate, frame_topk, frame_smooth)
+        frame_cfg = FrameEvalConfig(frame_labels, frame_aggregate, frame_topk, frame_smooth,
+                                    track_smooth)
         read_frame_labels(frame_labels)  # a bad file stops here, before any training
     notes: list[str] = []
     cfgs = grid.plan({**flags, "out": out}, axes, suite, config,

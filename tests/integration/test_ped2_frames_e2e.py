@@ -29,6 +29,7 @@ def test_two_ped2_clips_extract_bench_frame_auroc(shared_data, tmp_path, adtk, p
     out = adtk("bench", "--suite", "ped2", "--data", tmp_path / "crops" / "manifest.parquet",
                 "--frame-labels", ped2 / "frame_labels.csv", "--labelled-clips", 0,
                 "--method", "baseline", "--seed", 1, "--epochs", 2, "--frame-smooth", 5,
+                "--track-smooth", 3,
                 "--out", tmp_path / "runs", "--no-report", "--no-progress", "--threads", 1)
     assert "frame AUROC micro" in out and "macro" in out
     split = tmp_path / "runs" / "splits" / "ped2-official.parquet"
@@ -58,3 +59,14 @@ def test_two_ped2_clips_extract_bench_frame_auroc(shared_data, tmp_path, adtk, p
     got = frames.set_index("frame_idx").loc[mx.index, "score"]
     assert np.allclose(got.to_numpy(), mx.to_numpy())
     assert m["protocol"] == "official" and m["object_auroc"] is None  # no region labels here
+    # smoothed: each crop's score the median of its track's 3 (its own and its neighbours'),
+    # then the frame maximum, then the mean of 5 frames; by pandas, not adtk's code
+    tr = test[["crop_id", "frame_idx", "sequence_id"]].merge(
+        scores, left_on="crop_id", right_on="sample_id").sort_values("frame_idx")
+    tr["med"] = tr.groupby("sequence_id")["score"].transform(
+        lambda v: v.rolling(3, center=True, min_periods=1).median())
+    fmax = tr.groupby("frame_idx")["med"].max().reindex(range(180))
+    fmax = fmax.fillna(fmax.min())  # frames without crops: the lowest frame score
+    want_s = fmax.rolling(5, center=True, min_periods=1).mean()
+    assert np.allclose(frames.sort_values("frame_idx")["score_smoothed"], want_s)
+    assert m["frame_eval"]["track_smooth"] == 3

@@ -59,6 +59,30 @@ def test_smoothing_is_a_centred_moving_mean_per_clip_with_shrinking_ends():
     assert sm["score_smoothed"].tolist() == [1.5, 1.0, 1.5]
 
 
+def test_track_smoothing_is_a_centred_median_per_track_then_the_frame_mean():
+    c = pd.DataFrame({
+        "video": ["a"] * 6 + ["b"],
+        "frame_idx": [3, 0, 1, 2, 0, 1, 0],  # out of order on purpose
+        "score": [1.0, 1.0, 9.0, 1.0, 2.0, 2.0, 5.0],
+        "track": ["t1", "t1", "t1", "t1", "t2", "t2", "t1"],  # b's t1 is another object
+    })
+    got = M.smooth_tracks(c, 3)
+    # t1 in frame order 1 9 1 1: the one-crop spike at frame 1 goes; the ends use 2 crops
+    # (median of 1 and 9 is 5); t2 stays 2; b's lone crop keeps its score
+    assert got.tolist() == [1.0, 5.0, 1.0, 1.0, 2.0, 2.0, 5.0]
+    assert M.smooth_tracks(c, 1).tolist() == c["score"].tolist()
+    # a crop without a track keeps its score
+    assert M.smooth_tracks(c.assign(track=[None] * 7), 3).tolist() == c["score"].tolist()
+    fl = labels([("a", i, 0) for i in range(4)])
+    f = M.score_frames(c[c.video == "a"], fl, track_smooth=3)
+    assert f["score"].tolist() == [2.0, 9.0, 1.0, 1.0]  # raw: frame max of the crops
+    assert f["score_smoothed"].tolist() == [5.0, 2.0, 1.0, 1.0]  # max of smoothed crops
+    both = M.score_frames(c[c.video == "a"], fl, track_smooth=3, smooth=3)
+    assert both["score_smoothed"].tolist() == pytest.approx([3.5, 8 / 3, 4 / 3, 1.0])
+    with pytest.raises(ValueError, match="track"):
+        M.score_frames(c.drop(columns="track"), fl, track_smooth=3)
+
+
 def test_micro_and_macro_auroc_against_sklearn():
     rng = np.random.default_rng(0)
     rows = []

@@ -68,9 +68,12 @@ def _method_order(runs: Sequence[T.Run]) -> list[str]:
     return sorted({str(r.get("method")) for r in runs}, key=lambda m: (order.get(m, 9), m))
 
 
-def _smooth_width(runs: Sequence[T.Run]) -> int:
-    ws = {int(((r.metrics or {}).get("frame_eval") or {}).get("smooth") or 0) for r in runs}
-    return max(ws) if ws else 0
+def _smooth_width(runs: Sequence[T.Run]) -> str:
+    """The runs' smoothing for column headers ('9 fr.', 'track 5 + 9 fr.'); '' when none."""
+    from toolkit.eval.frames import smooth_label
+
+    ws = sorted({smooth_label((r.metrics or {}).get("frame_eval")) for r in runs} - {""})
+    return " / ".join(ws)
 
 
 def official_table(runs: Sequence[T.Run]) -> T.Table | None:
@@ -80,9 +83,9 @@ def official_table(runs: Sequence[T.Run]) -> T.Table | None:
         return None
     w = _smooth_width(sel)
     metrics = [("Frame micro", "frame_auroc_micro"), ("Frame macro", "frame_auroc_macro")]
-    if w > 1:
-        metrics += [(f"Micro, smoothed ({w} fr.)", "frame_auroc_micro_smoothed"),
-                    (f"Macro, smoothed ({w} fr.)", "frame_auroc_macro_smoothed")]
+    if w:
+        metrics += [(f"Micro, smoothed ({w})", "frame_auroc_micro_smoothed"),
+                    (f"Macro, smoothed ({w})", "frame_auroc_macro_smoothed")]
     metrics += [("Object", "object_auroc")]
     columns = [c for c, _ in metrics] + ["Frame, kind not stated"]
     rows = []

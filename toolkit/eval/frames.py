@@ -55,6 +55,7 @@ class FrameEvalConfig:
     aggregate: str = "max"  # max | mean | topk
     topk: int = 3
     smooth: int = 0  # moving-mean width in frames; 0 or 1 = no smoothing
+    track_smooth: int = 0  # moving-median width in crops of one track; 0 or 1 = none
 
     def __post_init__(self) -> None:
         if self.aggregate not in M.FRAME_AGGREGATES:
@@ -65,6 +66,15 @@ class FrameEvalConfig:
             raise AdtkError(f"--frame-topk must be >= 1, got {self.topk}")
         if int(self.smooth) < 0:
             raise AdtkError(f"--frame-smooth must be >= 0 (frames; 0 = off), got {self.smooth}")
+        if int(self.track_smooth) < 0:
+            raise AdtkError(
+                f"--track-smooth must be >= 0 (crops of a track; 0 = off), got {self.track_smooth}"
+            )
+
+    @property
+    def smoothed(self) -> bool:
+        """Whether a smoothed score is reported beside the raw one."""
+        return int(self.smooth) > 1 or int(self.track_smooth) > 1
 
 
 def read_frame_labels(path: str | os.PathLike) -> pd.DataFrame:
@@ -238,8 +248,11 @@ def evaluate_run(
             keep = ~pd.MultiIndex.from_frame(fl[["video", "frame_idx"]]).isin(seen)
             n_trained = int((~keep).sum())
             fl = fl[keep]
+    crops = test[["video", "frame_idx", "score"]]
+    if int(fcfg.track_smooth) > 1:
+        crops = crops.assign(track=_crop_tracks(manifest, test["sample_id"].astype(str)))
     frames = M.score_frames(
-        test[["video", "frame_idx", "score"]], fl, fcfg.aggregate, fcfg.topk, fcfg.smooth
+        crops, fl, fcfg.aggregate, fcfg.topk, fcfg.smooth, track_smooth=fcfg.track_smooth
     )
     raw = M.frame_metrics(frames, "score")
     sm = M.frame_metrics(frames, "score_smoothed") if "score_smoothed" in frames else None
@@ -248,7 +261,7 @@ def evaluate_run(
         "labels": str(Path(fcfg.labels).resolve()),
         "labels_sha256": sha256_file(fcfg.labels),
         "missing_frames": "lowest frame score of the evaluation",
-        "smooth_kind": "centred moving mean per clip" if int(fcfg.smooth) > 1 else "none",
+        "smooth_kind": smooth_kind(fcfg.smooth, fcfg.track_smooth),
         "videos": sorted(names),
         "videos_without_frame_labels": unlabelled,
     }
@@ -290,6 +303,39 @@ def evaluate_run(
     m.update(out)
     atomic_write_json(mpath, json_clean(m))
     return out
+
+
+def smooth_kind(smooth: int, track_smooth: int) -> str:
+    """How the smoothed frame score is made, in words (metrics.json, tables)."""
+    steps = []
+    if int(track_smooth) > 1:
+        steps.append(f"moving median of {int(track_smooth)} crops along each track")
+    if int(smooth) > 1:
+        steps.append(f"centred moving mean of {int(smooth)} frames per clip")
+    return ", then ".join(steps) or "none"
+
+
+def smooth_label(frame_eval: dict[str, Any] | None) -> str:
+    """Short name of a run's smoothing for table headers: '9 fr.', 'track 5 + 9 fr.'."""
+    fe = frame_eval or {}
+    w, t = int(fe.get("smooth") or 0), int(fe.get("track_smooth") or 0)
+    parts = ([f"track {t}"] if t > 1 else []) + ([f"{w} fr."] if w > 1 else [])
+    return " + ".join(parts)
+
+
+def _crop_tracks(manifest: Path | None, crop_ids: pd.Series) -> np.ndarray:
+    """Each crop's track (the manifest's ``sequence_id``), in ``crop_ids`` order."""
+    import pyarrow.parquet as pq
+
+    if manifest is None or not manifest.is_file():
+        raise AdtkError("--track-smooth needs the run's crop manifest (its sequence_id column); "
+                        f"{manifest} is not there")
+    if "sequence_id" not in pq.read_schema(manifest).names:
+        raise AdtkError(f"--track-smooth: {manifest} has no sequence_id column (crops from "
+                        "adtk extract carry their track's id)")
+    tab = pq.read_table(manifest, columns=["crop_id", "sequence_id"]).to_pandas()
+    seq = crop_ids.map(dict(zip(tab["crop_id"], tab["sequence_id"].astype(str), strict=True)))
+    return seq.to_numpy(dtype=object)
 
 
 def _object_metrics(test: pd.DataFrame, manifest: Path | None) -> dict[str, Any]:
@@ -357,9 +403,9 @@ def summary_line(m: dict[str, Any]) -> str:
 
     s = (f"frame AUROC micro {f(m.get('frame_auroc_micro'))} / macro "
          f"{f(m.get('frame_auroc_macro'))} ({m.get('frame_n_clips_macro')} clips)")
-    w = (m.get("frame_eval") or {}).get("smooth", 0)
-    if w and int(w) > 1:
-        s += (f"; smoothed (w={w}) micro {f(m.get('frame_auroc_micro_smoothed'))} / macro "
+    how = smooth_label(m.get("frame_eval"))
+    if how:
+        s += (f"; smoothed ({how}) micro {f(m.get('frame_auroc_micro_smoothed'))} / macro "
               f"{f(m.get('frame_auroc_macro_smoothed'))}")
     s += f"; object AUROC {f(m.get('object_auroc'))}"
     return s

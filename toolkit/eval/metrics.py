@@ -214,6 +214,46 @@ def smooth_frames(
     return out
 
 
+def smooth_tracks(
+    crop_scores: pd.DataFrame,
+    width: int,
+    track: str = "track",
+    clip: str = "video",
+    order: str = "frame_idx",
+) -> np.ndarray:
+    """Centred moving median of each track's crop scores over ``width`` of its crops.
+
+    Returned in ``crop_scores``' row order. A track is one object (``adtk extract``'s
+    sequences), so a score that jumps for one crop of it (a box that slipped half off the
+    person, a partial box at the frame's border, a flicker of the flow) is replaced by what
+    the same object scored just before and after; an object that stays anomalous for more than
+    half the window keeps its score. At a track's ends the window shrinks to the crops that
+    exist. Rows with no track (missing ``track``) keep their score. ``width`` <= 1: unchanged.
+    """
+    values = crop_scores["score"].to_numpy(dtype=np.float64)
+    out = values.copy()
+    width = int(width)
+    if width <= 1 or not len(crop_scores):
+        return out
+    half_lo, half_hi = (width - 1) // 2, width // 2
+    tracks = crop_scores[track]
+    have = tracks.notna().to_numpy()
+    if not have.any():
+        return out
+    sub = crop_scores.loc[have, [clip, track, order]]
+    for _, idx in sub.groupby([clip, track], sort=False).indices.items():
+        rows = np.flatnonzero(have)[np.asarray(idx)]
+        rows = rows[np.argsort(crop_scores[order].to_numpy()[rows], kind="stable")]
+        v = values[rows]
+        if v.size == 1:
+            continue
+        # a (n, width) window view padded with NaN at both ends, median ignoring the padding
+        pad = np.concatenate([np.full(half_lo, np.nan), v, np.full(half_hi, np.nan)])
+        win = np.lib.stride_tricks.sliding_window_view(pad, width)
+        out[rows] = np.nanmedian(win, axis=1)
+    return out
+
+
 def score_frames(
     crop_scores: pd.DataFrame,
     frame_labels: pd.DataFrame,
@@ -221,12 +261,18 @@ def score_frames(
     k: int = 3,
     smooth: int = 0,
     missing_score: float | None = None,
+    track_smooth: int = 0,
 ) -> pd.DataFrame:
     """Every frame of ``frame_labels`` with its score (the frame-level evaluation's table).
 
-    ``crop_scores``: video, frame_idx, score (one row per crop). ``frame_labels``: video,
-    frame_idx, abnormal (0/1), and optionally time_s. Returns frame_labels' frames sorted by
-    (video, frame_idx) with ``n_crops``, ``score`` and, when ``smooth`` > 1, ``score_smoothed``.
+    ``crop_scores``: video, frame_idx, score (one row per crop), and ``track`` (the crop's
+    object) for ``track_smooth``. ``frame_labels``: video, frame_idx, abnormal (0/1), and
+    optionally time_s. Returns frame_labels' frames sorted by (video, frame_idx) with
+    ``n_crops``, ``score`` and, when ``smooth`` or ``track_smooth`` > 1, ``score_smoothed``:
+    the frame scores from crop scores first smoothed along their tracks (a moving median of
+    ``track_smooth`` crops, :func:`smooth_tracks`), then along the clip (a moving mean of
+    ``smooth`` frames, :func:`smooth_frames`), each step only when its width is > 1.
+    ``score`` is always the raw one.
 
     A frame without a crop gets ``missing_score``; by default the lowest frame score of the
     whole evaluation ("nothing anomalous seen"), so it ranks with the least anomalous frames
@@ -236,16 +282,29 @@ def score_frames(
     keys = list(FRAME_KEYS)
     fl = frame_labels.copy()
     fl["abnormal"] = fl["abnormal"].astype(np.int8)
-    agg = aggregate_frames(crop_scores, how, k, keys)
-    out = fl.merge(agg, on=keys, how="left", validate="one_to_one")
-    have = out["score"].notna()
-    if missing_score is None:
-        missing_score = float(out.loc[have, "score"].min()) if have.any() else 0.0
-    out["score"] = out["score"].fillna(float(missing_score)).astype(np.float64)
-    out["n_crops"] = out["n_crops"].fillna(0).astype(np.int64)
-    out = out.sort_values(keys, kind="stable").reset_index(drop=True)
+
+    def frame_table(crops: pd.DataFrame) -> pd.DataFrame:
+        agg = aggregate_frames(crops, how, k, keys)
+        out = fl.merge(agg, on=keys, how="left", validate="one_to_one")
+        have = out["score"].notna()
+        miss = missing_score
+        if miss is None:
+            miss = float(out.loc[have, "score"].min()) if have.any() else 0.0
+        out["score"] = out["score"].fillna(float(miss)).astype(np.float64)
+        out["n_crops"] = out["n_crops"].fillna(0).astype(np.int64)
+        return out.sort_values(keys, kind="stable").reset_index(drop=True)
+
+    out = frame_table(crop_scores)
+    base = out
+    if int(track_smooth) > 1:
+        if "track" not in crop_scores.columns:
+            raise ValueError("track smoothing needs each crop's track (a 'track' column)")
+        tracked = crop_scores.assign(score=smooth_tracks(crop_scores, int(track_smooth)))
+        base = frame_table(tracked)
     if int(smooth) > 1:
-        out["score_smoothed"] = smooth_frames(out, int(smooth))
+        out["score_smoothed"] = smooth_frames(base, int(smooth))
+    elif base is not out:
+        out["score_smoothed"] = base["score"].to_numpy()
     return out
 
 
