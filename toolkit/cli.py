@@ -241,7 +241,8 @@ def _method_names():
               help="quick (2-core CPU, default) or paper (the paper's epochs and batch). "
               "Suite ped2 adds its own: quick = 32-pixel crops, 15 epochs, every 8th training "
               "frame, 3 seeds for the parts beyond Table 2 (all of it within 45 min on 2 "
-              "cores); paper = 64-pixel crops, every frame, 8 seeds everywhere (a GPU).")
+              "cores); paper = 64-pixel crops, every frame, 8 seeds everywhere (a GPU); "
+              "both give ADNL the scaled negative loss (Table 4 still runs both).")
 @click.option("--epochs", type=int, default=None,
               help="Training epochs (default: the preset's; quick: 10 digits, 20 crops).")
 @click.option("--batch-size", type=int, default=None,

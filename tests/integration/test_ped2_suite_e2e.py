@@ -41,7 +41,8 @@ def test_tiny_suite_runs_every_part_scores_every_frame_and_resumes(tmp_path):
     assert "skipped" not in first.split("grid:")[0]  # region labels: every part runs
     plan = json.loads((out / PLAN_FILE).read_text())
     every = SUITE_PRESETS["quick"]["settings"]["train_every"]
-    assert plan["settings"] == {"train_every": every}  # the quick preset's, not given here
+    # the quick preset's settings that the command line did not give
+    assert plan["settings"] == {"train_every": every, "neg_loss": "scaled"}
     ran = [p for p in plan["parts"] if not p["skipped"]]
     assert [p["name"] for p in ran] == ["official", "table2", "table3", "table4", "input",
                                         "labels", "unseen"]
@@ -61,6 +62,11 @@ def test_tiny_suite_runs_every_part_scores_every_frame_and_resumes(tmp_path):
     assert all({"cart", "skateboard"} <= set(m["frame_auroc_by_event"]) for m in unseen)
     lab = [json.loads((out / rid / "config.json").read_text())
            for rid in next(p for p in ran if p["name"] == "labels")["run_ids"]]
+    # ADNL takes the suite's scaled loss, except where Table 4 varies it
+    t4 = {json.loads((out / rid / "config.json").read_text())["neg_loss"]
+          for rid in next(p for p in ran if p["name"] == "table4")["run_ids"]}
+    assert t4 == {"naive", "scaled", None}  # None: the baseline, which has no negative loss
+    assert {c["neg_loss"] for c in lab if c["method"] == "adnl"} == {"scaled"}
     assert {c["train_labels"] for c in lab if c["method"] == "adnl"} == {"region", "interval"}
     tables = out / "report_tables"
     for key in ("ped2_suite_parts", "ped2_official", "ped2_table2_micro", "ped2_table2_macro",
