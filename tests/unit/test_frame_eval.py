@@ -150,3 +150,30 @@ def test_per_kind_frame_and_object_auroc_use_only_the_clips_of_that_kind(tmp_pat
         assert m["object_auroc_by_event"][kind] == pytest.approx(
             roc_auc_score(s["label"] == "abnormal", s["score"]))
     assert m["frame_auroc_by_event"]["cart"] == pytest.approx(m["frame_auroc_by_clip"][cart])
+
+
+def test_track_smoothing_uses_the_manifest_tracks_and_needs_them(tmp_path):
+    run, fl_path, scores, _ = make_run(tmp_path, region=False)
+    m = F.evaluate_run(run, F.FrameEvalConfig(str(fl_path), track_smooth=3))
+    fs = pd.read_parquet(run / "frame_scores.parquet")
+    # by hand: the median of each sequence's 3 neighbouring crops, then the frame maximum
+    cfg = json.loads((run / "config.json").read_text())
+    seq = mf.read_manifest(cfg["data"]).set_index("crop_id")["sequence_id"]
+    s = scores.assign(seq=scores["sample_id"].map(seq)).sort_values("frame_idx")
+    s["med"] = s.groupby("seq")["score"].transform(
+        lambda v: v.rolling(3, center=True, min_periods=1).median())
+    want = s.groupby(["video", "frame_idx"])["med"].max()
+    got = fs.set_index(["video", "frame_idx"]).loc[want.index, "score_smoothed"]
+    assert np.allclose(got, want)
+    assert fs.loc[fs.n_crops.eq(0), "score_smoothed"].eq(want.min()).all()
+    assert m["frame_eval"]["smooth_kind"] == "moving median of 3 crops along each track"
+    assert "smoothed (track 3)" in F.summary_line(m)
+    assert m["frame_auroc_micro"] == pytest.approx(roc_auc_score(fs["abnormal"], fs["score"]))
+    # the manifest (where the tracks are) moved away: one line saying so
+    from pathlib import Path
+
+    Path(cfg["data"]).rename(tmp_path / "moved.parquet")
+    with pytest.raises(AdtkError, match="--track-smooth needs the run's crop manifest"):
+        F.evaluate_run(run, F.FrameEvalConfig(str(fl_path), track_smooth=3))
+    with pytest.raises(AdtkError, match="--track-smooth must be >= 0"):
+        F.FrameEvalConfig(str(fl_path), track_smooth=-1)

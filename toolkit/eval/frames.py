@@ -191,7 +191,8 @@ def _test_videos(
 
         t = pq.read_table(path, columns=["video", "split"]).to_pandas()
         return sorted(t.loc[t["split"] == "test", "video"].unique().tolist()), path, proto
-    return sorted(test["video"].astype(str).unique().tolist()), path, {}
+    # the manifest is gone (moved, deleted): what the scores say, and no manifest
+    return sorted(test["video"].astype(str).unique().tolist()), None, {}
 
 
 def _trained_frames(manifest: Path) -> pd.MultiIndex:
@@ -328,8 +329,8 @@ def _crop_tracks(manifest: Path | None, crop_ids: pd.Series) -> np.ndarray:
     import pyarrow.parquet as pq
 
     if manifest is None or not manifest.is_file():
-        raise AdtkError("--track-smooth needs the run's crop manifest (its sequence_id column); "
-                        f"{manifest} is not there")
+        raise AdtkError("--track-smooth needs the run's crop manifest (its sequence_id column), "
+                        "and the manifest in the run's config.json (data) is not there")
     if "sequence_id" not in pq.read_schema(manifest).names:
         raise AdtkError(f"--track-smooth: {manifest} has no sequence_id column (crops from "
                         "adtk extract carry their track's id)")
