@@ -70,7 +70,8 @@ def test_each_seed_has_one_manifest_that_baseline_and_adnl_share(ped2_like):
     src, fl, out = ped2_like
     cfgs, p = plan(src, fl, out, {"seed": [1, 2, 3]})
     official = [c for c in cfgs if c.data.endswith("ped2-official.parquet")]
-    assert [c.method for c in official] == ["baseline"]  # ADNL has no anomalies to learn from
+    # ADNL has no anomalies to learn from; the baseline at the preset's part seeds (1-3)
+    assert [(c.method, c.seed) for c in official] == [("baseline", s) for s in (1, 2, 3)]
     by_id = {c.run_id: c for c in cfgs}
     few = [by_id[i] for i in part(p, "table2")["run_ids"]]
     assert sorted((c.seed, c.method) for c in few) == [
@@ -131,7 +132,8 @@ def test_inputs_and_unseen_kinds_where_the_manifest_has_them(ped2_kinds):
     assert sorted({(c.method, c.input) for c in inp}) == sorted(
         (m, i) for m in ("adnl", "baseline") for i in ("appearance", "both", "motion"))
     off = [c for c in cfgs if c.data.endswith("ped2-official.parquet")]
-    assert sorted(c.input for c in off) == ["appearance", "both", "motion"]
+    assert sorted((c.input, c.seed) for c in off) == [
+        (i, s) for i in ("appearance", "both", "motion") for s in (1, 2)]
     # with motion crops, the parts that do not compare inputs train on them (the best input)
     for name in ("table2", "table3", "table4", "unseen"):
         assert {by_id[i].input for i in part(p, name)["run_ids"]} == {"motion"}, name
@@ -181,7 +183,8 @@ def test_replanning_keeps_manifests_and_run_ids(ped2_like):
 def test_official_only_and_bad_input(ped2_like):
     src, fl, out = ped2_like
     cfgs, p = plan(src, fl, out, {"method": ["baseline"]}, k=0)
-    assert len(cfgs) == 1 and cfgs[0].data.endswith("ped2-official.parquet")
+    assert [c.seed for c in cfgs] == [1, 2, 3]  # the quick preset's part seeds
+    assert all(c.data.endswith("ped2-official.parquet") for c in cfgs)
     assert [x["name"] for x in p["parts"]] == ["official"]
     with pytest.raises(AdtkError, match="needs --frame-labels"):
         grid.plan({"data": str(src), "out": str(out)}, {}, "ped2", suite_options={})

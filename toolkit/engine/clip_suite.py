@@ -211,12 +211,15 @@ def plan_suite(
     parts: list[Part] = []
     if unsupervised:
         off = write(P.official_split(videos, test))
+        # Several seeds here too (the preset's part_seeds): the same split and settings moved
+        # by 0.04 micro between two trainings of one seed (1 vs 2 threads), so one is no result.
+        off_seeds = tuple(seeds[:n_part])
         parts.append(Part(
-            "official", "Official protocol", "official", tuple(seeds[:1]), tuple(unsupervised),
+            "official", "Official protocol", "official", off_seeds, tuple(unsupervised),
             *(("input", ("appearance", "motion", "both"), tuple(unsupervised)) if has_motion
               else (None, (), ())),
             caption="Trained on the training clips (normal only), every test clip scored.",
-            splits={s: off for s in seeds[:1]},
+            splits={s: off for s in off_seeds},
         ))
     if k == 0:  # no labelled clips: the official protocol alone
         if not parts:
