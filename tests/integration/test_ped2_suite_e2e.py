@@ -36,6 +36,7 @@ def test_tiny_suite_runs_every_part_scores_every_frame_and_resumes(tmp_path):
     out = tmp_path / "runs"
     args = ("--suite", "ped2", "--data", src, "--frame-labels", fl, "--labelled-clips", 2,
             "--seed", 1, "--epochs", 2, "--size", 16, "--batch-size", 8, "--out", out,
+            "--track-smooth", 3,
             "--no-progress", "--threads", 1)
     first = bench(*args)
     assert "skipped" not in first.split("grid:")[0]  # region labels: every part runs
@@ -71,8 +72,10 @@ def test_tiny_suite_runs_every_part_scores_every_frame_and_resumes(tmp_path):
     tables = out / "report_tables"
     for key in ("ped2_suite_parts", "ped2_official", "ped2_table2_micro", "ped2_table2_macro",
                 "ped2_table3_micro", "ped2_table4_micro", "ped2_input_micro",
-                "ped2_labels_micro", "ped2_unseen_micro", "ped2_unseen_object"):
+                "ped2_labels_micro", "ped2_unseen_micro", "ped2_unseen_object",
+                "ped2_table2_micro_smoothed", "ped2_table4_micro_smoothed"):
         assert (tables / f"{key}.csv").is_file(), key
+    assert "smoothed (track 3)" in (tables / "ped2_table2_micro_smoothed.md").read_text()
     t3 = (tables / "ped2_table3_micro.md").read_text()
     assert "| AAE (baseline) | oversize |" in t3 and "| ADNL | normal |" in t3
     assert "Seed 1" in t3 and "Average" in t3 and "Std" in t3

@@ -28,17 +28,22 @@ from toolkit.eval.metrics import mean_std
 PLAN_FILE = "suite_plan.json"
 
 #: (label, metrics.json key) per part; Table 2 also shows macro AUROC.
+#: Smoothed micro AUROC where the runs were evaluated with smoothing (else left out).
 _METRICS = {
     "table2": (("frame AUROC (micro)", "frame_auroc_micro"),
+               ("frame AUROC (micro), smoothed", "frame_auroc_micro_smoothed"),
                ("frame AUROC (macro)", "frame_auroc_macro"),
                ("object AUROC", "object_auroc")),
-    "default": (("frame AUROC (micro)", "frame_auroc_micro"), ("object AUROC", "object_auroc")),
+    "default": (("frame AUROC (micro)", "frame_auroc_micro"),
+                ("frame AUROC (micro), smoothed", "frame_auroc_micro_smoothed"),
+                ("object AUROC", "object_auroc")),
     "unseen": (("frame AUROC (micro) per kind", "frame_auroc_by_event"),
                ("object AUROC per kind", "object_auroc_by_event")),
 }
 
 
 _SLUGS = {"frame_auroc_micro": "micro", "frame_auroc_macro": "macro", "object_auroc": "object",
+          "frame_auroc_micro_smoothed": "micro_smoothed",
           "frame_auroc_by_event": "micro", "object_auroc_by_event": "object"}
 
 
@@ -131,6 +136,11 @@ def part_tables(runs: Sequence[T.Run], plan: dict[str, Any]) -> list[T.Table]:
             if not rows or all(c.empty for r in rows for c in r.cells):
                 continue
             slug = _SLUGS[metric]
+            if metric.endswith("_smoothed"):
+                from toolkit.eval.frames import smooth_label
+
+                how = sorted({smooth_label(r.get("frame_eval")) for r in group} - {""})
+                label = f"{label} ({' / '.join(how)})" if how else label
             out.append(T.Table(
                 key=f"ped2_{part['name']}_{slug}",
                 title=f"UCSD Ped2, {part['title']}: {label} x100 per seed",
