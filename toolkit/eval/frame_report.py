@@ -68,6 +68,14 @@ def _method_order(runs: Sequence[T.Run]) -> list[str]:
     return sorted({str(r.get("method")) for r in runs}, key=lambda m: (order.get(m, 9), m))
 
 
+def smooth_kind_of(run: T.Run) -> str:
+    """How a run's smoothed frame scores were made, in words."""
+    from toolkit.eval.frames import smooth_kind
+
+    fe = run.get("frame_eval") or {}
+    return smooth_kind(int(fe.get("smooth") or 0), int(fe.get("track_smooth") or 0))
+
+
 def _smooth_width(runs: Sequence[T.Run]) -> str:
     """The runs' smoothing for column headers ('9 fr.', 'track 5 + 9 fr.'); '' when none."""
     from toolkit.eval.frames import smooth_label
@@ -83,9 +91,9 @@ def official_table(runs: Sequence[T.Run]) -> T.Table | None:
         return None
     w = _smooth_width(sel)
     metrics = [("Frame micro", "frame_auroc_micro"), ("Frame macro", "frame_auroc_macro")]
-    if w:
-        metrics += [(f"Micro, smoothed ({w})", "frame_auroc_micro_smoothed"),
-                    (f"Macro, smoothed ({w})", "frame_auroc_macro_smoothed")]
+    if w:  # short headers; the note says how the scores were smoothed
+        metrics += [("Micro, smoothed", "frame_auroc_micro_smoothed"),
+                    ("Macro, smoothed", "frame_auroc_macro_smoothed")]
     metrics += [("Object", "object_auroc")]
     columns = [c for c, _ in metrics] + ["Frame, kind not stated"]
     rows = []
@@ -112,6 +120,9 @@ def official_table(runs: Sequence[T.Run]) -> T.Table | None:
         "Object: test crops whose label came from an object region, against that label "
         "(empty when the manifest has no region labels).",
     ]
+    if w:
+        notes.insert(1, f"Smoothed ({w}): " + "; ".join(sorted({
+            smooth_kind_of(r) for r in sel} - {"none"})) + ".")
     if ped2:
         notes.append(
             "Rows in italics are reported elsewhere: each method's own published number, not "
