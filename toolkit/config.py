@@ -202,7 +202,8 @@ BENCH_HASH_EXCLUDE = frozenset(
 BENCH_HASH_IF_SET = {"input": "appearance", "train_labels": "auto", "train_every": 1}
 #: Method settings (``params``) added after runs existed, hashed only when they differ from the
 #: behaviour before them (every labelled anomaly a negative, the negative term unbounded), so
-#: those runs keep their ids.
+#: those runs keep their ids (neg_margin: the margin runs made before its default became 4;
+#: it is never hashed for an unbounded negative term, which does not use it).
 PARAMS_HASH_IF_SET = {"neg_select": "all", "mil_k": 1, "neg_bound": "none", "neg_margin": 2.0}
 #: Which labels the training crops take (``adtk bench --train-labels``).
 TRAIN_LABELS = ("auto", "region", "interval")
@@ -280,7 +281,10 @@ class BenchConfig:
         for k, default in BENCH_HASH_IF_SET.items():
             if d.get(k) == default:
                 d.pop(k, None)
-        params = {k: v for k, v in (d.get("params") or {}).items()
+        raw = dict(d.get("params") or {})
+        if raw.get("neg_bound") != "margin":
+            raw.pop("neg_margin", None)  # no bound, no margin: it changes nothing
+        params = {k: v for k, v in raw.items()
                   if k not in PARAMS_HASH_IF_SET or v != PARAMS_HASH_IF_SET[k]}
         if params:
             d["params"] = params

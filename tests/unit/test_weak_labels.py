@@ -166,6 +166,12 @@ def test_train_labels_and_neg_select_reach_config_and_run_id(tmp_path):
     assert cfg(weak).params["neg_bound"] == "margin"  # no region labels: auto -> margin
     forced = cfg(weak, neg_bound="none")  # the user overrides auto
     assert forced.params["neg_bound"] == "none" and forced.run_id != cfg(weak).run_id
+    # the margin (default 4) is part of a bounded run's id; margin 2, the default before, is
+    # not (those runs keep their ids); an unbounded run's id never holds it (unused there)
+    assert cfg(weak).params["neg_margin"] == 4.0
+    assert cfg(weak).hash_dict()["params"]["neg_margin"] == 4.0
+    assert "neg_margin" not in cfg(weak, neg_margin=2.0).hash_dict().get("params", {})
+    assert "neg_margin" not in forced.hash_dict().get("params", {})
     region_mil = cfg(man, neg_select="mil")
     assert region_mil.params["neg_select"] == "mil" and region_mil.run_id != region_auto.run_id
     with pytest.raises(AdtkError, match="has no region labels"):

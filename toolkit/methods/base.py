@@ -527,7 +527,7 @@ class AutoencoderMethod(Method):
 #: The negative-learning settings (ADNL's eq. 3 / 4), and the weak-label remedy.
 #:
 #: Why the default for frame-level (interval / folder) training labels is the bounded term
-#: (``neg_bound margin``, margin 2) and not multiple-instance selection (``neg_select mil``),
+#: (``neg_bound margin``) and not multiple-instance selection (``neg_select mil``),
 #: measured on UCSD Ped2, few-shot protocol (3 labelled test clips), appearance crops at
 #: 32 px, 8 epochs, training clips at every 3rd frame, test clips at every frame; frame AUROC
 #: (micro), mean over seeds 1-4 ([2]) or 1-2 ([1], and the MIL rows); load average 7-15:
@@ -539,7 +539,7 @@ class AutoencoderMethod(Method):
 #: baseline (AAE)                          0.436          0.478
 #: ADNL, all, unbounded (the paper)        0.593          0.556
 #: ADNL, mil, unbounded                    0.299          --
-#: ADNL, all, margin 2 (the default)       0.551          0.544
+#: ADNL, all, margin 2 (then the default)  0.551          0.544
 #: ADNL, mil, margin 2                     0.552          0.491
 #: ADNL on region labels (for reference)   --             0.665
 #: ======================================  =============  ==============================
@@ -555,6 +555,14 @@ class AutoencoderMethod(Method):
 #: the region object in 18-32 % of frames (a random crop: 13 %), so MIL mostly pushes away
 #: the hardest walkers. It stays available (``--neg-select mil``) for inputs where the model
 #: ranks better.
+#:
+#: Why the margin is 4 (it was 2): measured later on the Ped2 suite's settings (motion crops,
+#: 32 px, 15 epochs, every 8th training frame, scaled loss, ``--train-labels interval``, seeds
+#: 1-8; frame AUROC micro raw / smoothed with track 5 + 9 frames): margin 2 gave 0.889 / 0.903,
+#: margin 4 0.896 / 0.911, the baseline 0.891 / 0.912 on the same splits. With region labels
+#: (seeds 1-3) margin 4 was above the baseline raw on all three (0.922 / 0.915 / 0.887 against
+#: 0.914 / 0.908 / 0.859). A larger cap lets an anomaly's error rise further above the normal
+#: error before the push stops, while still never rewarding a blow-up.
 NEGATIVE_SETTINGS = (
     Setting("neg_loss", "naive", "Negative loss on labelled anomalies: naive = -MSE (eq. 3), "
             "scaled = exp(-MSE) (eq. 4).", choices=("naive", "scaled")),
@@ -566,7 +574,7 @@ NEGATIVE_SETTINGS = (
             "mean normal error (no gradient past it); none = unbounded (the paper); auto = "
             "margin where the training anomalies' labels are frame-level (interval or folder "
             "labels, or --train-labels interval), else none.", choices=("auto", "none", "margin")),
-    Setting("neg_margin", 2.0, "neg_bound margin: the multiple of the normal error up to which "
+    Setting("neg_margin", 4.0, "neg_bound margin: the multiple of the normal error up to which "
             "an anomaly's error is pushed.", above=0),
 )
 ADVERSARIAL_SETTINGS = (
