@@ -351,6 +351,9 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
     if labelled_clips is not None and suite != "ped2":
         raise AdtkError("--labelled-clips belongs to --suite ped2 (few-shot protocol)")
     frame_cfg = None
+    if not frame_labels and (frame_smooth or track_smooth):
+        raise AdtkError("--frame-smooth and --track-smooth smooth frame scores: give "
+                        "--frame-labels FILE (the frames to score)")
     if frame_labels:
         from toolkit.eval.frames import FrameEvalConfig, read_frame_labels
 
