@@ -103,3 +103,42 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class VideoBars:
+    """Progress of videos and source frames (frame totals arrive as workers open videos):
+    tqdm bars on a terminal, else plain lines every few videos and every minute of decoding."""
+
+    def __init__(self, n_videos: int, enabled: bool | None):
+        mode = resolve_mode(enabled) if n_videos > 0 else "off"
+        self.enabled = mode != "off"
+        if not self.enabled:
+            return
+        if mode == "bar":
+            from tqdm import tqdm
+
+            tqdm.monitor_interval = 0
+        every = max(1, n_videos // 20)  # about 20 lines over a run in a log
+        self.v = Progress(n_videos, "videos", "video", mode=mode, position=0, min_interval_s=60,
+                          every=every, line_unit="done")
+        self.f = Progress(0, "frames", "fr", mode=mode, position=1, unit_scale=True,
+                          min_interval_s=60, line_unit="decoded")
+        self.failed = 0
+
+    def add_total(self, n: int) -> None:
+        if self.enabled:
+            self.f.add_total(n)
+
+    def frames(self, n: int) -> None:
+        if self.enabled:
+            self.f.update(n)
+
+    def video_done(self, failed: bool = False) -> None:
+        if self.enabled:
+            self.failed += failed
+            self.v.update(1, f"{self.failed} failed" if self.failed else "")
+
+    def close(self) -> None:
+        if self.enabled:
+            self.f.close()
+            self.v.close()

@@ -59,9 +59,9 @@ def test_bars_on_a_terminal_and_nothing_when_off():
 
 
 def test_extract_progress_in_a_log_is_lines_per_videos(capsys):
-    from toolkit.video.extract import _Bars
+    from toolkit.progress import VideoBars
 
-    bars = _Bars(40, enabled=None)  # capsys: stderr is not a terminal
+    bars = VideoBars(40, enabled=None)  # capsys: stderr is not a terminal
     bars.add_total(1000)
     bars.frames(1000)
     for i in range(40):

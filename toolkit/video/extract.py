@@ -62,16 +62,14 @@ from toolkit.video.labels import (
     LARGE_REGION_PX,
     REGION_IOU,
     apply_labels,
-    check_regions_inside,
     folder_label,
     label_crops,
     match_labels,
-    match_regions,
     read_labels,
-    read_regions,
-    recall_table,
     recall_text,
+    region_recall_of_parts,
     region_rule,
+    regions_for_videos,
 )
 from toolkit.video.reader import VIDEO_EXTENSIONS, is_video_name
 
@@ -653,7 +651,7 @@ def run_extract(
         per_video, unmatched = match_labels(labels, root, videos)
     else:
         per_video, unmatched = {}, pd.DataFrame(columns=list(LABEL_COLUMNS))
-    regions, regions_outside = _read_regions(cfg, root, videos)
+    regions, regions_outside = regions_for_videos(cfg.regions, root, videos)
     if out.exists() and not out.is_dir():
         raise AdtkError(f"{out}: exists and is not a folder; --out takes the output folder")
     try:
@@ -722,8 +720,8 @@ def run_extract(
 
                 meta["motion_channels"] = describe(cfg.motion_channels)
             if regions:
-                res.recall = _region_recall(merged, regions, per_video, parts, part_meta, videos,
-                                            cfg)
+                res.recall = region_recall_of_parts(merged, regions, per_video, parts,
+                                                    part_meta, videos, cfg.fps)
                 meta["regions"] = {
                     "file": str(Path(cfg.regions).resolve()),
                     "rule": region_rule(),
@@ -828,7 +826,9 @@ def run_extract(
 
         # Ray: connect before the bars, so a connection error comes alone (and only if needed)
         with runner.session() if items else contextlib.nullcontext():
-            bars = _Bars(sum(1 for n in left_per_video.values() if n), enabled=progress)
+            from toolkit.progress import VideoBars
+
+            bars = VideoBars(sum(1 for n in left_per_video.values() if n), enabled=progress)
             try:
                 runner.run(list(tasks.values()), on_message)
             except BaseException:
@@ -873,47 +873,6 @@ def _plan(src: Path, cfg: ExtractConfig) -> list[Span]:
         return plan_spans(probe(src), cfg)
     except VideoError:
         return [Span()]
-
-
-def _read_regions(
-    cfg: ExtractConfig, root: Path, videos: list[str]
-) -> tuple[dict[str, pd.DataFrame], int]:
-    """Region rows per video (checked against each video's frame size) and rows outside."""
-    if not cfg.regions:
-        return {}, 0
-    from toolkit.video.reader import probe
-
-    regions, outside = match_regions(read_regions(cfg.regions), root, videos, cfg.regions)
-    for rel, reg in regions.items():
-        try:
-            info = probe(root / rel)
-        except AdtkError:
-            continue  # the video fails on its own, named in failures.csv
-        check_regions_inside(reg, info.width, info.height, cfg.regions)
-    return regions, outside
-
-
-def _region_recall(
-    merged: pd.DataFrame,
-    regions: dict[str, pd.DataFrame],
-    intervals: dict[str, pd.DataFrame],
-    parts: dict[int, pd.DataFrame],
-    part_meta: dict[int, dict[str, Any]],
-    videos: list[str],
-    cfg: ExtractConfig,
-) -> pd.DataFrame:
-    """The recall table over the finished videos' sampled frames."""
-    from toolkit.video.reader import sampled_indices
-
-    sampled, fps = {}, {}
-    for i in parts:
-        meta = part_meta.get(i, {})
-        if videos[i] in regions and meta.get("fps"):
-            fps[videos[i]] = float(meta["fps"])
-            sampled[videos[i]] = sampled_indices(int(meta.get("frames", 0)), fps[videos[i]],
-                                                 cfg.fps)
-    done = {v: r for v, r in regions.items() if v in sampled}
-    return recall_table(merged, done, sampled, intervals, fps)
 
 
 def _check_detector(cfg: ExtractConfig) -> None:
@@ -974,45 +933,3 @@ def _lock(out: Path):
     from toolkit.io import exclusive_lock
 
     return exclusive_lock(out / ".lock", f"{out}: another adtk extract is writing to this folder")
-
-
-class _Bars:
-    """Progress of videos and source frames (frame totals arrive as workers open videos):
-    tqdm bars on a terminal, else plain lines every few videos and every minute of decoding
-    (toolkit.progress)."""
-
-    def __init__(self, n_videos: int, enabled: bool | None):
-        from toolkit.progress import Progress, resolve_mode
-
-        mode = resolve_mode(enabled) if n_videos > 0 else "off"
-        self.enabled = mode != "off"
-        if not self.enabled:
-            return
-        if mode == "bar":
-            from tqdm import tqdm
-
-            tqdm.monitor_interval = 0
-        every = max(1, n_videos // 20)  # about 20 lines over a run in a log
-        self.v = Progress(n_videos, "videos", "video", mode=mode, position=0, min_interval_s=60,
-                          every=every, line_unit="done")
-        self.f = Progress(0, "frames", "fr", mode=mode, position=1, unit_scale=True,
-                          min_interval_s=60, line_unit="decoded")
-        self.failed = 0
-
-    def add_total(self, n: int) -> None:
-        if self.enabled:
-            self.f.add_total(n)
-
-    def frames(self, n: int) -> None:
-        if self.enabled:
-            self.f.update(n)
-
-    def video_done(self, failed: bool = False) -> None:
-        if self.enabled:
-            self.failed += failed
-            self.v.update(1, f"{self.failed} failed" if self.failed else "")
-
-    def close(self) -> None:
-        if self.enabled:
-            self.f.close()
-            self.v.close()

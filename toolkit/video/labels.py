@@ -404,3 +404,47 @@ def recall_text(table: pd.DataFrame) -> list[str]:
     if table is None or not len(table):
         return []
     return region_recall_lines(table.to_dict("records"), REGION_IOU, LARGE_REGION_PX)
+
+
+def regions_for_videos(
+    path: str | os.PathLike | None, root: Path, videos: list[str]
+) -> tuple[dict[str, pd.DataFrame], int]:
+    """The region file ``path`` read, its rows per video under ``root`` (each checked against
+    its video's frame size), and how many rows name clips outside ``videos``. No file: none."""
+    if not path:
+        return {}, 0
+    from toolkit.video.reader import probe
+
+    regions, outside = match_regions(read_regions(path), root, videos, path)
+    for rel, reg in regions.items():
+        try:
+            info = probe(root / rel)
+        except AdtkError:
+            continue  # the video fails on its own, named in failures.csv
+        check_regions_inside(reg, info.width, info.height, path)
+    return regions, outside
+
+
+def region_recall_of_parts(
+    merged: pd.DataFrame,
+    regions: dict[str, pd.DataFrame],
+    intervals: dict[str, pd.DataFrame],
+    parts: dict[int, pd.DataFrame],
+    part_meta: dict[int, dict],
+    videos: list[str],
+    sample_fps: float,
+) -> pd.DataFrame:
+    """:func:`recall_table` over the finished videos' sampled frames (``parts``: extracted
+    videos by index into ``videos``; ``part_meta``: each one's fps and frame count;
+    ``sample_fps``: the extraction's ``--fps``)."""
+    from toolkit.video.reader import sampled_indices
+
+    sampled, fps = {}, {}
+    for i in parts:
+        meta = part_meta.get(i, {})
+        if videos[i] in regions and meta.get("fps"):
+            fps[videos[i]] = float(meta["fps"])
+            sampled[videos[i]] = sampled_indices(int(meta.get("frames", 0)), fps[videos[i]],
+                                                 sample_fps)
+    done = {v: r for v, r in regions.items() if v in sampled}
+    return recall_table(merged, done, sampled, intervals, fps)
