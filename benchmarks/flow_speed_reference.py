@@ -46,10 +46,9 @@ def main() -> None:
     labels = read_frame_labels(args.frame_labels)
     names = match_videos(labels["video"], df["video"].astype(str))
     test = df[df["video"].astype(str).isin(list(names))].copy()
-    back = {v: lv for v, lv in names.items()}
     # the magnitude is the third channel written (BGR order on disk: the red plane)
     test["score"] = [float(cv2.imread(str(root / p))[..., 2].mean()) for p in test["path_motion"]]
-    test["video"] = test["video"].astype(str).map(back)
+    test["video"] = test["video"].astype(str).map(names)  # the frame labels' names
     frames = score_frames(test[["video", "frame_idx", "score"]], labels[labels["video"].isin(
         test["video"].unique())], "max", smooth=args.smooth)
     raw, sm = frame_metrics(frames), frame_metrics(frames, "score_smoothed")

@@ -78,10 +78,9 @@ def smooth_kind_of(run: T.Run) -> str:
 
 def _smooth_width(runs: Sequence[T.Run]) -> str:
     """The runs' smoothing for column headers ('9 fr.', 'track 5 + 9 fr.'); '' when none."""
-    from toolkit.eval.frames import smooth_label
+    from toolkit.eval.frames import runs_smooth_label
 
-    ws = sorted({smooth_label((r.metrics or {}).get("frame_eval")) for r in runs} - {""})
-    return " / ".join(ws)
+    return runs_smooth_label(r.get("frame_eval") for r in runs)
 
 
 def official_table(runs: Sequence[T.Run]) -> T.Table | None:

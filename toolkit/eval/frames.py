@@ -71,11 +71,6 @@ class FrameEvalConfig:
                 f"--track-smooth must be >= 0 (crops of a track; 0 = off), got {self.track_smooth}"
             )
 
-    @property
-    def smoothed(self) -> bool:
-        """Whether a smoothed score is reported beside the raw one."""
-        return int(self.smooth) > 1 or int(self.track_smooth) > 1
-
 
 def read_frame_labels(path: str | os.PathLike) -> pd.DataFrame:
     """The frame-labels CSV, checked: one-line errors name the file and the row at fault."""
@@ -322,6 +317,12 @@ def smooth_label(frame_eval: dict[str, Any] | None) -> str:
     w, t = int(fe.get("smooth") or 0), int(fe.get("track_smooth") or 0)
     parts = ([f"track {t}"] if t > 1 else []) + ([f"{w} fr."] if w > 1 else [])
     return " + ".join(parts)
+
+
+def runs_smooth_label(frame_evals: Iterable[dict[str, Any] | None]) -> str:
+    """The smoothing of several runs for one header ('track 5 + 9 fr.', two differing ones
+    joined by ' / '); '' when none of them was smoothed."""
+    return " / ".join(sorted({smooth_label(fe) for fe in frame_evals} - {""}))
 
 
 def _crop_tracks(manifest: Path | None, crop_ids: pd.Series) -> np.ndarray:

@@ -137,10 +137,10 @@ def part_tables(runs: Sequence[T.Run], plan: dict[str, Any]) -> list[T.Table]:
                 continue
             slug = _SLUGS[metric]
             if metric.endswith("_smoothed"):
-                from toolkit.eval.frames import smooth_label
+                from toolkit.eval.frames import runs_smooth_label
 
-                how = sorted({smooth_label(r.get("frame_eval")) for r in group} - {""})
-                label = f"{label} ({' / '.join(how)})" if how else label
+                how = runs_smooth_label(r.get("frame_eval") for r in group)
+                label = f"{label} ({how})" if how else label
             out.append(T.Table(
                 key=f"ped2_{part['name']}_{slug}",
                 title=f"UCSD Ped2, {part['title']}: {label} x100 per seed",
