@@ -282,8 +282,10 @@ def evaluate_run(
         "protocol_events": proto.get("protocol_events"),
         "suite": proto.get("suite"),
     }
-    out.update(_object_metrics(test, manifest))
-    out.update(_event_metrics(frames, test, manifest))
+    # which test crops carry object-region labels: read from the manifest once, for both
+    region = _region_labels(manifest, test["sample_id"].astype(str))
+    out.update(_object_metrics(test, region))
+    out.update(_event_metrics(frames, test, region[0]))
 
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -340,8 +342,9 @@ def _crop_tracks(manifest: Path | None, crop_ids: pd.Series) -> np.ndarray:
     return seq.to_numpy(dtype=object)
 
 
-def _object_metrics(test: pd.DataFrame, manifest: Path | None) -> dict[str, Any]:
-    mask, note = _region_labels(manifest, test["sample_id"].astype(str))
+def _object_metrics(test: pd.DataFrame, region: tuple[np.ndarray | None, str]) -> dict[str, Any]:
+    """Object AUROC over the region-labelled test crops; ``region``: :func:`_region_labels`."""
+    mask, note = region
     if mask is None:
         return {"object_auroc": None, "object_n": 0, "object_note": note}
     part = test[mask]
@@ -367,15 +370,15 @@ def clip_kinds(test: pd.DataFrame) -> dict[str, list[str]]:
 
 
 def _event_metrics(
-    frames: pd.DataFrame, test: pd.DataFrame, manifest: Path | None
+    frames: pd.DataFrame, test: pd.DataFrame, mask: np.ndarray | None
 ) -> dict[str, Any]:
     """Per anomaly kind: frame AUROC (micro) over the frames of the clips of that kind, and
     object AUROC over their region-labelled crops. Scores of kinds never seen in training
-    (an unseen-kind protocol) are read from these, one number per kind."""
+    (an unseen-kind protocol) are read from these, one number per kind. ``mask``: the
+    region-labelled test crops (:func:`_region_labels`), None when there are none."""
     kinds = clip_kinds(test)
     if not kinds:
         return {"frame_auroc_by_event": {}, "object_auroc_by_event": {}, "frame_clips_by_event": {}}
-    mask, _ = _region_labels(manifest, test["sample_id"].astype(str))
     frame_by, obj_by = {}, {}
     for e, clips in kinds.items():
         f = frames[frames["video"].astype(str).isin(clips)]
