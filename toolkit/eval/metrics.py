@@ -184,6 +184,33 @@ def aggregate_frames(
     return out
 
 
+def _along_groups(
+    table: pd.DataFrame,
+    values: np.ndarray,
+    by: str | list[str],
+    order: str,
+    smooth: Callable[[np.ndarray], np.ndarray],
+    keep: np.ndarray | None = None,
+) -> np.ndarray:
+    """``values`` with each group of ``by`` (rows in ``keep`` only; others unchanged) replaced
+    by ``smooth`` of its values taken in ``order``; returned in ``table``'s row order."""
+    out = values.copy()
+    pos = np.arange(len(table)) if keep is None else np.flatnonzero(keep)
+    if not len(pos):
+        return out
+    ordv = table[order].to_numpy()
+    for _, idx in table.iloc[pos].groupby(by, sort=False).indices.items():
+        rows = pos[np.asarray(idx)]
+        rows = rows[np.argsort(ordv[rows], kind="stable")]
+        out[rows] = smooth(values[rows])
+    return out
+
+
+def _half_widths(width: int) -> tuple[int, int]:
+    """Values before and after the centre in a centred window (an even width leans forward)."""
+    return (width - 1) // 2, width // 2
+
+
 def smooth_frames(
     frames: pd.DataFrame,
     width: int,
@@ -198,20 +225,19 @@ def smooth_frames(
     ``width`` <= 1 returns the scores unchanged.
     """
     values = frames[col].to_numpy(dtype=np.float64)
-    out = values.copy()
     width = int(width)
     if width <= 1 or not len(frames):
-        return out
-    half_lo, half_hi = (width - 1) // 2, width // 2
-    for _, idx in frames.groupby(clip, sort=False).indices.items():
-        idx = np.asarray(idx)[np.argsort(frames[order].to_numpy()[idx], kind="stable")]
-        v = values[idx]
+        return values.copy()
+    half_lo, half_hi = _half_widths(width)
+
+    def mean(v: np.ndarray) -> np.ndarray:
         c = np.concatenate([[0.0], np.cumsum(v)])
         i = np.arange(v.size)
         lo = np.maximum(i - half_lo, 0)
         hi = np.minimum(i + half_hi + 1, v.size)
-        out[idx] = (c[hi] - c[lo]) / (hi - lo)
-    return out
+        return (c[hi] - c[lo]) / (hi - lo)
+
+    return _along_groups(frames, values, clip, order, mean)
 
 
 def smooth_tracks(
@@ -231,27 +257,18 @@ def smooth_tracks(
     exist. Rows with no track (missing ``track``) keep their score. ``width`` <= 1: unchanged.
     """
     values = crop_scores["score"].to_numpy(dtype=np.float64)
-    out = values.copy()
     width = int(width)
     if width <= 1 or not len(crop_scores):
-        return out
-    half_lo, half_hi = (width - 1) // 2, width // 2
-    tracks = crop_scores[track]
-    have = tracks.notna().to_numpy()
-    if not have.any():
-        return out
-    sub = crop_scores.loc[have, [clip, track, order]]
-    for _, idx in sub.groupby([clip, track], sort=False).indices.items():
-        rows = np.flatnonzero(have)[np.asarray(idx)]
-        rows = rows[np.argsort(crop_scores[order].to_numpy()[rows], kind="stable")]
-        v = values[rows]
-        if v.size == 1:
-            continue
+        return values.copy()
+    half_lo, half_hi = _half_widths(width)
+
+    def median(v: np.ndarray) -> np.ndarray:
         # a (n, width) window view padded with NaN at both ends, median ignoring the padding
         pad = np.concatenate([np.full(half_lo, np.nan), v, np.full(half_hi, np.nan)])
-        win = np.lib.stride_tricks.sliding_window_view(pad, width)
-        out[rows] = np.nanmedian(win, axis=1)
-    return out
+        return np.nanmedian(np.lib.stride_tricks.sliding_window_view(pad, width), axis=1)
+
+    keep = crop_scores[track].notna().to_numpy()
+    return _along_groups(crop_scores, values, [clip, track], order, median, keep)
 
 
 def score_frames(
