@@ -18,6 +18,19 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("ADTK_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache_dir(tmp_path_factory):
+    """adtk's file cache (the freed YOLOX graph) in a folder of the test session, never the
+    user's ~/.cache; subprocesses (the CLI tests) inherit it."""
+    old = os.environ.get("ADTK_CACHE_DIR")
+    os.environ["ADTK_CACHE_DIR"] = str(tmp_path_factory.mktemp("adtk-cache"))
+    yield
+    if old is None:
+        os.environ.pop("ADTK_CACHE_DIR", None)
+    else:
+        os.environ["ADTK_CACHE_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The ../shared/data folder; tests that need it skip with a reason when it is absent."""

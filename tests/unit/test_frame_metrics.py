@@ -102,6 +102,20 @@ def test_micro_and_macro_auroc_against_sklearn():
     assert m["micro"] != pytest.approx(m["macro"])
 
 
+def test_clip_minmax_micro_scales_each_clip_before_pooling():
+    # Each clip ranks its frames perfectly, but clip b's scores sit far above clip a's: the
+    # pooled ranking mixes them (micro < 1); min-max per clip removes the offset.
+    f = labels([("a", 0, 0), ("a", 1, 0), ("a", 2, 1), ("b", 0, 0), ("b", 1, 1),
+                ("c", 0, 0), ("c", 1, 0)]).assign(score=[0.1, 0.2, 0.5, 10.0, 11.0, 3.0, 3.0])
+    m = M.frame_metrics(f)
+    assert m["micro"] < 1.0 and m["macro"] == 1.0
+    assert m["micro_clipnorm"] == 1.0
+    scaled = M.clip_minmax(f["score"].to_numpy(), f.groupby("video").indices.values())
+    # a: (s - 0.1) / 0.4; b: 0 and 1; c: constant -> 0
+    np.testing.assert_allclose(scaled, [0.0, 0.25, 1.0, 0.0, 1.0, 0.0, 0.0])
+    assert M.auroc(f["abnormal"], scaled) == m["micro_clipnorm"]
+
+
 def test_macro_ignores_single_class_clips_and_is_nan_without_any():
     f = labels([("a", 0, 0), ("a", 1, 0), ("b", 0, 1)]).assign(score=[0.1, 0.2, 0.9])
     m = M.frame_metrics(f)

@@ -106,6 +106,33 @@ def test_the_shipped_model_runs_batched_at_any_multiple_of_32():
     assert all(len(b) == 0 for b, _, _ in model(frames, 0.5))
 
 
+def test_the_freed_graph_is_cached_on_disk_and_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADTK_CACHE_DIR", str(tmp_path / "cache"))
+    assert yolox.cache_dir() == tmp_path / "cache"
+    data = BUNDLED.read_bytes()
+    freed, ok = yolox._freed(data)
+    cached = list((tmp_path / "cache" / "onnx").glob("*.free.onnx"))
+    assert ok and len(cached) == 1 and cached[0].read_bytes() == freed
+    # the second load reads the file: no call to _free_dims (which imports onnx)
+    monkeypatch.setattr(yolox, "_free_dims", lambda d: pytest.fail("not cached"))
+    assert yolox._freed(data) == (freed, True)
+    # and the cached graph runs batches like the freshly freed one
+    copy = tmp_path / "copy.onnx"  # another path: load() caches sessions by path
+    copy.write_bytes(data)
+    model = Yolox(copy, input_size=320, threads=1, batch=2)
+    assert model.model.batched and model.batch == 2
+    _, _, hw = model.raw([np.zeros((240, 320, 3), np.uint8)] * 2)
+    assert hw == (256, 320)
+
+
+def test_an_unwritable_cache_only_costs_time(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("ADTK_CACHE_DIR", str(blocker))
+    freed, ok = yolox._freed(BUNDLED.read_bytes())
+    assert ok and len(freed) > 0
+
+
 def test_a_file_that_is_no_model_is_one_clear_error(tmp_path):
     bad = tmp_path / "model.onnx"
     bad.write_bytes(b"not an onnx file")

@@ -265,7 +265,9 @@ def evaluate_run(
         "frame_auroc_micro": raw["micro"],
         "frame_auroc_macro": raw["macro"],
         "frame_auroc_by_clip": raw["by_clip"],
+        "frame_auroc_micro_clipnorm": raw["micro_clipnorm"],
         "frame_auroc_micro_smoothed": sm["micro"] if sm else None,
+        "frame_auroc_micro_clipnorm_smoothed": sm["micro_clipnorm"] if sm else None,
         "frame_auroc_macro_smoothed": sm["macro"] if sm else None,
         "frame_auroc_by_clip_smoothed": sm["by_clip"] if sm else None,
         "frame_n": len(frames),
@@ -407,7 +409,8 @@ def summary_line(m: dict[str, Any]) -> str:
         return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
 
     s = (f"frame AUROC micro {f(m.get('frame_auroc_micro'))} / macro "
-         f"{f(m.get('frame_auroc_macro'))} ({m.get('frame_n_clips_macro')} clips)")
+         f"{f(m.get('frame_auroc_macro'))} ({m.get('frame_n_clips_macro')} clips) / micro "
+         f"per-clip min-max {f(m.get('frame_auroc_micro_clipnorm'))}")
     how = smooth_label(m.get("frame_eval"))
     if how:
         s += (f"; smoothed ({how}) micro {f(m.get('frame_auroc_micro_smoothed'))} / macro "

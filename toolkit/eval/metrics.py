@@ -8,7 +8,7 @@ undefined, e.g. a single class) and the vectorised bootstrap.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -325,21 +325,39 @@ def score_frames(
     return out
 
 
+def clip_minmax(scores: np.ndarray, groups: Iterable[np.ndarray]) -> np.ndarray:
+    """``scores`` min-max scaled to [0, 1] within each group of positions (a clip's frames).
+
+    A clip whose frames all score the same becomes 0 throughout (where ``ano_pred``'s
+    ``(s - min) / max`` would divide by zero).
+    """
+    out = np.zeros(len(scores), dtype=np.float64)
+    for idx in groups:
+        v = scores[idx]
+        lo, span = float(v.min()), float(v.max() - v.min())
+        out[idx] = (v - lo) / span if span > 0 else 0.0
+    return out
+
+
 def frame_metrics(frames: pd.DataFrame, col: str = "score", clip: str = "video") -> dict:
     """Micro and macro frame AUROC of ``frames[col]`` against ``frames['abnormal']``.
 
     ``micro``: every frame of every clip in one ranking. ``macro``: the mean of the per-clip
     AUROCs over the clips holding both classes (``n_clips_macro`` of ``n_clips``); clips with
     one class only have no AUROC and are left out of the mean, never counted as 0.5.
+    ``micro_clipnorm``: micro after min-max scaling each clip's scores to [0, 1]
+    (:func:`clip_minmax`), the protocol of the public evaluation code of Liu et al. (CVPR
+    2018, ``ano_pred``) and MNAD (Park et al., CVPR 2020), which many published Ped2 micro
+    numbers follow. It uses each test clip's score range, so it is not an online score.
     """
     y = frames["abnormal"].to_numpy()
     s = frames[col].to_numpy(dtype=np.float64)
-    by_clip = {
-        str(v): auroc(y[idx], s[idx]) for v, idx in frames.groupby(clip, sort=True).indices.items()
-    }
+    groups = frames.groupby(clip, sort=True).indices
+    by_clip = {str(v): auroc(y[idx], s[idx]) for v, idx in groups.items()}
     defined = [a for a in by_clip.values() if not math.isnan(a)]
     return {
         "micro": auroc(y, s),
+        "micro_clipnorm": auroc(y, clip_minmax(s, groups.values())),
         "macro": float(np.mean(defined)) if defined else math.nan,
         "n_clips": len(by_clip),
         "n_clips_macro": len(defined),

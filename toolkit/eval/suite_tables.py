@@ -27,12 +27,13 @@ from toolkit.eval.metrics import mean_std
 #: The plan file ``adtk bench --suite ped2`` writes into its ``--out`` folder.
 PLAN_FILE = "suite_plan.json"
 
-#: (label, metrics.json key) per part; Table 2 also shows macro AUROC.
+#: (label, metrics.json key) per part; Table 2 also shows macro and clip min-max AUROC.
 #: Smoothed micro AUROC where the runs were evaluated with smoothing (else left out).
 _METRICS = {
     "table2": (("frame AUROC (micro)", "frame_auroc_micro"),
                ("frame AUROC (micro), smoothed", "frame_auroc_micro_smoothed"),
                ("frame AUROC (macro)", "frame_auroc_macro"),
+               ("frame AUROC (micro), clip min-max", "frame_auroc_micro_clipnorm"),
                ("object AUROC", "object_auroc")),
     "default": (("frame AUROC (micro)", "frame_auroc_micro"),
                 ("frame AUROC (micro), smoothed", "frame_auroc_micro_smoothed"),
@@ -44,6 +45,7 @@ _METRICS = {
 
 _SLUGS = {"frame_auroc_micro": "micro", "frame_auroc_macro": "macro", "object_auroc": "object",
           "frame_auroc_micro_smoothed": "micro_smoothed",
+          "frame_auroc_micro_clipnorm": "micro_clipnorm",
           "frame_auroc_by_event": "micro", "object_auroc_by_event": "object"}
 
 

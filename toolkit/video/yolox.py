@@ -207,6 +207,47 @@ def _free_dims(data: bytes) -> tuple[bytes, bool]:
     return m.SerializeToString(), True
 
 
+def cache_dir() -> Path:
+    """Where adtk keeps files it can rebuild: ``$ADTK_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/adtk``, else ``~/.cache/adtk``."""
+    env = os.environ.get("ADTK_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "adtk"
+
+
+def _freed(data: bytes) -> tuple[bytes, bool]:
+    """:func:`_free_dims` of ``data``, kept on disk by the model's SHA-256.
+
+    Freeing the dims needs the ``onnx`` package, whose import alone took 0.6-0.7 s (of an
+    8 s extraction of a 139 s clip), in every worker process; the cached copy is one file
+    read. The cache is best effort: a folder that cannot be written only costs that time.
+    """
+    import hashlib
+
+    key = hashlib.sha256(data).hexdigest()[:24]
+    folder = cache_dir() / "onnx"
+    free, fixed = folder / f"{key}.free.onnx", folder / f"{key}.fixed"
+    try:
+        if free.is_file():
+            return free.read_bytes(), True
+        if fixed.is_file():
+            return data, False
+    except OSError:
+        pass
+    out, ok = _free_dims(data)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        dest = free if ok else fixed
+        tmp = folder / f".{dest.name}.{os.getpid()}.tmp"
+        tmp.write_bytes(out if ok else b"")
+        os.replace(tmp, dest)
+    except OSError:
+        pass
+    return out, ok
+
+
 def load(path: str | os.PathLike | None = None, threads: int = 0, device: str = "cpu") -> _Model:
     """An onnxruntime session for a YOLOX ONNX file (the bundled YOLOX-Nano by default).
 
@@ -227,7 +268,7 @@ def _load(path: str, size: int, mtime_ns: int, threads: int, device: str) -> _Mo
     p = Path(path)
     data = p.read_bytes()
     try:
-        freed, ok = _free_dims(data)
+        freed, ok = _freed(data)
     except Exception:  # noqa: BLE001 - not a parseable ONNX: onnxruntime says why below
         freed, ok = data, False
     opts = ort.SessionOptions()
