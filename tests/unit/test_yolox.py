@@ -188,3 +188,69 @@ def test_weights_takes_another_yolox_onnx_and_object_mode_asks_for_every_class()
     assert det.batch_size == (8 if det.model.on_gpu else 1)
     det = YoloxDetector(ExtractConfig(target="object", min_score=0.3))
     assert det.classes is None and det.score == 0.3
+
+
+def test_window_grows_each_region_by_its_height_and_clips_to_the_frame():
+    from toolkit.video.detect import window
+
+    hw = (400, 800)  # H, W
+    assert window(hw, None) is None and window(hw, np.zeros((0, 4))) is None
+    # a 100 px tall region grows 25 px on every side (margin 0.25 of its height)
+    assert window(hw, np.array([[300, 100, 340, 200]]), margin=0.25) == (275, 75, 365, 225)
+    # two regions: the union of the grown boxes, clipped at the frame's edges
+    rois = np.array([[10, 10, 30, 50], [700, 300, 780, 380]], np.float32)
+    assert window(hw, rois, margin=0.25, max_share=1.0) == (0, 0, 800, 400)
+    assert window(hw, rois[:1], margin=0.25) == (0, 0, 40, 60)
+    # a window over more than max_share of the frame is the whole frame
+    assert window(hw, np.array([[0, 0, 600, 300]]), margin=0.0, max_share=0.5) is None
+    assert window(hw, np.array([[0, 0, 600, 300]]), margin=0.0, max_share=0.6) == (0, 0, 600, 300)
+
+
+@pytest.mark.shared
+def test_a_window_finds_the_person_as_the_whole_frame_does_and_drops_cut_people(shared_data):
+    (frame,) = _indoor_frames(shared_data, [300])
+    model = Yolox(threads=1)
+    (full,) = model([frame], 0.6)
+    # a window around the person, at the whole frame's scale, on a smaller canvas
+    (win,) = model([frame], 0.6, windows=[(300, 0, 640, 432)])
+    assert len(win[0]) == 1 and win[2][0] == 0
+    np.testing.assert_allclose(win[0], full[0], atol=6.0)  # frame pixels
+    assert abs(float(win[1][0]) - float(full[1][0])) < 0.05
+    # a window that cuts the person at x = 470 does not report half a person
+    (cut,) = model([frame], 0.6, windows=[(0, 0, 470, 432)])
+    assert len(cut[0]) == 0
+    # None means the whole frame
+    (same,) = model([frame], 0.6, windows=[None])
+    np.testing.assert_array_equal(same[0], full[0])
+
+
+@pytest.mark.shared
+def test_the_pipeline_searches_windows_with_a_whole_frame_pass_every_recheck(
+    shared_data, monkeypatch
+):
+    from toolkit.video import detect as D
+
+    seen = []
+    real = D.window
+
+    def spy(hw, rois, **kw):
+        w = real(hw, rois, **kw)
+        seen.append(w)
+        return w
+
+    monkeypatch.setattr(D, "window", spy)
+    # 2 fps over 12 s of the indoor clip (10 fps): one person walks in and stands
+    frames = _indoor_frames(shared_data, range(240, 360, 5))
+    pipe = D.DetectionPipeline(ExtractConfig(), (768, 432), 2.0)
+    pipe.init_background(_indoor_frames(shared_data, [0, 10, 20]))
+    dets = pipe.process(frames[:1]) + [d for f in frames[1:] for d in pipe.process([f])]
+    assert all(len(d) == 1 for d in dets[2:])  # the person, found in windows too
+    windowed = [w is not None for w in seen]
+    assert pipe.frames_windowed == sum(windowed) > 0
+    assert not windowed[0]  # the first frame is searched whole
+    # never more than RECHECK_S seconds (4 sampled frames) without a whole-frame pass
+    run = longest = 0
+    for w in windowed:
+        run = run + 1 if w else 0
+        longest = max(longest, run)
+    assert longest < pipe.recheck

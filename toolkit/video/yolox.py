@@ -55,15 +55,17 @@ def canvas_size(frame_hw: tuple[int, int], input_size: int) -> tuple[int, int]:
     )
 
 
-def letterbox(frames: Sequence[np.ndarray], hw: tuple[int, int]) -> tuple[np.ndarray, float]:
+def letterbox(
+    frames: Sequence[np.ndarray], hw: tuple[int, int], r: float | None = None
+) -> tuple[np.ndarray, float]:
     """Frames (same size) -> ``(batch (B, 3, H, W) float32 0-255, r)``, each resized by ``r``
-    to the top-left of an ``hw`` canvas filled with 114."""
+    (default: the largest that fits) to the top-left of an ``hw`` canvas filled with 114."""
     import cv2
 
     H, W = hw
     h, w = frames[0].shape[:2]
-    r = min(H / h, W / w)
-    nh, nw = max(1, int(round(h * r))), max(1, int(round(w * r)))
+    r = min(H / h, W / w) if r is None else float(r)
+    nh, nw = min(H, max(1, int(round(h * r)))), min(W, max(1, int(round(w * r))))
     # pad in uint8, then one conversion: cheaper than filling and writing a float canvas
     out = np.empty((len(frames), 3, H, W), np.float32)
     for i, f in enumerate(frames):
@@ -341,10 +343,22 @@ class Yolox:
         score: float,
         classes: Sequence[int] | None = (0,),
         iou: float = 0.45,
+        windows: Sequence[tuple[int, int, int, int] | None] | None = None,
     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Per frame ``(boxes (K, 4) x0 y0 x1 y1 in frame pixels, scores (K,), class ids)``."""
+        """Per frame ``(boxes (K, 4) x0 y0 x1 y1 in frame pixels, scores (K,), class ids)``.
+
+        ``windows``: per frame, None (the whole frame) or the part ``(x0, y0, x1, y1)`` to
+        search. A window is seen at the whole frame's scale on a canvas of its own size (a
+        multiple of 32), so a person looks the same to the network either way and the pass
+        costs the window's share of the frame. Windows need a model with free input dims.
+        """
         if not len(frames):
             return []
+        if windows is not None and self.model.fixed_hw is None and any(
+            w is not None for w in windows
+        ):
+            return [self._windowed(f, w, score, classes, iou)
+                    for f, w in zip(frames, windows, strict=True)]
         hw = self.input_hw(frames[0].shape[:2])
         out = []
         for i in range(0, len(frames), self.batch):
@@ -352,3 +366,41 @@ class Yolox:
             y = self.model.session.run(None, {self.model.input_name: x})[0]
             out += [detect_raw(y[k], hw, r, score, classes, iou) for k in range(len(y))]
         return out
+
+    def _windowed(
+        self,
+        frame: np.ndarray,
+        window: tuple[int, int, int, int] | None,
+        score: float,
+        classes: Sequence[int] | None,
+        iou: float,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One frame, searched in ``window`` only (None: the whole frame)."""
+        if window is None:
+            return self([frame], score, classes, iou)[0]
+        full = self.input_hw(frame.shape[:2])
+        r = min(full[0] / frame.shape[0], full[1] / frame.shape[1])
+        x0, y0, x1, y1 = (int(v) for v in window)
+        sub = frame[y0:y1, x0:x1]
+        h, w = sub.shape[:2]
+        hw = (min(full[0], max(32, math.ceil(h * r / 32) * 32)),
+              min(full[1], max(32, math.ceil(w * r / 32) * 32)))
+        x, r = letterbox([sub], hw, r)
+        y = self.model.session.run(None, {self.model.input_name: x})[0]
+        boxes, scores, cls = detect_raw(y[0], hw, r, score, classes, iou)
+        boxes[:, [0, 2]] += x0
+        boxes[:, [1, 3]] += y0
+        # A box that reaches an edge of the window inside the frame is someone the window
+        # cuts: a part of a person, not a person. The whole-frame passes find them whole.
+        H, W = frame.shape[:2]
+        tol = 2.0
+        cut = np.zeros(len(boxes), bool)
+        if x0 > 0:
+            cut |= boxes[:, 0] <= x0 + tol
+        if y0 > 0:
+            cut |= boxes[:, 1] <= y0 + tol
+        if x1 < W:
+            cut |= boxes[:, 2] >= x1 - tol
+        if y1 < H:
+            cut |= boxes[:, 3] >= y1 - tol
+        return boxes[~cut], scores[~cut], cls[~cut]
