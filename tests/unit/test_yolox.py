@@ -195,15 +195,19 @@ def test_window_grows_each_region_by_its_height_and_clips_to_the_frame():
 
     hw = (400, 800)  # H, W
     assert window(hw, None) is None and window(hw, np.zeros((0, 4))) is None
-    # a 100 px tall region grows 25 px on every side (margin 0.25 of its height)
-    assert window(hw, np.array([[300, 100, 340, 200]]), margin=0.25) == (275, 75, 365, 225)
+    # a 100 px tall region grows 25 px on every side (margin 0.25 of its height) ...
+    box = np.array([[300, 100, 340, 200]])
+    assert window(hw, box, margin=0.25, min_pad=0.0) == (275, 75, 365, 225)
+    # ... and at least min_pad of the frame's long side (0.05 * 800 = 40 px)
+    assert window(hw, box, margin=0.25, min_pad=0.05) == (260, 60, 380, 240)
     # two regions: the union of the grown boxes, clipped at the frame's edges
     rois = np.array([[10, 10, 30, 50], [700, 300, 780, 380]], np.float32)
-    assert window(hw, rois, margin=0.25, max_share=1.0) == (0, 0, 800, 400)
-    assert window(hw, rois[:1], margin=0.25) == (0, 0, 40, 60)
+    assert window(hw, rois, margin=0.25, max_share=1.0, min_pad=0.0) == (0, 0, 800, 400)
+    assert window(hw, rois[:1], margin=0.25, min_pad=0.0) == (0, 0, 40, 60)
     # a window over more than max_share of the frame is the whole frame
-    assert window(hw, np.array([[0, 0, 600, 300]]), margin=0.0, max_share=0.5) is None
-    assert window(hw, np.array([[0, 0, 600, 300]]), margin=0.0, max_share=0.6) == (0, 0, 600, 300)
+    big = np.array([[0, 0, 600, 300]])
+    assert window(hw, big, margin=0.0, max_share=0.5, min_pad=0.0) is None
+    assert window(hw, big, margin=0.0, max_share=0.6, min_pad=0.0) == (0, 0, 600, 300)
 
 
 @pytest.mark.shared

@@ -358,21 +358,24 @@ class YoloxDetector(Detector):
 WINDOW_MAX_SHARE = 0.6
 #: context around each region of a window, in units of the region's height
 WINDOW_MARGIN = 0.25
+#: and at least this share of the frame's long side (small, far-away people)
+WINDOW_MIN_PAD = 0.05
 
 
 def window(
     frame_hw: tuple[int, int], rois: np.ndarray | None, margin: float = WINDOW_MARGIN,
-    max_share: float = WINDOW_MAX_SHARE,
+    max_share: float = WINDOW_MAX_SHARE, min_pad: float = WINDOW_MIN_PAD,
 ) -> tuple[int, int, int, int] | None:
     """The part of a frame worth a detector pass: the regions (x0, y0, x1, y1), each grown by
-    ``margin`` times its height on every side (a whole body around a moving arm, room for the
-    next step), their union clipped to the frame. None (the whole frame) without regions or
+    ``margin`` times its height, and at least ``min_pad`` times the frame's long side, on
+    every side (a whole body around a moving arm, room for the next step, context for a small
+    person), their union clipped to the frame. None (the whole frame) without regions or
     when the window would cover more than ``max_share`` of the frame."""
     if rois is None or not len(rois):
         return None
     b = np.asarray(rois, np.float64).reshape(-1, 4)
-    pad = margin * np.maximum(b[:, 3] - b[:, 1], 1.0)
     H, W = frame_hw
+    pad = np.maximum(margin * (b[:, 3] - b[:, 1]), min_pad * max(H, W))
     x0 = max(0, int(np.floor((b[:, 0] - pad).min())))
     y0 = max(0, int(np.floor((b[:, 1] - pad).min())))
     x1 = min(W, int(np.ceil((b[:, 2] + pad).max())))
