@@ -114,6 +114,10 @@ def test_clip_minmax_micro_scales_each_clip_before_pooling():
     # a: (s - 0.1) / 0.4; b: 0 and 1; c: constant -> 0
     np.testing.assert_allclose(scaled, [0.0, 0.25, 1.0, 0.0, 1.0, 0.0, 0.0])
     assert M.auroc(f["abnormal"], scaled) == m["micro_clipnorm"]
+    # a clip with a non-finite score has no range: NaN throughout, never a silent 0
+    bad = M.clip_minmax(np.array([0.1, np.nan, 0.3, 1.0, 2.0]),
+                        [np.array([0, 1, 2]), np.array([3, 4])])
+    assert np.isnan(bad[:3]).all() and list(bad[3:]) == [0.0, 1.0]
 
 
 def test_macro_ignores_single_class_clips_and_is_nan_without_any():

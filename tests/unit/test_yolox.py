@@ -125,6 +125,21 @@ def test_the_freed_graph_is_cached_on_disk_and_reused(tmp_path, monkeypatch):
     assert hw == (256, 320)
 
 
+def test_a_damaged_cached_graph_still_runs_and_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADTK_CACHE_DIR", str(tmp_path / "cache"))
+    data = BUNDLED.read_bytes()
+    yolox._freed(data)
+    (cached,) = (tmp_path / "cache" / "onnx").glob("*.free.onnx")
+    cached.write_bytes(b"garbage")
+    copy = tmp_path / "copy.onnx"
+    copy.write_bytes(data)
+    model = Yolox(copy, input_size=320, threads=1)
+    # the original graph (its own fixed 416 x 416 input) runs; the bad copy is gone ...
+    assert model.model.fixed_hw == (416, 416) and not cached.exists()
+    # ... and the next load frees the graph again
+    assert yolox._freed(data)[1] and cached.read_bytes() != b"garbage"
+
+
 def test_an_unwritable_cache_only_costs_time(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

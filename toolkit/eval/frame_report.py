@@ -112,7 +112,9 @@ def official_table(runs: Sequence[T.Run]) -> T.Table | None:
     if ped2:
         for name, auc, kind in PED2_PUBLISHED:
             cells = [T.Cell(None) for _ in columns]
-            j = {"micro": 0, "macro": 1, "clipnorm": 2}.get(kind, len(columns) - 1)
+            where = {"micro": "Frame micro", "macro": "Frame macro",
+                     "clipnorm": "Micro, clip min-max"}
+            j = columns.index(where.get(kind, columns[-1]))
             cells[j] = T.Cell(auc)
             paper_rows.append(T.Row([name], cells, paper=True))
     notes = [

@@ -329,11 +329,15 @@ def clip_minmax(scores: np.ndarray, groups: Iterable[np.ndarray]) -> np.ndarray:
     """``scores`` min-max scaled to [0, 1] within each group of positions (a clip's frames).
 
     A clip whose frames all score the same becomes 0 throughout (where ``ano_pred``'s
-    ``(s - min) / max`` would divide by zero).
+    ``(s - min) / max`` would divide by zero); a clip holding a non-finite score becomes NaN
+    throughout (no range to scale by), never silently 0.
     """
     out = np.zeros(len(scores), dtype=np.float64)
     for idx in groups:
-        v = scores[idx]
+        v = np.asarray(scores[idx], dtype=np.float64)
+        if not np.isfinite(v).all():
+            out[idx] = np.nan
+            continue
         lo, span = float(v.min()), float(v.max() - v.min())
         out[idx] = (v - lo) / span if span > 0 else 0.0
     return out

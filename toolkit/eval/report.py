@@ -571,6 +571,7 @@ METRIC_ROWS = (
     ("protocol", "protocol_name"),
     ("frame AUROC micro (all frames)", "frame_auroc_micro"),
     ("frame AUROC macro (mean per clip)", "frame_auroc_macro"),
+    ("frame AUROC micro, per-clip min-max", "frame_auroc_micro_clipnorm"),
     ("frame AUROC micro, smoothed", "frame_auroc_micro_smoothed"),
     ("frame AUROC macro, smoothed", "frame_auroc_macro_smoothed"),
     ("object AUROC (region labels)", "object_auroc"),

@@ -15,6 +15,7 @@ is then fitted to the video's aspect ratio (long side ``input_size``): a 16:9 fr
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -177,14 +178,16 @@ class _Model:
     batched: bool
 
 
+#: bump when :func:`_free_dims` changes what it writes (cached copies carry it in their name)
+_FREE_DIMS_VERSION = "v1"
+
+
 def _free_dims(data: bytes) -> tuple[bytes, bool]:
     """The model with free input/output dims and a batch-keeping head, or the original bytes
     (and False) when the graph is not the shape this expects."""
-    try:
-        import onnx
-        from onnx import numpy_helper
-    except ImportError:  # pragma: no cover - onnx is a dependency; degrade to fixed dims
-        return data, False
+    import onnx  # a dependency; an ImportError is the caller's to report
+    from onnx import numpy_helper
+
     m = onnx.load_from_string(data)
     if len(m.graph.input) != 1 or len(m.graph.output) != 1:
         return data, False
@@ -227,8 +230,10 @@ def _freed(data: bytes) -> tuple[bytes, bool]:
     read. The cache is best effort: a folder that cannot be written only costs that time.
     """
     import hashlib
+    import tempfile
 
-    key = hashlib.sha256(data).hexdigest()[:24]
+    # the version tag changes whenever _free_dims does, so an old copy is never served
+    key = f"{hashlib.sha256(data).hexdigest()[:24]}.{_FREE_DIMS_VERSION}"
     folder = cache_dir() / "onnx"
     free, fixed = folder / f"{key}.free.onnx", folder / f"{key}.fixed"
     try:
@@ -238,16 +243,35 @@ def _freed(data: bytes) -> tuple[bytes, bool]:
             return data, False
     except OSError:
         pass
-    out, ok = _free_dims(data)
+    try:
+        out, ok = _free_dims(data)
+    except ImportError:  # pragma: no cover - onnx is a dependency: fixed dims, not cached
+        return data, False
+    tmp = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
         dest = free if ok else fixed
-        tmp = folder / f".{dest.name}.{os.getpid()}.tmp"
-        tmp.write_bytes(out if ok else b"")
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "wb") as f:
+            f.write(out if ok else b"")
         os.replace(tmp, dest)
+        tmp = None
     except OSError:
         pass
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
     return out, ok
+
+
+def _drop_cached(data: bytes) -> None:
+    """Remove the cached freed graph of ``data`` (one onnxruntime could not load)."""
+    import hashlib
+
+    key = f"{hashlib.sha256(data).hexdigest()[:24]}.{_FREE_DIMS_VERSION}"
+    with contextlib.suppress(OSError):
+        (cache_dir() / "onnx" / f"{key}.free.onnx").unlink()
 
 
 def load(path: str | os.PathLike | None = None, threads: int = 0, device: str = "cpu") -> _Model:
@@ -284,6 +308,7 @@ def _load(path: str, size: int, mtime_ns: int, threads: int, device: str) -> _Mo
         sess = ort.InferenceSession(freed, opts, providers=providers)
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
         if ok:
+            _drop_cached(data)  # a damaged cached copy is rebuilt next time
             try:
                 sess, ok = ort.InferenceSession(data, opts, providers=providers), False
             except Exception:  # noqa: BLE001
