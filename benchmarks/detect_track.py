@@ -68,6 +68,7 @@ BEFORE = {
 #: (label, settings) of the extract rows; the first is adtk extract's default
 DETECTORS = {
     "yolox": ("yolox, person (default)", dict()),
+    "yolox-windows": ("yolox, person, --yolox-windows", dict(yolox_windows=True)),
     "yolox-object": ("yolox, object", dict(target="object")),
     "hog": ("hog, person", dict(detector="hog")),
     "auto": ("auto (hog+motion), person", dict(detector="auto")),

@@ -5,7 +5,7 @@ time, their ratio, and the recall check of the issue: on how many sampled frames
 full-frame HOG pass finds a person the default settings also find one (any box; and a box
 overlapping HOG's). Clip: Intel IoT DevKit sample videos, CC-BY-4.0.
 
-    python benchmarks/extract_throughput.py [--clip PATH] [--skip-hog]
+    python benchmarks/extract_throughput.py [--clip PATH] [--skip-hog] [--repeat N]
 """
 
 from __future__ import annotations
@@ -54,6 +54,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clip", type=Path, default=CLIP)
     ap.add_argument("--skip-hog", action="store_true", help="skip the slow full-HOG reference")
+    ap.add_argument("--repeat", type=int, default=0,
+                    help="then time the defaults and --yolox-windows this many times each, "
+                    "alternating (wall times on a shared machine vary; take the median)")
     args = ap.parse_args()
     info = probe(args.clip)
     dur = info.duration_s
@@ -78,6 +81,19 @@ def main() -> None:
         f"({len(df)} crops, {df['sequence_id'].nunique()} sequences, failures: {len(res.failed)})"
     )
     print(f"ratio extract / decode-only wall time: {t_ext / t_dec:.1f}")
+    for rep in range(args.repeat):
+        for windows in (False, True):
+            out = Path(tempfile.mkdtemp(prefix="adtk-bench-"))
+            try:
+                t = time.perf_counter()
+                run_extract(args.clip, out, ExtractConfig(yolox_windows=windows), progress=False)
+                dt = time.perf_counter() - t
+                n = len(read_manifest(out / "manifest.parquet"))
+            finally:
+                shutil.rmtree(out, ignore_errors=True)
+            print(f"repeat {rep + 1}, {'--yolox-windows' if windows else 'defaults':>15}: "
+                  f"{dt:.2f} s = {dur / dt:.1f}x real time ({n} crops; load average "
+                  f"{os.getloadavg()[0]:.2f})", flush=True)
 
     if args.skip_hog:
         return

@@ -496,6 +496,11 @@ class _Seconds(click.ParamType):
 @click.option("--yolox-size", type=int,
               help="YOLOX input: long side in pixels (a multiple of 32), the frame's aspect "
                    "ratio kept.  [default: 640]")
+@click.option("--yolox-windows/--no-yolox-windows", default=None,
+              help="YOLOX, --target person, on a CPU: search only a window around what moves "
+                   "and the last frames' boxes, the whole frame at least every 2 s (fixed "
+                   "cameras; faster where people fill a small part of the frame, a little "
+                   "less exact; see the README).  [default: off]")
 @click.option("--motion-gate/--no-motion-gate", default=None,
               help="Skip frames and regions without motion (fixed cameras).  [default: on]")
 @click.option("--min-score", type=float,

@@ -307,6 +307,8 @@ class ExtractConfig:
     target: str = "person"
     detector: str = "yolox"
     yolox_size: int = 640
+    #: YOLOX, person mode, CPU: search one window around what moves (see detect.window)
+    yolox_windows: bool = False
     motion_gate: bool = True
     min_score: float | None = None
     #: also keep boxes scored from this up to min_score ("weak" boxes, e.g. a far-away biker
@@ -388,4 +390,4 @@ EXTRACT_RUNTIME_FIELDS = frozenset(
 )
 #: ExtractConfig fields hashed only when they differ from this value (added after outputs
 #: existed: an unchanged setting must not redo every finished video).
-EXTRACT_HASH_IF_SET = {"motion_channels": "none", "low_score": None}
+EXTRACT_HASH_IF_SET = {"motion_channels": "none", "low_score": None, "yolox_windows": False}

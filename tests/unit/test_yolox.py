@@ -244,32 +244,37 @@ def test_a_window_finds_the_person_as_the_whole_frame_does_and_drops_cut_people(
 
 
 @pytest.mark.shared
-def test_the_pipeline_searches_windows_with_a_whole_frame_pass_every_recheck(
-    shared_data, monkeypatch
-):
+def test_windows_leave_no_stretch_of_sampled_frames_without_a_whole_frame_search(shared_data):
     from toolkit.video import detect as D
 
-    seen = []
-    real = D.window
-
-    def spy(hw, rois, **kw):
-        w = real(hw, rois, **kw)
-        seen.append(w)
-        return w
-
-    monkeypatch.setattr(D, "window", spy)
-    # 2 fps over 12 s of the indoor clip (10 fps): one person walks in and stands
-    frames = _indoor_frames(shared_data, range(240, 360, 5))
-    pipe = D.DetectionPipeline(ExtractConfig(), (768, 432), 2.0)
+    # 2 fps over 40 s of the indoor clip (10 fps): people walk in, stand, leave; empty stretches
+    frames = _indoor_frames(shared_data, range(200, 600, 5))
+    pipe = D.DetectionPipeline(ExtractConfig(yolox_windows=True), (768, 432), 2.0)
+    assert pipe.detector.full_refresh
     pipe.init_background(_indoor_frames(shared_data, [0, 10, 20]))
-    dets = pipe.process(frames[:1]) + [d for f in frames[1:] for d in pipe.process([f])]
-    assert all(len(d) == 1 for d in dets[2:])  # the person, found in windows too
-    windowed = [w is not None for w in seen]
-    assert pipe.frames_windowed == sum(windowed) > 0
-    assert not windowed[0]  # the first frame is searched whole
-    # never more than RECHECK_S seconds (4 sampled frames) without a whole-frame pass
+    kinds, found = [], []
+    for f in frames:
+        g, w = pipe.frames_gated, pipe.frames_windowed
+        (d,) = pipe.process([f])
+        kinds.append("gated" if pipe.frames_gated > g else "window" if pipe.frames_windowed > w
+                     else "whole")
+        found.append(len(d) > 0)
+    assert kinds[0] == "whole" and {"gated", "window", "whole"} <= set(kinds)
+    # never `recheck` sampled frames (RECHECK_S = 2 s) in a row without a whole-frame search,
+    # gated frames included
     run = longest = 0
-    for w in windowed:
-        run = run + 1 if w else 0
+    for k in kinds:
+        run = 0 if k == "whole" else run + 1
         longest = max(longest, run)
     assert longest < pipe.recheck
+    # a window is searched where someone moves or was just seen: it finds them
+    win = [f for k, f in zip(kinds, found, strict=True) if k == "window"]
+    assert sum(win) >= 0.8 * len(win)
+
+
+def test_windows_are_off_by_default_for_object_mode_and_for_batches():
+    from toolkit.video.detect import YoloxDetector
+
+    assert not YoloxDetector(ExtractConfig()).full_refresh  # off unless asked for
+    assert YoloxDetector(ExtractConfig(yolox_windows=True)).full_refresh
+    assert not YoloxDetector(ExtractConfig(yolox_windows=True, target="object")).full_refresh

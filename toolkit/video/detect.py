@@ -305,12 +305,11 @@ class YoloxDetector(Detector):
     #: precision near 0.9 on the elevated camera where 0.5 drops it to 0.84, for 0.01 of recall
     default_min_score = 0.6
     multi_class = True
-    #: --target person on a CPU (one frame at a time): a fixed camera's frame is searched
-    #: only around what moves and the last frames' boxes (:func:`window`), with a whole-frame
-    #: pass every ``RECHECK_S`` seconds; batched on a GPU, or for --target object, it sees
-    #: whole frames
-    uses_rois = True
-    full_refresh = True
+    #: --yolox-windows, --target person, on a CPU (one frame at a time): a fixed camera's
+    #: frame is searched only around what moves and the last frames' boxes (:func:`window`),
+    #: with a whole-frame pass every ``RECHECK_S`` seconds; otherwise whole frames
+    uses_rois = False
+    full_refresh = False
 
     def __init__(self, cfg: Any):
         super().__init__(cfg)
@@ -337,16 +336,18 @@ class YoloxDetector(Detector):
             self.score = min(self.score, float(low))
         self.classes = (0,) if getattr(cfg, "target", "person") == "person" else None
         self.names = COCO_CLASSES
-        self.frames_windowed = 0
-        if self.classes is None:
-            # --target object searches whole frames: on Ped2's test clips windows cost 0.6
-            # points of anomalous-region recall (96.9 -> 96.3 % of the regions >= 300 px)
-            self.uses_rois = self.full_refresh = False
+        # Windows: --yolox-windows, person mode, one frame at a time (a batch on a GPU sees
+        # whole frames), a graph whose input size could be freed. --target object searches
+        # whole frames: on Ped2's test clips windows cost 0.6 points of anomalous-region
+        # recall (96.9 -> 96.3 % of the regions >= 300 px).
+        windowed = (bool(getattr(cfg, "yolox_windows", False)) and self.classes is not None
+                    and self.batch_size == 1 and self.model.model.fixed_hw is None)
+        self.uses_rois = self.full_refresh = windowed
 
     def detect(self, frames, blobs, rois) -> list[Detections]:
         out = []
-        windows = [window(f.shape[:2], r) for f, r in zip(frames, rois, strict=True)]
-        self.frames_windowed += sum(w is not None for w in windows)
+        # full_refresh: the pipeline gives one window per frame (a (1, 4) array) or None
+        windows = [None if r is None else tuple(int(v) for v in r[0]) for r in rois]
         for boxes, scores, cls in self.model(list(frames), self.score, self.classes,
                                              windows=windows):
             names = [self.names[c] if c < len(self.names) else f"class{c}" for c in cls]
@@ -592,11 +593,8 @@ class DetectionPipeline:
         self.recheck = max(1, int(round(self.RECHECK_S * sample_fps)))
         self.since_run = 0
         self.since_full = self.recheck  # the first frame gets a whole-frame pass
-
-    @property
-    def frames_windowed(self) -> int:
-        """Frames the detector searched in a window only (:func:`window`)."""
-        return int(getattr(self.detector, "frames_windowed", 0))
+        #: frames the detector searched in a window only (:func:`window`)
+        self.frames_windowed = 0
 
     def init_background(self, frames: Sequence[np.ndarray]) -> None:
         """Start the background model from these (BGR) frames; see :class:`MotionModel`."""
@@ -627,6 +625,7 @@ class DetectionPipeline:
             # boxes are not known yet: search
             still = not len(moving) and not len(self.prev) and not todo
             still &= ready
+            self.since_full += 1  # sampled frames since the last whole-frame search
             if self.gate and self.motion is not None and still and self.since_run + 1 < (
                 self.recheck
             ):
@@ -636,14 +635,18 @@ class DetectionPipeline:
                 continue
             self.since_run = 0
             roi = None
-            if self.detector.full_refresh and self.detector.batch_size == 1:
-                self.since_full += 1
-                if self.gate and ready and not self.motion.global_change and (
-                    self.since_full < self.recheck
-                ):
-                    roi = np.concatenate([moving, *self.recent])
-                else:
+            if self.detector.full_refresh:
+                # one window (x0, y0, x1, y1) for the detector, or None: the whole frame; the
+                # whole frame at least every `recheck` sampled frames, and for a frame that
+                # only the gate's recheck sends (nothing moves: look everywhere)
+                if (self.gate and ready and not self.motion.global_change and not still
+                        and self.since_full < self.recheck):
+                    w = window(frame.shape[:2], np.concatenate([moving, *self.recent]))
+                    roi = None if w is None else np.asarray([w], np.float64)
+                if roi is None:
                     self.since_full = 0
+                else:
+                    self.frames_windowed += 1
             elif self.detector.uses_rois and self.gate and self.motion is not None:
                 roi = group_boxes(np.concatenate([moving, self.prev]), grow=0.0, upright=True)
             if self.detector.batch_size > 1 or not self.detector.uses_rois:

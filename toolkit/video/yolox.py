@@ -418,7 +418,7 @@ class Yolox:
         # A box that reaches an edge of the window inside the frame is someone the window
         # cuts: a part of a person, not a person. The whole-frame passes find them whole.
         H, W = frame.shape[:2]
-        tol = 2.0
+        tol = max(2.0, 2.0 / r)  # two network pixels, in frame pixels
         cut = np.zeros(len(boxes), bool)
         if x0 > 0:
             cut |= boxes[:, 0] <= x0 + tol
