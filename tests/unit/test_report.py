@@ -118,3 +118,20 @@ def test_generated_clips_are_found_through_the_manifests(tmp_path):
 
     found = R.synthetic_data([_Run(str(split)), _Run(str(real_split)), _Run("gone.parquet")])
     assert list(found) == [str(split)] and "generated" in found[str(split)]
+
+
+def test_no_validation_chart_for_runs_without_a_validation_auc(tmp_path, write_run):
+    import pandas as pd
+
+    from toolkit.eval import tables as T
+    from toolkit.eval.report import comparison_figures
+
+    for method in ("baseline", "adnl"):
+        write_run(tmp_path, method=method)
+    figs, _ = comparison_figures(T.load_runs(tmp_path))
+    assert any("Validation" in f.title for f in figs)
+    # the clip protocols' official split has no validation anomalies: val_auc all NaN
+    for h in tmp_path.glob("*/history.parquet"):
+        pd.read_parquet(h).assign(val_auc=float("nan")).to_parquet(h)
+    figs, _ = comparison_figures(T.load_runs(tmp_path))
+    assert figs and not any("Validation" in f.title for f in figs)

@@ -136,14 +136,16 @@ def roc_grid(
     return _label_grid(fig, axes, colour, "False positive rate", "True positive rate", title)
 
 
-def _has_val(h: pd.DataFrame) -> bool:
+def has_val_auc(h: pd.DataFrame) -> bool:
+    """A history with at least one validation AUC (runs without a usable validation set
+    have none)."""
     return "val_auc" in h and not h["val_auc"].isna().all()
 
 
 def _epoch_axis(axes: Sequence, histories: Sequence[pd.DataFrame]) -> None:
     """Integer epoch ticks; where every history is one epoch, a range around it (matplotlib
     would otherwise zoom into 0.96-1.04 with fractional ticks)."""
-    epochs = {int(e) for h in histories if _has_val(h)
+    epochs = {int(e) for h in histories if has_val_auc(h)
               for e in h.loc[h["val_auc"].notna(), "epoch"]}
     for ax in axes:
         ax.xaxis.get_major_locator().set_params(integer=True)
@@ -164,7 +166,7 @@ def val_auc_grid(
     colour = _colours([name for _, hs in panels for name, _ in hs])
     for ax, (ptitle, hs) in zip(axes.flat, panels, strict=False):
         for name, h in hs:
-            if _has_val(h):
+            if has_val_auc(h):
                 # A one-epoch history is a single point: a line alone would not show it.
                 one = h["val_auc"].notna().sum() == 1
                 ax.plot(h["epoch"], h["val_auc"], lw=1.4, color=colour[name],
@@ -229,7 +231,7 @@ def val_auc_figure(
     fig = _figure(5.6, 3.8)
     ax = fig.add_subplot()
     for i, (name, h) in enumerate(histories):
-        if not _has_val(h):
+        if not has_val_auc(h):
             continue
         one = h["val_auc"].notna().sum() == 1  # a single point: a bigger marker
         ax.plot(h["epoch"], h["val_auc"], marker="o", ms=5 if one else 3, lw=1.5,

@@ -224,7 +224,9 @@ def comparison_figures(
             if scores is not None and r.get("test_auroc") is not None:
                 curves.append(P.roc_curve_of(label, scores, float(r.get("test_auroc"))))
             h = _read_parquet(r.path / "history.parquet")
-            if h is not None:
+            # runs without a validation set with both classes (the clip protocols' official
+            # one) have no validation AUC: no empty chart for them
+            if h is not None and P.has_val_auc(h):
                 hists.append((label, h))
         panels.append((name, curves, hists))
     figs: list[Figure] = []
