@@ -541,12 +541,13 @@ class DetectionPipeline:
     the background). Otherwise the detector gets the frame and, if it searches regions, the
     moving regions grouped into bodies plus the previous frame's boxes (people who stand still
     fade from the motion mask but should still be looked for). A detector that looks for
-    people anywhere (``full_refresh``: YOLOX for ``--target person`` on a CPU) searches one
-    window around the moving regions and the boxes of the last ``RECENT`` sampled frames,
-    and the whole frame at the first frame, while the motion model warms up, after a global
-    change of light, and at least every ``RECHECK_S`` seconds (people who stand still from the
-    start). Measured on the shared indoor clip, where one person fills most of the frame's
-    height, the windows cover 36-52 % of the frame on 142 of 243 detector passes.
+    people anywhere (``full_refresh``: YOLOX with ``--yolox-windows``, ``--target person``, on
+    a CPU) searches one window around the moving regions and the boxes of the last ``RECENT``
+    sampled frames, and the whole frame at the first frame, while the motion model warms up,
+    after a global change of light, on a frame only the gate's recheck sends, and at least
+    every ``RECHECK_S`` seconds of sampled frames (people who stand still from the start).
+    Measured on the shared indoor clip, where one person fills most of the frame's height,
+    the windows cover 36-52 % of the frame on 141 of 243 detector passes.
 
     Then the target: ``person`` keeps the boxes of class person only, and drops a box that
     holds two or more other people (a box around a group, not one person); ``object`` adds
