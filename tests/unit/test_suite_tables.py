@@ -71,6 +71,12 @@ def test_with_a_plan_the_report_shows_parts_instead_of_one_pooled_fewshot_table(
     assert keys[0] == "ped2_suite_parts" and "ped2_table2_micro" in keys
     assert not any("fewshot" in k for k in keys)
     assert any("fewshot" in t.key for t in FR.frame_tables(runs))  # no plan: as before
+    # the clip min-max table appears once the runs carry that number
+    assert "ped2_table2_micro_clipnorm" not in keys
+    runs = [run("b1", "baseline", 1, 0.6, frame_auroc_micro_clipnorm=0.7),
+            run("a1", "adnl", 1, 0.8, frame_auroc_micro_clipnorm=0.9)]
+    (t,) = [t for t in FR.frame_tables(runs, p) if t.key == "ped2_table2_micro_clipnorm"]
+    assert [r.cells[0].value for r in t.rows] == [0.7, 0.9]
 
 
 def test_figures_draw_official_and_table2_runs_with_distinct_labels():
