@@ -42,6 +42,19 @@ def decode_only(path: Path) -> float:
     return time.perf_counter() - t
 
 
+def timed_extract(clip: Path, cfg: ExtractConfig):
+    """``adtk extract`` of ``clip`` into a temporary folder: (result, wall seconds including
+    worker start-up, the manifest)."""
+    out = Path(tempfile.mkdtemp(prefix="adtk-bench-"))
+    try:
+        t = time.perf_counter()
+        res = run_extract(clip, out, cfg, progress=False)
+        dt = time.perf_counter() - t
+        return res, dt, read_manifest(out / "manifest.parquet")
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
 def full_hog(path: Path, fps: float) -> tuple[dict[int, np.ndarray], float]:
     """Boxes of a plain full-frame HOG pass over every sampled frame, and its seconds."""
     hog = HogDetector(ExtractConfig())
@@ -67,14 +80,7 @@ def main() -> None:
     t_dec = decode_only(args.clip)
     print(f"decode only (grab every frame): {t_dec:.2f} s = {dur / t_dec:.1f}x real time")
 
-    out = Path(tempfile.mkdtemp(prefix="adtk-bench-"))
-    try:
-        t = time.perf_counter()
-        res = run_extract(args.clip, out, cfg, progress=False)
-        t_ext = time.perf_counter() - t
-        df = read_manifest(out / "manifest.parquet")
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
+    res, t_ext, df = timed_extract(args.clip, cfg)
     print(
         f"adtk extract (defaults: --fps {cfg.fps:g} --detector {cfg.detector}, motion gate on): "
         f"{t_ext:.2f} s wall incl. worker start = {dur / t_ext:.1f}x real time "
@@ -83,16 +89,9 @@ def main() -> None:
     print(f"ratio extract / decode-only wall time: {t_ext / t_dec:.1f}")
     for rep in range(args.repeat):
         for windows in (False, True):
-            out = Path(tempfile.mkdtemp(prefix="adtk-bench-"))
-            try:
-                t = time.perf_counter()
-                run_extract(args.clip, out, ExtractConfig(yolox_windows=windows), progress=False)
-                dt = time.perf_counter() - t
-                n = len(read_manifest(out / "manifest.parquet"))
-            finally:
-                shutil.rmtree(out, ignore_errors=True)
+            _, dt, df_rep = timed_extract(args.clip, ExtractConfig(yolox_windows=windows))
             print(f"repeat {rep + 1}, {'--yolox-windows' if windows else 'defaults':>15}: "
-                  f"{dt:.2f} s = {dur / dt:.1f}x real time ({n} crops; load average "
+                  f"{dt:.2f} s = {dur / dt:.1f}x real time ({len(df_rep)} crops; load average "
                   f"{os.getloadavg()[0]:.2f})", flush=True)
 
     if args.skip_hog:

@@ -229,13 +229,10 @@ def _freed(data: bytes) -> tuple[bytes, bool]:
     8 s extraction of a 139 s clip), in every worker process; the cached copy is one file
     read. The cache is best effort: a folder that cannot be written only costs that time.
     """
-    import hashlib
     import tempfile
 
-    # the version tag changes whenever _free_dims does, so an old copy is never served
-    key = f"{hashlib.sha256(data).hexdigest()[:24]}.{_FREE_DIMS_VERSION}"
-    folder = cache_dir() / "onnx"
-    free, fixed = folder / f"{key}.free.onnx", folder / f"{key}.fixed"
+    free, fixed = _cached_paths(data)
+    folder = free.parent
     try:
         if free.is_file():
             return free.read_bytes(), True
@@ -265,13 +262,21 @@ def _freed(data: bytes) -> tuple[bytes, bool]:
     return out, ok
 
 
-def _drop_cached(data: bytes) -> None:
-    """Remove the cached freed graph of ``data`` (one onnxruntime could not load)."""
+def _cached_paths(data: bytes) -> tuple[Path, Path]:
+    """Where the freed graph of ``data`` is cached, and the marker of a graph that cannot be
+    freed; named by the model's SHA-256 and the version of :func:`_free_dims`, so an old
+    copy is never served."""
     import hashlib
 
     key = f"{hashlib.sha256(data).hexdigest()[:24]}.{_FREE_DIMS_VERSION}"
+    folder = cache_dir() / "onnx"
+    return folder / f"{key}.free.onnx", folder / f"{key}.fixed"
+
+
+def _drop_cached(data: bytes) -> None:
+    """Remove the cached freed graph of ``data`` (one onnxruntime could not load)."""
     with contextlib.suppress(OSError):
-        (cache_dir() / "onnx" / f"{key}.free.onnx").unlink()
+        _cached_paths(data)[0].unlink()
 
 
 def load(path: str | os.PathLike | None = None, threads: int = 0, device: str = "cpu") -> _Model:
