@@ -57,6 +57,29 @@ def test_motion_gate_skips_still_frames():
     assert pipe.frames_gated == 8
 
 
+
+def test_motion_steps_taken_ahead_give_the_same_detections():
+    # the extractor feeds the motion model in its decoding thread, ahead of detection
+    # (reader.prefetched's pre): the same boxes, and the same gating, as feeding it inline
+    cfg = ExtractConfig(detector="motion", target="object")
+    frames = [np.full((120, 160, 3), 180, np.uint8)] * 4 + [_scene(t) for t in range(8)]
+    noise = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    frames += [np.full((120, 160, 3), 180, np.uint8)] * 6 + [noise]  # the whole view changes
+    inline = DetectionPipeline(cfg, (160, 120), 2.0)
+    ahead = DetectionPipeline(cfg, (160, 120), 2.0)
+    for p in (inline, ahead):
+        p.init_background(frames[:2])
+    steps = [ahead.motion_step(f) for f in frames]  # all of them before any detection
+    a = [inline.process(frames[i : i + 3]) for i in range(0, len(frames), 3)]
+    b = [ahead.process(frames[i : i + 3], steps[i : i + 3]) for i in range(0, len(frames), 3)]
+    a, b = sum(a, []), sum(b, [])
+    assert sum(len(d) for d in a) >= 8 and steps[-1].global_change
+    for x, y in zip(a, b, strict=True):
+        assert np.array_equal(x.boxes, y.boxes) and x.names == y.names
+    assert (inline.frames_gated, inline.frames_windowed) == (ahead.frames_gated,
+                                                            ahead.frames_windowed)
+    assert inline.frames_gated > 0
+
 @pytest.mark.slow
 def test_torchvision_random_weights_plumbing(tmp_path):
     torch = pytest.importorskip("torch")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import cv2
 import numpy as np
@@ -13,6 +14,7 @@ from toolkit.video.reader import (
     VideoError,
     check_readable,
     iter_sampled,
+    prefetched,
     probe,
     sample_stride,
 )
@@ -93,3 +95,54 @@ def test_truncated_file_yields_what_decoded_and_says_where_it_stopped(clip, tmp_
     # every frame before the stop, but not the last one the cut went through
     assert 5 < e.value.stopped_at < 40 and e.value.expected == 40
     assert got == list(range(e.value.stopped_at))
+
+
+def _decode_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "adtk-decode"]
+
+
+@pytest.mark.parametrize("depth", [0, 1, 4])
+def test_prefetched_gives_the_same_frames_and_progress(clip, depth):
+    want = [(fi, t, f) for fi, t, f in iter_sampled(clip, 3, 5, 35)]
+    seen: list[int] = []
+    order: list[int] = []
+
+    def pre(frame):  # runs in the decoding thread, once per frame, in order
+        order.append(int(frame.mean()))
+        return threading.current_thread().name
+
+    got = list(prefetched(clip, 3, 5, 35, on_frame=seen.append, depth=depth, pre=pre))
+    assert [(fi, t) for fi, t, *_ in got] == [(fi, t) for fi, t, _ in want]
+    assert all(np.array_equal(a[2], b[2]) for a, b in zip(got, want, strict=True))
+    assert order == [int(f.mean()) for *_, f in want]
+    assert {g[3] for g in got} == ({"adtk-decode"} if depth else {"MainThread"})
+    assert sum(seen) == 30  # every source frame of 5..34, counted in the caller's thread
+    assert not _decode_threads()
+
+
+def test_prefetched_raises_truncation_after_the_same_frames(clip, tmp_path):
+    bad = tmp_path / "cut.avi"
+    data = clip.read_bytes()
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(TruncatedVideo) as plain:
+        list(iter_sampled(bad, 10))
+    got = []
+    with pytest.raises(TruncatedVideo) as e:
+        for i, *_ in prefetched(bad, 10, depth=2):
+            got.append(i)
+    assert e.value.stopped_at == plain.value.stopped_at
+    assert got == list(range(e.value.stopped_at))
+    junk = tmp_path / "junk.avi"
+    junk.write_bytes(b"\x00" * 4096)
+    with pytest.raises(VideoError, match="junk.avi: not a video"):  # raised in this thread
+        list(prefetched(junk, 10))
+    assert not _decode_threads()
+
+
+def test_prefetched_stops_its_thread_when_the_caller_stops_early(clip):
+    it = prefetched(clip, 10, depth=2)
+    first = [next(it)[0] for _ in range(3)]
+    assert first == [0, 1, 2]
+    assert len(_decode_threads()) == 1  # decoding ahead while the caller holds frame 2
+    it.close()  # what a for loop does when its body raises
+    assert not _decode_threads()

@@ -532,6 +532,20 @@ class TorchvisionDetector(Detector):
 # ----------------------------------------------------------------------------- pipeline
 
 
+@dataclass(frozen=True)
+class MotionStep:
+    """The motion model's part of one sampled frame (:meth:`DetectionPipeline.motion_step`)."""
+
+    #: the model was past its warm-up before this frame (an empty foreground means stillness)
+    ready: bool
+    #: moving regions (N, 4), full-resolution x0, y0, x1, y1
+    moving: np.ndarray
+    #: foreground share inside each region (N,)
+    fill: np.ndarray
+    #: the whole picture changed on this frame (light switched, camera moved)
+    global_change: bool
+
+
 class DetectionPipeline:
     """Motion model + detector + gating + target for one video (it holds per-video state).
 
@@ -602,21 +616,42 @@ class DetectionPipeline:
         if self.motion is not None:
             self.motion.init_background([self.motion.shrink(f) for f in frames])
 
-    def process(self, frames: Sequence[np.ndarray]) -> list[Detections]:
-        """Detections for a batch of consecutive sampled frames."""
+    def motion_step(self, frame: np.ndarray) -> MotionStep | None:
+        """Feed one sampled frame to the motion model (None without one).
+
+        It depends on the frames alone, never on detections, so it can run ahead of them: the
+        extractor runs it in the decoding thread (:func:`toolkit.video.reader.prefetched`,
+        ``pre``) and hands the steps to :meth:`process` in the same order.
+        """
+        if self.motion is None:
+            return None
+        ready = self.motion.ready  # before this frame
+        moving, fill = self.motion.update(frame)
+        return MotionStep(ready, moving, fill, self.motion.global_change)
+
+    def process(
+        self, frames: Sequence[np.ndarray], steps: Sequence[MotionStep | None] | None = None
+    ) -> list[Detections]:
+        """Detections for a batch of consecutive sampled frames.
+
+        ``steps``: each frame's :meth:`motion_step`, already taken (in order, once per frame);
+        None: taken here.
+        """
         results: list[Detections | None] = [None] * len(frames)
         todo: list[int] = []
         blobs: list[Detections | None] = []
         rois: list[np.ndarray | None] = []
         moves: list[np.ndarray] = []
-        for i, frame in enumerate(frames):
+        if steps is None:
+            steps = [self.motion_step(f) for f in frames]
+        for i, (frame, step) in enumerate(zip(frames, steps, strict=True)):
             blob = None
             moving = np.zeros((0, 4), np.float32)
             # a model still warming up reports nothing, which says nothing about motion
-            ready = self.motion is not None and self.motion.ready
-            if self.motion is not None:
-                moving, fill = self.motion.update(frame)
-                gc = self.motion.global_change
+            ready = step is not None and step.ready
+            gc = False
+            if step is not None:
+                moving, fill, gc = step.moving, step.fill, step.global_change
                 b = moving if gc else group_boxes(moving, grow=0.0, upright=True)
                 keep = person_like(b) & ((b[:, 3] - b[:, 1]) >= max(self.min_size, 1))
                 keep &= not gc
@@ -640,7 +675,7 @@ class DetectionPipeline:
                 # one window (x0, y0, x1, y1) for the detector, or None: the whole frame; the
                 # whole frame at least every `recheck` sampled frames, and for a frame that
                 # only the gate's recheck sends (nothing moves: look everywhere)
-                if (self.gate and ready and not self.motion.global_change and not still
+                if (self.gate and ready and not gc and not still
                         and self.since_full < self.recheck):
                     w = window(frame.shape[:2], np.concatenate([moving, *self.recent]))
                     roi = None if w is None else np.asarray([w], np.float64)

@@ -164,7 +164,13 @@ def extract_video(
     import cv2
 
     from toolkit.video.detect import DetectionPipeline, create
-    from toolkit.video.reader import TruncatedVideo, iter_sampled, probe, quiet_decoder
+    from toolkit.video.reader import (
+        TruncatedVideo,
+        iter_sampled,
+        prefetched,
+        probe,
+        quiet_decoder,
+    )
     from toolkit.video.sequences import CropSequences
 
     quiet_decoder(cfg.verbose)
@@ -201,7 +207,7 @@ def extract_video(
                 first += [f for _, _, f in iter_sampled(src, rate, span.warmup, stop)]
             pipe.init_background(first)
         png = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # fast; crops are small anyway
-        batch: list[tuple[int, float, np.ndarray]] = []
+        batch: list[tuple[int, float, np.ndarray, Any]] = []
         n_sampled = 0
         stopped_at: int | None = None
 
@@ -215,17 +221,19 @@ def extract_video(
         seqs = CropSequences(cfg, write, sample_fps, info.width * info.height * 3, span)
 
         def flush() -> None:
-            dets = pipe.process([f for _, _, f in batch])
-            for (fi, t, frame), det in zip(batch, dets, strict=True):
+            dets = pipe.process([f for _, _, f, _ in batch], [m for *_, m in batch])
+            for (fi, t, frame, _), det in zip(batch, dets, strict=True):
                 seqs.add(fi, t, frame, det)
             batch.clear()
 
         parent = os.getppid()
         try:
-            for fi, t, frame in iter_sampled(
-                src, rate, span.warmup, span.stop, on_frame=on_frames
+            # decoded, and the motion model fed, in a thread a few frames ahead of detection
+            for item in prefetched(
+                src, rate, span.warmup, span.stop, on_frame=on_frames, pre=pipe.motion_step
             ):
-                batch.append((fi, t, frame))
+                fi = item[0]
+                batch.append(item)
                 n_sampled += fi >= span.start
                 if len(batch) >= detector.batch_size:
                     flush()

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import math
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -266,6 +269,84 @@ def iter_sampled(
             yield held
     finally:
         cap.release()
+
+
+#: frames decoded ahead of the consumer by :func:`prefetched` (a few frames' memory)
+PREFETCH_DEPTH = 4
+
+
+def prefetched(
+    path: str | os.PathLike,
+    target_fps: float,
+    start_frame: int = 0,
+    stop_frame: int | None = None,
+    on_frame: Callable[[int], None] | None = None,
+    depth: int = PREFETCH_DEPTH,
+    pre: Callable[[np.ndarray], Any] | None = None,
+) -> Iterator[tuple[int, float, np.ndarray, Any]]:
+    """:func:`iter_sampled`, decoded in a background thread up to ``depth`` frames ahead, as
+    ``(frame_idx, time_s, bgr_frame, pre(bgr_frame))`` (None without ``pre``).
+
+    The same frames in the same order, and the same exceptions (``TruncatedVideo`` after the
+    frames that decoded), raised here in the caller's thread; ``on_frame`` is also called in
+    the caller's thread, as each frame is handed over. ``pre`` runs in the decoding thread,
+    once per frame, in order: work that depends on the frames alone (the motion model), so
+    that it too runs ahead. OpenCV releases the GIL while it decodes and filters, so this
+    overlaps with what the caller does with earlier frames (detection; measured in
+    ``benchmarks/extract_throughput.py``). Closing the iterator early (an exception in the
+    caller) stops the thread and releases the file before it returns. ``depth`` 0: all in
+    the caller's thread.
+    """
+    if depth <= 0:
+        for fi, t, frame in iter_sampled(path, target_fps, start_frame, stop_frame, on_frame):
+            yield fi, t, frame, None if pre is None else pre(frame)
+        return
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    passed = [0]
+
+    def count(n: int) -> None:
+        passed[0] += n
+
+    def put(msg: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(msg, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        gen = iter_sampled(path, target_fps, start_frame, stop_frame, on_frame=count)
+        try:
+            for fi, t, frame in gen:
+                extra = None if pre is None else pre(frame)
+                n, passed[0] = passed[0], 0
+                if not put(("frame", (fi, t, frame, extra), n)):
+                    return
+            put(("end", None, passed[0]))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, raised there
+            put(("error", e, passed[0]))
+        finally:
+            gen.close()  # releases the capture in this thread, also when stopped early
+
+    thread = threading.Thread(target=run, name="adtk-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value, n = q.get()
+            if n and on_frame is not None:
+                on_frame(n)
+            if kind == "frame":
+                yield value
+            elif kind == "end":
+                return
+            else:
+                raise value
+    finally:
+        stop.set()
+        thread.join()
 
 
 def sampled_indices(frame_count: int, fps: float, target_fps: float) -> np.ndarray:
