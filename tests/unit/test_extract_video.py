@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import cv2
@@ -26,6 +27,24 @@ def test_a_crop_that_cannot_be_written_fails_the_video_and_commits_nothing(
         extract_video(clip, "cam.avi", tmp_path, ExtractConfig(detector="motion", target="object"))
     assert not (tmp_path / "videos").exists()
     assert not any((tmp_path / ".staging").iterdir())
+
+
+def test_an_error_mid_video_stops_the_decoding_thread_at_once(clip, tmp_path, monkeypatch):
+    from toolkit.video.detect import DetectionPipeline
+
+    real, calls = DetectionPipeline.process, []
+
+    def failing(self, *a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("detector failed")
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(DetectionPipeline, "process", failing)
+    with pytest.raises(RuntimeError, match="detector failed") as e:
+        extract_video(clip, "cam.avi", tmp_path, ExtractConfig(detector="motion", target="object"))
+    # stopped with the error, though its traceback (held in e) keeps the reading frame alive
+    assert e.value and not [t for t in threading.enumerate() if t.name == "adtk-decode"]
 
 
 def test_manifest_is_merged_every_few_seconds_not_per_video(tmp_path, monkeypatch):

@@ -228,17 +228,21 @@ def extract_video(
 
         parent = os.getppid()
         try:
-            # decoded, and the motion model fed, in a thread a few frames ahead of detection
-            for item in prefetched(
+            # decoded, and the motion model fed, in a thread a few frames ahead of detection;
+            # closed on the way out, so an error here stops that thread and frees the file at
+            # once (not whenever the traceback is dropped)
+            sampled = prefetched(
                 src, rate, span.warmup, span.stop, on_frame=on_frames, pre=pipe.motion_step
-            ):
-                fi = item[0]
-                batch.append(item)
-                n_sampled += fi >= span.start
-                if len(batch) >= detector.batch_size:
-                    flush()
-                    if os.getppid() != parent:  # the run was killed: stop, leave staging behind
-                        os._exit(1)
+            )
+            with contextlib.closing(sampled):
+                for item in sampled:
+                    fi = item[0]
+                    batch.append(item)
+                    n_sampled += fi >= span.start
+                    if len(batch) >= detector.batch_size:
+                        flush()
+                        if os.getppid() != parent:  # the run was killed: leave staging behind
+                            os._exit(1)
         except TruncatedVideo as e:
             stopped_at = e.stopped_at  # keep what decoded; the part says where it stopped
         if batch:
