@@ -105,18 +105,24 @@ def _decode_threads() -> list[threading.Thread]:
 def test_prefetched_gives_the_same_frames_and_progress(clip, depth):
     want = [(fi, t, f) for fi, t, f in iter_sampled(clip, 3, 5, 35)]
     seen: list[int] = []
+    callers: set[str] = set()
     order: list[int] = []
+
+    def progress(n: int) -> None:
+        seen.append(n)
+        callers.add(threading.current_thread().name)
 
     def pre(frame):  # runs in the decoding thread, once per frame, in order
         order.append(int(frame.mean()))
         return threading.current_thread().name
 
-    got = list(prefetched(clip, 3, 5, 35, on_frame=seen.append, depth=depth, pre=pre))
+    got = list(prefetched(clip, 3, 5, 35, on_frame=progress, depth=depth, pre=pre))
     assert [(fi, t) for fi, t, *_ in got] == [(fi, t) for fi, t, _ in want]
     assert all(np.array_equal(a[2], b[2]) for a, b in zip(got, want, strict=True))
     assert order == [int(f.mean()) for *_, f in want]
     assert {g[3] for g in got} == ({"adtk-decode"} if depth else {"MainThread"})
-    assert sum(seen) == 30  # every source frame of 5..34, counted in the caller's thread
+    assert sum(seen) == 30 and callers == {"MainThread"}  # every source frame of 5..34,
+    # counted in the caller's thread (extract's progress counter has no lock)
     assert not _decode_threads()
 
 
@@ -145,4 +151,20 @@ def test_prefetched_stops_its_thread_when_the_caller_stops_early(clip):
     assert first == [0, 1, 2]
     assert len(_decode_threads()) == 1  # decoding ahead while the caller holds frame 2
     it.close()  # what a for loop does when its body raises
+    assert not _decode_threads()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_prefetched_says_so_when_the_thread_dies_without_a_result(clip, monkeypatch):
+    import queue
+
+    import toolkit.video.reader as reader
+
+    class Broken(queue.Queue):  # e.g. out of memory while handing a frame over
+        def put(self, item, block=True, timeout=None):
+            raise MemoryError
+
+    monkeypatch.setattr(reader.queue, "Queue", Broken)
+    with pytest.raises(VideoError, match="decoding thread stopped without a result"):
+        list(prefetched(clip, 10))  # an error, not a wait forever
     assert not _decode_threads()

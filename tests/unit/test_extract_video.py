@@ -29,8 +29,12 @@ def test_a_crop_that_cannot_be_written_fails_the_video_and_commits_nothing(
     assert not any((tmp_path / ".staging").iterdir())
 
 
-def test_an_error_mid_video_stops_the_decoding_thread_at_once(clip, tmp_path, monkeypatch):
+def test_an_error_mid_video_stops_the_decoding_thread_at_once(tmp_path, monkeypatch):
     from toolkit.video.detect import DetectionPipeline
+
+    # 20 sampled frames: more than the read-ahead queue holds, so a reader nobody closed
+    # would still be waiting to hand over frames when the error arrives
+    clip = make_video(tmp_path / "in" / "long.avi", seconds=10, walkers=1)
 
     real, calls = DetectionPipeline.process, []
 
@@ -42,7 +46,8 @@ def test_an_error_mid_video_stops_the_decoding_thread_at_once(clip, tmp_path, mo
 
     monkeypatch.setattr(DetectionPipeline, "process", failing)
     with pytest.raises(RuntimeError, match="detector failed") as e:
-        extract_video(clip, "cam.avi", tmp_path, ExtractConfig(detector="motion", target="object"))
+        extract_video(clip, "long.avi", tmp_path / "out",
+                      ExtractConfig(detector="motion", target="object"))
     # stopped with the error, though its traceback (held in e) keeps the reading frame alive
     assert e.value and not [t for t in threading.enumerate() if t.name == "adtk-decode"]
 

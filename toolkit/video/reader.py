@@ -295,7 +295,7 @@ def prefetched(
     overlaps with what the caller does with earlier frames (detection; measured in
     ``benchmarks/extract_throughput.py``). Closing the iterator early (an exception in the
     caller) stops the thread and releases the file before it returns. ``depth`` 0: all in
-    the caller's thread.
+    the caller's thread. Memory: up to ``depth`` + 3 decoded frames at once.
     """
     if depth <= 0:
         for fi, t, frame in iter_sampled(path, target_fps, start_frame, stop_frame, on_frame):
@@ -335,7 +335,12 @@ def prefetched(
     thread.start()
     try:
         while True:
-            kind, value, n = q.get()
+            try:
+                kind, value, n = q.get(timeout=0.5)
+            except queue.Empty:
+                if thread.is_alive() or not q.empty():
+                    continue  # a slow frame (the parent's stall watchdog covers a hung one)
+                raise VideoError(f"{path}: the decoding thread stopped without a result") from None
             if n and on_frame is not None:
                 on_frame(n)
             if kind == "frame":
