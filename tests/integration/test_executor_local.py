@@ -186,8 +186,11 @@ def test_ctrl_c_cancels_and_leaves_nothing_half_written(tmp_path, executor):
 
     cmd = command(out, executor)
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    # v3 never finishes in the first run (a worker stuck in its decoder), so Ctrl-C always
+    # lands mid-run, however fast the others go or however late this test looks
+    proc = subprocess.Popen(cmd, cwd=REPO, env={**env, "ADTK_TEST_CRASH_ON": "hang:v3"},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     try:
         deadline = time.monotonic() + 180
         while not list(out.glob("videos/*/part.parquet")):
