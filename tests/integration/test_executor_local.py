@@ -188,9 +188,12 @@ def test_ctrl_c_cancels_and_leaves_nothing_half_written(tmp_path, executor):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     # v3 never finishes in the first run (a worker stuck in its decoder), so Ctrl-C always
     # lands mid-run, however fast the others go or however late this test looks
+    # Ctrl-C's default action in the command, also where this test itself was started with
+    # SIGINT ignored (a background job of a non-interactive shell, nohup), which it inherits
     proc = subprocess.Popen(cmd, cwd=REPO, env={**env, "ADTK_TEST_CRASH_ON": "hang:v3"},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 180
         while not list(out.glob("videos/*/part.parquet")):
