@@ -16,6 +16,7 @@ from toolkit.errors import AdtkError
 from toolkit.video.detect import (
     DetectionPipeline,
     Detections,
+    Detector,
     TorchvisionDetector,
     create,
     list_detectors,
@@ -79,6 +80,41 @@ def test_motion_steps_taken_ahead_give_the_same_detections():
     assert (inline.frames_gated, inline.frames_windowed) == (ahead.frames_gated,
                                                             ahead.frames_windowed)
     assert inline.frames_gated > 0
+
+
+class _Windowed(Detector):
+    """A person detector that searches windows (as YOLOX with --yolox-windows): records the
+    window it is given and reports one person box over the walker's column."""
+
+    name = "windowed"
+    uses_rois = full_refresh = True
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.seen: list = []
+
+    def detect(self, frames, blobs, rois):
+        self.seen += [None if r is None else r.tolist() for r in rois]
+        return [Detections.of([[30, 30, 60, 90]], [0.9], "windowed", "person") for _ in frames]
+
+
+def test_windows_from_motion_steps_taken_ahead_are_the_same():
+    # the window path reads the step's light-change flag, not the model's (which, run ahead,
+    # already describes a later frame)
+    cfg = ExtractConfig(detector="motion", target="person")
+    noise = np.random.default_rng(1).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    frames = [_scene(t) for t in range(12)] + [noise]  # run ahead, the model ends "changed"
+    pipes = [DetectionPipeline(cfg, (160, 120), 2.0, detector=_Windowed(cfg)) for _ in range(2)]
+    for p in pipes:
+        p.init_background([np.full((120, 160, 3), 180, np.uint8)] * 3)
+    steps = [pipes[1].motion_step(f) for f in frames]
+    for i in range(len(frames)):
+        pipes[0].process(frames[i : i + 1])
+        pipes[1].process(frames[i : i + 1], steps[i : i + 1])
+    inline, ahead = (p.detector.seen for p in pipes)
+    assert inline == ahead and steps[-1].global_change
+    assert pipes[0].frames_windowed == pipes[1].frames_windowed > 0
+    assert inline[-1] is None  # the whole view changed: the whole frame is searched
 
 @pytest.mark.slow
 def test_torchvision_random_weights_plumbing(tmp_path):
