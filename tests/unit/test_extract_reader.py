@@ -30,6 +30,15 @@ def clip(tmp_path_factory):
     return path
 
 
+@pytest.fixture
+def bad(clip, tmp_path):
+    """The clip cut in the middle of its bytes (a truncated download)."""
+    cut = tmp_path / "cut.avi"
+    data = clip.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    return cut
+
+
 def test_probe(clip):
     info = probe(clip)
     assert (info.fps, info.frame_count, info.width, info.height) == (10.0, 40, 64, 48)
@@ -55,10 +64,7 @@ def test_progress_counts_every_source_frame(clip):
     assert sum(seen) == 40
 
 
-def test_truncated_file_is_an_error(clip, tmp_path):
-    bad = tmp_path / "cut.avi"
-    data = clip.read_bytes()
-    bad.write_bytes(data[: len(data) // 2])
+def test_truncated_file_is_an_error(bad):
     with pytest.raises(VideoError, match="cut.avi"):
         list(iter_sampled(bad, 2))
 
@@ -84,10 +90,7 @@ def test_unreadable_file(tmp_path):
         check_readable(p)
 
 
-def test_truncated_file_yields_what_decoded_and_says_where_it_stopped(clip, tmp_path):
-    bad = tmp_path / "cut.avi"
-    data = clip.read_bytes()
-    bad.write_bytes(data[: len(data) // 2])
+def test_truncated_file_yields_what_decoded_and_says_where_it_stopped(bad):
     got = []
     with pytest.raises(TruncatedVideo) as e:
         for i, _, _ in iter_sampled(bad, 10):
@@ -126,10 +129,7 @@ def test_prefetched_gives_the_same_frames_and_progress(clip, depth):
     assert not _decode_threads()
 
 
-def test_prefetched_raises_truncation_after_the_same_frames(clip, tmp_path):
-    bad = tmp_path / "cut.avi"
-    data = clip.read_bytes()
-    bad.write_bytes(data[: len(data) // 2])
+def test_prefetched_raises_truncation_after_the_same_frames(bad, tmp_path):
     with pytest.raises(TruncatedVideo) as plain:
         list(iter_sampled(bad, 10))
     got = []
