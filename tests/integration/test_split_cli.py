@@ -214,3 +214,19 @@ def test_inspect_reads_large_string_columns_as_pandas_writes_them(crops, tmp_pat
     assert res.exit_code == 0, res.output
     assert "summary: not available" not in res.output
     assert "leakage check: ok" in res.output and "images: " in res.output
+
+
+def test_the_folder_adtk_extract_wrote_stands_for_its_manifest(crops, tmp_path):
+    folder = crops.parent  # crops/manifest.parquet, as adtk extract --out crops writes it
+    assert run("inspect", folder).output == run("inspect", crops).output
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    assert run("split", folder, "-o", a).exit_code == 0
+    assert run("split", crops, "-o", b).exit_code == 0
+    assert a.read_bytes() == b.read_bytes()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for args in (["inspect", empty], ["split", empty, "-o", tmp_path / "c.parquet"],
+                 ["bench", "--data", empty, "--out", tmp_path / "runs"]):
+        res = CliRunner().invoke(main, [str(a) for a in args])
+        assert res.exit_code == 2, res.output
+        assert res.output.startswith(f"Error: {empty}: a folder without manifest.parquet")
