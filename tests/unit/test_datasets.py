@@ -178,7 +178,12 @@ def _rewrite(man, fn):
         (lambda df: df.assign(split="test"), "no rows in the train split"),
         (
             lambda df: df[~((df["split"] == "train") & (df["label"] == "normal"))],
-            "no normal crops in the train split",
+            "no normal crops in the train split$",
+        ),
+        (
+            lambda df: df.assign(label="unlabeled", event=None),
+            "no normal crops in the train split: its crops are all unlabeled; label them "
+            "when extracting, with a folder named normal/",
         ),
     ],
 )

@@ -427,7 +427,12 @@ def _checked_split_frame(path: Path) -> pd.DataFrame:
     if not train.any():
         raise AdtkError(f"{path}: no rows in the train split")
     if not (train & (df["label"] == "normal").to_numpy()).any():
-        raise AdtkError(f"{path}: no normal crops in the train split")
+        hint = ""
+        if (df.loc[train, "label"] == "unlabeled").all():
+            hint = (": its crops are all unlabeled; label them when extracting, with a folder "
+                    "named normal/ (or abnormal/) on the videos' path, or adtk extract --labels "
+                    "FILE (video,start_s,end_s,label,event)")
+        raise AdtkError(f"{path}: no normal crops in the train split{hint}")
     return df
 
 
