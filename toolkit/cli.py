@@ -131,16 +131,9 @@ def _executor_config(executor, ray_address, ray_cpus, ray_gpus, retries):
 
 
 def _manifest_file(path: str) -> str:
-    """``path``, or ``path/manifest.parquet`` where ``path`` is a folder (the one ``adtk
-    extract --out`` wrote): every command that reads a crop manifest takes either."""
-    p = Path(path)
-    if not p.is_dir():
-        return path
-    m = p / "manifest.parquet"
-    if not m.is_file():
-        raise AdtkError(f"{path}: a folder without manifest.parquet (give a manifest file, or "
-                        "the folder adtk extract --out wrote)")
-    return str(m)
+    from toolkit.data.manifest import manifest_file
+
+    return str(manifest_file(path))
 
 
 @main.command("split")
@@ -229,8 +222,8 @@ def _method_names():
               "given with --data (implied by --data; needs it).")
 @click.option("--data", default=None, type=click.Path(),
               help="Split manifest of crops (train on train, choose by val, report on test); "
-              "with --suite ped2 the crop manifest, given as the file or as the folder adtk "
-              "extract wrote.")
+              "with --suite ped2 the crop manifest, as its file or as the folder adtk "
+              "extract --out wrote (a folder holds a crop manifest, not a split one).")
 @click.option("--crop", default=None,
               help="Which crop of a manifest to use: normal (default) or oversize; "
               "normal,oversize runs both.")

@@ -218,7 +218,9 @@ def test_inspect_reads_large_string_columns_as_pandas_writes_them(crops, tmp_pat
 
 def test_the_folder_adtk_extract_wrote_stands_for_its_manifest(crops, tmp_path):
     folder = crops.parent  # crops/manifest.parquet, as adtk extract --out crops writes it
-    assert run("inspect", folder).output == run("inspect", crops).output
+    by_folder, by_file = run("inspect", folder), run("inspect", crops)
+    assert by_folder.exit_code == by_file.exit_code == 0
+    assert by_folder.output == by_file.output
     a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
     assert run("split", folder, "-o", a).exit_code == 0
     assert run("split", crops, "-o", b).exit_code == 0
@@ -230,3 +232,16 @@ def test_the_folder_adtk_extract_wrote_stands_for_its_manifest(crops, tmp_path):
         res = CliRunner().invoke(main, [str(a) for a in args])
         assert res.exit_code == 2, res.output
         assert res.output.startswith(f"Error: {empty}: a folder without manifest.parquet")
+
+
+def test_a_folder_in_a_bench_config_file_is_its_manifest(tmp_path):
+    from toolkit.data.synthetic import make_split_manifest
+    from toolkit.engine.run import resolve_bench_config
+
+    man = make_split_manifest(tmp_path / "crops", name="manifest.parquet")
+    cfg_file = tmp_path / "adtk.yaml"
+    cfg_file.write_text(f"bench:\n  data: {man.parent}\n")
+    by_folder = resolve_bench_config(cfg_file, method="baseline", epochs=1)
+    by_file = resolve_bench_config(method="baseline", epochs=1, data=str(man))
+    assert by_folder.data == str(man)
+    assert by_folder.run_id == by_file.run_id  # one run, however the manifest was named

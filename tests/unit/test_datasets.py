@@ -182,8 +182,12 @@ def _rewrite(man, fn):
         ),
         (
             lambda df: df.assign(label="unlabeled", event=None),
-            "no normal crops in the train split: its crops are all unlabeled; label them "
-            "when extracting, with a folder named normal/",
+            r"no normal crops in the train split: \d+ of its crops are unlabeled; label the "
+            "normal footage when extracting, with a folder named normal/",
+        ),
+        (  # the anomalies labelled, the rest not: the same advice
+            lambda df: df.assign(label=df["label"].where(df["label"] != "normal", "unlabeled")),
+            r"no normal crops in the train split: \d+ of its crops are unlabeled",
         ),
     ],
 )

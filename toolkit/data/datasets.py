@@ -428,10 +428,11 @@ def _checked_split_frame(path: Path) -> pd.DataFrame:
         raise AdtkError(f"{path}: no rows in the train split")
     if not (train & (df["label"] == "normal").to_numpy()).any():
         hint = ""
-        if (df.loc[train, "label"] == "unlabeled").all():
-            hint = (": its crops are all unlabeled; label them when extracting, with a folder "
-                    "named normal/ (or abnormal/) on the videos' path, or adtk extract --labels "
-                    "FILE (video,start_s,end_s,label,event)")
+        unlabeled = int((df.loc[train, "label"] == "unlabeled").sum())
+        if unlabeled:
+            hint = (f": {unlabeled} of its crops are unlabeled; label the normal footage when "
+                    "extracting, with a folder named normal/ on the videos' path, or adtk "
+                    "extract --labels FILE (video,start_s,end_s,label,event)")
         raise AdtkError(f"{path}: no normal crops in the train split{hint}")
     return df
 

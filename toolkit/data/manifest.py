@@ -236,6 +236,20 @@ def _conform(table: pa.Table, kind: str, where: str) -> pa.Table:
     return table.select([*cols, *extra]).replace_schema_metadata(None).cast(pa.schema(fields))
 
 
+def manifest_file(path: str | os.PathLike) -> Path:
+    """``path``, or ``path/manifest.parquet`` where ``path`` is a folder (the one ``adtk
+    extract --out`` wrote): every command that reads a crop manifest takes either. A folder
+    without one is an error; anything else is returned as given, for the reader to judge."""
+    p = Path(path)
+    if not str(path) or not p.is_dir():
+        return p
+    m = p / "manifest.parquet"
+    if not m.is_file():
+        raise ManifestError(f"{path}: a folder without manifest.parquet (give a manifest "
+                            "file, or the folder adtk extract --out wrote)")
+    return m
+
+
 def read_raw(path: str | os.PathLike) -> pa.Table:
     """Read a Parquet file without validating it; a missing or unreadable file is an error."""
     path = Path(path)

@@ -170,16 +170,17 @@ def plan_suite(
     if not data:
         raise AdtkError(
             "suite ped2 needs --data: the crop manifest of every clip (adtk extract of the "
-            "dataset folder, e.g. crops/manifest.parquet)"
+            "dataset folder: crops/manifest.parquet, or the folder crops/)"
         )
     if not frame_labels:
         raise AdtkError(
             "suite ped2 needs --frame-labels FILE (video,frame_idx,time_s,abnormal): its clips "
             "are the test clips, and every frame of them is scored"
         )
-    data = Path(data)
+    given = data
+    data = mf.manifest_file(data)  # the folder adtk extract wrote stands for its manifest
     if not data.is_file():
-        raise AdtkError(f"--data {data}: no such manifest file")
+        raise AdtkError(f"--data {given}: no such manifest file or folder")
     df = mf.read_manifest(data)
     if "split" in df.columns:
         raise AdtkError(

@@ -80,9 +80,13 @@ def resolve_bench_config(
         raise AdtkError(f"unknown method {cfg.method!r}; known: {', '.join(list_methods())}")
     upd: dict[str, Any] = {}
     if cfg.data:
-        data = Path(cfg.data)
+        from toolkit.data.manifest import manifest_file
+
+        data = manifest_file(cfg.data)  # the folder adtk extract wrote stands for its manifest
         if not data.is_file():
-            raise AdtkError(f"--data {cfg.data}: no such manifest file")
+            raise AdtkError(f"--data {cfg.data}: no such manifest file or folder")
+        if str(data) != str(cfg.data):
+            upd["data"] = str(data)
         from toolkit.data.datasets import split_label_counts
         from toolkit.io import sha256_file
 

@@ -571,9 +571,9 @@ class AutoencoderMethod(Method):
 #: (README, Table 2). A smooth margin (eq. 4 at the normal error's scale, s exp(-MSE / s) with
 #: s = 4 x the normal error; an experiment, not an option) did the same: 0.892 / 0.912, seed 6
 #: at 0.803. With interval labels on the same 8 splits, unbounded gave 0.867 / 0.923 with the
-#: normal error ending at 0.026 (bounded 0.0026): the bound keeps the normal reconstruction
-#: and raw parity, the unbounded term the smoothed gain; no variant tried gives both. Margin 16
-#: on interval labels: 0.857 / 0.875, so 4 stays.
+#: normal error ending at 0.026 (margin 4: 0.0038): margin 4 keeps the normal reconstruction
+#: and, on interval labels, raw parity; the unbounded term the smoothed gain; no variant tried
+#: gives both. Margin 16 on interval labels: 0.857 / 0.875, so 4 stays.
 NEGATIVE_SETTINGS = (
     Setting("neg_loss", "naive", "Negative loss on labelled anomalies: naive = -MSE (eq. 3), "
             "scaled = exp(-MSE) (eq. 4).", choices=("naive", "scaled")),
