@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
-import cv2
 import pytest
 
 from toolkit.config import ExtractConfig
@@ -22,11 +22,26 @@ def clip(tmp_path_factory):
 def test_a_crop_that_cannot_be_written_fails_the_video_and_commits_nothing(
     clip, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(cv2, "imwrite", lambda *a, **k: False)  # e.g. the disk is full
-    with pytest.raises(AdtkError, match="could not write crop"):
+    import errno
+
+    from toolkit.video import writer
+
+    real, calls = writer.save_png, []
+
+    def full_disk(path, img):  # the fifth file meets a full disk
+        calls.append(path)
+        if len(calls) >= 5:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(path, img)
+
+    monkeypatch.setattr(writer, "save_png", full_disk)
+    with pytest.raises(AdtkError, match=r"cam.avi: could not write crop (box|oversize)/\S+\.png "
+                                        r"\(No space left on device; disk full\?\)"):
         extract_video(clip, "cam.avi", tmp_path, ExtractConfig(detector="motion", target="object"))
+    assert len(calls) >= 5
     assert not (tmp_path / "videos").exists()
     assert not any((tmp_path / ".staging").iterdir())
+    assert not [t for t in threading.enumerate() if t.name.startswith("adtk-png")]
 
 
 def test_an_error_mid_video_stops_the_decoding_thread_at_once(tmp_path, monkeypatch):

@@ -82,3 +82,21 @@ def test_motion_crop_pads_outside_the_frame_like_the_crop():
     assert abs(int(big[4, 4, 0]) - int(c[5, 12, 0])) <= 1
     d = motion_field(*(np.zeros((8, 8), np.uint8),) * 3, "diff")
     assert d.shape == (8, 8, 3) and (d[..., 0] == 128).all() and (d[..., 2] == 0).all()
+
+
+def test_a_motion_crop_that_cannot_be_written_is_an_error(video, tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from toolkit.errors import AdtkError
+    from toolkit.video import writer
+
+    def full_disk(path, img):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(writer, "save_png", full_disk)
+    out = tmp_path / "crops"
+    out.mkdir()
+    with pytest.raises(AdtkError, match=r"two.avi: could not write motion crop "
+                                        r"motion/00000005_00.png \(No space left on device"):
+        write_motion_crops(video, _rows(5), out, "diff", 32, oversize_box)

@@ -128,6 +128,7 @@ def write_motion_crops(
 
     from toolkit.errors import AdtkError
     from toolkit.video.reader import iter_sampled, probe
+    from toolkit.video.writer import PngWriter
 
     (out / "motion").mkdir(exist_ok=True)
     (out / "motion_oversize").mkdir(exist_ok=True)
@@ -138,31 +139,31 @@ def write_motion_crops(
         want[int(r.frame_idx)].append(
             (r.name, (float(r.x), float(r.y), float(r.x + r.w), float(r.y + r.h)))
         )
-    png = [cv2.IMWRITE_PNG_COMPRESSION, 1]
     last = max(want)
     info = probe(src)
     speed = float(info.fps or 0) / max(float(info.height or 0), 1.0)
     if not speed > 0:
         raise AdtkError(f"{src}: unknown frame rate or size; flow channels need both")
 
+    files = PngWriter(prefix=f"{src}: ", what="motion crop", root=out)
+
     def emit(fi: int, prev, cur, nxt) -> None:
         field = motion_field(prev, cur, nxt, kind)
         for name, box in want[fi]:
             for sub, b in (("motion", box), ("motion_oversize", oversize(box))):
-                img = motion_crop(field, b, size, kind, speed)
-                if not cv2.imwrite(str(out / sub / name), img, png):
-                    raise AdtkError(f"{src}: could not write {sub}/{name} (disk full?)")
+                files(out / sub / name, motion_crop(field, b, size, kind, speed))
 
     window: list[tuple[int, np.ndarray]] = []  # (frame_idx, grey) of the last <= 3 frames
     first = max(0, min(want) - 1)  # a chunk's rows start late in the video: seek there
-    for fi, _, frame in iter_sampled(src, info.fps, start_frame=first, stop_frame=last + 2,
-                                     on_frame=on_frame):
-        window = [*window[-2:], (fi, cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))]
-        if len(window) >= 2:  # the middle (or, at the start, first) frame now has its next
-            c = len(window) - 2
-            f, cur = window[c]
-            if f in want:
-                emit(f, window[c - 1][1] if c else cur, cur, window[c + 1][1])
-    if window and window[-1][0] in want:  # the video's last frame: no next frame
-        f, cur = window[-1]
-        emit(f, window[-2][1] if len(window) > 1 else cur, cur, cur)
+    with files:  # every file written (or its error raised) on the way out
+        for fi, _, frame in iter_sampled(src, info.fps, start_frame=first, stop_frame=last + 2,
+                                         on_frame=on_frame):
+            window = [*window[-2:], (fi, cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))]
+            if len(window) >= 2:  # the middle (or, at the start, first) frame has its next
+                c = len(window) - 2
+                f, cur = window[c]
+                if f in want:
+                    emit(f, window[c - 1][1] if c else cur, cur, window[c + 1][1])
+        if window and window[-1][0] in want:  # the video's last frame: no next frame
+            f, cur = window[-1]
+            emit(f, window[-2][1] if len(window) > 1 else cur, cur, cur)

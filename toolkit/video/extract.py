@@ -161,7 +161,6 @@ def extract_video(
     :func:`merge_chunks` once every chunk is there). A stream that stops decoding early keeps
     the rows of the frames before it and says where it stopped (``decode_stopped_at``).
     """
-    import cv2
 
     from toolkit.video.detect import DetectionPipeline, create
     from toolkit.video.reader import (
@@ -172,6 +171,7 @@ def extract_video(
         quiet_decoder,
     )
     from toolkit.video.sequences import CropSequences
+    from toolkit.video.writer import PngWriter
 
     quiet_decoder(cfg.verbose)
     span = span or Span()
@@ -193,6 +193,8 @@ def extract_video(
     shutil.rmtree(stage, ignore_errors=True)
     (stage / "box").mkdir(parents=True)
     (stage / "oversize").mkdir()
+    # crop files are encoded and written in a thread of their own (toolkit.video.writer)
+    crops = PngWriter(prefix=f"{src}: ", root=stage)
     try:
         detector = create(cfg.detector, cfg)
         rate = cfg.fps if cfg.fps > 0 else info.fps  # --fps 0: every frame of the source
@@ -206,19 +208,19 @@ def extract_video(
             with contextlib.suppress(TruncatedVideo):  # a short file: what there is
                 first += [f for _, _, f in iter_sampled(src, rate, span.warmup, stop)]
             pipe.init_background(first)
-        png = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # fast; crops are small anyway
         batch: list[tuple[int, float, np.ndarray, Any]] = []
         n_sampled = 0
         stopped_at: int | None = None
 
         def write(name: str, box_img: np.ndarray, over_img: np.ndarray) -> None:
-            for sub, img in (("box", box_img), ("oversize", over_img)):
-                # imwrite reports failure (disk full, folder gone) by returning False only:
-                # a part whose rows point at missing crops must never be committed
-                if not cv2.imwrite(str(stage / sub / name), img, png):
-                    raise AdtkError(f"{src}: could not write crop {sub}/{name} (disk full?)")
+            # a failed write (disk full, folder gone) is raised here or at crops.close(),
+            # both before the part is committed: a part whose rows point at missing crops
+            # must never be committed
+            crops(stage / "box" / name, box_img)
+            crops(stage / "oversize" / name, over_img)
 
-        seqs = CropSequences(cfg, write, sample_fps, info.width * info.height * 3, span)
+        seqs = CropSequences(cfg, write, sample_fps, info.width * info.height * 3, span,
+                             drain=crops.wait)
 
         def flush() -> None:
             dets = pipe.process([f for _, _, f, _ in batch], [m for *_, m in batch])
@@ -248,6 +250,7 @@ def extract_video(
         if batch:
             flush()
         df, counts = seqs.finish(stage)
+        crops.close()  # every crop file on disk (or its error raised) before anything reads them
         df = df.assign(target=cfg.target)
         tracks = track_table(df, set(df["track_id"]), seqs.head)
         t_motion = time.perf_counter()
@@ -295,6 +298,7 @@ def extract_video(
             os._exit(1)
         _commit(stage, final)
     except BaseException:
+        crops.abort()  # no write lands in the folder removed next
         shutil.rmtree(stage, ignore_errors=True)
         raise
     decoded_to = end if stopped_at is None else min(end, stopped_at)

@@ -88,8 +88,12 @@ class CropSequences:
         sample_fps: float,
         frame_bytes: int,
         span: Any = None,
+        drain: Callable[[], None] | None = None,
     ):
         self.cfg = cfg
+        # waits until every crop handed to ``write`` is on disk (a writer that works in the
+        # background), so that deleting a static track's crops cannot race its writes
+        self.drain = drain
         self.start = span.start if span is not None else 0
         self.tail = span.tail if span is not None else None
         self.head: set[int] = set()
@@ -201,6 +205,8 @@ class CropSequences:
         df = df[keep]
         inner = ~df["track_id"].map(self.at_boundary).astype(bool)
         static = static_tracks(df[inner])
+        if static and self.drain is not None:
+            self.drain()
         for name in df.loc[df["track_id"].isin(static), "name"]:
             for sub in ("box", "oversize"):
                 (stage / sub / name).unlink(missing_ok=True)
