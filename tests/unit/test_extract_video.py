@@ -44,6 +44,29 @@ def test_a_crop_that_cannot_be_written_fails_the_video_and_commits_nothing(
     assert not [t for t in threading.enumerate() if t.name.startswith("adtk-png")]
 
 
+def test_the_part_is_committed_only_with_every_crop_file_on_disk(clip, tmp_path, monkeypatch):
+    import time
+
+    import pandas as pd
+
+    from toolkit.video import writer
+
+    real = writer.save_png
+
+    def slow(path, img):  # a slow disk: files land long after they were handed over
+        time.sleep(0.02)
+        real(path, img)
+
+    monkeypatch.setattr(writer, "save_png", slow)
+    s = extract_video(clip, "cam.avi", tmp_path, ExtractConfig(detector="motion", target="object"))
+    assert s["crops"] > 0
+    part = pd.read_parquet(next((tmp_path / "videos").glob("*/part.parquet")))
+    assert len(part) == s["crops"]
+    for col in ("path", "path_oversize"):
+        assert all((tmp_path / p).is_file() for p in part[col])
+    assert not [t for t in threading.enumerate() if t.name.startswith("adtk-png")]
+
+
 def test_an_error_mid_video_stops_the_decoding_thread_at_once(tmp_path, monkeypatch):
     from toolkit.video.detect import DetectionPipeline
 

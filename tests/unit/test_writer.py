@@ -141,3 +141,23 @@ def test_static_track_crops_are_removed_only_after_their_writes(tmp_path, monkey
     # without the wait before deleting, the files still in the queue would land after the
     # deletion and stay behind as crops no manifest row names
     assert not list((stage / "box").iterdir()) and not list((stage / "oversize").iterdir())
+
+
+def test_an_image_that_cannot_be_encoded_names_its_file(tmp_path):
+    w = PngWriter(prefix="cam.avi: ", root=tmp_path)
+    w(tmp_path / "box" / "x.png", np.zeros((0, 0, 3), np.uint8))  # an empty image
+    with pytest.raises(AdtkError) as e:
+        w.close()
+    msg = str(e.value)
+    assert msg.startswith("cam.avi: could not write crop box/x.png (error: ") and "\n" not in msg
+
+
+def test_large_images_get_fewer_slots(tmp_path):
+    w = PngWriter(depth=256, max_bytes=1 << 20)
+    w(tmp_path / "big.png", np.zeros((512, 512, 3), np.uint8))  # 768 KiB each
+    w.close()
+    assert w._slots._initial_value == 2  # never more than max_bytes waiting (at least two)
+    small = PngWriter(depth=256)
+    small(tmp_path / "s.png", _img(0))
+    small.close()
+    assert small._slots._initial_value == 256

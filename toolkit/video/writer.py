@@ -38,7 +38,7 @@ def save_png(path: str | os.PathLike, img: np.ndarray) -> None:
 
     ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, *PNG_PARAMS])
     if not ok:
-        raise AdtkError(f"{path}: could not encode the image as PNG")
+        raise ValueError("the image could not be encoded as PNG")
     with open(path, "wb") as f:
         f.write(buf.tobytes())
 
@@ -46,15 +46,17 @@ def save_png(path: str | os.PathLike, img: np.ndarray) -> None:
 class PngWriter:
     """``writer(path, img)`` queues one PNG file; one background thread writes them in order.
 
-    ``depth``: at most this many images wait in memory (the caller blocks beyond it).
+    ``depth``: at most this many images wait in memory (the caller blocks beyond it), and
+    fewer where they would hold more than ``max_bytes`` (large ``--size`` crops).
     ``what``: how an error names the file (``"{what} {path}"``), after ``prefix``.
     Use as a context manager, or call :meth:`close`.
     """
 
     def __init__(self, depth: int = 256, prefix: str = "", what: str = "crop",
-                 root: str | os.PathLike | None = None) -> None:
+                 root: str | os.PathLike | None = None, max_bytes: int = 64 << 20) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="adtk-png")
-        self._slots = threading.BoundedSemaphore(max(1, int(depth)))
+        self.depth, self.max_bytes = max(1, int(depth)), int(max_bytes)
+        self._slots: threading.BoundedSemaphore | None = None  # sized by the first image
         self._pending: collections.deque[tuple[Future, str]] = collections.deque()
         self.prefix, self.what = prefix, what
         self.root = os.fspath(root) if root is not None else None
@@ -62,13 +64,16 @@ class PngWriter:
 
     def __call__(self, path: str | os.PathLike, img: np.ndarray) -> None:
         self._check(block=False)
+        if self._slots is None:
+            n = min(self.depth, max(2, self.max_bytes // max(1, img.nbytes)))
+            self._slots = threading.BoundedSemaphore(n)
         self._slots.acquire()
         try:
             fut = self._pool.submit(save_png, path, img)
         except BaseException:
             self._slots.release()
             raise
-        fut.add_done_callback(lambda _: self._slots.release())
+        fut.add_done_callback(lambda _, slots=self._slots: slots.release())  # also on cancel
         self._pending.append((fut, os.fspath(path)))
 
     def _check(self, block: bool) -> None:
@@ -78,13 +83,15 @@ class PngWriter:
             fut, path = self._pending.popleft()
             try:
                 fut.result()
-            except AdtkError:
-                raise
-            except OSError as e:
+            except Exception as e:  # noqa: BLE001 - any failure names its file, on one line
                 name = os.path.relpath(path, self.root) if self.root else path
-                reason = e.strerror or type(e).__name__
+                if isinstance(e, OSError):
+                    reason = f"{e.strerror or type(e).__name__}; disk full?"
+                else:
+                    lines = str(e).strip().splitlines()
+                    reason = f"{type(e).__name__}: {lines[-1] if lines else ''}".rstrip(": ")
                 raise AdtkError(
-                    f"{self.prefix}could not write {self.what} {name} ({reason}; disk full?)"
+                    f"{self.prefix}could not write {self.what} {name} ({reason})"
                 ) from None
             self.written += 1
 
