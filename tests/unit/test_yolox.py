@@ -199,10 +199,39 @@ def test_weights_takes_another_yolox_onnx_and_object_mode_asks_for_every_class()
 
     det = YoloxDetector(ExtractConfig(weights=str(BUNDLED), yolox_size=320))
     assert det.classes == (0,) and det.model.input_size == 320 and det.score == 0.6
-    # batches cost CPU time: one frame at a time unless onnxruntime runs on a GPU
-    assert det.batch_size == (8 if det.model.on_gpu else 1)
     det = YoloxDetector(ExtractConfig(target="object", min_score=0.3))
     assert det.classes is None and det.score == 0.3
+
+
+@pytest.mark.parametrize("threads, windows, expect", [(1, False, 1), (2, False, 4), (2, True, 1)])
+def test_cpu_batches_only_with_a_pool_of_threads_and_never_with_windows(threads, windows, expect):
+    import cv2
+
+    from toolkit.video.detect import YoloxDetector
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(threads)  # what extract_task sets for its worker
+    try:
+        det = YoloxDetector(ExtractConfig(yolox_windows=windows))
+    finally:
+        cv2.setNumThreads(before)
+    if det.model.on_gpu:  # a GPU batches whatever the CPU threads
+        assert det.batch_size == 8
+    else:  # one thread: a batch only costs; windows search one frame at a time
+        assert det.batch_size == expect and det.uses_rois == windows
+
+
+def test_a_batch_finds_what_single_frames_find(shared_data):
+    from toolkit.video.detect import YoloxDetector
+
+    frames = _indoor_frames(shared_data, [0, 290, 295, 300, 305])
+    det = YoloxDetector(ExtractConfig())
+    one = [det.model([f], det.score, det.classes)[0] for f in frames]
+    det.model.batch = 4
+    many = det.model(frames, det.score, det.classes)  # a batch of 4, then one of 1
+    for (b1, s1, c1), (b2, s2, c2) in zip(one, many, strict=True):
+        assert np.allclose(b1, b2, atol=1e-3) and np.allclose(s1, s2, atol=1e-5)
+        assert np.array_equal(c1, c2)
 
 
 def test_window_grows_each_region_by_its_height_and_clips_to_the_frame():
