@@ -556,7 +556,10 @@ class _Seconds(click.ParamType):
                    "Nano; torchvision: a state_dict file (else torchvision's cache).")
 @click.option("--device", help="yolox / torchvision device: auto, cpu, cuda.  [default: auto]")
 @click.option("--batch", type=int,
-              help="Frames per detector call (yolox, torchvision).  [default: 8]")
+              help="Frames per detector call (yolox, torchvision) on a GPU. yolox on a CPU "
+              "takes at most 4 a call, and one where the worker has one thread or with "
+              "--yolox-windows (measured: batches pay there only with a pool of threads). "
+              " [default: 8]")
 @click.option("--workers", "-j", type=int,
               help="Parallel worker processes (one video or chunk each); 0 = all cores. "
                    " [default: 0]")

@@ -380,8 +380,9 @@ class ExtractConfig:
 
 #: ExtractConfig fields that do not change what one video's extraction produces (a finished
 #: video is not redone when only these change; labels are re-applied on every run).
-# ``batch`` stays in the hash: with motion gating, the torchvision detector's batching can
-# change which frames are searched, so it can change the crops.
+# ``batch`` stays in the hash: a batch searches the same frames as single frames
+# (DetectionPipeline.process), but batched inference can differ from single frames in the last
+# bits of a score (1e-5 measured), which can move a box across a threshold.
 # ``chunk_s`` and ``chunk_warmup_s`` change crops only near chunk boundaries (see
 # ``toolkit.video.extract``): a finished video is not redone for them, but a chunk is reused
 # only for the same frame range and warm-up.

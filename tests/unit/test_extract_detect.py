@@ -82,6 +82,26 @@ def test_motion_steps_taken_ahead_give_the_same_detections():
     assert inline.frames_gated > 0
 
 
+def test_a_batch_skips_exactly_the_frames_one_frame_at_a_time_skips():
+    # YOLOX on a CPU with two threads detects 4 frames a call: a still frame after a frame
+    # that is waiting for the detector must still be skipped when the previous frame's boxes
+    # turn out empty, as it is one frame at a time
+    cfg = ExtractConfig(detector="motion", target="object")
+    empty = np.full((120, 160, 3), 180, np.uint8)
+    frames = [empty] * 2 + [_scene(t) for t in range(3)] + [empty] * 11
+    frames += [_scene(t) for t in range(2)] + [empty] * 7
+    one = DetectionPipeline(cfg, (160, 120), 2.0)
+    four = DetectionPipeline(cfg, (160, 120), 2.0)
+    for p in (one, four):
+        p.init_background([empty] * 3)
+    a = [one.process([f])[0] for f in frames]
+    b = sum((four.process(frames[i : i + 4]) for i in range(0, len(frames), 4)), [])
+    assert sum(len(d) for d in a) >= 3 and one.frames_gated >= 8
+    assert four.frames_gated == one.frames_gated
+    for x, y in zip(a, b, strict=True):
+        assert np.array_equal(x.boxes, y.boxes) and x.names == y.names
+
+
 class _Windowed(Detector):
     """A person detector that searches windows (as YOLOX with --yolox-windows): records the
     window it is given and reports one person box over the walker's column."""

@@ -203,8 +203,13 @@ def test_weights_takes_another_yolox_onnx_and_object_mode_asks_for_every_class()
     assert det.classes is None and det.score == 0.3
 
 
-@pytest.mark.parametrize("threads, windows, expect", [(1, False, 1), (2, False, 4), (2, True, 1)])
-def test_cpu_batches_only_with_a_pool_of_threads_and_never_with_windows(threads, windows, expect):
+@pytest.mark.parametrize("threads, windows, target, expect", [
+    (1, False, "person", 1), (2, False, "person", 4), (2, True, "person", 1),
+    (2, True, "object", 4),  # object mode never searches windows: nothing to give up
+])
+def test_cpu_batches_only_with_a_pool_of_threads_and_never_with_windows(
+    threads, windows, target, expect
+):
     import cv2
 
     from toolkit.video.detect import YoloxDetector
@@ -212,13 +217,13 @@ def test_cpu_batches_only_with_a_pool_of_threads_and_never_with_windows(threads,
     before = cv2.getNumThreads()
     cv2.setNumThreads(threads)  # what extract_task sets for its worker
     try:
-        det = YoloxDetector(ExtractConfig(yolox_windows=windows))
+        det = YoloxDetector(ExtractConfig(yolox_windows=windows, target=target))
     finally:
         cv2.setNumThreads(before)
     if det.model.on_gpu:  # a GPU batches whatever the CPU threads
         assert det.batch_size == 8
     else:  # one thread: a batch only costs; windows search one frame at a time
-        assert det.batch_size == expect and det.uses_rois == windows
+        assert det.batch_size == expect and det.uses_rois == (windows and target == "person")
 
 
 def test_a_batch_finds_what_single_frames_find(shared_data):

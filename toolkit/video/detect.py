@@ -300,7 +300,8 @@ class YoloxDetector(Detector):
 
     With ``--target person`` it reports class person only; with ``--target object`` every COCO
     class. Runs on whole frames, with as many threads as OpenCV was
-    given (one worker per core gets one thread each); in batches of ``--batch`` on a GPU only.
+    given (one worker per core gets one thread each); in batches of ``--batch`` on a GPU, of
+    at most :data:`CPU_BATCH` on a CPU with two or more threads, else one frame a call.
     """
 
     #: measured on PETS09-S2L1 and TUD-Stadtmitte (benchmarks/detect_track.py): 0.6 keeps
@@ -330,9 +331,17 @@ class YoloxDetector(Detector):
         # pool, see toolkit.video.yolox) batches of 4 ran PETS09-S2L1 at every frame at 31.5 /
         # 35.7 / 38.4 frames/s against 27.9 / 30.5 / 33.5 one at a time (alternating), and
         # the indoor clip in 6.2-6.7 s against 7.0-8.4 s, with the same crops to the byte.
-        # Windows search one frame at a time.
+        # Windows search one frame at a time. (A batch skips the same frames as single frames:
+        # DetectionPipeline.process.)
+        self.classes = (0,) if getattr(cfg, "target", "person") == "person" else None
+        # Windows: --yolox-windows, person mode, one frame at a time (a batch on a GPU sees
+        # whole frames), a graph whose input size could be freed. --target object searches
+        # whole frames: on Ped2's test clips windows cost 0.6 points of anomalous-region
+        # recall (96.9 -> 96.3 % of the regions >= 300 px).
+        wants_windows = (bool(getattr(cfg, "yolox_windows", False)) and self.classes is not None
+                         and self.model.model.fixed_hw is None)
         if not self.model.on_gpu:
-            pool = cv2.getNumThreads() >= 2 and not getattr(cfg, "yolox_windows", False)
+            pool = cv2.getNumThreads() >= 2 and not wants_windows
             self.model.batch = min(CPU_BATCH, self.model.batch) if pool else 1
         self.batch_size = self.model.batch
         ms = getattr(cfg, "min_score", None)
@@ -341,15 +350,8 @@ class YoloxDetector(Detector):
         if low is not None:
             # weak boxes must come out of the network; the pipeline decides which stay
             self.score = min(self.score, float(low))
-        self.classes = (0,) if getattr(cfg, "target", "person") == "person" else None
         self.names = COCO_CLASSES
-        # Windows: --yolox-windows, person mode, one frame at a time (a batch on a GPU sees
-        # whole frames), a graph whose input size could be freed. --target object searches
-        # whole frames: on Ped2's test clips windows cost 0.6 points of anomalous-region
-        # recall (96.9 -> 96.3 % of the regions >= 300 px).
-        windowed = (bool(getattr(cfg, "yolox_windows", False)) and self.classes is not None
-                    and self.batch_size == 1 and self.model.model.fixed_hw is None)
-        self.uses_rois = self.full_refresh = windowed
+        self.uses_rois = self.full_refresh = wants_windows and self.batch_size == 1
 
     def detect(self, frames, blobs, rois) -> list[Detections]:
         out = []
@@ -651,6 +653,15 @@ class DetectionPipeline:
         moves: list[np.ndarray] = []
         if steps is None:
             steps = [self.motion_step(f) for f in frames]
+
+        def run_todo() -> None:
+            if todo:
+                dets = self.detector.detect([frames[i] for i in todo], blobs, rois)
+                for i, det, blob, moving in zip(todo, dets, blobs, moves, strict=True):
+                    results[i] = self._finish(det, blob, moving)  # sets self.prev, in order
+                for q in (todo, blobs, rois, moves):
+                    q.clear()
+
         for i, (frame, step) in enumerate(zip(frames, steps, strict=True)):
             blob = None
             moving = np.zeros((0, 4), np.float32)
@@ -664,14 +675,16 @@ class DetectionPipeline:
                 keep &= not gc
                 keep &= ~inside_larger(b)
                 blob = Detections.of(b[keep], group_fill(b[keep], moving, fill), "motion")
-            # with frames of this batch still waiting for the detector, the previous frame's
-            # boxes are not known yet: search
-            still = not len(moving) and not len(self.prev) and not todo
-            still &= ready
+            gate_open = (self.gate and self.motion is not None and ready and not len(moving)
+                         and self.since_run + 1 < self.recheck)
+            if gate_open and todo:
+                # whether this frame is skipped depends on the previous frame's boxes: the
+                # frames of this batch waiting for the detector go first, so a batch skips
+                # exactly the frames one frame at a time would
+                run_todo()
+            still = gate_open and not len(self.prev)
             self.since_full += 1  # sampled frames since the last whole-frame search
-            if self.gate and self.motion is not None and still and self.since_run + 1 < (
-                self.recheck
-            ):
+            if still:
                 self.frames_gated += 1
                 self.since_run += 1
                 results[i] = Detections()
@@ -701,10 +714,7 @@ class DetectionPipeline:
                 continue
             det = self.detector.detect([frame], [blob], [roi])[0]
             results[i] = self._finish(det, blob, moving)
-        if todo:
-            dets = self.detector.detect([frames[i] for i in todo], blobs, rois)
-            for i, det, blob, moving in zip(todo, dets, blobs, moves, strict=True):
-                results[i] = self._finish(det, blob, moving)
+        run_todo()
         return [r if r is not None else Detections() for r in results]
 
     def _finish(self, det: Detections, blob: Detections | None, moving: np.ndarray) -> Detections:
