@@ -351,8 +351,6 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
     from toolkit.methods import all_settings
 
     ex = _executor_config(executor, ray_address, ray_cpus, ray_gpus, retries)
-    if flags.get("data"):
-        flags["data"] = _manifest_file(flags["data"])
     # The options made from the registry are grid axes too (those with a typed option of
     # their own, --lr, --width ..., take one value).
     typed = {p.name for p in click.get_current_context().command.params}

@@ -326,13 +326,6 @@ class YoloxDetector(Detector):
             device=str(getattr(cfg, "device", "auto")),
             batch=int(getattr(cfg, "batch", 8)),
         )
-        # On a CPU a batch pays only with a pool of threads: on one thread 640x480 frames took
-        # 25.7 ms of CPU each one at a time and 36.6 ms each in batches of 8; on two (sleeping
-        # pool, see toolkit.video.yolox) batches of 4 ran PETS09-S2L1 at every frame at 31.5 /
-        # 35.7 / 38.4 frames/s against 27.9 / 30.5 / 33.5 one at a time (alternating), and
-        # the indoor clip in 6.2-6.7 s against 7.0-8.4 s, with the same crops to the byte.
-        # Windows search one frame at a time. (A batch skips the same frames as single frames:
-        # DetectionPipeline.process.)
         self.classes = (0,) if getattr(cfg, "target", "person") == "person" else None
         # Windows: --yolox-windows, person mode, one frame at a time (a batch on a GPU sees
         # whole frames), a graph whose input size could be freed. --target object searches
@@ -340,6 +333,12 @@ class YoloxDetector(Detector):
         # recall (96.9 -> 96.3 % of the regions >= 300 px).
         wants_windows = (bool(getattr(cfg, "yolox_windows", False)) and self.classes is not None
                          and self.model.model.fixed_hw is None)
+        # On a CPU a batch pays only with a pool of threads: on one thread 640x480 frames took
+        # 25.7 ms of CPU each one at a time and 36.6 ms each in batches of 8; on two (sleeping
+        # pool, see toolkit.video.yolox) batches of 4 ran PETS09-S2L1 at every frame at 31.5 /
+        # 35.7 / 38.4 frames/s against 27.9 / 30.5 / 33.5 one at a time (alternating), and
+        # the indoor clip in 6.2-6.7 s against 7.0-8.4 s, with the same crops to the byte.
+        # (A batch skips the same frames as single frames: DetectionPipeline.process.)
         if not self.model.on_gpu:
             pool = cv2.getNumThreads() >= 2 and not wants_windows
             self.model.batch = min(CPU_BATCH, self.model.batch) if pool else 1

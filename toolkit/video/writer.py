@@ -105,8 +105,7 @@ class PngWriter:
         try:
             self.wait()
         finally:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pending.clear()
+            self.abort()
 
     def abort(self) -> None:
         """Stop at once, dropping the files not yet started (the caller is failing already
