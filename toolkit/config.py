@@ -204,7 +204,8 @@ BENCH_HASH_IF_SET = {"input": "appearance", "train_labels": "auto", "train_every
 #: behaviour before them (every labelled anomaly a negative, the negative term unbounded), so
 #: those runs keep their ids (neg_margin: the margin runs made before its default became 4;
 #: it is never hashed for an unbounded negative term, which does not use it).
-PARAMS_HASH_IF_SET = {"neg_select": "all", "mil_k": 1, "neg_bound": "none", "neg_margin": 2.0}
+PARAMS_HASH_IF_SET = {"neg_select": "all", "mil_k": 1, "mil_warmup": 0, "neg_bound": "none",
+                      "neg_margin": 2.0}
 #: Which labels the training crops take (``adtk bench --train-labels``).
 TRAIN_LABELS = ("auto", "region", "interval")
 
@@ -284,6 +285,8 @@ class BenchConfig:
         raw = dict(d.get("params") or {})
         if raw.get("neg_bound") != "margin":
             raw.pop("neg_margin", None)  # no bound, no margin: it changes nothing
+        if raw.get("neg_select") != "mil-once":
+            raw.pop("mil_warmup", None)  # only the once-made choice waits for it
         params = {k: v for k, v in raw.items()
                   if k not in PARAMS_HASH_IF_SET or v != PARAMS_HASH_IF_SET[k]}
         if params:

@@ -36,10 +36,17 @@ def test_interval_training_labels_on_region_labelled_ped2_clips(
     assert set(runs) == {"auto", "interval"}
     (c_reg, m_reg, f_reg), (c_int, m_int, f_int) = runs["auto"], runs["interval"]
     assert c_reg["run_id"] != c_int["run_id"]
-    # region labels: the paper's unbounded term; interval labels: the bounded one
+    # region labels: every labelled crop, the paper's unbounded term; interval labels: one
+    # negative per abnormal frame, chosen once after a normal-only third of the epochs (1 of
+    # 3), and the bounded term
     assert m_reg["train_label_source"] == "region" and m_reg["neg_bound"] == "none"
     assert m_int["train_label_source"] == "interval" and m_int["neg_bound"] == "margin"
-    assert m_reg["neg_select"] == m_int["neg_select"] == "all"
+    assert m_reg["neg_select"] == "all" and m_int["neg_select"] == "mil-once"
+    assert c_int["params"]["mil_warmup"] == 1 and c_reg["params"]["mil_warmup"] == 0
+    h_int = pd.read_parquet(f_int / "history.parquet")
+    assert h_int["neg_selected"].isna().iloc[0]  # the warm-up epoch: no negatives
+    chosen = h_int["neg_selected"].iloc[1:]
+    assert (chosen == chosen.iloc[0]).all() and 0 < chosen.iloc[0] < m_int["n_train_abnormal"]
     # the interval labels call the walkers beside the anomaly abnormal too
     assert m_int["n_train_abnormal"] > m_reg["n_train_abnormal"] > 0
     # what is scored does not change: same test crops, same labels, same frames

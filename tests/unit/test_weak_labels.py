@@ -151,12 +151,33 @@ def test_train_labels_and_neg_select_reach_config_and_run_id(tmp_path):
     weak = _region_manifest(tmp_path / "w", with_regions=False)
 
     def cfg(data, **kw):
-        return resolve_bench_config(method="adnl", data=str(data), epochs=1, **kw)
+        return resolve_bench_config(method="adnl", data=str(data), **{"epochs": 1, **kw})
 
-    region_auto, region_int = cfg(man), cfg(man, train_labels="interval")
-    # region labels: unbounded (the paper); interval labels: the bounded term
+    region_auto, region_int = cfg(man), cfg(man, train_labels="interval", epochs=3)
+    # region labels: every anomaly, unbounded (the paper); interval labels: the choice made
+    # once after a normal-only third of the epochs (at least one), and the bounded term
     assert (region_auto.params["neg_select"], region_auto.params["neg_bound"]) == ("all", "none")
-    assert (region_int.params["neg_select"], region_int.params["neg_bound"]) == ("all", "margin")
+    assert region_auto.params["mil_warmup"] == 0
+    assert (region_int.params["neg_select"], region_int.params["neg_bound"]) == (
+        "mil-once", "margin")
+    assert region_int.params["mil_warmup"] == 1
+    assert cfg(man, train_labels="interval", epochs=15).params["mil_warmup"] == 5
+    given = cfg(man, train_labels="interval", epochs=15, mil_warmup=8)
+    assert given.params["mil_warmup"] == 8  # the user's choice stays
+    assert cfg(man, train_labels="interval", neg_select="all").params["mil_warmup"] == 0
+    # one epoch leaves no room for a choice: auto takes every crop; asked for, it is an error
+    assert cfg(man, train_labels="interval").params["neg_select"] == "all"
+    with pytest.raises(AdtkError, match="leaves none of the 1 for the negatives"):
+        cfg(man, train_labels="interval", neg_select="mil-once")
+    with pytest.raises(AdtkError, match="warm-up of 15 normal-only"):
+        cfg(man, train_labels="interval", epochs=15, mil_warmup=15)
+    # the warm-up is part of the run id only where the once-made choice uses it
+    assert "mil_warmup" in region_int.hash_dict()["params"]
+    assert cfg(man, mil_warmup=3).run_id == region_auto.run_id
+    assert region_int.warmup_epochs == 0  # ADNL's own warm-up (its negatives and pseudo) stays
+    # ABC has the selection too, and no warm-up setting of its own
+    abc = resolve_bench_config(method="abc", data=str(man), train_labels="interval", epochs=9)
+    assert (abc.params["neg_select"], abc.params["mil_warmup"]) == ("mil-once", 3)
     assert region_auto.run_id != region_int.run_id
     assert "train_labels" not in region_auto.hash_dict()  # auto: earlier run ids kept
     assert region_int.hash_dict()["train_labels"] == "interval"
@@ -268,3 +289,82 @@ def test_mil_and_bound_resume_bit_identical(toy_bags, tmp_path):
     cols = [c for c in r_full.history.columns if c != "time_s"]
     pd.testing.assert_frame_equal(r_full.history[cols], r_res.history[cols])
     assert (r_full.history["neg_selected"].iloc[1:] == 20).all()
+
+
+def test_mil_once_chooses_once_after_the_warm_up_and_keeps_the_choice(toy_bags, tmp_path):
+    """mil-once: no negative before the warm-up ends; then one choice, made by the model as it
+    is then, kept for every later epoch and across a resume (it is in the checkpoint)."""
+    from toolkit.engine.train import TrainData, TrainingInterrupted, train
+
+    x, x_abn, bags, truth = toy_bags
+    data = TrainData(x, x_abn, abn_bags=bags)
+    kw = dict(epochs=5, batch_size=64, seed=0)
+
+    def make():
+        return create_method("adnl", neg_select="mil-once", mil_warmup=2, latent_dim=8,
+                             width=8, neg_loss="scaled")
+
+    m = make()
+    res = train(m, data, checkpoint=tmp_path / "a.pt", **kw)
+    hist = res.history
+    assert hist["neg_selected"].iloc[:2].isna().all() and hist["neg"].iloc[:2].isna().all()
+    assert (hist["neg_selected"].iloc[2:] == 20).all()
+    chosen = m.neg_chosen_.numpy()
+    assert len(set(bags[chosen])) == 20 and truth[chosen].mean() >= 0.9  # chance: 0.25
+    # kept: the model has moved since, the choice has not
+    assert torch.equal(m.select_negatives(x_abn, bags, epoch=9).cpu(), m.neg_chosen_)
+    assert not m.scores_negatives(9)
+
+    def stop(epoch, row):
+        if epoch == 4:
+            raise TrainingInterrupted("killed")
+
+    with pytest.raises(TrainingInterrupted):
+        train(make(), data, checkpoint=tmp_path / "b.pt", on_epoch=[stop], **kw)
+    second = make()
+    train(second, data, checkpoint=tmp_path / "b.pt", **kw)
+    assert torch.equal(second.neg_chosen_, m.neg_chosen_)
+    for k, v in m.model_.state_dict().items():
+        assert torch.equal(v, second.model_.state_dict()[k]), k
+
+
+def test_selection_scores_with_exact_batchnorm_statistics(toy_bags, monkeypatch):
+    """The selection scores in eval mode, so the loop recomputes BatchNorm's statistics from
+    the weights of the epoch before (as it does for validation); running averages lag behind
+    and ranked the anomalies of Ped2's frames no better than chance."""
+    from toolkit.engine.train import TrainData, train
+    from toolkit.methods.base import AutoencoderMethod
+
+    x, x_abn, bags, _ = toy_bags
+    calls: list[int] = []
+    orig = AutoencoderMethod.recalibrate_bn
+    monkeypatch.setattr(AutoencoderMethod, "recalibrate_bn",
+                        lambda self, b: (calls.append(1), orig(self, b))[1])
+    data = TrainData(x[:128], x_abn, abn_bags=bags)
+    for select, warm, expected in (("all", 0, 1), ("mil", 0, 3), ("mil-once", 1, 2)):
+        calls.clear()
+        m = create_method("adnl", neg_select=select, mil_warmup=warm, latent_dim=4, width=4)
+        train(m, data, epochs=3, batch_size=32, seed=1)
+        # all: the final model only; mil: before epochs 2 and 3, and the final model;
+        # mil-once: before its one choice (epoch 2) and the final model
+        assert len(calls) == expected, select
+
+
+def test_mil_once_outside_bench_warms_up_a_third_and_forgets_an_old_choice(toy_bags):
+    """Created directly (no bench resolution), mil_warmup 0 still means a third of the epochs
+    train() runs; training the same object again makes a new choice for the new anomalies."""
+    from toolkit.engine.train import TrainData, train
+
+    x, x_abn, bags, _ = toy_bags
+    m = create_method("adnl", neg_select="mil-once", latent_dim=4, width=4)
+    hist = train(m, TrainData(x[:128], x_abn, abn_bags=bags), epochs=6, batch_size=32,
+                 seed=0).history
+    chosen = hist["neg_selected"]
+    assert chosen.iloc[:2].isna().all() and (chosen.iloc[2:] == 20).all()  # 2 of 6 warm up
+    first = m.neg_chosen_.clone()
+    # fewer anomalies (5 bags) on the second training: the old indices would be out of range
+    keep = np.flatnonzero(bags < 5)
+    hist2 = train(m, TrainData(x[:128], x_abn[keep], abn_bags=bags[keep]), epochs=3,
+                  batch_size=32, seed=0).history
+    assert (hist2["neg_selected"].iloc[1:] == 5).all()
+    assert int(m.neg_chosen_.max()) < len(keep) and not torch.equal(m.neg_chosen_, first)

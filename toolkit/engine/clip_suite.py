@@ -288,7 +288,9 @@ def _parts(df, P, few, seeds, part_seeds, methods, has_motion, k, test, videos, 
         "labels", "Region vs interval labels for ADNL's negatives", "train_labels",
         ("region", "interval"), on=labelled,
         caption="region: a crop is abnormal when it overlaps an anomalous object's box; "
-        "interval: every crop of an abnormal frame is.",
+        "interval: every crop of an abnormal frame is, and ADNL's defaults there choose one "
+        "negative per abnormal frame once (the crop it scores highest after a normal-only "
+        "third of the epochs) and bound the negative term.",
         skipped=("" if has_setting and has_regions else
                  "this build's bench has no train_labels setting" if not has_setting else
                  "the manifest has no region labels (extract with --regions)"),

@@ -147,7 +147,8 @@ def resolve_bench_config(
         resolved[name] = st.coerce(
             given if given is not None else method_preset.get(name, st.default))
     new_params = {}
-    for name, value in method_cls.resolve_settings(resolved, {"weak_labels": weak}).items():
+    context = {"weak_labels": weak, "epochs": upd.get("epochs", cfg.epochs)}
+    for name, value in method_cls.resolve_settings(resolved, context).items():
         if name in _BENCH_FIELDS:
             upd[name] = value
         else:

@@ -285,6 +285,7 @@ def train(
     _, c, h, w = data.x.shape
     seed_everything(seed)
     method.build(c, h, dev)
+    method.epochs_ = epochs  # schedules that depend on the length of training read it
 
     # Data moved to the device once, as uint8 (4x smaller than float).
     x_all = data.x.to(dev)
@@ -380,8 +381,11 @@ def train(
                     f"{e}; training stopped, {kept}. Try a lower --lr or --neg-weight."
                 ) from None
             # Eval-mode statistics from the final weights, on batches mixed as in training;
-            # needed only where eval mode is used next: validation, or the final model.
-            if val_x is not None or epoch == epochs:
+            # needed only where eval mode is used next: validation, the final model, or the
+            # next epoch's choice of negatives (multiple-instance selection scores with it).
+            scores_next = x_abn is not None and epoch < epochs and getattr(
+                method, "scores_negatives", lambda e: False)(epoch + 1)
+            if val_x is not None or epoch == epochs or scores_next:
                 method.recalibrate_bn(
                     get_normal(i).clone() if j is None else torch.cat([get_normal(i), get_abn(j)])
                     for i, j in bn_data

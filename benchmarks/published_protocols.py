@@ -1,0 +1,100 @@
+"""Finished runs' frame scores, scored the way published Ped2 numbers were computed.
+
+Papers report "frame AUROC" on UCSD Ped2 computed in different ways; their public evaluation
+code shows which (read there, not inferred from the papers):
+
+- ``raw micro`` (VEC, Yu et al., ACM MM 2020, ``test.py``): a frame's highest box score, all
+  test frames of all clips in one ROC. This is adtk's ``frame_auroc_micro``.
+- ``clip min-max`` (MNAD, Park et al., CVPR 2020, ``utils.py``; ``ano_pred``, Liu et al.,
+  CVPR 2018): each clip's frame scores scaled to 0-1, then one ROC. adtk's
+  ``frame_auroc_micro_clipnorm``.
+- ``median 17`` (HF2-VAD, Liu et al., ICCV 2021, ``eval.py`` and ``utils/eval_utils.py``):
+  each clip's first 4 frames left out (the model needs 4 past frames), the rest through
+  ``scipy.signal.medfilt(scores, 17)`` (a centred median of 17 frames, zeros past the clip's
+  ends), then one ROC over all clips.
+
+This script reads ``frame_scores.parquet`` (written by ``adtk bench --frame-labels``; its
+``score`` column is the raw frame score, a frame's highest crop score unless the run chose
+otherwise) of each run folder given, prints those AUROCs per run, and their mean per method
+and input. No training, no crops: seconds.
+
+    python benchmarks/published_protocols.py runs/ped2/*/
+
+Data credit when run on UCSD Ped2: Mahadevan et al., "Anomaly detection in crowded scenes",
+CVPR 2010.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.signal import medfilt
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from toolkit.eval.metrics import auroc, clip_minmax
+
+#: HF2-VAD's filter width and the frames it leaves out at each clip's start
+MEDIAN_WIDTH, SKIP_START = 17, 4
+
+
+def protocols(frames: pd.DataFrame) -> dict[str, float]:
+    """AUROC of one run's frame table (video, frame_idx, abnormal, score) per protocol."""
+    frames = frames.sort_values(["video", "frame_idx"], kind="stable")
+    y, s, groups, ym, sm = [], [], [], [], []
+    start = 0
+    for _, g in frames.groupby("video", sort=True):
+        v = g["score"].to_numpy(np.float64)
+        a = g["abnormal"].to_numpy(np.int8)
+        y.append(a)
+        s.append(v)
+        groups.append(np.arange(start, start + len(v)))
+        start += len(v)
+        # HF2-VAD's eval.py drops the first frames, then eval_utils.py filters what is left
+        ym.append(a[SKIP_START:])
+        sm.append(medfilt(v[SKIP_START:], MEDIAN_WIDTH))
+    y_all, s_all = np.concatenate(y), np.concatenate(s)
+    return {
+        "raw micro (VEC)": auroc(y_all, s_all),
+        "clip min-max (MNAD)": auroc(y_all, clip_minmax(s_all, groups)),
+        f"median {MEDIAN_WIDTH} (HF2-VAD)": auroc(np.concatenate(ym), np.concatenate(sm)),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="run folders (adtk bench --out ...)")
+    args = ap.parse_args()
+    groups: dict[tuple, list[tuple[int, dict]]] = defaultdict(list)
+    for run in args.runs:
+        fs = run / "frame_scores.parquet"
+        if not fs.is_file():
+            print(f"{run}: no frame_scores.parquet (run adtk bench with --frame-labels); "
+                  "skipped", file=sys.stderr)
+            continue
+        cfg = json.loads((run / "config.json").read_text())
+        res = protocols(pd.read_parquet(fs, columns=["video", "frame_idx", "abnormal",
+                                                     "score"]))
+        key = (cfg.get("method"), cfg.get("input") or "appearance", Path(cfg["data"]).name)
+        groups[key].append((cfg.get("seed"), res))
+        print(f"{run.name}  {key[0]:9s} {key[1]:10s} seed {cfg.get('seed')}  " + "  ".join(
+            f"{k} {v:.3f}" for k, v in res.items()))
+    if not groups:
+        raise SystemExit("no run with frame scores")
+    print("\nmean over the runs of each method, input and split manifest:")
+    for (method, inp, data), rows in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        names = list(rows[0][1])
+        means = {k: float(np.mean([r[k] for _, r in rows])) for k in names}
+        seeds = ",".join(str(s) for s, _ in sorted(rows, key=lambda r: str(r[0])))
+        print(f"{method:9s} {inp:10s} {data}  seeds {seeds}  " + "  ".join(
+            f"{k} {v:.3f}" for k, v in means.items()))
+
+
+if __name__ == "__main__":
+    main()
