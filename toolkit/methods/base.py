@@ -593,10 +593,9 @@ class AutoencoderMethod(Method):
 #:   against 93 %, frame AUROC 0.879 / 0.896 against 0.905 / 0.927;
 #: - on 8 fresh splits afterwards (seeds 9-16): 0.936 / 0.958 against the baseline's
 #:   0.930 / 0.951 (the bound alone: 0.930 / 0.944);
-#: - the choice remade every epoch (``mil``) lets the negative term feed back into it (a crop
-#:   pushed away scores high, so it is chosen again): 0.786 / 0.817 on seeds 1-8 (measured
-#:   before the loop recomputed BatchNorm statistics for the choice, and with the choice from
-#:   epoch 2 on).
+#: - the choice remade every epoch (``mil``, from epoch 2 on) lets the negative term feed
+#:   back into it (a crop pushed away scores high, so it is chosen again): 0.790 / 0.830 on
+#:   seeds 1-8 (0.786 / 0.817 before the loop recomputed BatchNorm statistics for it).
 #:
 #: Before that (when appearance crops were the input), the bound was the default and MIL
 #: opt-in: measured on UCSD Ped2, few-shot protocol (3 labelled test clips), appearance crops
