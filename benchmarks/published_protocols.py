@@ -38,7 +38,7 @@ from scipy.signal import medfilt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from toolkit.eval.metrics import auroc, clip_minmax
+from toolkit.eval.metrics import auroc, frame_metrics
 
 #: HF2-VAD's filter width and the frames it leaves out at each clip's start
 MEDIAN_WIDTH, SKIP_START = 17, 4
@@ -47,22 +47,15 @@ MEDIAN_WIDTH, SKIP_START = 17, 4
 def protocols(frames: pd.DataFrame) -> dict[str, float]:
     """AUROC of one run's frame table (video, frame_idx, abnormal, score) per protocol."""
     frames = frames.sort_values(["video", "frame_idx"], kind="stable")
-    y, s, groups, ym, sm = [], [], [], [], []
-    start = 0
+    m = frame_metrics(frames)  # raw micro and clip min-max, as adtk bench computes them
+    # HF2-VAD's eval.py drops each clip's first frames, then eval_utils.py filters the rest
+    ym, sm = [], []
     for _, g in frames.groupby("video", sort=True):
-        v = g["score"].to_numpy(np.float64)
-        a = g["abnormal"].to_numpy(np.int8)
-        y.append(a)
-        s.append(v)
-        groups.append(np.arange(start, start + len(v)))
-        start += len(v)
-        # HF2-VAD's eval.py drops the first frames, then eval_utils.py filters what is left
-        ym.append(a[SKIP_START:])
-        sm.append(medfilt(v[SKIP_START:], MEDIAN_WIDTH))
-    y_all, s_all = np.concatenate(y), np.concatenate(s)
+        ym.append(g["abnormal"].to_numpy(np.int8)[SKIP_START:])
+        sm.append(medfilt(g["score"].to_numpy(np.float64)[SKIP_START:], MEDIAN_WIDTH))
     return {
-        "raw micro (VEC)": auroc(y_all, s_all),
-        "clip min-max (MNAD)": auroc(y_all, clip_minmax(s_all, groups)),
+        "raw micro (VEC)": m["micro"],
+        "clip min-max (MNAD)": m["micro_clipnorm"],
         f"median {MEDIAN_WIDTH} (HF2-VAD)": auroc(np.concatenate(ym), np.concatenate(sm)),
     }
 

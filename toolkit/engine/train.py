@@ -333,8 +333,7 @@ def train(
             if x_abn is not None and method.negative_active(epoch):
                 # Weak labels: the method may keep only some anomalies, chosen by the model as
                 # it is now (before this epoch's steps), so a resumed run chooses the same.
-                chosen = getattr(method, "select_negatives", lambda *a: None)(
-                    x_abn, data.abn_bags, epoch)
+                chosen = method.select_negatives(x_abn, data.abn_bags, epoch)
             if x_abn is not None:
                 n_abn, nb = len(x_abn), nb_abn
                 if chosen is not None:
@@ -383,8 +382,8 @@ def train(
             # Eval-mode statistics from the final weights, on batches mixed as in training;
             # needed only where eval mode is used next: validation, the final model, or the
             # next epoch's choice of negatives (multiple-instance selection scores with it).
-            scores_next = x_abn is not None and epoch < epochs and getattr(
-                method, "scores_negatives", lambda e: False)(epoch + 1)
+            scores_next = (x_abn is not None and epoch < epochs
+                           and method.scores_negatives(epoch + 1))
             if val_x is not None or epoch == epochs or scores_next:
                 method.recalibrate_bn(
                     get_normal(i).clone() if j is None else torch.cat([get_normal(i), get_abn(j)])

@@ -119,8 +119,8 @@ def official_table(runs: Sequence[T.Run]) -> T.Table | None:
             cells = [T.Cell(None) for _ in columns]
             where = {"micro": "Frame micro", "macro": "Frame macro",
                      "clipnorm": "Micro, clip min-max", "smoothed": "Micro, smoothed"}
-            j = columns.index(where.get(kind, columns[-1]) if where.get(kind) in columns
-                              else columns[-1])
+            col = where.get(kind)  # a kind without its column here: the last column
+            j = columns.index(col) if col in columns else len(columns) - 1
             cells[j] = T.Cell(auc)
             paper_rows.append(T.Row([name], cells, paper=True))
     notes = [

@@ -161,7 +161,6 @@ def extract_video(
     :func:`merge_chunks` once every chunk is there). A stream that stops decoding early keeps
     the rows of the frames before it and says where it stopped (``decode_stopped_at``).
     """
-
     from toolkit.video.detect import DetectionPipeline, create
     from toolkit.video.reader import (
         TruncatedVideo,
