@@ -319,6 +319,12 @@ def _method_names():
 @click.option("--frame-smooth", default=0, show_default=True, type=int,
               help="Also report frame AUROC after a centred moving mean of this many frames "
               "per clip (0 = raw only).")
+@click.option("--frame-smooth-filter", default="mean", show_default=True,
+              type=click.Choice(["mean", "gaussian"]),
+              help="What --frame-smooth does: mean = a centred moving mean of N frames; "
+              "gaussian = a Gaussian of sigma N frames (scipy's gaussian_filter1d, the clip "
+              "mirrored at its ends), the filter of Reiss and Hoshen's public Ped2 evaluation "
+              "code (sigma 3, their 99.1).")
 @click.option("--track-smooth", default=0, show_default=True, type=int,
               help="Smoothed frame AUROC: first replace each crop's score by the median of its "
               "track's scores over this many of its crops (centred; one object's score does "
@@ -338,8 +344,8 @@ def _method_names():
               "forces bars, --no-progress shows none.")
 @_executor_options("runs")
 def bench_command(methods, out, force, config, suite, jobs, with_report, progress,
-                  frame_labels, frame_aggregate, frame_topk, frame_smooth, track_smooth,
-                  labelled_clips,
+                  frame_labels, frame_aggregate, frame_topk, frame_smooth,
+                  frame_smooth_filter, track_smooth, labelled_clips,
                   executor, ray_address, ray_cpus, ray_gpus, retries, **flags) -> None:
     """Train and score the registered methods (--method); one folder per run under --out.
 
@@ -373,7 +379,7 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
                             "manifest of crops from them")
 
         frame_cfg = FrameEvalConfig(frame_labels, frame_aggregate, frame_topk, frame_smooth,
-                                    track_smooth)
+                                    track_smooth, frame_smooth_filter)
         read_frame_labels(frame_labels)  # a bad file stops here, before any training
     notes: list[str] = []
     cfgs = grid.plan({**flags, "out": out}, axes, suite, config,

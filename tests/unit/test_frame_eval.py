@@ -152,6 +152,27 @@ def test_per_kind_frame_and_object_auroc_use_only_the_clips_of_that_kind(tmp_pat
     assert m["frame_auroc_by_event"]["cart"] == pytest.approx(m["frame_auroc_by_clip"][cart])
 
 
+def test_gaussian_frame_smoothing_is_recorded_and_named(tmp_path):
+    from scipy.ndimage import gaussian_filter1d
+
+    run, fl_path, _, _ = make_run(tmp_path, region=False)
+    m = F.evaluate_run(run, F.FrameEvalConfig(str(fl_path), smooth=2, smooth_filter="gaussian"))
+    fs = pd.read_parquet(run / "frame_scores.parquet")
+    for _, g in fs.groupby("video"):
+        g = g.sort_values("frame_idx")
+        assert np.allclose(g["score_smoothed"], gaussian_filter1d(g["score"].to_numpy(), 2.0))
+    assert m["frame_eval"]["smooth_filter"] == "gaussian"
+    assert m["frame_eval"]["smooth_kind"] == "Gaussian of sigma 2 frames per clip"
+    assert F.smooth_label(m["frame_eval"]) == "Gauss. 2 fr."
+    assert "smoothed (Gauss. 2 fr.)" in F.summary_line(m)
+    assert m["frame_auroc_micro_smoothed"] == pytest.approx(
+        roc_auc_score(fs["abnormal"], fs["score_smoothed"]))
+    # a run evaluated before the option existed reads as the moving mean it was
+    assert F.smooth_label({"smooth": 9, "track_smooth": 5}) == "track 5 + 9 fr."
+    with pytest.raises(AdtkError, match="--frame-smooth-filter 'median': use one of mean, gauss"):
+        F.FrameEvalConfig(str(fl_path), smooth=3, smooth_filter="median")
+
+
 def test_track_smoothing_uses_the_manifest_tracks_and_needs_them(tmp_path):
     run, fl_path, scores, _ = make_run(tmp_path, region=False)
     m = F.evaluate_run(run, F.FrameEvalConfig(str(fl_path), track_smooth=3))

@@ -59,6 +59,29 @@ def test_smoothing_is_a_centred_moving_mean_per_clip_with_shrinking_ends():
     assert sm["score_smoothed"].tolist() == [1.5, 1.0, 1.5]
 
 
+def test_gaussian_smoothing_is_scipys_filter_per_clip_in_frame_order():
+    from scipy.ndimage import gaussian_filter1d
+
+    f = pd.DataFrame({
+        "video": ["a"] * 5 + ["b"] * 3,
+        "frame_idx": [4, 0, 1, 2, 3, 0, 1, 2],  # out of order on purpose
+        "score": [5.0, 1.0, 2.0, 9.0, 4.0, 10.0, 20.0, 0.0],
+    })
+    s = M.smooth_frames(f, 2, kind="gaussian")
+    a = gaussian_filter1d(np.array([1.0, 2.0, 9.0, 4.0, 5.0]), 2.0)  # a in frame order
+    b = gaussian_filter1d(np.array([10.0, 20.0, 0.0]), 2.0)  # b on its own
+    assert np.allclose(s, [a[4], a[0], a[1], a[2], a[3], *b])
+    # sigma 1 smooths (a mean of width 1 does not); sigma 0 is off
+    assert not np.allclose(M.smooth_frames(f, 1, kind="gaussian"), f["score"])
+    assert M.smooth_frames(f, 0, kind="gaussian").tolist() == f["score"].tolist()
+    sm = M.score_frames(crops([("a", 0, 0.0), ("a", 1, 3.0), ("a", 2, 0.0)]),
+                        labels([("a", i, 0) for i in range(3)]), smooth=1,
+                        smooth_filter="gaussian")
+    assert np.allclose(sm["score_smoothed"], gaussian_filter1d(np.array([0.0, 3.0, 0.0]), 1.0))
+    with pytest.raises(ValueError, match="unknown frame filter 'median'"):
+        M.smooth_frames(f, 3, kind="median")
+
+
 def test_track_smoothing_is_a_centred_median_per_track_then_the_frame_mean():
     c = pd.DataFrame({
         "video": ["a"] * 6 + ["b"],

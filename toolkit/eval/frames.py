@@ -54,8 +54,9 @@ class FrameEvalConfig:
     labels: str
     aggregate: str = "max"  # max | mean | topk
     topk: int = 3
-    smooth: int = 0  # moving-mean width in frames; 0 or 1 = no smoothing
+    smooth: int = 0  # moving-mean width in frames (0 or 1 = none), or the Gaussian's sigma
     track_smooth: int = 0  # moving-median width in crops of one track; 0 or 1 = none
+    smooth_filter: str = "mean"  # mean | gaussian: what ``smooth`` means
 
     def __post_init__(self) -> None:
         if self.aggregate not in M.FRAME_AGGREGATES:
@@ -66,6 +67,9 @@ class FrameEvalConfig:
             raise AdtkError(f"--frame-topk must be >= 1, got {self.topk}")
         if int(self.smooth) < 0:
             raise AdtkError(f"--frame-smooth must be >= 0 (frames; 0 = off), got {self.smooth}")
+        if self.smooth_filter not in M.FRAME_FILTERS:
+            raise AdtkError(f"--frame-smooth-filter {self.smooth_filter!r}: use one of "
+                            f"{', '.join(M.FRAME_FILTERS)}")
         if int(self.track_smooth) < 0:
             raise AdtkError(
                 f"--track-smooth must be >= 0 (crops of a track; 0 = off), got {self.track_smooth}"
@@ -248,7 +252,8 @@ def evaluate_run(
     if int(fcfg.track_smooth) > 1:
         crops = crops.assign(track=_crop_tracks(manifest, test["sample_id"].astype(str)))
     frames = M.score_frames(
-        crops, fl, fcfg.aggregate, fcfg.topk, fcfg.smooth, track_smooth=fcfg.track_smooth
+        crops, fl, fcfg.aggregate, fcfg.topk, fcfg.smooth, track_smooth=fcfg.track_smooth,
+        smooth_filter=fcfg.smooth_filter,
     )
     raw = M.frame_metrics(frames, "score")
     sm = M.frame_metrics(frames, "score_smoothed") if "score_smoothed" in frames else None
@@ -257,7 +262,7 @@ def evaluate_run(
         "labels": str(Path(fcfg.labels).resolve()),
         "labels_sha256": sha256_file(fcfg.labels),
         "missing_frames": "lowest frame score of the evaluation",
-        "smooth_kind": smooth_kind(fcfg.smooth, fcfg.track_smooth),
+        "smooth_kind": smooth_kind(fcfg.smooth, fcfg.track_smooth, fcfg.smooth_filter),
         "videos": sorted(names),
         "videos_without_frame_labels": unlabelled,
     }
@@ -305,22 +310,27 @@ def evaluate_run(
     return out
 
 
-def smooth_kind(smooth: int, track_smooth: int) -> str:
+def smooth_kind(smooth: int, track_smooth: int, smooth_filter: str = "mean") -> str:
     """How the smoothed frame score is made, in words (metrics.json, tables)."""
     steps = []
     if int(track_smooth) > 1:
         steps.append(f"moving median of {int(track_smooth)} crops along each track")
-    if int(smooth) > 1:
-        steps.append(f"centred moving mean of {int(smooth)} frames per clip")
+    if M.smooths(smooth, smooth_filter):
+        steps.append(f"Gaussian of sigma {int(smooth)} frames per clip"
+                     if smooth_filter == "gaussian"
+                     else f"centred moving mean of {int(smooth)} frames per clip")
     return ", then ".join(steps) or "none"
 
 
 def smooth_label(frame_eval: dict[str, Any] | None) -> str:
-    """Short name of a run's smoothing for table headers: '9 fr.', 'track 5 + 9 fr.'."""
+    """Short name of a run's smoothing for table headers: '9 fr.', 'track 5 + 9 fr.',
+    'Gauss. 3 fr.'."""
     fe = frame_eval or {}
     w, t = int(fe.get("smooth") or 0), int(fe.get("track_smooth") or 0)
-    parts = ([f"track {t}"] if t > 1 else []) + ([f"{w} fr."] if w > 1 else [])
-    return " + ".join(parts)
+    kind = fe.get("smooth_filter") or "mean"
+    frames = ([f"Gauss. {w} fr." if kind == "gaussian" else f"{w} fr."]
+              if M.smooths(w, kind) else [])
+    return " + ".join(([f"track {t}"] if t > 1 else []) + frames)
 
 
 def runs_smooth_label(frame_evals: Iterable[dict[str, Any] | None]) -> str:

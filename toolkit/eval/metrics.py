@@ -211,23 +211,44 @@ def _half_widths(width: int) -> tuple[int, int]:
     return (width - 1) // 2, width // 2
 
 
+#: ``--frame-smooth-filter`` values: what ``--frame-smooth N`` does to a clip's frame scores.
+FRAME_FILTERS = ("mean", "gaussian")
+
+
+def smooths(width: int, kind: str = "mean") -> bool:
+    """Whether ``width`` smooths at all: a mean needs 2 frames or more, a Gaussian sigma > 0."""
+    return int(width) > (0 if kind == "gaussian" else 1)
+
+
 def smooth_frames(
     frames: pd.DataFrame,
     width: int,
     col: str = "score",
     clip: str = "video",
     order: str = "frame_idx",
+    kind: str = "mean",
 ) -> np.ndarray:
-    """Centred moving mean of ``col`` over ``width`` consecutive listed frames of each clip.
+    """``col`` smoothed along each clip's listed frames, in ``order``; ``frames``' row order.
 
-    Returned in ``frames``' row order. Each clip is smoothed on its own, in ``order``; at a
-    clip's ends the window shrinks to the frames that exist (no padding values are invented).
-    ``width`` <= 1 returns the scores unchanged.
+    ``kind="mean"``: a centred moving mean of ``width`` frames; at a clip's ends the window
+    shrinks to the frames that exist (no padding values are invented); ``width`` <= 1
+    returns the scores unchanged.
+    ``kind="gaussian"``: a Gaussian of standard deviation ``width`` frames
+    (``scipy.ndimage.gaussian_filter1d`` with its defaults: truncated at 4 sigma, the clip
+    mirrored at its ends), the filter of Reiss and Hoshen's public Ped2 evaluation code
+    (sigma 3); ``width`` <= 0 returns the scores unchanged.
     """
+    if kind not in FRAME_FILTERS:
+        raise ValueError(f"unknown frame filter {kind!r}; known: {', '.join(FRAME_FILTERS)}")
     values = frames[col].to_numpy(dtype=np.float64)
     width = int(width)
-    if width <= 1 or not len(frames):
+    if not smooths(width, kind) or not len(frames):
         return values.copy()
+    if kind == "gaussian":
+        from scipy.ndimage import gaussian_filter1d
+
+        return _along_groups(frames, values, clip, order,
+                             lambda v: gaussian_filter1d(v, float(width)))
     half_lo, half_hi = _half_widths(width)
 
     def mean(v: np.ndarray) -> np.ndarray:
@@ -279,16 +300,18 @@ def score_frames(
     smooth: int = 0,
     missing_score: float | None = None,
     track_smooth: int = 0,
+    smooth_filter: str = "mean",
 ) -> pd.DataFrame:
     """Every frame of ``frame_labels`` with its score (the frame-level evaluation's table).
 
     ``crop_scores``: video, frame_idx, score (one row per crop), and ``track`` (the crop's
     object) for ``track_smooth``. ``frame_labels``: video, frame_idx, abnormal (0/1), and
     optionally time_s. Returns frame_labels' frames sorted by (video, frame_idx) with
-    ``n_crops``, ``score`` and, when ``smooth`` or ``track_smooth`` > 1, ``score_smoothed``:
-    the frame scores from crop scores first smoothed along their tracks (a moving median of
-    ``track_smooth`` crops, :func:`smooth_tracks`), then along the clip (a moving mean of
-    ``smooth`` frames, :func:`smooth_frames`), each step only when its width is > 1.
+    ``n_crops``, ``score`` and, when either step smooths, ``score_smoothed``: the frame
+    scores from crop scores first smoothed along their tracks (a moving median of
+    ``track_smooth`` crops, :func:`smooth_tracks`, when > 1), then along the clip
+    (:func:`smooth_frames` with ``smooth`` and ``smooth_filter``: a moving mean of ``smooth``
+    frames when > 1, or a Gaussian of sigma ``smooth`` frames when > 0).
     ``score`` is always the raw one.
 
     A frame without a crop gets ``missing_score``; by default the lowest frame score of the
@@ -318,8 +341,8 @@ def score_frames(
             raise ValueError("track smoothing needs each crop's track (a 'track' column)")
         tracked = crop_scores.assign(score=smooth_tracks(crop_scores, int(track_smooth)))
         base = frame_table(tracked)
-    if int(smooth) > 1:
-        out["score_smoothed"] = smooth_frames(base, int(smooth))
+    if smooths(smooth, smooth_filter):
+        out["score_smoothed"] = smooth_frames(base, int(smooth), kind=smooth_filter)
     elif base is not out:
         out["score_smoothed"] = base["score"].to_numpy()
     return out
