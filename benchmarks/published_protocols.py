@@ -20,8 +20,9 @@ code shows which (read there, not inferred from the papers):
 
 This script reads ``frame_scores.parquet`` (written by ``adtk bench --frame-labels``; its
 ``score`` column is the raw frame score, a frame's highest crop score unless the run chose
-otherwise) of each run folder given, prints those AUROCs per run, and their mean per method
-and input. No training, no crops: seconds.
+otherwise) of each run folder given, prints those AUROCs per run, their mean per method, input
+and protocol (the few-shot seeds' manifests pooled), and on how many seeds each method beats
+``--against`` (default: the baseline) on the same split. No training, no crops: seconds.
 
     python benchmarks/published_protocols.py runs/ped2/*/
 
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -72,11 +74,21 @@ def protocols(frames: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def split_group(data: str) -> str:
+    """The protocol of a split manifest's name: 'ped2-fewshot-k3-seed4.parquet' ->
+    'ped2-fewshot-k3' (the few-shot seeds, each its own manifest, are one group)."""
+    return re.sub(r"-seed\d+$", "", Path(data).name.removesuffix(".parquet"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path, help="run folders (adtk bench --out ...)")
+    ap.add_argument("--against", default="baseline",
+                    help="method the others are compared with, seed by seed on the same split "
+                    "manifest (default: baseline)")
     args = ap.parse_args()
     groups: dict[tuple, list[tuple[int, dict]]] = defaultdict(list)
+    by_split: dict[tuple, dict] = {}  # (method, input, manifest name) -> protocols
     for run in args.runs:
         fs = run / "frame_scores.parquet"
         if not fs.is_file():
@@ -86,19 +98,31 @@ def main() -> None:
         cfg = json.loads((run / "config.json").read_text())
         res = protocols(pd.read_parquet(fs, columns=["video", "frame_idx", "abnormal",
                                                      "score"]))
-        key = (cfg.get("method"), cfg.get("input") or "appearance", Path(cfg["data"]).name)
+        inp = cfg.get("input") or "appearance"
+        key = (cfg.get("method"), inp, split_group(cfg["data"]))
         groups[key].append((cfg.get("seed"), res))
+        by_split[(cfg.get("method"), inp, Path(cfg["data"]).name, cfg.get("seed"))] = res
         print(f"{run.name}  {key[0]:9s} {key[1]:10s} seed {cfg.get('seed')}  " + "  ".join(
             f"{k} {v:.3f}" for k, v in res.items()))
     if not groups:
         raise SystemExit("no run with frame scores")
-    print("\nmean over the runs of each method, input and split manifest:")
-    for (method, inp, data), rows in sorted(groups.items(), key=lambda kv: str(kv[0])):
+    print(f"\nmean over the runs of each method, input and protocol (above {args.against}: "
+          "seeds where the run beats it on the same split manifest):")
+    for (method, inp, proto), rows in sorted(groups.items(), key=lambda kv: str(kv[0])):
         names = list(rows[0][1])
         means = {k: float(np.mean([r[k] for _, r in rows])) for k in names}
-        seeds = ",".join(str(s) for s, _ in sorted(rows, key=lambda r: str(r[0])))
-        print(f"{method:9s} {inp:10s} {data}  seeds {seeds}  " + "  ".join(
-            f"{k} {v:.3f}" for k, v in means.items()))
+        seeds = ",".join(str(s) for s, _ in sorted(
+            rows, key=lambda r: (not isinstance(r[0], int), r[0] if isinstance(r[0], int)
+                                 else 0, str(r[0]))))
+        line = f"{method:9s} {inp:10s} {proto}  seeds {seeds}  " + "  ".join(
+            f"{k} {v:.3f}" for k, v in means.items())
+        pairs = [(res, by_split[(args.against, i, d, s)]) for (m, i, d, s), res in
+                 by_split.items() if (m, i, split_group(d)) == (method, inp, proto)
+                 and method != args.against and (args.against, i, d, s) in by_split]
+        if pairs:
+            line += "\n    above " + args.against + ": " + "  ".join(
+                f"{k} {sum(a[k] > b[k] for a, b in pairs)}/{len(pairs)}" for k in names)
+        print(line)
 
 
 if __name__ == "__main__":
