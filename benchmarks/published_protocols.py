@@ -80,15 +80,86 @@ def split_group(data: str) -> str:
     return re.sub(r"-seed\d+$", "", Path(data).name.removesuffix(".parquet"))
 
 
+#: config keys that do not make runs different variants (one variant's runs differ in these)
+NOT_VARIANT = {"seed", "data", "data_sha256", "run_id", "out", "device", "num_threads",
+               "cache_dir", "data_root"}
+#: settings a run and its --against partner must share (besides the split and the seed)
+SHARED = ("crop", "input", "train_every", "epochs", "size", "preset", "batch_size", "lr",
+          "latent_dim", "width", "augment", "select", "val_fraction", "dataset")
+
+
+def variant(cfg: dict) -> dict:
+    """The settings that make a run's variant: its config (the method's own settings, under
+    ``params``, flattened in) less the seed, the split and where it ran (so Table 3's
+    oversize crops or the 30-epoch runs are not pooled with Table 2's)."""
+    v = {k: x for k, x in cfg.items() if k not in NOT_VARIANT and k != "params"}
+    return {**v, **(cfg.get("params") or {})}
+
+
+def split_key(cfg: dict) -> str:
+    """The split a run read: its manifest's content, else its resolved path."""
+    return str(cfg.get("data_sha256") or Path(cfg["data"]).resolve())
+
+
+def pair_up(runs: list[tuple[dict, dict]], against: str) -> list[tuple[int, int | None]]:
+    """For each run (config, protocols), the index of its ``against`` partner: the run of that
+    method on the same split and seed with the same SHARED settings; None when there is no
+    partner or more than one (ambiguous: then it is not counted)."""
+    out = []
+    for i, (cfg, _) in enumerate(runs):
+        if cfg.get("method") == against:
+            out.append((i, None))
+            continue
+        cand = [j for j, (c, _) in enumerate(runs) if c.get("method") == against
+                and split_key(c) == split_key(cfg) and c.get("seed") == cfg.get("seed")
+                and all(c.get(k) == cfg.get(k) for k in SHARED)]
+        out.append((i, cand[0] if len(cand) == 1 else None))
+    return out
+
+
+def summarise(runs: list[tuple[dict, dict]], against: str = "baseline") -> list[dict]:
+    """One row per variant and protocol: method, label (what sets it apart), seeds, mean of
+    each protocol, and per protocol (above, paired) against the partner runs."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, (cfg, _) in enumerate(runs):
+        groups[json.dumps([split_group(cfg["data"]), variant(cfg)], sort_keys=True,
+                          default=str)].append(i)
+    partner = dict(pair_up(runs, against))
+    # what sets variants of one method apart: the variant keys whose values differ
+    by_method: dict[str, list[dict]] = defaultdict(list)
+    for idx in groups.values():
+        by_method[runs[idx[0]][0].get("method")].append(variant(runs[idx[0]][0]))
+    rows = []
+    for idx in groups.values():
+        cfg0 = runs[idx[0]][0]
+        vs = by_method[cfg0.get("method")]
+        differ = sorted(k for k in set().union(*vs) if len({json.dumps(v.get(k), default=str)
+                                                            for v in vs}) > 1)
+        v0 = variant(cfg0)
+        label = " ".join(f"{k}={v0.get(k)}" for k in differ if k != "input")
+        names = list(runs[idx[0]][1])
+        pairs = [(runs[i][1], runs[partner[i]][1]) for i in idx if partner.get(i) is not None]
+        rows.append({
+            "method": cfg0.get("method"), "input": cfg0.get("input") or "appearance",
+            "protocol": split_group(cfg0["data"]), "label": label,
+            "seeds": sorted((runs[i][0].get("seed") for i in idx),
+                            key=lambda s: (not isinstance(s, int), s if isinstance(s, int)
+                                           else 0, str(s))),
+            "mean": {k: float(np.mean([runs[i][1][k] for i in idx])) for k in names},
+            "above": {k: (sum(a[k] > b[k] for a, b in pairs), len(pairs)) for k in names},
+        })
+    return sorted(rows, key=lambda r: (r["protocol"], str(r["method"]), r["input"], r["label"]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path, help="run folders (adtk bench --out ...)")
     ap.add_argument("--against", default="baseline",
-                    help="method the others are compared with, seed by seed on the same split "
-                    "manifest (default: baseline)")
+                    help="method the others are compared with, seed by seed: its run on the "
+                    "same split manifest and seed with the same crop, input, epochs and "
+                    "network (default: baseline)")
     args = ap.parse_args()
-    groups: dict[tuple, list[tuple[int, dict]]] = defaultdict(list)
-    by_split: dict[tuple, dict] = {}  # (method, input, manifest name) -> protocols
+    runs: list[tuple[dict, dict]] = []
     for run in args.runs:
         fs = run / "frame_scores.parquet"
         if not fs.is_file():
@@ -98,31 +169,21 @@ def main() -> None:
         cfg = json.loads((run / "config.json").read_text())
         res = protocols(pd.read_parquet(fs, columns=["video", "frame_idx", "abnormal",
                                                      "score"]))
-        inp = cfg.get("input") or "appearance"
-        key = (cfg.get("method"), inp, split_group(cfg["data"]))
-        groups[key].append((cfg.get("seed"), res))
-        by_split[(cfg.get("method"), inp, Path(cfg["data"]).name, cfg.get("seed"))] = res
-        print(f"{run.name}  {key[0]:9s} {key[1]:10s} seed {cfg.get('seed')}  " + "  ".join(
-            f"{k} {v:.3f}" for k, v in res.items()))
-    if not groups:
+        runs.append((cfg, res))
+        print(f"{run.name}  {cfg.get('method'):9s} {cfg.get('input') or 'appearance':10s} "
+              f"seed {cfg.get('seed')}  " + "  ".join(f"{k} {v:.3f}" for k, v in res.items()))
+    if not runs:
         raise SystemExit("no run with frame scores")
-    print(f"\nmean over the runs of each method, input and protocol (above {args.against}: "
-          "seeds where the run beats it on the same split manifest):")
-    for (method, inp, proto), rows in sorted(groups.items(), key=lambda kv: str(kv[0])):
-        names = list(rows[0][1])
-        means = {k: float(np.mean([r[k] for _, r in rows])) for k in names}
-        seeds = ",".join(str(s) for s, _ in sorted(
-            rows, key=lambda r: (not isinstance(r[0], int), r[0] if isinstance(r[0], int)
-                                 else 0, str(r[0]))))
-        line = f"{method:9s} {inp:10s} {proto}  seeds {seeds}  " + "  ".join(
-            f"{k} {v:.3f}" for k, v in means.items())
-        pairs = [(res, by_split[(args.against, i, d, s)]) for (m, i, d, s), res in
-                 by_split.items() if (m, i, split_group(d)) == (method, inp, proto)
-                 and method != args.against and (args.against, i, d, s) in by_split]
-        if pairs:
-            line += "\n    above " + args.against + ": " + "  ".join(
-                f"{k} {sum(a[k] > b[k] for a, b in pairs)}/{len(pairs)}" for k in names)
-        print(line)
+    print(f"\nmean over the seeds of each variant (above {args.against}: seeds where the run "
+          "beats its partner on the same split):")
+    for r in summarise(runs, args.against):
+        print(f"{r['method']:9s} {r['input']:10s} {r['protocol']}"
+              + (f" [{r['label']}]" if r["label"] else "")
+              + f"  seeds {','.join(map(str, r['seeds']))}  "
+              + "  ".join(f"{k} {v:.3f}" for k, v in r["mean"].items()))
+        if any(n for _, n in r["above"].values()):
+            print(f"    above {args.against}: " + "  ".join(
+                f"{k} {a}/{n}" for k, (a, n) in r["above"].items()))
 
 
 if __name__ == "__main__":

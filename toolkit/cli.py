@@ -317,8 +317,9 @@ def _method_names():
 @click.option("--frame-topk", default=3, show_default=True, type=int,
               help="Crops averaged per frame by --frame-score topk.")
 @click.option("--frame-smooth", default=0, show_default=True, type=int,
-              help="Also report frame AUROC after a centred moving mean of this many frames "
-              "per clip (0 = raw only).")
+              help="Also report frame AUROC after smoothing each clip's frame scores: a "
+              "centred moving mean of N frames, or a Gaussian of sigma N frames with "
+              "--frame-smooth-filter gaussian (0 = raw only).")
 @click.option("--frame-smooth-filter", default="mean", show_default=True,
               type=click.Choice(["mean", "gaussian"]),
               help="What --frame-smooth does: mean = a centred moving mean of N frames; "
@@ -371,6 +372,9 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
     if not frame_labels and (frame_smooth or track_smooth):
         raise AdtkError("--frame-smooth and --track-smooth smooth frame scores: give "
                         "--frame-labels FILE (the frames to score)")
+    if frame_smooth_filter != "mean" and not frame_smooth:
+        raise AdtkError(f"--frame-smooth-filter {frame_smooth_filter} filters with --frame-smooth "
+                        "N (the sigma in frames): give both")
     if frame_labels:
         from toolkit.eval.frames import FrameEvalConfig, read_frame_labels
 

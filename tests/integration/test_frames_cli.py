@@ -51,5 +51,8 @@ def test_option_combinations_are_checked(tmp_path, crops):
     r = _bench("--suite", "ped2", "--data", crops, "--frame-labels", fl, "--out", tmp_path / "r",
                "--frame-smooth", 3, "--frame-smooth-filter", "median")
     assert r.exit_code == 2 and "'median' is not one of 'mean', 'gaussian'" in r.output
+    r = _bench("--suite", "ped2", "--data", crops, "--frame-labels", fl, "--out", tmp_path / "r",
+               "--frame-smooth-filter", "gaussian")
+    assert r.exit_code == 2 and "give both" in r.output
     r = _bench("--data", crops, "--out", tmp_path / "r", "--track-smooth", 5)
     assert r.exit_code == 2 and "give --frame-labels" in r.output
