@@ -41,36 +41,29 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.ndimage import gaussian_filter1d
-from scipy.signal import medfilt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from toolkit.eval.metrics import auroc, frame_metrics
-
-#: HF2-VAD's filter width and the frames it leaves out at each clip's start
-MEDIAN_WIDTH, SKIP_START = 17, 4
-#: Reiss and Hoshen's Gaussian sigma for Ped2, in frames
-GAUSS_SIGMA = 3
+from toolkit.eval.metrics import (
+    HF2VAD_MEDIAN,
+    REISS_SIGMA,
+    frame_metrics,
+    published_smoothing,
+)
 
 
 def protocols(frames: pd.DataFrame) -> dict[str, float]:
-    """AUROC of one run's frame table (video, frame_idx, abnormal, score) per protocol."""
-    frames = frames.sort_values(["video", "frame_idx"], kind="stable")
-    m = frame_metrics(frames)  # raw micro and clip min-max, as adtk bench computes them
-    # HF2-VAD's eval.py drops each clip's first frames, then eval_utils.py filters the rest
-    ym, sm, yg, sg = [], [], [], []
-    for _, g in frames.groupby("video", sort=True):
-        y, s = g["abnormal"].to_numpy(np.int8), g["score"].to_numpy(np.float64)
-        ym.append(y[SKIP_START:])
-        sm.append(medfilt(s[SKIP_START:], MEDIAN_WIDTH))
-        yg.append(y)
-        sg.append(gaussian_filter1d(s, GAUSS_SIGMA))  # scipy's default edges (reflect)
+    """AUROC of one run's frame table (video, frame_idx, abnormal, score) per protocol, by the
+    same functions as ``adtk bench --frame-labels`` (its metrics.json keys ``frame_auroc_micro``,
+    ``frame_auroc_micro_clipnorm``, ``frame_auroc_micro_hf2vad``, ``frame_auroc_micro_gauss3``):
+    runs evaluated before those keys existed are scored here the same way."""
+    m = frame_metrics(frames)
+    p = published_smoothing(frames)
     return {
         "raw micro (VEC)": m["micro"],
         "clip min-max (MNAD)": m["micro_clipnorm"],
-        f"median {MEDIAN_WIDTH} (HF2-VAD)": auroc(np.concatenate(ym), np.concatenate(sm)),
-        f"gaussian {GAUSS_SIGMA} (Reiss)": auroc(np.concatenate(yg), np.concatenate(sg)),
+        f"median {HF2VAD_MEDIAN} (HF2-VAD)": p["frame_auroc_micro_hf2vad"],
+        f"gaussian {REISS_SIGMA} (Reiss)": p["frame_auroc_micro_gauss3"],
     }
 
 

@@ -72,14 +72,18 @@ def test_official_table_has_measured_rows_and_published_rows_reported_elsewhere(
     assert mnad.cells[-1].value is None
     assert t.rows[1].cells[clipnorm].value == pytest.approx(
         adnl.get("frame_auroc_micro_clipnorm"))
-    # HF2-VAD's evaluation code median-filters each clip's frame scores: the smoothed column
+    # Reiss and Hoshen's evaluation code Gaussian-filters each clip's frame scores (sigma 3):
+    # the runs scored that way, and the published number, share a column
+    gauss = t.columns.index("Micro, Gaussian 3 (Reiss)")
+    reiss = next(r for r in t.paper_rows if "Reiss and Hoshen" in r.labels[0])
+    assert reiss.cells[gauss].value == 0.991 and reiss.cells[micro].value is None
+    assert t.rows[1].cells[gauss].value == pytest.approx(adnl.get("frame_auroc_micro_gauss3"))
+    # HF2-VAD's median filter leaves out each clip's first 4 frames, which here hold every
+    # abnormal one: no AUROC, so no column of its own, and its number goes to the smoothed one
+    assert "Micro, median 17 (HF2-VAD)" not in t.columns
     hf2 = next(r for r in t.paper_rows if r.labels[0].startswith("HF2-VAD"))
     assert hf2.cells[t.columns.index("Micro, smoothed")].value == 0.993
     assert hf2.cells[micro].value is None and hf2.cells[-1].value is None
-    # Reiss and Hoshen's evaluation code Gaussian-filters them (sigma 3): smoothed too
-    reiss = next(r for r in t.paper_rows if "Reiss and Hoshen" in r.labels[0])
-    assert reiss.cells[t.columns.index("Micro, smoothed")].value == 0.991
-    assert reiss.cells[micro].value is None
     vec = next(r for r in t.paper_rows if r.labels[0].startswith("VEC"))
     assert vec.cells[micro].value == 0.973
     stmsvad = next(r for r in t.paper_rows if r.labels[0].startswith("STMSVADnet"))
@@ -87,6 +91,17 @@ def test_official_table_has_measured_rows_and_published_rows_reported_elsewhere(
     assert "elsewhere (reported)" in t.to_csv()
     assert "Reported elsewhere, not measured here" in t.to_latex()
     assert "(elsewhere, reported)" in t.to_markdown()
+
+
+def test_hf2vad_number_sits_beside_runs_scored_by_its_protocol(tmp_path):
+    for run in make_runs(tmp_path):  # as if the clips held abnormal frames after the 4th
+        m = json.loads((run / "metrics.json").read_text())
+        (run / "metrics.json").write_text(json.dumps({**m, "frame_auroc_micro_hf2vad": 0.8}))
+    (t,) = FR.frame_tables(T.load_runs(tmp_path / "runs"))
+    col = t.columns.index("Micro, median 17 (HF2-VAD)")
+    hf2 = next(r for r in t.paper_rows if r.labels[0].startswith("HF2-VAD"))
+    assert hf2.cells[col].value == 0.993 and [r.cells[col].value for r in t.rows] == [0.8, 0.8]
+    assert hf2.cells[t.columns.index("Micro, smoothed")].value is None
 
 
 def test_fewshot_tables_have_the_table2_form(tmp_path):

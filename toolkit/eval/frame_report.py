@@ -27,8 +27,9 @@ from toolkit.eval.metrics import mean_std, roc_points
 #: Published frame-level AUROC on UCSD Ped2 (unsupervised: trained on the 16 normal training
 #: clips, scored on all 12 test clips), as quoted by the dataset's README in ../shared/data and
 #: by this project's issue tracker; the kind where the source or its public evaluation code
-#: shows it. (method and source, AUROC 0-1, "micro" / "macro" / "clipnorm" / "smoothed"
-#: (micro of smoothed frame scores) / None where the kind is not known)
+#: shows it. (method and source, AUROC 0-1, "micro" / "macro" / "clipnorm" / "hf2vad" /
+#: "gauss3" (micro of frame scores smoothed as that code does:
+#: :data:`toolkit.eval.metrics.PUBLISHED_SMOOTHING`) / None where the kind is not known)
 PED2_PUBLISHED: tuple[tuple[str, float, str | None], ...] = (
     # MNAD's public evaluation code min-max scales each test clip's scores, then pools them.
     ("MNAD, memory-guided autoencoder (Park et al., CVPR 2020)", 0.9697, "clipnorm"),
@@ -41,11 +42,11 @@ PED2_PUBLISHED: tuple[tuple[str, float, str | None], ...] = (
     ("SSMTL (Georgescu et al., CVPR 2021)", 0.998, "macro"),
     # HF2-VAD's eval.py and utils/eval_utils.py: each clip's frame scores (highest box score)
     # without its first 4 frames, through a 17-frame median filter, then one ROC over all.
-    ("HF2-VAD (Liu et al., ICCV 2021)", 0.993, "smoothed"),
+    ("HF2-VAD (Liu et al., ICCV 2021)", 0.993, "hf2vad"),
     # Reiss and Hoshen's evaluate.py (Accurate-Interpretable-VAD): each clip's frame scores
     # (highest object score) through a Gaussian of sigma 3 frames (the value its README gives
     # for Ped2), then one ROC over all; the README's 99.1 is the first, micro, AUC it prints.
-    ("Attribute-based VAD (Reiss and Hoshen, 2022)", 0.991, "smoothed"),
+    ("Attribute-based VAD (Reiss and Hoshen, 2022)", 0.991, "gauss3"),
 )
 _PER_SEED_IGNORE = ("data", "data_sha256", "seed")
 
@@ -106,6 +107,10 @@ def official_table(runs: Sequence[T.Run]) -> T.Table | None:
         metrics += [("Micro, smoothed", "frame_auroc_micro_smoothed"),
                     ("Macro, smoothed", "frame_auroc_macro_smoothed"),
                     ("Clip min-max, smoothed", "frame_auroc_micro_clipnorm_smoothed")]
+    # as HF2-VAD's and Reiss and Hoshen's evaluation code smooth (runs evaluated since)
+    metrics += [(c, k) for c, k in (("Micro, median 17 (HF2-VAD)", "frame_auroc_micro_hf2vad"),
+                                    ("Micro, Gaussian 3 (Reiss)", "frame_auroc_micro_gauss3"))
+                if any(r.get(k) is not None for r in sel)]
     metrics += [("Object", "object_auroc")]
     columns = [c for c, _ in metrics] + ["Frame, kind not stated"]
     rows = []
@@ -123,8 +128,13 @@ def official_table(runs: Sequence[T.Run]) -> T.Table | None:
         for name, auc, kind in PED2_PUBLISHED:
             cells = [T.Cell(None) for _ in columns]
             where = {"micro": "Frame micro", "macro": "Frame macro",
-                     "clipnorm": "Micro, clip min-max", "smoothed": "Micro, smoothed"}
-            col = where.get(kind)  # a kind without its column here: the last column
+                     "clipnorm": "Micro, clip min-max",
+                     "hf2vad": "Micro, median 17 (HF2-VAD)",
+                     "gauss3": "Micro, Gaussian 3 (Reiss)"}
+            col = where.get(kind)
+            if col not in columns and kind in ("hf2vad", "gauss3"):  # runs evaluated before
+                col = "Micro, smoothed"
+            # a kind without its column here: the last column
             j = columns.index(col) if col in columns else len(columns) - 1
             cells[j] = T.Cell(auc)
             paper_rows.append(T.Row([name], cells, paper=True))
@@ -147,12 +157,12 @@ def official_table(runs: Sequence[T.Run]) -> T.Table | None:
             "measured here (rounded to one decimal; exact values in the CSV). Where the "
             "number's source does not say whether it is micro or macro, it is in the last "
             "column; MNAD's is in the clip min-max column, as its evaluation code computes it; "
-            "HF2-VAD's and Reiss and Hoshen's in the smoothed micro column: their evaluation "
-            "code passes each clip's frame scores through a 17-frame median filter (HF2-VAD) "
-            "or a Gaussian of sigma 3 frames (Reiss and Hoshen; adtk bench "
-            "--frame-smooth-filter gaussian --frame-smooth 3 is that filter); adtk's smoothing "
-            "may differ (the run's is named above); without smoothed columns they go to the "
-            "last one.")
+            "HF2-VAD's and Reiss and Hoshen's each in a column of its own: the runs' raw frame "
+            "scores smoothed exactly as that method's evaluation code does (HF2-VAD: each "
+            "clip's first 4 frames left out, a 17-frame median filter on the rest; Reiss and "
+            "Hoshen: a Gaussian of sigma 3 frames per clip), then one ROC over all frames. "
+            "(Runs evaluated before those columns existed put them in the smoothed column, "
+            "whose smoothing differs, or the last one.)")
     return T.Table(
         key="ped2_official" if ped2 else "frames_official",
         title=("UCSD Ped2" if ped2 else "Video") + ", official protocol: frame AUROC x100",

@@ -275,6 +275,8 @@ def evaluate_run(
         "frame_auroc_micro_clipnorm_smoothed": sm["micro_clipnorm"] if sm else None,
         "frame_auroc_macro_smoothed": sm["macro"] if sm else None,
         "frame_auroc_by_clip_smoothed": sm["by_clip"] if sm else None,
+        # the raw frame scores smoothed as published evaluations do (whatever --frame-smooth)
+        **M.published_smoothing(frames),
         "frame_n": len(frames),
         "frame_n_abnormal": int(frames["abnormal"].sum()),
         "frame_n_clips": raw["n_clips"],

@@ -8,6 +8,7 @@ undefined, e.g. a single class) and the vectorised bootstrap.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
@@ -364,6 +365,47 @@ def clip_minmax(scores: np.ndarray, groups: Iterable[np.ndarray]) -> np.ndarray:
         lo, span = float(v.min()), float(v.max() - v.min())
         out[idx] = (v - lo) / span if span > 0 else 0.0
     return out
+
+
+#: Published Ped2 evaluations that smooth frame scores, as their public code does (read there):
+#: metrics.json key -> (what it is, in words). Raw micro (VEC's ``test.py``) and clip min-max
+#: (MNAD's ``utils.py``) are :func:`frame_metrics`' ``micro`` and ``micro_clipnorm``.
+PUBLISHED_SMOOTHING = {
+    "frame_auroc_micro_hf2vad": "HF2-VAD's evaluation (Liu et al., ICCV 2021, eval.py and "
+    "utils/eval_utils.py): each clip's first 4 frames left out, the rest through a 17-frame "
+    "median filter (scipy.signal.medfilt), one ROC over all clips",
+    "frame_auroc_micro_gauss3": "Reiss and Hoshen's evaluation (Accurate-Interpretable-VAD, "
+    "evaluate.py, sigma 3 for Ped2): each clip through a Gaussian of sigma 3 frames "
+    "(scipy.ndimage.gaussian_filter1d), one ROC over all clips",
+}
+#: HF2-VAD's median width and the frames it leaves out at each clip's start; Reiss and
+#: Hoshen's sigma for Ped2
+HF2VAD_MEDIAN, HF2VAD_SKIP, REISS_SIGMA = 17, 4, 3
+
+
+def published_smoothing(frames: pd.DataFrame, col: str = "score", clip: str = "video",
+                        order: str = "frame_idx") -> dict[str, float]:
+    """Micro frame AUROC of ``frames[col]`` under each evaluation of
+    :data:`PUBLISHED_SMOOTHING`, from the raw frame scores (a frame's highest crop score in
+    both papers' code). Each clip in ``order``."""
+    from scipy.ndimage import gaussian_filter1d
+    from scipy.signal import medfilt
+
+    ym, sm, yg, sg = [], [], [], []
+    for _, g in frames.sort_values([clip, order], kind="stable").groupby(clip, sort=True):
+        y, v = g["abnormal"].to_numpy(np.int8), g[col].to_numpy(np.float64)
+        ym.append(y[HF2VAD_SKIP:])
+        with warnings.catch_warnings():  # a clip shorter than the filter: zero-padded, as
+            warnings.simplefilter("ignore", UserWarning)  # in HF2-VAD's own code
+            sm.append(medfilt(v[HF2VAD_SKIP:], HF2VAD_MEDIAN) if len(v) > HF2VAD_SKIP
+                      else v[:0])
+        yg.append(y)
+        sg.append(gaussian_filter1d(v, float(REISS_SIGMA)) if len(v) else v)
+    cat = np.concatenate
+    return {
+        "frame_auroc_micro_hf2vad": auroc(cat(ym), cat(sm)) if ym else math.nan,
+        "frame_auroc_micro_gauss3": auroc(cat(yg), cat(sg)) if yg else math.nan,
+    }
 
 
 def frame_metrics(frames: pd.DataFrame, col: str = "score", clip: str = "video") -> dict:
