@@ -48,6 +48,16 @@ def test_a_part_table_has_a_row_per_method_and_value_and_a_column_per_seed():
     assert status == {"table3": "5 of 5 runs finished", "input": "skipped: no motion crops"}
 
 
+def test_table2_shows_the_published_protocols_where_runs_have_them():
+    extra = {"frame_auroc_micro_hf2vad": 0.7, "frame_auroc_micro_gauss3": 0.95}
+    runs = [run("b1", "baseline", 1, 0.6, **extra), run("a1", "adnl", 1, 0.8, **extra)]
+    p = plan([{"name": "table2", "title": "Table 2", "run_ids": ["b1", "a1"], "seeds": [1]}])
+    keys = [t.key for t in ST.part_tables(runs, p)]
+    assert "ped2_table2_micro_hf2vad" in keys and "ped2_table2_micro_gauss3" in keys
+    # every metric a part table can show has a file name
+    assert {k for ms in ST._METRICS.values() for _, k in ms} <= set(ST._SLUGS)
+
+
 def test_unseen_rows_are_per_method_and_kind():
     ev = {"bike": 0.9, "cart": 0.6, "skateboard": 0.7}
     runs = [run("b1", "baseline", 1, 0.5, by_event={k: v - 0.1 for k, v in ev.items()}),

@@ -576,6 +576,8 @@ METRIC_ROWS = (
     ("frame AUROC micro, per-clip min-max", "frame_auroc_micro_clipnorm"),
     ("frame AUROC micro, smoothed", "frame_auroc_micro_smoothed"),
     ("frame AUROC macro, smoothed", "frame_auroc_macro_smoothed"),
+    ("frame AUROC micro, median 17 as HF2-VAD's evaluation", "frame_auroc_micro_hf2vad"),
+    ("frame AUROC micro, Gaussian 3 as Reiss and Hoshen's", "frame_auroc_micro_gauss3"),
     ("object AUROC (region labels)", "object_auroc"),
     ("best val AUC", "best_val_auc"), ("best epoch", "best_epoch"),
     ("selected epoch", "selected_epoch"), ("epochs", "epochs"),

@@ -50,6 +50,7 @@ _METRICS = {
 _SLUGS = {"frame_auroc_micro": "micro", "frame_auroc_macro": "macro", "object_auroc": "object",
           "frame_auroc_micro_smoothed": "micro_smoothed",
           "frame_auroc_micro_clipnorm": "micro_clipnorm",
+          "frame_auroc_micro_hf2vad": "micro_hf2vad", "frame_auroc_micro_gauss3": "micro_gauss3",
           "frame_auroc_by_event": "micro", "object_auroc_by_event": "object"}
 
 
