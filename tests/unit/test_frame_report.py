@@ -84,6 +84,9 @@ def test_official_table_has_measured_rows_and_published_rows_reported_elsewhere(
     hf2 = next(r for r in t.paper_rows if r.labels[0].startswith("HF2-VAD"))
     assert hf2.cells[t.columns.index("Micro, smoothed")].value == 0.993
     assert hf2.cells[micro].value is None and hf2.cells[-1].value is None
+    note = t.notes[-1]  # says so, and only for HF2-VAD
+    assert "HF2-VAD's number is in the column 'Micro, smoothed' instead" in note
+    assert "Reiss and Hoshen's number is in" not in note
     vec = next(r for r in t.paper_rows if r.labels[0].startswith("VEC"))
     assert vec.cells[micro].value == 0.973
     stmsvad = next(r for r in t.paper_rows if r.labels[0].startswith("STMSVADnet"))
@@ -102,6 +105,7 @@ def test_hf2vad_number_sits_beside_runs_scored_by_its_protocol(tmp_path):
     hf2 = next(r for r in t.paper_rows if r.labels[0].startswith("HF2-VAD"))
     assert hf2.cells[col].value == 0.993 and [r.cells[col].value for r in t.rows] == [0.8, 0.8]
     assert hf2.cells[t.columns.index("Micro, smoothed")].value is None
+    assert "instead" not in t.notes[-1]
 
 
 def test_fewshot_tables_have_the_table2_form(tmp_path):

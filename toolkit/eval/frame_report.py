@@ -124,6 +124,7 @@ def official_table(runs: Sequence[T.Run]) -> T.Table | None:
     seeds = sorted({str(r.get("seed")) for r in sel})
     ped2 = _is_ped2(sel)
     paper_rows = []
+    moved: dict[str, str] = {}  # smoothing-protocol rows not in a column of their own
     if ped2:
         for name, auc, kind in PED2_PUBLISHED:
             cells = [T.Cell(None) for _ in columns]
@@ -132,8 +133,10 @@ def official_table(runs: Sequence[T.Run]) -> T.Table | None:
                      "hf2vad": "Micro, median 17 (HF2-VAD)",
                      "gauss3": "Micro, Gaussian 3 (Reiss)"}
             col = where.get(kind)
-            if col not in columns and kind in ("hf2vad", "gauss3"):  # runs evaluated before
-                col = "Micro, smoothed"
+            if col not in columns and kind in ("hf2vad", "gauss3"):
+                # no run has that AUROC (evaluated before it existed, or undefined there)
+                col = "Micro, smoothed" if "Micro, smoothed" in columns else columns[-1]
+                moved[name.split(" (")[0]] = col
             # a kind without its column here: the last column
             j = columns.index(col) if col in columns else len(columns) - 1
             cells[j] = T.Cell(auc)
@@ -152,17 +155,22 @@ def official_table(runs: Sequence[T.Run]) -> T.Table | None:
         notes.insert(1, f"Smoothed ({w}): " + "; ".join(sorted({
             smooth_kind_of(r) for r in sel} - {"none"})) + ".")
     if ped2:
+        agg = _aggregate(sel)
         notes.append(
             "Rows in italics are reported elsewhere: each method's own published number, not "
             "measured here (rounded to one decimal; exact values in the CSV). Where the "
             "number's source does not say whether it is micro or macro, it is in the last "
             "column; MNAD's is in the clip min-max column, as its evaluation code computes it; "
-            "HF2-VAD's and Reiss and Hoshen's each in a column of its own: the runs' raw frame "
-            "scores smoothed exactly as that method's evaluation code does (HF2-VAD: each "
-            "clip's first 4 frames left out, a 17-frame median filter on the rest; Reiss and "
-            "Hoshen: a Gaussian of sigma 3 frames per clip), then one ROC over all frames. "
-            "(Runs evaluated before those columns existed put them in the smoothed column, "
-            "whose smoothing differs, or the last one.)")
+            "HF2-VAD's and Reiss and Hoshen's each in the column of its own protocol: the runs' "
+            "frame scores smoothed as that method's evaluation code does (HF2-VAD: each clip's "
+            "first 4 frames left out, a 17-frame median filter on the rest; Reiss and Hoshen: "
+            "a Gaussian of sigma 3 frames per clip), then one ROC over all frames"
+            + ("." if agg == "highest score" else
+               f"; both papers take a frame's highest score, these runs its crops' {agg}.")
+            + "".join(f" {n}'s number is in the column '{c}' instead: no run here has an AUROC "
+                      "under its protocol (evaluated before adtk computed it, or undefined on "
+                      "these clips), and that column's protocol differs." for n, c in
+                      sorted(moved.items())))
     return T.Table(
         key="ped2_official" if ped2 else "frames_official",
         title=("UCSD Ped2" if ped2 else "Video") + ", official protocol: frame AUROC x100",
