@@ -165,6 +165,8 @@ def test_gaussian_frame_smoothing_is_recorded_and_named(tmp_path):
     assert m["frame_eval"]["smooth_kind"] == "Gaussian of sigma 2 frames per clip"
     assert F.smooth_label(m["frame_eval"]) == "Gauss. 2 fr."
     assert "smoothed (Gauss. 2 fr.)" in F.summary_line(m)
+    assert (f"as Reiss and Hoshen's {m['frame_auroc_micro_gauss3']:.4f}"
+            in F.summary_line(m))
     assert m["frame_auroc_micro_smoothed"] == pytest.approx(
         roc_auc_score(fs["abnormal"], fs["score_smoothed"]))
     # a run evaluated before the option existed reads as the moving mean it was

@@ -427,5 +427,8 @@ def summary_line(m: dict[str, Any]) -> str:
     if how:
         s += (f"; smoothed ({how}) micro {f(m.get('frame_auroc_micro_smoothed'))} / macro "
               f"{f(m.get('frame_auroc_macro_smoothed'))}")
+    if m.get("frame_auroc_micro_hf2vad") is not None or m.get("frame_auroc_micro_gauss3"):
+        s += (f"; micro as HF2-VAD's code {f(m.get('frame_auroc_micro_hf2vad'))} / as Reiss and "
+              f"Hoshen's {f(m.get('frame_auroc_micro_gauss3'))}")
     s += f"; object AUROC {f(m.get('object_auroc'))}"
     return s
