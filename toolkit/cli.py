@@ -422,6 +422,17 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
         for o, (_, m) in zip(done, evaluate_runs([o.folder for o in done], frame_cfg),
                              strict=True):
             click.echo(f"{o.cfg.method:<9} {o.cfg.run_id}  {summary_line(m)}")
+    if suite == "ped2":
+        # Table 2's baseline and ADNL of each seed, fused (geometric mean of their scores):
+        # no training, a row of its own in Table 2 (toolkit.engine.fuse says why)
+        from toolkit.engine.fuse import fuse_suite
+
+        fused = fuse_suite(out)
+        if frame_cfg is not None and fused:
+            from toolkit.eval.frames import evaluate_runs, summary_line
+
+            for f, m in evaluate_runs(fused, frame_cfg):
+                click.echo(f"{'fusion':<9} {f.name}  {summary_line(m)}")
     if with_report:
         from toolkit.eval.report import build_report
 

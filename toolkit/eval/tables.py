@@ -312,8 +312,11 @@ def method_class(m: Any) -> Any:
 
 
 def method_name(m: Any) -> str:
-    """A method's display name, from the registry (the raw name for an unknown method)."""
+    """A method's display name, from the registry (the raw name for an unknown method; a
+    fused run, :mod:`toolkit.engine.fuse`, is 'Fusion (geometric mean)')."""
     cls = method_class(m)
+    if cls is None and str(m) == "fusion":
+        return "Fusion (geometric mean)"
     return cls.display_name() if cls is not None else str(m)
 
 

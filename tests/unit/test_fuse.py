@@ -1,0 +1,107 @@
+"""Score fusion (toolkit.engine.fuse): the geometric mean of two finished runs' scores, as a
+run folder of its own, and the suite's Table 2 fusion rows."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from toolkit.engine.fuse import FUSION, fuse_runs, fuse_suite, fused_scores
+from toolkit.errors import AdtkError
+from toolkit.eval import tables as T
+
+
+def scores(values, labels=None, ids=None):
+    n = len(values)
+    return pd.DataFrame({
+        "sample_id": pd.array(ids or [f"c{i}" for i in range(n)], dtype="string"),
+        "split": pd.array(["test"] * n, dtype="string"),
+        "label": pd.array(labels or ["normal"] * n, dtype="string"),
+        "score": np.asarray(values, np.float64),
+        "event": pd.array([None] * n, dtype="string"),
+    })
+
+
+def test_fused_score_is_the_geometric_mean_in_the_first_runs_order():
+    a = scores([0.01, 2.0, 0.5])
+    b = scores([0.02, 0.5, 0.04], ids=["c2", "c1", "c0"])  # another order: c0 0.04, c2 0.02
+    f = fused_scores(a, b)
+    assert f["sample_id"].tolist() == ["c0", "c1", "c2"] and list(f.columns) == list(a.columns)
+    assert np.allclose(f["score"], [np.sqrt(0.01 * 0.04), np.sqrt(2.0 * 0.5), np.sqrt(0.5 * 0.02)])
+    # a zero error does not wipe out the other run's ranking
+    z = fused_scores(scores([0.0, 0.0]), scores([1.0, 2.0]))
+    assert z["score"].iloc[0] < z["score"].iloc[1]
+
+
+def test_runs_on_different_samples_are_refused_with_the_difference():
+    with pytest.raises(AdtkError, match=r"1 only in the first, 0 only in the second; e.g. 'c2'"):
+        fused_scores(scores([1, 2, 3]), scores([1, 2]))
+    with pytest.raises(AdtkError, match="0 only in the first, 1 only in the second"):
+        fused_scores(scores([1, 2]), scores([1, 2, 3]))
+    with pytest.raises(AdtkError, match="scores list a sample twice"):
+        fused_scores(scores([1, 2], ids=["c0", "c0"]), scores([1, 2]))
+
+
+def make_run(root, rid, method, seed, values, labels, sha="s1", finished=True):
+    d = root / rid
+    d.mkdir(parents=True)
+    cfg = {"run_id": rid, "method": method, "seed": seed, "dataset": "manifest",
+           "data": str(root / f"split{seed}.parquet"), "data_sha256": sha, "crop": "normal",
+           "input": "motion", "epochs": 15}
+    (d / "config.json").write_text(json.dumps(cfg))
+    scores(values, labels).to_parquet(d / "scores.parquet")
+    if finished:
+        (d / "metrics.json").write_text(json.dumps({**cfg, "n_train": 10,
+                                                    "n_train_abnormal": 3 * (method == "adnl")}))
+    return d
+
+
+LABELS = ["normal", "normal", "abnormal", "normal", "abnormal"]
+
+
+def test_a_fused_run_is_a_finished_run_folder(tmp_path):
+    # the baseline ranks well; ADNL ties a normal crop (c1) with the anomalies
+    b = make_run(tmp_path, "b1", "baseline", 1, [0.1, 0.3, 0.5, 0.2, 0.4], LABELS)
+    a = make_run(tmp_path, "a1", "adnl", 1, [0.01, 1.7, 1.7, 0.01, 1.6], LABELS)
+    f = fuse_runs(b, a, tmp_path / "out")
+    cfg = json.loads((f / "config.json").read_text())
+    assert cfg["method"] == FUSION and cfg["fused_runs"] == ["b1", "a1"]
+    assert cfg["fused_methods"] == ["baseline", "adnl"] and cfg["seed"] == 1
+    m = json.loads((f / "metrics.json").read_text())
+    s = pd.read_parquet(f / "scores.parquet")
+    y = (s["label"] == "abnormal").to_numpy()
+    assert m["test_auroc"] == pytest.approx(roc_auc_score(y, s["score"]))
+    assert m["test_auroc"] == 1.0  # the tie is broken; ADNL alone: 0.917
+    assert m["n_train_abnormal"] == 3
+    assert fuse_runs(b, a, tmp_path / "out") == f  # the same two runs: the same run id
+    assert T.method_name(FUSION) == "Fusion (geometric mean)"
+
+
+def test_runs_on_other_data_or_unfinished_are_refused(tmp_path):
+    b = make_run(tmp_path, "b1", "baseline", 1, [0.1, 0.2], LABELS[:2])
+    other = make_run(tmp_path, "a1", "adnl", 1, [0.1, 0.2], LABELS[:2], sha="s2")
+    with pytest.raises(AdtkError, match="were run on different data"):
+        fuse_runs(b, other, tmp_path / "out")
+    busy = make_run(tmp_path, "a2", "adnl", 1, [0.1, 0.2], LABELS[:2], finished=False)
+    with pytest.raises(AdtkError, match="a2: not a finished run"):
+        fuse_runs(b, busy, tmp_path / "out")
+
+
+def test_the_suite_fuses_each_seed_of_table2_once(tmp_path):
+    ids = []
+    for seed in (1, 2):
+        ids += [make_run(tmp_path, f"b{seed}", "baseline", seed, [0.1, 0.3, 0.5], LABELS[:3]).name,
+                make_run(tmp_path, f"a{seed}", "adnl", seed, [0.2, 1.7, 1.7], LABELS[:3]).name]
+    ids.append(make_run(tmp_path, "b3", "baseline", 3, [0.1, 0.3, 0.5], LABELS[:3]).name)
+    plan = {"suite": "ped2", "parts": [{"name": "official", "run_ids": []},
+                                       {"name": "table2", "run_ids": ids}]}
+    (tmp_path / "suite_plan.json").write_text(json.dumps(plan))
+    made = fuse_suite(tmp_path)
+    assert len(made) == 2  # seed 3 has no ADNL run
+    assert [json.loads((f / "config.json").read_text())["seed"] for f in made] == [1, 2]
+    again = fuse_suite(tmp_path)
+    t2 = json.loads((tmp_path / "suite_plan.json").read_text())["parts"][1]
+    assert again == made and t2["run_ids"] == [*ids, *(f.name for f in made)]
+    assert fuse_suite(tmp_path / "nothing") == []  # no plan: nothing to fuse
