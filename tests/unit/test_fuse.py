@@ -105,3 +105,23 @@ def test_the_suite_fuses_each_seed_of_table2_once(tmp_path):
     t2 = json.loads((tmp_path / "suite_plan.json").read_text())["parts"][1]
     assert again == made and t2["run_ids"] == [*ids, *(f.name for f in made)]
     assert fuse_suite(tmp_path / "nothing") == []  # no plan: nothing to fuse
+
+
+def test_table2_shows_the_fusion_row_with_a_note(tmp_path):
+    from pathlib import Path
+
+    from toolkit.eval import suite_tables as ST
+    from toolkit.eval.tables import Run
+
+    def run(rid, method, micro):
+        cfg = {"run_id": rid, "method": method, "seed": 1, "size": 32, "epochs": 15,
+               "train_every": 8, "data": "splits/s1.parquet"}
+        return Run(Path(rid), cfg, {**cfg, "frame_auroc_micro": micro,
+                                    "frame_eval": {"aggregate": "max"}})
+
+    runs = [run("b", "baseline", 0.8), run("a", "adnl", 0.7), run("f", "fusion", 0.9)]
+    plan = {"preset": "quick", "parts": [{"name": "table2", "title": "Table 2", "seeds": [1],
+                                          "axis": None, "run_ids": ["b", "a", "f"]}]}
+    (t,) = ST.part_tables(runs, plan)
+    assert [r.labels[0] for r in t.rows][-1] == "Fusion (geometric mean)"
+    assert t.rows[-1].cells[0].value == 0.9 and "geometric mean" in t.notes[-1]

@@ -187,6 +187,11 @@ def _part_notes(part: dict[str, Any], group: Sequence[T.Run]) -> list[str]:
     if part["name"] == "unseen":
         notes.append("Per kind: frame AUROC over every frame of the test clips holding that kind "
                      "(micro); object AUROC over their region-labelled crops.")
+    if any(r.get("method") == "fusion" for r in group):
+        notes.append("Fusion: no training; each crop's score is the geometric mean of the "
+                     "baseline's and ADNL's scores of the same seed (adtk's, not the paper's: "
+                     "the baseline's error breaks the ties among the crops ADNL scores at its "
+                     "ceiling).")
     return notes
 
 
