@@ -75,7 +75,7 @@ def split_group(data: str) -> str:
 
 #: config keys that do not make runs different variants (one variant's runs differ in these)
 NOT_VARIANT = {"seed", "data", "data_sha256", "run_id", "out", "device", "num_threads",
-               "cache_dir", "data_root"}
+               "cache_dir", "data_root", "fused_runs"}
 #: settings a run and its --against partner must share (besides the split and the seed)
 SHARED = ("crop", "input", "train_every", "epochs", "size", "preset", "batch_size", "lr",
           "latent_dim", "width", "augment", "select", "val_fraction", "dataset")

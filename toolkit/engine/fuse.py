@@ -34,7 +34,8 @@ from toolkit.errors import AdtkError
 FUSION = "fusion"
 #: settings copied from the first run into the fused run's config (for tables' grouping)
 _COPIED = ("dataset", "data", "data_sha256", "crop", "input", "seed", "preset", "size",
-           "epochs", "train_every", "select", "augment", "val_fraction", "labelled_anomalies")
+           "epochs", "train_every", "select", "augment", "val_fraction", "labelled_anomalies",
+           "batch_size", "lr", "latent_dim", "width")
 #: a floor under scores before the logarithm (a zero error would swamp the other run)
 _EPS = 1e-12
 
