@@ -58,6 +58,11 @@ def test_tiny_suite_runs_every_part_scores_every_frame_and_resumes(tmp_path):
             test = mf.read_meta(cfg["data"])["test_videos"]
             assert m["frame_n"] == labels["video"].isin(test).sum()
             assert m["frame_auroc_micro"] is not None
+    # Table 2 also lists one fused run (no training) per seed: the baseline's and ADNL's
+    t2 = [json.loads((out / rid / "config.json").read_text()) for rid in ran[1]["run_ids"]]
+    fused = [c for c in t2 if c["method"] == "fusion"]
+    assert sorted(c["seed"] for c in fused) == sorted({c["seed"] for c in t2})
+    assert all(set(c["fused_methods"]) == {"baseline", "adnl"} for c in fused)
     unseen = [json.loads((out / rid / "metrics.json").read_text())
               for rid in next(p for p in ran if p["name"] == "unseen")["run_ids"]]
     assert all({"cart", "skateboard"} <= set(m["frame_auroc_by_event"]) for m in unseen)
@@ -79,13 +84,14 @@ def test_tiny_suite_runs_every_part_scores_every_frame_and_resumes(tmp_path):
     t3 = (tables / "ped2_table3_micro.md").read_text()
     assert "| AAE (baseline) | oversize |" in t3 and "| ADNL | normal |" in t3
     assert "Seed 1" in t3 and "Average" in t3 and "Std" in t3
+    assert "| Fusion (geometric mean) |" in (tables / "ped2_table2_micro.md").read_text()
 
     # killed part-way: a lost run is trained again, the rest skipped, the ids and splits kept
     splits = {p: p.stat().st_mtime_ns for p in (out / "splits").iterdir()}
     lost = plan["parts"][1]["run_ids"][0]
     shutil.rmtree(out / lost)
     again = bench(*args, "--no-report")
-    n = len({r for p in ran for r in p["run_ids"]})
+    n = len({r for p in ran for r in p["run_ids"]}) - len(fused)  # trained runs
     assert f"{n} runs: 1 trained, {n - 1} already finished (skipped), 0 failed" in again
     assert json.loads((out / PLAN_FILE).read_text())["parts"] == plan["parts"]
     assert {p: p.stat().st_mtime_ns for p in (out / "splits").iterdir()} == splits

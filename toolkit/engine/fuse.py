@@ -36,6 +36,9 @@ FUSION = "fusion"
 _COPIED = ("dataset", "data", "data_sha256", "crop", "input", "seed", "preset", "size",
            "epochs", "train_every", "select", "augment", "val_fraction", "labelled_anomalies",
            "batch_size", "lr", "latent_dim", "width")
+#: metrics.json keys of the first run that a fused run repeats (what tables group by)
+_IDENTITY = ("dataset", "data", "crop", "input", "train_every", "seed", "preset", "select",
+             "labelled_anomalies", "train_labels", "train_label_source")
 #: a floor under scores before the logarithm (a zero error would swamp the other run)
 _EPS = 1e-12
 
@@ -101,9 +104,10 @@ def fuse_runs(a: str | Path, b: str | Path, out_root: str | Path) -> Path:
     atomic_write_json(folder / "config.json", json_clean(cfg))
     with atomic_path(folder / "scores.parquet", suffix=".tmp.parquet") as tmp:
         scores.to_parquet(tmp, index=False)
-    m: dict[str, Any] = {**{k: cfg.get(k) for k in ("run_id", "method", "dataset", "data",
-                                                    "crop", "input", "seed", "preset")},
-                         "fused_runs": ids, "fused_methods": cfg["fused_methods"]}
+    # the identity keys a trained run's metrics.json has, from the first run's
+    m: dict[str, Any] = {k: ma.get(k) for k in _IDENTITY if k in ma}
+    m.update(run_id=cfg["run_id"], method=FUSION, fused_runs=ids,
+             fused_methods=cfg["fused_methods"])
     m.update(compute_test_metrics(scores, ma.get("unseen_events") or (), seed=int(ca.get("seed")
                                                                                     or 0)))
     m.update(epochs=ca.get("epochs"), n_train=ma.get("n_train"),
