@@ -427,7 +427,9 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
         # no training, a row of its own in Table 2 (toolkit.engine.fuse says why)
         from toolkit.engine.fuse import fuse_suite
 
-        fused = fuse_suite(out)
+        fused, fuse_notes = fuse_suite(out)
+        for n in fuse_notes:
+            click.echo(f"note: {n}", err=True)
         if frame_cfg is not None and fused:
             from toolkit.eval.frames import evaluate_runs, summary_line
 

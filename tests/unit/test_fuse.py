@@ -42,6 +42,10 @@ def test_runs_on_different_samples_are_refused_with_the_difference():
         fused_scores(scores([1, 2]), scores([1, 2, 3]))
     with pytest.raises(AdtkError, match="scores list a sample twice"):
         fused_scores(scores([1, 2], ids=["c0", "c0"]), scores([1, 2]))
+    with pytest.raises(AdtkError, match="the second run has NaN or negative scores"):
+        fused_scores(scores([1, 2]), scores([1, np.nan]))
+    with pytest.raises(AdtkError, match="the first run has NaN or negative scores"):
+        fused_scores(scores([-1.0, 2]), scores([1, 2]))
 
 
 def make_run(root, rid, method, seed, values, labels, sha="s1", finished=True):
@@ -53,7 +57,7 @@ def make_run(root, rid, method, seed, values, labels, sha="s1", finished=True):
     (d / "config.json").write_text(json.dumps(cfg))
     scores(values, labels).to_parquet(d / "scores.parquet")
     if finished:
-        (d / "metrics.json").write_text(json.dumps({**cfg, "n_train": 10,
+        (d / "metrics.json").write_text(json.dumps({**cfg, "n_train": 10, "finished_at": "t0",
                                                     "n_train_abnormal": 3 * (method == "adnl")}))
     return d
 
@@ -75,7 +79,14 @@ def test_a_fused_run_is_a_finished_run_folder(tmp_path):
     assert m["test_auroc"] == pytest.approx(roc_auc_score(y, s["score"]))
     assert m["test_auroc"] == 1.0  # the tie is broken; ADNL alone: 0.917
     assert m["n_train_abnormal"] == 3
-    assert fuse_runs(b, a, tmp_path / "out") == f  # the same two runs: the same run id
+    # the same two runs: the same run id, and nothing rewritten while they stay as they are
+    stamp = (f / "metrics.json").stat().st_mtime_ns
+    assert fuse_runs(b, a, tmp_path / "out") == f
+    assert (f / "metrics.json").stat().st_mtime_ns == stamp
+    ma = json.loads((a / "metrics.json").read_text())  # ADNL trained again: fused again
+    (a / "metrics.json").write_text(json.dumps({**ma, "finished_at": "later"}))
+    assert fuse_runs(b, a, tmp_path / "out") == f
+    assert json.loads((f / "metrics.json").read_text())["fused_finished_at"] == ["t0", "later"]
     assert T.method_name(FUSION) == "Fusion (geometric mean)"
 
 
@@ -98,13 +109,29 @@ def test_the_suite_fuses_each_seed_of_table2_once(tmp_path):
     plan = {"suite": "ped2", "parts": [{"name": "official", "run_ids": []},
                                        {"name": "table2", "run_ids": ids}]}
     (tmp_path / "suite_plan.json").write_text(json.dumps(plan))
-    made = fuse_suite(tmp_path)
-    assert len(made) == 2  # seed 3 has no ADNL run
+    made, notes = fuse_suite(tmp_path)
+    assert len(made) == 2 and notes == []  # seed 3 has no ADNL run: nothing to fuse there
     assert [json.loads((f / "config.json").read_text())["seed"] for f in made] == [1, 2]
-    again = fuse_suite(tmp_path)
+    again, _ = fuse_suite(tmp_path)
     t2 = json.loads((tmp_path / "suite_plan.json").read_text())["parts"][1]
     assert again == made and t2["run_ids"] == [*ids, *(f.name for f in made)]
-    assert fuse_suite(tmp_path / "nothing") == []  # no plan: nothing to fuse
+    assert fuse_suite(tmp_path / "nothing") == ([], [])  # no plan: nothing to fuse
+
+
+def test_one_pair_that_cannot_be_fused_is_a_note_and_the_others_go_on(tmp_path):
+    ids = [make_run(tmp_path, "b1", "baseline", 1, [0.1, 0.3, 0.5], LABELS[:3]).name,
+           make_run(tmp_path, "a1", "adnl", 1, [0.2, 1.7], LABELS[:2]).name,  # a crop short
+           make_run(tmp_path, "b2", "baseline", 2, [0.1, 0.3, 0.5], LABELS[:3]).name,
+           make_run(tmp_path, "a2", "adnl", 2, [0.2, 1.7, 1.7], LABELS[:3]).name,
+           make_run(tmp_path, "c2", "adnl", 2, [0.3, 1.6, 1.7], LABELS[:3]).name]
+    (tmp_path / "suite_plan.json").write_text(json.dumps(
+        {"parts": [{"name": "table2", "run_ids": ids}]}))
+    made, notes = fuse_suite(tmp_path)
+    # seed 2 has two ADNL runs (another setting): each is fused with the seed's one baseline
+    assert sorted(json.loads((f / "config.json").read_text())["fused_runs"][1]
+                  for f in made) == ["a2", "c2"]
+    assert len(notes) == 1 and "fusion of b1 and a1 skipped: " in notes[0]
+    assert "scored different samples" in notes[0]
 
 
 def test_table2_shows_the_fusion_row_with_a_note(tmp_path):

@@ -14,14 +14,13 @@ them, and ADNL's raw frame AUROC (0.863) falls under the baseline AAE's (0.893),
 after smoothing over time it leads (0.954 against 0.881). The baseline's error does not flip:
 it still ranks a biker above a walker the ADNL model happens to flip, so the product breaks
 the ties. The fusion of the two (seeds 1-8) reached raw 0.920, above the baseline on 8 of 8,
-and 0.957 under Reiss and Hoshen's Gaussian; on 8 seeds chosen afterwards (9-16) raw 0.944
-against 0.930 (7 of 8), Gaussian 0.979 against ADNL's 0.973.
+0.950 smoothed (track 5 + 9 frames) and 0.943 under Reiss and Hoshen's Gaussian; on 8 seeds
+chosen afterwards (9-16) raw 0.944 against 0.930 (7 of 8), Gaussian 0.972 against 0.929.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,15 +61,20 @@ def fused_scores(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     if a.duplicated(key).any() or b.duplicated(key).any():
         raise AdtkError("fusion: a run's scores list a sample twice")
     kb = b[[*key, "score"]].rename(columns={"score": "score_b"})
-    m = a.merge(kb, on=key, how="left", validate="one_to_one")
-    missing = m["score_b"].isna()
+    m = a.merge(kb, on=key, how="left", validate="one_to_one", indicator=True)
+    missing = (m.pop("_merge") != "both").to_numpy()
     extra = len(b) - int((~missing).sum())
     if missing.any() or extra:
-        eg = (f"e.g. {m.loc[missing, 'sample_id'].iloc[0]!r} only in the first" if missing.any()
+        eg = (f"e.g. {m['sample_id'][missing].iloc[0]!r} only in the first" if missing.any()
               else "the second has more")
         raise AdtkError(f"fusion: the two runs scored different samples ({int(missing.sum())} "
                         f"only in the first, {extra} only in the second; {eg}); fuse runs on "
                         "the same split manifest")
+    for col, which in (("score", "first"), ("score_b", "second")):
+        v = m[col].to_numpy(np.float64)
+        if np.isnan(v).any() or (v < 0).any():
+            raise AdtkError(f"fusion: the {which} run has NaN or negative scores; the geometric "
+                            "mean fuses non-negative ones (reconstruction errors)")
     s = np.sqrt(np.maximum(m["score"].to_numpy(np.float64), _EPS)
                 * np.maximum(m["score_b"].to_numpy(np.float64), _EPS))
     return m.drop(columns=["score_b"]).assign(score=s)[list(a.columns)]
@@ -93,51 +97,65 @@ def fuse_runs(a: str | Path, b: str | Path, out_root: str | Path) -> Path:
                         f"({ca.get('data')} and {cb.get('data')})")
     ids = [str(ca.get("run_id") or a.name), str(cb.get("run_id") or b.name)]
     cfg: dict[str, Any] = {k: ca.get(k) for k in _COPIED if k in ca}
+    mb = _finished(b)[1]
     cfg.update(method=FUSION, fused_runs=ids,
                fused_methods=[str(ca.get("method")), str(cb.get("method"))],
                fusion="geometric mean of the two runs' scores")
     cfg["run_id"] = config_hash({k: v for k, v in cfg.items() if k != "data"})
     folder = Path(out_root) / cfg["run_id"]
-    folder.mkdir(parents=True, exist_ok=True)
+    # the same two runs, finished at the same times: already fused (a resumed suite)
+    sources = [ma.get("finished_at"), mb.get("finished_at")]
+    try:
+        done = json.loads((folder / "metrics.json").read_text())
+        if done.get("fused_finished_at") == sources and None not in sources:
+            return folder
+    except (OSError, ValueError):
+        pass
     scores = fused_scores(pd.read_parquet(a / "scores.parquet"),
                           pd.read_parquet(b / "scores.parquet"))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metrics.json").unlink(missing_ok=True)  # unfinished until rewritten
     atomic_write_json(folder / "config.json", json_clean(cfg))
     with atomic_path(folder / "scores.parquet", suffix=".tmp.parquet") as tmp:
         scores.to_parquet(tmp, index=False)
     # the identity keys a trained run's metrics.json has, from the first run's
     m: dict[str, Any] = {k: ma.get(k) for k in _IDENTITY if k in ma}
     m.update(run_id=cfg["run_id"], method=FUSION, fused_runs=ids,
-             fused_methods=cfg["fused_methods"])
+             fused_methods=cfg["fused_methods"], fused_finished_at=sources)
     m.update(compute_test_metrics(scores, ma.get("unseen_events") or (), seed=int(ca.get("seed")
                                                                                     or 0)))
     m.update(epochs=ca.get("epochs"), n_train=ma.get("n_train"),
              n_train_abnormal=max(int(ma.get("n_train_abnormal") or 0),
-                                  int(_finished(b)[1].get("n_train_abnormal") or 0)),
+                                  int(mb.get("n_train_abnormal") or 0)),
              wall_time_s=0.0, finished_at=ma.get("finished_at"))
     atomic_write_json(folder / "metrics.json", json_clean(m))  # last: the run is finished
     return folder
 
 
-def fuse_pairs(pairs: Sequence[tuple[Path, Path]], out_root: str | Path) -> list[Path]:
-    """:func:`fuse_runs` over several (a, b) pairs."""
-    return [fuse_runs(a, b, out_root) for a, b in pairs]
+#: settings a baseline run and an ADNL run must share to be fused (besides the split)
+PAIR_KEYS = ("seed", "data_sha256", "input", "crop", "size", "epochs", "train_every", "preset",
+             "batch_size", "lr", "latent_dim", "width", "augment", "select")
 
 
-def fuse_suite(out: str | Path, part: str = "table2") -> list[Path]:
-    """For a ``--suite ped2`` folder: fuse the baseline and ADNL runs of each seed of ``part``
-    (Table 2) and list the fused runs in that part of ``suite_plan.json``, so its tables get
-    a fusion row. Seeds where either run has not finished are left out. Returns the folders."""
+def fuse_suite(out: str | Path, part: str = "table2") -> tuple[list[Path], list[str]]:
+    """For a ``--suite ped2`` folder: fuse each ADNL run of ``part`` (Table 2) with the baseline
+    run that shares its split, seed and network settings (:data:`PAIR_KEYS`), and list the
+    fused runs in that part of ``suite_plan.json``, so its tables get a fusion row.
+
+    Never raises for one pair: runs not finished, without a partner, or that cannot be fused
+    (the reason) are reported in the returned notes and left out. Returns (folders, notes).
+    """
     from toolkit.eval.suite_tables import PLAN_FILE, read_plan
     from toolkit.io import atomic_write_json
 
     out = Path(out)
     plan = read_plan(out)
     if plan is None:
-        return []
+        return [], []
     target = next((p for p in plan["parts"] if p.get("name") == part), None)
     if target is None or target.get("skipped"):
-        return []
-    by_seed: dict[Any, dict[str, Path]] = {}
+        return [], []
+    runs: list[tuple[Path, dict[str, Any]]] = []
     for rid in target.get("run_ids") or []:
         folder = out / rid
         try:
@@ -145,10 +163,30 @@ def fuse_suite(out: str | Path, part: str = "table2") -> list[Path]:
         except (OSError, ValueError):
             continue
         if (folder / "metrics.json").is_file() and cfg.get("method") in ("baseline", "adnl"):
-            by_seed.setdefault(cfg.get("seed"), {})[cfg["method"]] = folder
-    made = [fuse_runs(r["baseline"], r["adnl"], out) for _, r in sorted(
-        by_seed.items(), key=lambda kv: str(kv[0])) if {"baseline", "adnl"} <= set(r)]
+            runs.append((folder, cfg))
+
+    def key(cfg: dict[str, Any]) -> str:
+        return json.dumps([cfg.get(k) for k in PAIR_KEYS], default=str)
+
+    bases: dict[str, list[Path]] = {}
+    for folder, cfg in runs:
+        if cfg["method"] == "baseline":
+            bases.setdefault(key(cfg), []).append(folder)
+    made: list[Path] = []
+    notes: list[str] = []
+    for folder, cfg in runs:
+        if cfg["method"] != "adnl":
+            continue
+        partner = bases.get(key(cfg), [])
+        if len(partner) != 1:
+            notes.append(f"fusion: ADNL run {folder.name} (seed {cfg.get('seed')}) has "
+                         f"{len(partner)} baseline runs with its split and settings; not fused")
+            continue
+        try:
+            made.append(fuse_runs(partner[0], folder, out))
+        except (AdtkError, OSError, ValueError) as e:
+            notes.append(f"fusion of {partner[0].name} and {folder.name} skipped: {e}")
     ids = [f.name for f in made]
     target["run_ids"] = list(dict.fromkeys([*target.get("run_ids", []), *ids]))
     atomic_write_json(out / PLAN_FILE, plan)
-    return made
+    return made, notes
