@@ -44,6 +44,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from toolkit.engine.fuse import PAIR_KEYS
 from toolkit.eval.metrics import (
     HF2VAD_MEDIAN,
     REISS_SIGMA,
@@ -76,9 +77,6 @@ def split_group(data: str) -> str:
 #: config keys that do not make runs different variants (one variant's runs differ in these)
 NOT_VARIANT = {"seed", "data", "data_sha256", "run_id", "out", "device", "num_threads",
                "cache_dir", "data_root", "fused_runs"}
-#: settings a run and its --against partner must share (besides the split and the seed)
-SHARED = ("crop", "input", "train_every", "epochs", "size", "preset", "batch_size", "lr",
-          "latent_dim", "width", "augment", "select", "val_fraction", "dataset")
 
 
 def variant(cfg: dict) -> dict:
@@ -96,16 +94,17 @@ def split_key(cfg: dict) -> str:
 
 def pair_up(runs: list[tuple[dict, dict]], against: str) -> list[tuple[int, int | None]]:
     """For each run (config, protocols), the index of its ``against`` partner: the run of that
-    method on the same split and seed with the same SHARED settings; None when there is no
-    partner or more than one (ambiguous: then it is not counted)."""
+    method on the same split, seed and network settings (the ``PAIR_KEYS`` by which the
+    suite's fusion pairs runs); None when there is no partner or more than one (ambiguous:
+    then it is not counted)."""
     out = []
     for i, (cfg, _) in enumerate(runs):
         if cfg.get("method") == against:
             out.append((i, None))
             continue
         cand = [j for j, (c, _) in enumerate(runs) if c.get("method") == against
-                and split_key(c) == split_key(cfg) and c.get("seed") == cfg.get("seed")
-                and all(c.get(k) == cfg.get(k) for k in SHARED)]
+                and split_key(c) == split_key(cfg)
+                and all(c.get(k) == cfg.get(k) for k in PAIR_KEYS)]
         out.append((i, cand[0] if len(cand) == 1 else None))
     return out
 

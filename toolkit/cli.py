@@ -415,26 +415,23 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
                            executor=ex)
     if len(cfgs) > 1:
         click.echo(result.summary())
-    if frame_cfg is not None:
-        from toolkit.eval.frames import evaluate_runs, summary_line
-
-        done = [o for o in result.outcomes if o.status != "failed"]
-        for o, (_, m) in zip(done, evaluate_runs([o.folder for o in done], frame_cfg),
-                             strict=True):
-            click.echo(f"{o.cfg.method:<9} {o.cfg.run_id}  {summary_line(m)}")
+    # (method, run folder) of every run to evaluate frame by frame
+    done = [(o.cfg.method, o.folder) for o in result.outcomes if o.status != "failed"]
     if suite == "ped2":
         # Table 2's baseline and ADNL of each seed, fused (geometric mean of their scores):
         # no training, a row of its own in Table 2 (toolkit.engine.fuse says why)
-        from toolkit.engine.fuse import fuse_suite
+        from toolkit.engine.fuse import FUSION, fuse_suite
 
         fused, fuse_notes = fuse_suite(out)
         for n in fuse_notes:
             click.echo(f"note: {n}", err=True)
-        if frame_cfg is not None and fused:
-            from toolkit.eval.frames import evaluate_runs, summary_line
+        done += [(FUSION, f) for f in fused]
+    if frame_cfg is not None:
+        from toolkit.eval.frames import evaluate_runs, summary_line
 
-            for f, m in evaluate_runs(fused, frame_cfg):
-                click.echo(f"{'fusion':<9} {f.name}  {summary_line(m)}")
+        for (method, _), (folder, m) in zip(done, evaluate_runs([f for _, f in done],
+                                                                frame_cfg), strict=True):
+            click.echo(f"{method:<9} {folder.name}  {summary_line(m)}")
     if with_report:
         from toolkit.eval.report import build_report
 

@@ -133,8 +133,9 @@ def fuse_runs(a: str | Path, b: str | Path, out_root: str | Path) -> Path:
 
 
 #: settings a baseline run and an ADNL run must share to be fused (besides the split)
-PAIR_KEYS = ("seed", "data_sha256", "input", "crop", "size", "epochs", "train_every", "preset",
-             "batch_size", "lr", "latent_dim", "width", "augment", "select")
+PAIR_KEYS = ("seed", "data_sha256", "dataset", "input", "crop", "size", "epochs", "train_every",
+             "preset", "batch_size", "lr", "latent_dim", "width", "augment", "select",
+             "val_fraction")
 
 
 def fuse_suite(out: str | Path, part: str = "table2") -> tuple[list[Path], list[str]]:

@@ -126,12 +126,11 @@ def official_table(runs: Sequence[T.Run]) -> T.Table | None:
     paper_rows = []
     moved: dict[str, str] = {}  # smoothing-protocol rows not in a column of their own
     if ped2:
+        where = {"micro": "Frame micro", "macro": "Frame macro",
+                 "clipnorm": "Micro, clip min-max", "hf2vad": "Micro, median 17 (HF2-VAD)",
+                 "gauss3": "Micro, Gaussian 3 (Reiss)"}
         for name, auc, kind in PED2_PUBLISHED:
             cells = [T.Cell(None) for _ in columns]
-            where = {"micro": "Frame micro", "macro": "Frame macro",
-                     "clipnorm": "Micro, clip min-max",
-                     "hf2vad": "Micro, median 17 (HF2-VAD)",
-                     "gauss3": "Micro, Gaussian 3 (Reiss)"}
             col = where.get(kind)
             if col not in columns and kind in ("hf2vad", "gauss3"):
                 # no run has that AUROC (evaluated before it existed, or undefined there)

@@ -388,23 +388,23 @@ def published_smoothing(frames: pd.DataFrame, col: str = "score", clip: str = "v
     """Micro frame AUROC of ``frames[col]`` under each evaluation of
     :data:`PUBLISHED_SMOOTHING`, from the raw frame scores (a frame's highest crop score in
     both papers' code). Each clip in ``order``."""
-    from scipy.ndimage import gaussian_filter1d
     from scipy.signal import medfilt
 
-    ym, sm, yg, sg = [], [], [], []
+    # HF2-VAD drops each clip's first frames before filtering, so it needs its own pass
+    ym, sm = [], []
     for _, g in frames.sort_values([clip, order], kind="stable").groupby(clip, sort=True):
-        y, v = g["abnormal"].to_numpy(np.int8), g[col].to_numpy(np.float64)
-        ym.append(y[HF2VAD_SKIP:])
+        v = g[col].to_numpy(np.float64)[HF2VAD_SKIP:]
+        ym.append(g["abnormal"].to_numpy(np.int8)[HF2VAD_SKIP:])
         with warnings.catch_warnings():  # a clip shorter than the filter: zero-padded, as
             warnings.simplefilter("ignore", UserWarning)  # in HF2-VAD's own code
-            sm.append(medfilt(v[HF2VAD_SKIP:], HF2VAD_MEDIAN) if len(v) > HF2VAD_SKIP
-                      else v[:0])
-        yg.append(y)
-        sg.append(gaussian_filter1d(v, float(REISS_SIGMA)) if len(v) else v)
-    cat = np.concatenate
+            sm.append(medfilt(v, HF2VAD_MEDIAN) if len(v) else v)
+    # Reiss and Hoshen's is --frame-smooth-filter gaussian at their sigma
+    gauss = smooth_frames(frames, REISS_SIGMA, col, clip, order, kind="gaussian")
     return {
-        "frame_auroc_micro_hf2vad": auroc(cat(ym), cat(sm)) if ym else math.nan,
-        "frame_auroc_micro_gauss3": auroc(cat(yg), cat(sg)) if yg else math.nan,
+        "frame_auroc_micro_hf2vad": (auroc(np.concatenate(ym), np.concatenate(sm)) if ym
+                                     else math.nan),
+        "frame_auroc_micro_gauss3": (auroc(frames["abnormal"].to_numpy(), gauss) if len(frames)
+                                     else math.nan),
     }
 
 
