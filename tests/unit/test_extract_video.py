@@ -119,7 +119,9 @@ def test_a_worker_whose_run_was_killed_does_not_commit(clip, tmp_path, monkeypat
     import toolkit.video.extract as ex
 
     real_write = ex.mf.write_manifest
-    ppid = [os.getppid()]
+    # the fake parent pid the worker sees; not the real one, which is already 1 when pytest
+    # itself runs orphaned (e.g. started by `nohup bash -c ... &`), and would never change
+    ppid = [os.getpid()]
 
     def write_then_orphan(df, path, *a, **k):
         written = real_write(df, path, *a, **k)
