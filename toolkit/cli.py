@@ -366,6 +366,14 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
              "input", "train_labels",
              *(k for k in all_settings() if k in flags and k not in typed))}
     axes["method"] = grid.parse_axis("method", methods)
+    if flags.get("data") or flags.get("dataset") == "manifest":
+        given = [f"--{k.replace('_', '-')}" for k in ("anomaly_digit", "unseen_digit")
+                 if axes.get(k)]
+        if given:
+            verb = "choose" if len(given) > 1 else "chooses"
+            raise AdtkError(f"{' and '.join(given)} {verb} digits of a digit set (--dataset "
+                            "mnist-5k, digits, ...); a crop manifest's labels come from its "
+                            "label column")
     if labelled_clips is not None and suite != "ped2":
         raise AdtkError("--labelled-clips belongs to --suite ped2 (few-shot protocol)")
     frame_cfg = None
@@ -385,6 +393,9 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
         frame_cfg = FrameEvalConfig(frame_labels, frame_aggregate, frame_topk, frame_smooth,
                                     track_smooth, frame_smooth_filter)
         read_frame_labels(frame_labels)  # a bad file stops here, before any training
+    from toolkit.io import writable_folder
+
+    writable_folder(out, "runs folder (--out)")  # before any training, not in each run
     notes: list[str] = []
     cfgs = grid.plan({**flags, "out": out}, axes, suite, config,
                      suite_options={"frame_labels": frame_labels,
@@ -470,9 +481,18 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
               help="Skip the figures that need the data and model.pt (reconstructions, extremes).")
 def report_command(runs_dir, out, title, no_images) -> None:
     """One self-contained HTML report (and CSV / Markdown / LaTeX tables) of RUNS_DIR."""
-    from toolkit.eval.report import build_report
+    from toolkit.eval.report import build_report, tables_dir_for
+    from toolkit.io import writable_folder
 
-    rep = build_report(runs_dir, out, title=title, samples=None if no_images else "auto")
+    writable_folder(Path(out).parent, "report's folder")
+    if Path(tables_dir_for(out)).exists() and not Path(tables_dir_for(out)).is_dir():
+        raise AdtkError(f"{tables_dir_for(out)}: exists and is not a folder (the report's "
+                        "tables go there)")
+    try:
+        rep = build_report(runs_dir, out, title=title, samples=None if no_images else "auto")
+    except OSError as e:
+        why = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
+        raise AdtkError(f"{out}: the report could not be written ({why})") from None
     click.echo(
         f"{rep.path}: {rep.n_finished} finished, {rep.n_failed} failed of {rep.n_runs} runs, "
         f"{rep.n_figures} figures, {rep.size_bytes / 1e6:.1f} MB; tables in {rep.tables_dir}"

@@ -360,6 +360,8 @@ class ExtractConfig:
                            "a multiple of 32"),
             "size": (self.size >= 8, ">= 8"),
             "min_size": (self.min_size >= 0, ">= 0"),
+            "min_score": (self.min_score is None or 0 <= self.min_score <= 1,
+                          "in [0, 1] (a detector score); unset = the detector's default"),
             "low_score": (self.low_score is None or 0 < self.low_score <= 1,
                           "in (0, 1]; unset = off"),
             "max_gap": (self.max_gap >= 0, ">= 0"),

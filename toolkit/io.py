@@ -17,6 +17,22 @@ from typing import Any
 from toolkit.errors import AdtkError
 
 
+def writable_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """``path`` as a folder that exists and can be written (made, with its parents, when
+    missing); otherwise an :class:`AdtkError` of one line that says why."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise AdtkError(f"{p}: exists and is not a folder (the {what})")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        why = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
+        raise AdtkError(f"{p}: cannot create the {what} ({why})") from None
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise AdtkError(f"{p}: the {what} is not writable")
+    return p
+
+
 def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -87,12 +87,22 @@ def test_bench_on_a_generated_manifest(tmp_path):
         (["--dataset", "digits", "--anomaly-digit", "1", "--labelled-anomalies", "-1"],
          "number or 'all'"),
         (["--data", "missing.parquet"], "no such manifest"),
+        (["--data", "x.parquet", "--anomaly-digit", "3"],
+         "Error: --anomaly-digit chooses digits of a digit set"),
     ],
 )
 def test_bench_bad_input_is_one_clear_line(tmp_path, args, message):
     r = _bench(*args, "--out", str(tmp_path / "runs"), *TINY)
     assert r.exit_code == 2 and message in r.output, r.output
     assert "Traceback" not in r.output
+
+
+def test_an_out_that_cannot_be_a_folder_stops_before_training(tmp_path):
+    (tmp_path / "f.txt").write_text("a file")
+    r = _bench("--dataset", "digits", "--anomaly-digit", "1", "--out",
+               str(tmp_path / "f.txt" / "runs"), *TINY)
+    assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+    assert r.output.startswith("Error: ") and "cannot create the runs folder" in r.output
 
 
 def test_bench_missing_crop_file_and_unknown_method(tmp_path):

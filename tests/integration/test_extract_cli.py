@@ -173,6 +173,8 @@ def test_a_detector_that_cannot_be_built_stops_the_run_once(tmp_path, args, msg)
         (["--min-size", "-5"], "min_size -5 (must be >= 0)"),
         (["--workers", "-1"], "workers -1 (must be >= 0; 0 = all cores)"),
         (["--size", "0"], "size 0 (must be >= 8)"),
+        (["--min-score", "2"],
+         "min_score 2.0 (must be in [0, 1] (a detector score); unset = the detector's default)"),
     ],
 )
 def test_bad_settings_name_the_value_and_the_rule(tmp_path, args, msg):
@@ -285,3 +287,18 @@ def test_a_yolox_weights_file_that_is_no_model_stops_the_run_once(tmp_path):
     )
     assert r.exit_code == 2 and r.output.count("\n") == 1
     assert "big.onnx: not a YOLOX ONNX model" in r.output
+
+
+def test_another_input_into_the_same_out_is_refused_and_the_manifest_kept(tmp_path):
+    make_video(tmp_path / "a" / "cam.avi", walkers=1, seconds=3)
+    make_video(tmp_path / "b" / "cam.avi", walkers=2, seconds=3, seed=5)
+    out = tmp_path / "out"
+    assert run([str(tmp_path / "a"), "--out", str(out)]).exit_code == 0
+    before = read_manifest(out / "manifest.parquet")
+    r = CliRunner().invoke(main, ["extract", *OBJECTS, str(tmp_path / "b"), "--out", str(out)])
+    assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+    assert "holds the crops of another input" in r.output and "adtk split" in r.output
+    assert read_manifest(out / "manifest.parquet").equals(before)
+    # the same input again (spelled differently) resumes as before
+    r2 = run([str(tmp_path / "a" / ".." / "a"), "--out", str(out)])
+    assert r2.exit_code == 0 and "1 already done" in r2.output

@@ -88,6 +88,19 @@ def test_report_of_an_empty_folder_is_a_clear_error(tmp_path):
     assert "no run folders found" in res.output
 
 
+def test_a_report_that_cannot_be_written_is_one_line(fixture_runs, tmp_path):
+    (tmp_path / "f.txt").write_text("a file")
+    res = CliRunner().invoke(main, ["report", str(fixture_runs), "--no-images", "--out",
+                                    str(tmp_path / "f.txt" / "r.html")])
+    assert res.exit_code == 2 and res.output.count("\n") == 1, res.output
+    assert res.output.startswith("Error: ") and "exists and is not a folder" in res.output
+    # a tables folder that cannot be made (a file of that name): one line too
+    (tmp_path / "r_tables").write_text("a file")
+    res = CliRunner().invoke(main, ["report", str(fixture_runs), "--no-images", "--out",
+                                    str(tmp_path / "r.html")])
+    assert res.exit_code == 2 and "r_tables: exists and is not a folder" in res.output
+
+
 # --- in a real browser --------------------------------------------------------------------
 
 PROBE = """<script>

@@ -24,6 +24,28 @@ def test_credits_follow_the_data_the_runs_used(tmp_path, write_run):
     assert any(t == "Intel IoT DevKit sample videos, CC-BY-4.0" for t in texts)
 
 
+def test_credits_follow_a_split_manifest_back_to_the_videos_it_came_from(tmp_path, write_run):
+    """Videos renamed by the user (cam1.mp4) still credit their source, found through the
+    split manifest's inputs and the crop manifest's extraction input (real Parquet metadata)."""
+    from toolkit.data.manifest import write_manifest
+    from toolkit.data.synthetic import make_crop_manifest
+
+    crops = tmp_path / "crops" / "manifest.parquet"
+    crops.parent.mkdir()
+    write_manifest(make_crop_manifest(20), crops,
+                   meta={"input": "/data/MOT15/train/PETS09-S2L1", "stage": "extract"})
+    split = tmp_path / "dm.parquet"
+    write_manifest(make_crop_manifest(20), split,
+                   meta={"kind": "split", "inputs": [{"path": str(crops)}]})
+    runs = tmp_path / "runs"
+    write_run(runs, method="baseline", dataset="manifest", data=str(split), anomaly_digit=None)
+    texts = [t for t, _ in R.credits(T.load_runs(runs))]
+    assert len(texts) == 1 and "MOTChallenge 2015" in texts[0] and "PETS 2009" in texts[0]
+    # no metadata to follow (a file written by hand, or gone): no credit, no error
+    write_manifest(make_crop_manifest(20), split)
+    assert R.credits(T.load_runs(runs)) == []
+
+
 def test_no_credit_for_data_not_used(tmp_path, write_run):
     write_run(tmp_path, method="adnl", dataset="digits", anomaly_digit=1)
     texts = [t for t, _ in R.credits(T.load_runs(tmp_path))]

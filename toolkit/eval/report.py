@@ -47,10 +47,16 @@ CREDITS = {
                "handwritten digits)", "scikit-learn.org"),
     "fashion": ("Fashion-MNIST (H. Xiao, K. Rasul, R. Vollgraf, Zalando Research, MIT)",
                 "github.com/zalandoresearch/fashion-mnist"),
+    "mot": ("MOTChallenge 2015 (L. Leal-Taixe, A. Milan, I. Reid, S. Roth, K. Schindler, "
+            "arXiv:1504.01942): PETS09-S2L1 (PETS 2009, J. Ferryman and A. Shahrokni), "
+            "TUD-Stadtmitte (M. Andriluka, S. Roth, B. Schiele, CVPR 2010); research use",
+            "motchallenge.net"),
 }
 _CREDIT_MARKERS = {
     "intel": ("one-by-one-person-detection", "intel", "sample-videos"),
     "ped2": ("ped2", "ucsd"),
+    "mot": ("pets09", "pets2009", "pets-2009", "tud-stadtmitte", "tud_stadtmitte",
+            "motchallenge", "mot15", "2dmot2015"),
 }
 
 #: Which config fields a reader sees in the "what was run" table, in this order.
@@ -349,6 +355,26 @@ class SampleSource:
 # --- the summary ----------------------------------------------------------------------------
 
 
+def _source_inputs(data: Any) -> list[str]:
+    """The folders or files ``adtk extract`` read for a run's manifest: its own ``input``, or
+    for a split manifest each input crop manifest's (a video file's name may not say where it
+    came from, its folder often does). Empty where the files are gone or carry no metadata."""
+    from toolkit.data.manifest import read_meta
+
+    def meta(p: Any) -> dict[str, Any]:
+        try:
+            return read_meta(p) if p and Path(str(p)).is_file() else {}
+        except Exception:  # noqa: BLE001 - credits are best effort; a broken file names nothing
+            return {}
+
+    m = meta(data)
+    found = [str(m["input"])] if m.get("input") else []
+    for i in (m.get("inputs") or [])[:20]:
+        if isinstance(i, dict) and (src := meta(i.get("path")).get("input")):
+            found.append(str(src))
+    return found
+
+
 def credits(
     runs: Sequence[T.Run], scores_cache: ScoresCache | None = None
 ) -> list[tuple[str, str]]:
@@ -368,7 +394,7 @@ def credits(
             add("digits")
         elif ds == "fashion-mnist":
             add("fashion")
-        texts = [str(r.get("data") or "")]
+        texts = [str(r.get("data") or ""), *_source_inputs(r.get("data"))]
         scores = read_scores(r)
         if scores is not None and "video" in scores:
             texts += [str(v) for v in scores["video"].dropna().unique()[:50]]

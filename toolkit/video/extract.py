@@ -53,8 +53,8 @@ from toolkit.config import (
     to_dict,
 )
 from toolkit.data import manifest as mf
-from toolkit.errors import AdtkError
-from toolkit.io import atomic_write_json, atomic_write_text
+from toolkit.errors import AdtkError, ManifestError
+from toolkit.io import atomic_write_json, atomic_write_text, writable_folder
 from toolkit.video.chunks import Span, join_chunks, number_tracks, plan_spans, track_table
 from toolkit.video.geometry import OVERSIZE, crop, oversize_box  # noqa: F401 - public here too
 from toolkit.video.labels import (
@@ -671,13 +671,8 @@ def run_extract(
     regions, regions_outside = regions_for_videos(cfg.regions, root, videos)
     if out.exists() and not out.is_dir():
         raise AdtkError(f"{out}: exists and is not a folder; --out takes the output folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        why = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
-        raise AdtkError(f"{out}: cannot create the output folder ({why})") from None
-    if not os.access(out, os.W_OK):
-        raise AdtkError(f"{out}: output folder is not writable")
+    writable_folder(out)
+    _check_same_input(out, input_path)
     res = ExtractResult(out=out, manifest=out / "manifest.parquet", videos=len(videos))
     res.not_videos = not_videos
     res.regions_outside = regions_outside
@@ -878,6 +873,29 @@ def run_extract(
     res.processed_seconds = sum(durations.values())
     res.wall_s = time.perf_counter() - t0
     return res
+
+
+def _check_same_input(out: Path, input_path: str | os.PathLike) -> None:
+    """Refuse an ``--out`` whose manifest was made from another input.
+
+    ``OUT/manifest.parquet`` lists the videos of one input (a file or folder); extracting
+    another input into the same folder would replace that list, leave the first input's crops
+    unlisted, and could reuse its video folders for other files of the same relative name.
+    """
+    m = out / "manifest.parquet"
+    if not m.is_file():
+        return
+    try:
+        before = mf.read_meta(m).get("input")
+    except (OSError, ValueError, ManifestError):
+        return  # not adtk's manifest, or unreadable: rewritten like before
+    now = str(Path(input_path).resolve())
+    if before and before != now:
+        raise AdtkError(
+            f"{out} holds the crops of another input ({before}); extract {now} into a folder "
+            "of its own and merge the manifests with adtk split (it takes several), or extract "
+            "a folder holding both inputs"
+        )
 
 
 def _plan(src: Path, cfg: ExtractConfig) -> list[Span]:
