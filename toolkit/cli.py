@@ -192,13 +192,15 @@ def inspect_command(manifest, group_by) -> None:
     """Print the summary table, provenance and schema problems of a crop or split manifest
     (MANIFEST: the file, or the folder adtk extract wrote).
 
-    Exits with 1 when the manifest has schema problems or a group in two splits.
+    Exits with 1 when the manifest has schema problems, a group in two splits, or crop
+    images missing from disk (a sample of its paths is checked).
     """
     from toolkit.data.inspect import inspect_manifest
 
     found = inspect_manifest(_manifest_file(manifest), group_by)
     click.echo(found.text)
-    if found.problems or (found.summary is not None and found.summary.leaked_groups):
+    if (found.problems or found.missing_images
+            or (found.summary is not None and found.summary.leaked_groups)):
         sys.exit(1)
 
 
@@ -417,7 +419,7 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
         auc = m.get("test_auroc")
         click.echo(
             f"{o.cfg.method:<9} {o.cfg.run_id}  test AUROC "
-            f"{'n/a' if auc is None else f'{auc:.4f}'}  "
+            f"{_no_auroc_why(m) if auc is None else f'{auc:.4f}'}  "
             f"({m.get('epochs')} epochs, {m.get('wall_time_s', 0):.1f} s)  {o.folder}"
             + ("  [finished earlier, skipped]" if o.status == "skipped" else "")
         )
@@ -464,6 +466,20 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
                    "folder); run the same command again to retry them.", err=True)
     if stopped:
         sys.exit(1)
+
+
+def _no_auroc_why(m: dict) -> str:
+    """'n/a' and, where metrics.json tells, why a run has no test AUROC."""
+    n, n_abn = m.get("test_n"), m.get("test_n_abnormal")
+    if n is None or n_abn is None:
+        return "n/a"
+    if int(n) == 0:
+        return "n/a (no test samples)"
+    if int(n_abn) == 0:
+        return f"n/a (its test split holds no abnormal sample, {n} normal)"
+    if int(n_abn) == int(n):
+        return f"n/a (its test split holds no normal sample, {n} abnormal)"
+    return "n/a"
 
 
 # --- adtk report ---
@@ -574,7 +590,8 @@ class _Seconds(click.ParamType):
 @click.option("--hog-upscale", type=float,
               help="Enlarge small moving regions up to this factor for HOG.  [default: 1]")
 @click.option("--labels", type=click.Path(path_type=str),
-              help="CSV: video,start_s,end_s,label,event (video relative to INPUT).")
+              help="CSV: video,start_s,end_s,label,event (video relative to INPUT; where a "
+              "normal and an abnormal interval overlap, abnormal wins).")
 @click.option("--regions", type=click.Path(path_type=str),
               help="CSV of anomalous object boxes: video,frame_idx,time_s,x,y,w,h,area_px. "
                    "Videos with rows get object-level labels (a crop is abnormal when its box "

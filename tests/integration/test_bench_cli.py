@@ -97,6 +97,14 @@ def test_bench_bad_input_is_one_clear_line(tmp_path, args, message):
     assert "Traceback" not in r.output
 
 
+def test_a_run_without_test_auroc_says_why(tmp_path):
+    man = make_split_manifest(tmp_path, counts={"train": (10, 2), "val": (4, 2), "test": (6, 0)})
+    r = _bench("--data", str(man), "--method", "baseline", "--size", "16", "--out",
+               str(tmp_path / "runs"), *TINY)
+    assert r.exit_code == 0, r.output
+    assert "test AUROC n/a (its test split holds no abnormal sample, 6 normal)" in r.output
+
+
 def test_an_out_that_cannot_be_a_folder_stops_before_training(tmp_path):
     (tmp_path / "f.txt").write_text("a file")
     r = _bench("--dataset", "digits", "--anomaly-digit", "1", "--out",

@@ -82,6 +82,17 @@ def test_dropped_short_tracks_are_counted_in_the_summary(tmp_path):
     assert r.exit_code == 0, r.output
     assert "crops: 0 in 0 sequences" in r.output
     assert "tracks shorter than --min-track dropped" in r.output
+    assert "no crops from 1 video(s): cam.avi (" in r.output and "dropped)" in r.output
+
+
+def test_a_clip_too_short_for_min_track_is_named_with_the_way_out(tmp_path):
+    make_video(tmp_path / "in" / "short.avi", walkers=1, seconds=1)
+    r = run([str(tmp_path / "in"), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    assert ("no crops from 1 video(s): short.avi (2 sampled frame(s) at --fps 2, fewer than "
+            "--min-track 3: no track can be kept, --fps 0 samples every frame)") in r.output
+    r = run([str(tmp_path / "in"), "--out", str(tmp_path / "o0"), "--fps", "0"])
+    assert r.exit_code == 0 and "no crops from" not in r.output, r.output
 
 
 def test_bad_inputs_fail_alone_and_are_listed(tmp_path):

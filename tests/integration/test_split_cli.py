@@ -16,9 +16,13 @@ from toolkit.video.synthetic import make_video
 
 @pytest.fixture
 def crops(tmp_path):
-    return mf.write_manifest(
-        make_crop_manifest(6000, seed=21, abnormal=0.15), tmp_path / "crops" / "manifest.parquet"
-    )
+    df = make_crop_manifest(6000, seed=21, abnormal=0.15)
+    path = mf.write_manifest(df, tmp_path / "crops" / "manifest.parquet")
+    for p in df["path"]:  # inspect checks that a sample of the crop files is on disk
+        f = path.parent / p
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.touch()
+    return path
 
 
 def run(*args):
@@ -199,6 +203,11 @@ def test_extract_then_split_then_move(tmp_path):
     assert images_found(moved)
     res = run("inspect", moved)
     assert res.exit_code == 0 and "images: 20 of 20 sampled paths found" in res.output
+    # the crops moved away: inspect says so and fails
+    (crops / "videos").rename(tmp_path / "videos-moved")
+    res = run("inspect", moved)
+    assert res.exit_code == 1 and "images: 0 of 20 sampled paths found" in res.output
+    assert "MISSING: crops moved or deleted?" in res.output
 
 
 def test_inspect_reads_large_string_columns_as_pandas_writes_them(crops, tmp_path):

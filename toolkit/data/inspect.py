@@ -33,6 +33,8 @@ class Inspection:
     summary: sp.Summary | None
     meta: dict
     lines: list[str]
+    #: sampled crop image paths that are not on disk (moved or deleted crops)
+    missing_images: int = 0
 
     @property
     def text(self) -> str:
@@ -68,7 +70,8 @@ def inspect_manifest(path: str | os.PathLike, group_by: str | None = None) -> In
     if summary is not None:
         lines.append(summary.to_text())
         lines += [f"note: {n}" for n in summary.tolerance_notes()]
-    lines += _provenance(path, table, meta)
+    prov, missing = _provenance(path, table, meta)
+    lines += prov
     lines += _label_sources(table)
     regions = meta.get("regions") if isinstance(meta.get("regions"), dict) else None
     if regions and regions.get("recall"):
@@ -80,7 +83,7 @@ def inspect_manifest(path: str | os.PathLike, group_by: str | None = None) -> In
         lines += [f"  - {p}" for p in problems]
     else:
         lines.append("schema: ok")
-    return Inspection(path, kind, table.num_rows, problems, summary, meta, lines)
+    return Inspection(path, kind, table.num_rows, problems, summary, meta, lines, missing)
 
 
 def _label_sources(table: pa.Table) -> list[str]:
@@ -144,8 +147,10 @@ def _summary(table: pa.Table, kind: str, group_by: str, meta: dict) -> sp.Summar
     return sp.summarize(split, groups, labels, held, group_by, ratios, events)
 
 
-def _provenance(path: Path, table: pa.Table, meta: dict) -> list[str]:
+def _provenance(path: Path, table: pa.Table, meta: dict) -> tuple[list[str], int]:
+    """Provenance lines, and how many of the sampled crop image paths are missing."""
     lines = []
+    missing = 0
     if meta.get("seed") is not None:
         ratios = ":".join(f"{r:g}" for r in meta.get("ratios", []))
         lines.append(
@@ -171,5 +176,8 @@ def _provenance(path: Path, table: pa.Table, meta: dict) -> list[str]:
         idx = np.unique(np.linspace(0, table.num_rows - 1, PATH_SAMPLE).astype(np.int64))
         sample = table.column("path").take(pa.array(idx)).to_pylist()
         found = sum((root / p).is_file() for p in sample if p)
-        lines.append(f"images: {found} of {len(sample)} sampled paths found under the crops root")
-    return lines
+        missing = len(sample) - found
+        lines.append(f"images: {found} of {len(sample)} sampled paths found under the crops root"
+                     + (" (MISSING: crops moved or deleted? paths are relative to the crops "
+                        "root)" if missing else ""))
+    return lines, missing

@@ -571,6 +571,8 @@ class ExtractResult:
     chunks_done: int = 0  # chunks of long videos extracted in this run
     chunks_skipped: int = 0  # ... and committed by an earlier (killed) run, reused
     not_videos: list[str] = field(default_factory=list)
+    #: finished videos that gave no crop, each with why where it can be told
+    empty: list[str] = field(default_factory=list)
     unmatched_labels: list[dict[str, Any]] = field(default_factory=list)
     #: share of the anomalous regions covered by a crop, per event (with --regions)
     recall: pd.DataFrame | None = None
@@ -606,6 +608,9 @@ class ExtractResult:
                 f"chunks of long videos: {self.chunks_done} extracted, {self.chunks_skipped} "
                 "committed earlier (resumed)"
             )
+        if self.empty:
+            shown = "; ".join(self.empty[:5]) + (" ..." if len(self.empty) > 5 else "")
+            lines.append(f"no crops from {len(self.empty)} video(s): {shown}")
         if self.not_videos:
             shown = ", ".join(self.not_videos[:5]) + (" ..." if len(self.not_videos) > 5 else "")
             lines.append(f"not videos (by extension), ignored: {len(self.not_videos)}: {shown}")
@@ -870,9 +875,25 @@ def run_extract(
             duration = min(duration, meta["decode_stopped_at"] / meta["fps"])
         res.video_seconds += duration
         res.tracks_dropped += int(meta.get("tracks_dropped", 0))
+        if len(parts[i]) == 0:
+            res.empty.append(_why_empty(videos[i], meta, cfg))
     res.processed_seconds = sum(durations.values())
     res.wall_s = time.perf_counter() - t0
     return res
+
+
+def _why_empty(video: str, meta: dict[str, Any], cfg: ExtractConfig) -> str:
+    """``video`` and, where its part's metadata tells, why it gave no crop."""
+    sampled = int(meta.get("sampled_frames") or 0)
+    dropped = int(meta.get("tracks_dropped") or 0)
+    if 0 < sampled < cfg.min_track:
+        rate = "every frame" if cfg.fps == 0 else f"--fps {cfg.fps:g}"
+        hint = "" if cfg.fps == 0 else ", --fps 0 samples every frame"
+        return (f"{video} ({sampled} sampled frame(s) at {rate}, fewer than --min-track "
+                f"{cfg.min_track}: no track can be kept{hint})")
+    if dropped:
+        return f"{video} ({dropped} track(s) shorter than --min-track {cfg.min_track} dropped)"
+    return f"{video} (nothing found)"
 
 
 def _check_same_input(out: Path, input_path: str | os.PathLike) -> None:
