@@ -254,3 +254,15 @@ def test_a_folder_in_a_bench_config_file_is_its_manifest(tmp_path):
     by_file = resolve_bench_config(method="baseline", epochs=1, data=str(man))
     assert by_folder.data == str(man)
     assert by_folder.run_id == by_file.run_id  # one run, however the manifest was named
+
+
+def test_a_split_of_very_few_groups_says_the_ratios_cannot_be_met(tmp_path):
+    m = mf.write_manifest(make_crop_manifest(45, seed=3, mean_len=10.0, abnormal=0.0,
+                                             seqs_per_video=5),
+                          tmp_path / "few.parquet")
+    groups = mf.read_manifest(m)["sequence_id"].nunique()
+    assert 2 <= groups <= 6
+    res = run("split", m, "-o", tmp_path / "s.parquet")
+    assert res.exit_code == 0, res.output
+    assert f"note: only {groups} groups: whole groups give shares" in res.output
+    assert "against 70/10/20 %" in res.output

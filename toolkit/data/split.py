@@ -64,6 +64,9 @@ TEST = SPLITS.index("test")
 #: A label needs this many groups before its crop shares are expected within TOLERANCE_PP.
 MIN_GROUPS_FOR_TOLERANCE = 100
 TOLERANCE_PP = 2.0
+#: with fewer groups than that, a note when a split's share of all crops misses its target by
+#: more than this many pp (whole groups cannot meet the ratios)
+FEW_GROUPS_PP = 10.0
 
 _WINDOW = re.compile(r"^window:\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|m|min|h)?$", re.IGNORECASE)
 _UNIT_S = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
@@ -506,6 +509,17 @@ class Summary:
                 notes.append(
                     f"{label} crops miss the ratios by {dev:.1f} pp (> {TOLERANCE_PP:g}) "
                     f"over {n} groups: a few groups are very large; try a finer --group-by"
+                )
+        total = float(self.crops.sum())
+        if self.targets is not None and total and self.total_groups < MIN_GROUPS_FOR_TOLERANCE:
+            share = self.crops / total
+            dev = float(np.abs(share - self.targets).max()) * 100
+            if dev > FEW_GROUPS_PP:
+                got = "/".join(f"{100 * v:.0f}" for v in share)
+                want = "/".join(f"{100 * v:.0f}" for v in self.targets)
+                notes.append(
+                    f"only {self.total_groups} groups: whole groups give shares {got} % against "
+                    f"{want} %; more or finer groups (e.g. --group-by window:60s) get closer"
                 )
         return notes
 
