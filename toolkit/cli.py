@@ -395,9 +395,9 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
         frame_cfg = FrameEvalConfig(frame_labels, frame_aggregate, frame_topk, frame_smooth,
                                     track_smooth, frame_smooth_filter)
         read_frame_labels(frame_labels)  # a bad file stops here, before any training
-    from toolkit.io import writable_folder
+    from toolkit.io import creatable_folder
 
-    writable_folder(out, "runs folder (--out)")  # before any training, not in each run
+    creatable_folder(out, "runs folder (--out)")  # before any training, not in each run
     notes: list[str] = []
     cfgs = grid.plan({**flags, "out": out}, axes, suite, config,
                      suite_options={"frame_labels": frame_labels,
@@ -498,9 +498,9 @@ def _no_auroc_why(m: dict) -> str:
 def report_command(runs_dir, out, title, no_images) -> None:
     """One self-contained HTML report (and CSV / Markdown / LaTeX tables) of RUNS_DIR."""
     from toolkit.eval.report import build_report, tables_dir_for
-    from toolkit.io import writable_folder
+    from toolkit.io import creatable_folder
 
-    writable_folder(Path(out).parent, "report's folder")
+    creatable_folder(Path(out).parent, "report's folder")
     if Path(tables_dir_for(out)).exists() and not Path(tables_dir_for(out)).is_dir():
         raise AdtkError(f"{tables_dir_for(out)}: exists and is not a folder (the report's "
                         "tables go there)")
@@ -578,7 +578,8 @@ class _Seconds(click.ParamType):
                    "stronger box holds them and they overlap motion (small, far-away or "
                    "half-hidden objects; 0.15 in the Ped2 settings).  [default: off]")
 @click.option("--min-size", type=int, help="Drop boxes shorter than this (pixels).  [default: 12]")
-@click.option("--size", type=int, help="Crop side in pixels.  [default: 64]")
+@click.option("--size", type=int, help="Crop side in pixels (boxes are resized to squares, "
+              "aspect ratio not kept).  [default: 64]")
 @click.option("--max-gap", type=float,
               help="Seconds a track may go unseen before it ends.  [default: 2]")
 @click.option("--min-track", type=int,

@@ -33,6 +33,27 @@ def writable_folder(path: str | os.PathLike, what: str = "output folder") -> Pat
     return p
 
 
+def creatable_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """Check, without creating anything, that ``path`` is a writable folder or can be made one
+    (its nearest existing ancestor is a writable folder); an :class:`AdtkError` of one line
+    otherwise. For commands that must leave nothing behind when they stop on bad input."""
+    p = Path(path)
+    if p.exists():
+        if not p.is_dir():
+            raise AdtkError(f"{p}: exists and is not a folder (the {what})")
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise AdtkError(f"{p}: the {what} is not writable")
+        return p
+    a = p.absolute().parent
+    while not a.exists() and a != a.parent:
+        a = a.parent
+    if not a.is_dir():
+        raise AdtkError(f"{p}: cannot create the {what} ({a} is a file, not a folder)")
+    if not os.access(a, os.W_OK | os.X_OK):
+        raise AdtkError(f"{p}: cannot create the {what} ({a} is not writable)")
+    return p
+
+
 def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -111,6 +111,7 @@ def test_an_out_that_cannot_be_a_folder_stops_before_training(tmp_path):
                str(tmp_path / "f.txt" / "runs"), *TINY)
     assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
     assert r.output.startswith("Error: ") and "cannot create the runs folder" in r.output
+    assert "f.txt is a file, not a folder" in r.output
 
 
 def test_bench_missing_crop_file_and_unknown_method(tmp_path):

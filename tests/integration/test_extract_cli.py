@@ -199,6 +199,7 @@ def test_single_text_file_is_reported(tmp_path):
     f.write_text("not a video")
     r = run([str(f), "--out", str(tmp_path / "o")])
     assert r.exit_code == 1 and "not a video" in r.output
+    assert "x real time" not in r.output  # nothing processed: no speed to state
 
 
 @pytest.mark.slow

@@ -63,13 +63,16 @@ def toy_bags(tiny_digits):
     return d.train.x, torch.stack(x_abn), np.array(bags), np.array(truth)
 
 
-def test_mil_picks_the_instance_that_is_different(toy_bags):
+def test_mil_picks_the_instance_that_is_different(toy_bags, capsys):
     from toolkit.engine.train import TrainData, train
 
     x, x_abn, bags, truth = toy_bags
     m = create_method("adnl", neg_select="mil", latent_dim=8, width=8, neg_loss="scaled")
-    res = train(m, TrainData(x, x_abn, abn_bags=bags), epochs=4, batch_size=64, seed=0)
+    res = train(m, TrainData(x, x_abn, abn_bags=bags), epochs=4, batch_size=64, seed=0,
+                progress="lines")
     hist = res.history
+    # the epoch lines print the count of chosen negatives as a count, not 20.0000
+    assert "neg_selected 20," in capsys.readouterr().err
     # epoch 1 is normal-only under mil; afterwards one negative per bag (frame)
     assert np.isnan(hist["neg_selected"].iloc[0]) and np.isnan(hist["neg"].iloc[0])
     assert (hist["neg_selected"].iloc[1:] == 20).all()

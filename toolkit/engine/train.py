@@ -32,6 +32,8 @@ SELECT_CHOICES = ("last", "best-val")
 AUGMENTS = ("none", "hflip")
 #: history.parquet's fixed columns; the losses a method's step returns go between them.
 HISTORY_FIXED = ("epoch", "val_auc", "time_s")
+#: history columns that count things (printed as whole numbers in the epoch line)
+HISTORY_COUNTS = frozenset({"neg_selected"})
 
 #: A method as the loop sees it (toolkit.methods.base.Method): build, train_step, start_epoch,
 #: negative_active, recalibrate_bn, score_samples, state_dict / load_state_dict, model_,
@@ -417,7 +419,7 @@ def train(
                     },
                 )
             bar.update(1, ", ".join(
-                [f"{k} {v:.4f}" for k, v in row.items()
+                [f"{k} {v:.0f}" if k in HISTORY_COUNTS else f"{k} {v:.4f}" for k, v in row.items()
                  if k not in HISTORY_FIXED and k != "loss" and not math.isnan(v)]
                 + [f"val_auc {val_auc:.3f}", f"{row['time_s']:.0f} s"]))
             for cb in on_epoch:

@@ -601,7 +601,8 @@ class ExtractResult:
                 else ""
             ),
             f"video: {_hms(self.video_seconds)} in the manifest; {_hms(self.processed_seconds)} "
-            f"processed in {self.wall_s:.1f} s wall = {self.speed:.1f}x real time",
+            f"processed in {self.wall_s:.1f} s wall"
+            + (f" = {self.speed:.1f}x real time" if self.processed_seconds > 0 else ""),
         ]
         if self.chunks_done or self.chunks_skipped:
             lines.append(
