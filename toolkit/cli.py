@@ -498,7 +498,7 @@ def _no_auroc_why(m: dict) -> str:
 def report_command(runs_dir, out, title, no_images) -> None:
     """One self-contained HTML report (and CSV / Markdown / LaTeX tables) of RUNS_DIR."""
     from toolkit.eval.report import build_report, tables_dir_for
-    from toolkit.io import creatable_folder
+    from toolkit.io import creatable_folder, os_error_text
 
     creatable_folder(Path(out).parent, "report's folder")
     if Path(tables_dir_for(out)).exists() and not Path(tables_dir_for(out)).is_dir():
@@ -507,8 +507,7 @@ def report_command(runs_dir, out, title, no_images) -> None:
     try:
         rep = build_report(runs_dir, out, title=title, samples=None if no_images else "auto")
     except OSError as e:
-        why = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
-        raise AdtkError(f"{out}: the report could not be written ({why})") from None
+        raise AdtkError(f"{out}: the report could not be written ({os_error_text(e)})") from None
     click.echo(
         f"{rep.path}: {rep.n_finished} finished, {rep.n_failed} failed of {rep.n_runs} runs, "
         f"{rep.n_figures} figures, {rep.size_bytes / 1e6:.1f} MB; tables in {rep.tables_dir}"

@@ -17,6 +17,11 @@ from typing import Any
 from toolkit.errors import AdtkError
 
 
+def os_error_text(e: OSError) -> str:
+    """'Permission denied: /x/y' for an OSError that names its file, else its own text."""
+    return f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
+
+
 def writable_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
     """``path`` as a folder that exists and can be written (made, with its parents, when
     missing); otherwise an :class:`AdtkError` of one line that says why."""
@@ -26,8 +31,7 @@ def writable_folder(path: str | os.PathLike, what: str = "output folder") -> Pat
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        why = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
-        raise AdtkError(f"{p}: cannot create the {what} ({why})") from None
+        raise AdtkError(f"{p}: cannot create the {what} ({os_error_text(e)})") from None
     if not os.access(p, os.W_OK | os.X_OK):
         raise AdtkError(f"{p}: the {what} is not writable")
     return p

@@ -445,8 +445,9 @@ def split_manifests(
     try:
         mf.write_manifest(out_table, out, kind="split", meta=meta)
     except OSError as e:  # e.g. a parent "folder" that is a file; nothing was written
-        why = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e)
-        raise AdtkError(f"--out {out}: cannot write it ({why})") from None
+        from toolkit.io import os_error_text
+
+        raise AdtkError(f"--out {out}: cannot write it ({os_error_text(e)})") from None
     return SplitResult(out=out, rows=table.num_rows, meta=meta, summary=summary, notes=notes,
                        warnings=ratio_warnings(cfg.ratios))
 
