@@ -368,7 +368,8 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
              "input", "train_labels",
              *(k for k in all_settings() if k in flags and k not in typed))}
     axes["method"] = grid.parse_axis("method", methods)
-    if flags.get("data") or flags.get("dataset") == "manifest":
+    if not suite and (flags.get("data") or flags.get("dataset") == "manifest"):
+        # (a suite may pair digits, Table 1, with a manifest's tables)
         given = [f"--{k.replace('_', '-')}" for k in ("anomaly_digit", "unseen_digit")
                  if axes.get(k)]
         if given:
