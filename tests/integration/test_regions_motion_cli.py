@@ -6,6 +6,7 @@ import json
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -120,6 +121,15 @@ def test_bench_trains_on_motion_and_both_for_every_method(extracted, tmp_path):
     for m in metrics:
         conf = json.loads((runs / m["run_id"] / "config.json").read_text())
         assert conf["input"] == m["input"]
+    # the report's image figures load each run's own input (both: 6 channels, motion: 3),
+    # one after the other in one process, as a report does
+    from toolkit.eval.plots import run_image_figures
+
+    for m in sorted((m for m in metrics if m["method"] == "baseline"), key=lambda m: m["input"]):
+        folder = runs / m["run_id"]
+        conf = json.loads((folder / "config.json").read_text())
+        figs = run_image_figures(folder, conf, pd.read_parquet(folder / "scores.parquet"))
+        assert [t for t, _ in figs][-1] == "Reconstructions (input above output)", m["input"]
     # an appearance-only manifest asked for motion: one clear line
     plain = df.drop(columns=["path_motion", "path_motion_oversize"])
     write_manifest(plain, out / "plain.parquet", kind="split", meta={"crops_root": "."})

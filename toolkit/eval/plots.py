@@ -365,9 +365,12 @@ def _bench_data(config: dict):
 
     names = {f.name for f in dataclasses.fields(BenchConfig)}
     cfg = build(BenchConfig, {k: v for k, v in config.items() if k in names}, where="config.json")
-    key = json.dumps({k: getattr(cfg, k) for k in (
+    # every setting load_bench_data reads: runs that differ in one of them (appearance and
+    # motion input of the same manifest) must not be shown each other's images
+    key = json.dumps({k: getattr(cfg, k, None) for k in (
         "dataset", "data", "crop", "anomaly_digit", "unseen_digit", "seed", "size",
-        "labelled_anomalies", "val_fraction", "cache_dir", "data_root")}, default=str)
+        "labelled_anomalies", "val_fraction", "cache_dir", "data_root", "input",
+        "data_sha256", "train_labels", "train_every")}, default=str)
     if key not in _DATA_CACHE:
         if len(_DATA_CACHE) > 4:
             _DATA_CACHE.clear()
