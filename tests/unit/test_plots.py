@@ -169,3 +169,23 @@ def test_reconstructions_are_shown_in_the_tanh_range(tmp_path, monkeypatch):
     n = len(fig.axes) // 2
     out = np.asarray(fig.axes[n].images[0].get_array())  # first output (bottom row)
     assert np.allclose(out, 0.5)
+
+
+def test_a_name_keeps_its_colour_from_figure_to_figure():
+    from toolkit.eval.plots import PALETTE, _colours
+
+    a = _colours(["AAE (motion)", "ADNL", "Fusion (geometric mean)"])
+    b = _colours(["ADNL", "AAE (appearance)", "AAE (motion)"])  # another set, another order
+    assert a["AAE (motion)"] == b["AAE (motion)"] and a["ADNL"] == b["ADNL"]
+    assert list(b) == ["ADNL", "AAE (appearance)", "AAE (motion)"]  # legend order kept
+    many = _colours([f"run {i}" for i in range(len(PALETTE))])
+    assert sorted(many.values()) == sorted(PALETTE)  # distinct while the palette lasts
+
+
+def test_a_legend_of_long_names_wraps_inside_the_figure():
+    from toolkit.eval.plots import _figure, legend_columns
+
+    fig = _figure(6.0, 3.0)
+    assert legend_columns(fig, ["AAE", "ADNL"]) == 2
+    long = [f"ADNL (neg_select=mil-once, neg_bound=margin, run {i})" for i in range(4)]
+    assert legend_columns(fig, long) == 1

@@ -319,8 +319,8 @@ def timeline_figure(
     fig.legends[-1].remove()
     handles = [Patch(color=c, label=n) for n, c in colour.items()]
     handles.append(Patch(color=P.ABNORMAL_COLOUR, alpha=0.15, label="abnormal frames"))
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9,
-               frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", frameon=False, fontsize=9,
+               ncols=P.legend_columns(fig, [h.get_label() for h in handles]))
     return fig
 
 

@@ -68,9 +68,9 @@ def roc_figure(
     fig = _figure(5.2, 4.4)
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], ls="--", color="#999999", lw=1, label="chance (AUC 0.500)")
-    for i, (name, fpr, tpr, auc) in enumerate(curves):
-        ax.plot(fpr, tpr, lw=1.8, color=PALETTE[i % len(PALETTE)],
-                label=f"{name} (AUC {auc:.3f})")
+    colour = _colours([c[0] for c in curves])
+    for name, fpr, tpr, auc in curves:
+        ax.plot(fpr, tpr, lw=1.8, color=colour[name], label=f"{name} (AUC {auc:.3f})")
     ax.set_xlim(-0.01, 1.01)
     ax.set_ylim(-0.01, 1.01)
     ax.set_aspect("equal")
@@ -92,7 +92,18 @@ def roc_curve_of(name: str, scores: pd.DataFrame, auc: float) -> tuple:
 
 
 def _colours(names: Sequence[str]) -> dict[str, str]:
-    return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(dict.fromkeys(names))}
+    """A colour per name (legend order kept) that does not depend on the order the names come
+    in, and is the same from figure to figure wherever it can be: each name's colour is chosen
+    from its own text (a checksum), the next free one where two names would share it."""
+    import zlib
+
+    chosen: dict[str, str] = {}
+    for n in sorted(dict.fromkeys(names), key=str):
+        start = zlib.crc32(str(n).encode()) % len(PALETTE)
+        free = [PALETTE[(start + k) % len(PALETTE)] for k in range(len(PALETTE))
+                if PALETTE[(start + k) % len(PALETTE)] not in chosen.values()]
+        chosen[n] = free[0] if free else PALETTE[start]
+    return {n: chosen[n] for n in dict.fromkeys(names)}
 
 
 def _panel_title(title: str, width: int = 34) -> str:
@@ -189,8 +200,17 @@ def _label_grid(
         ax.set_ylabel(ylabel, fontsize=8)
     fig.suptitle(title, fontsize=11)
     fig.legend(handles=[Patch(color=c, label=n) for n, c in colour.items()],
-               loc="outside lower center", ncols=len(colour), fontsize=9, frameon=False)
+               loc="outside lower center", ncols=legend_columns(fig, list(colour)), fontsize=9,
+               frameon=False)
     return fig
+
+
+def legend_columns(fig: Figure, names: Sequence[str], fontsize: float = 9) -> int:
+    """How many legend entries fit side by side in ``fig``'s width (long names wrap to more
+    rows instead of running off the figure's edge)."""
+    longest = max((len(str(n)) for n in names), default=1)
+    per_entry = 0.6 * fontsize * longest + 3 * fontsize  # points: text, patch and gap
+    return max(1, min(len(names), int(fig.get_figwidth() * 72 // per_entry)))
 
 
 # --- score histogram ------------------------------------------------------------------------
@@ -230,12 +250,13 @@ def val_auc_figure(
     """One line per run: ``val_auc`` of history.parquet against ``epoch`` (paper Fig. 3, 4)."""
     fig = _figure(5.6, 3.8)
     ax = fig.add_subplot()
-    for i, (name, h) in enumerate(histories):
+    colour = _colours([name for name, _ in histories])
+    for name, h in histories:
         if not has_val_auc(h):
             continue
         one = h["val_auc"].notna().sum() == 1  # a single point: a bigger marker
         ax.plot(h["epoch"], h["val_auc"], marker="o", ms=5 if one else 3, lw=1.5,
-                color=PALETTE[i % len(PALETTE)], label=name)
+                color=colour[name], label=name)
     _style(ax, title, "Epoch", "Validation AUROC")
     ax.set_ylim(max(0.0, ax.get_ylim()[0]), 1.005)
     _epoch_axis([ax], [h for _, h in histories])

@@ -593,9 +593,11 @@ def split_summary(r: T.Run, scores: pd.DataFrame | None) -> list[tuple[str, str]
 
 
 METRIC_ROWS = (
-    ("test AUROC", "test_auroc"), ("95% CI", "test_auroc_ci95"), ("test AUPR", "test_aupr"),
+    ("test AUROC per sample (each crop or image alone)", "test_auroc"),
+    ("95% CI", "test_auroc_ci95"), ("test AUPR", "test_aupr"),
     ("AUROC seen anomalies", "test_auroc_seen"), ("AUROC unseen anomalies", "test_auroc_unseen"),
-    ("AUROC by event", "test_auroc_by_event"), ("frame AUROC", "test_frame_auroc"),
+    ("AUROC by event", "test_auroc_by_event"),
+    ("frame AUROC, frames with crops (crop labels)", "test_frame_auroc"),
     ("protocol", "protocol_name"),
     ("frame AUROC micro (all frames)", "frame_auroc_micro"),
     ("frame AUROC macro (mean per clip)", "frame_auroc_macro"),
@@ -757,8 +759,9 @@ def headline(tables: Sequence[T.Table]) -> list[tuple[str, str, str]]:
     for t in tables:
         if t.columns and (t.columns[-1].startswith("Avg") or t.columns[-1] == "Std") and t.rows:
             j = len(t.columns) - (2 if t.columns[-1] == "Std" else 1)
-            where = t.title.split(":")[0] + (f", {t.title.rsplit(', ', 1)[-1]}"
-                                             if t.key.startswith("table1") else "")
+            # the table and its metric ("UCSD Ped2, Table 2: ...: frame AUROC (micro)")
+            where = t.title.split(" x100")[0] + (f", {t.title.rsplit(', ', 1)[-1]}"
+                                                 if t.key.startswith("table1") else "")
             if t.columns[-1].startswith("Avg ("):  # e.g. "Avg (3 digits)": not all ten
                 where += ", " + t.columns[-1][len("Avg ("):-1]
             return [(" · ".join(r.labels), r.cells[j].text(), where)

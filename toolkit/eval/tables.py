@@ -881,8 +881,8 @@ def runs_table(runs: Sequence[Run], kind: str | None = None) -> Table:
         ))
     return Table(
         key="runs" + (f"_{_slug(kind)}" if kind else ""),
-        title=f"All runs{f' on {kind}' if kind else ''}: test AUROC with its bootstrap 95% CI, "
-        "AUPR and validation AUC (x100)",
+        title=f"All runs{f' on {kind}' if kind else ''}: test AUROC per sample (each crop or "
+        "image scored alone) with its bootstrap 95% CI, AUPR and validation AUC (x100)",
         label_columns=["Run", "Method", *(field_title(f) for f in extra)],
         columns=["AUROC", "CI low", "CI high", "AUPR", "Best val AUC", "Epochs", "Wall s"],
         rows=rows,
