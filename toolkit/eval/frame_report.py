@@ -33,11 +33,15 @@ from toolkit.eval.metrics import mean_std, roc_points
 PED2_PUBLISHED: tuple[tuple[str, float, str | None], ...] = (
     # MNAD's public evaluation code min-max scales each test clip's scores, then pools them.
     ("MNAD, memory-guided autoencoder (Park et al., CVPR 2020)", 0.9697, "clipnorm"),
-    ("Pseudo-anomaly autoencoder (the ADNL authors' group)", 0.9650, None),
-    ("STMSVADnet", 0.983, None),
+    # these two as the dataset's README quotes them: the papers were not read here
+    ("Pseudo-anomaly autoencoder, the ADNL authors' group (as quoted by the dataset's "
+     "README; paper not checked)", 0.9650, None),
+    ("STMSVADnet (as quoted by the dataset's README; paper not checked)", 0.983, None),
     # VEC's test.py: a frame's score is its highest box score, all test frames in one ROC,
     # no smoothing.
     ("VEC (Yu et al., ACM MM 2020)", 0.973, "micro"),
+    # SSMTL: micro and macro as the literature (and the issue tracker) quote them; no public
+    # evaluation code was read, so whether its frame scores are smoothed is not known
     ("SSMTL (Georgescu et al., CVPR 2021)", 0.975, "micro"),
     ("SSMTL (Georgescu et al., CVPR 2021)", 0.998, "macro"),
     # HF2-VAD's eval.py and utils/eval_utils.py: each clip's frame scores (highest box score)
@@ -163,7 +167,9 @@ def official_table(runs: Sequence[T.Run]) -> T.Table | None:
             "HF2-VAD's and Reiss and Hoshen's each in the column of its own protocol: the runs' "
             "frame scores smoothed as that method's evaluation code does (HF2-VAD: each clip's "
             "first 4 frames left out, a 17-frame median filter on the rest; Reiss and Hoshen: "
-            "a Gaussian of sigma 3 frames per clip), then one ROC over all frames"
+            "a Gaussian of sigma 3 frames per clip), then one ROC over all frames. SSMTL's "
+            "micro and macro are placed as they are quoted; no evaluation code of it was read, "
+            "so whether it smooths its frame scores is not known"
             + ("." if agg == "highest score" else
                f"; both papers take a frame's highest score, these runs its crops' {agg}.")
             + "".join(f" {n}'s number is in the column '{c}' instead: no run here has an AUROC "
