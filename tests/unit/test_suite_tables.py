@@ -46,6 +46,10 @@ def test_a_part_table_has_a_row_per_method_and_value_and_a_column_per_seed():
     comp = ST.composition_table(runs, p)
     status = {r.labels[0]: r.cells[-1].value for r in comp.rows}
     assert status == {"table3": "5 of 5 runs finished", "input": "skipped: no motion crops"}
+    # run x sits in the folder but in no part: the report says so
+    assert comp.notes == ["1 run folder(s) here belong to no part of the plan (x): they appear "
+                          "in the run tables and figures of this report, in none of the "
+                          "suite's tables."]
 
 
 def test_table2_shows_the_published_protocols_where_runs_have_them():

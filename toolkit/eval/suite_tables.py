@@ -213,8 +213,15 @@ def composition_table(runs: Sequence[T.Run], plan: dict[str, Any]) -> T.Table:
             T.Cell(status, kind=T.TEXT),
         ]))
     s = plan.get("settings") or {}
+    planned = {i for part in plan["parts"] for i in part.get("run_ids") or []}
+    other = sorted(r.run_id for r in runs if r.run_id not in planned)
+    notes = [f"{len(other)} run folder(s) here belong to no part of the plan "
+             f"({', '.join(other[:6])}{' ...' if len(other) > 6 else ''}): they appear in the "
+             "run tables and figures of this report, in none of the suite's tables."] if other \
+        else []
     return T.Table(
         key="ped2_suite_parts",
+        notes=notes,
         title=f"UCSD Ped2 suite: parts (preset {plan.get('preset', '?')})",
         label_columns=["Part", "What"],
         columns=["Seeds", "Which seeds", "Varies", "Values", "Status"],
