@@ -189,3 +189,15 @@ def test_a_legend_of_long_names_wraps_inside_the_figure():
     assert legend_columns(fig, ["AAE", "ADNL"]) == 2
     long = [f"ADNL (neg_select=mil-once, neg_bound=margin, run {i})" for i in range(4)]
     assert legend_columns(fig, long) == 1
+
+
+def test_a_method_keeps_its_colour_beside_other_variants():
+    from toolkit.eval.plots import _colours
+
+    frame = _colours(["AAE (baseline) (both)", "AAE (baseline) (motion)",
+                      "AAE (baseline) (appearance)", "AAE (baseline)", "ADNL",
+                      "Fusion (geometric mean)"])
+    crop = _colours(["AAE (baseline)", "ADNL", "ADNL (neg_loss=naive)",
+                     "ADNL (neg_loss=scaled)", "Fusion (geometric mean)"])
+    for name in ("AAE (baseline)", "ADNL"):
+        assert frame[name] == crop[name], name

@@ -98,7 +98,9 @@ def _colours(names: Sequence[str]) -> dict[str, str]:
     import zlib
 
     chosen: dict[str, str] = {}
-    for n in sorted(dict.fromkeys(names), key=str):
+    # short names first: a method's plain name ("ADNL") gets its own colour before its
+    # variants ("ADNL (neg_loss=naive)") can take it, in every figure
+    for n in sorted(dict.fromkeys(names), key=lambda n: (len(str(n)), str(n))):
         start = zlib.crc32(str(n).encode()) % len(PALETTE)
         free = [PALETTE[(start + k) % len(PALETTE)] for k in range(len(PALETTE))
                 if PALETTE[(start + k) % len(PALETTE)] not in chosen.values()]

@@ -242,10 +242,11 @@ def comparison_figures(
         roc = [(t, c) for t, (_, c, _) in zip(titles, panels, strict=True) if c]
         val = [(t, h) for t, (_, _, h) in zip(titles, panels, strict=True) if h]
         if roc:
-            figs.append(_figure(P.roc_grid(roc, "ROC curves, test split" + suffix),
-                                "ROC curves" + suffix,
-                                "AUC per method in each panel's legend, as recorded in "
-                                "metrics.json.", wide=True))
+            figs.append(_figure(P.roc_grid(roc, "ROC curves per sample, test split" + suffix),
+                                "ROC curves per sample" + suffix,
+                                "Each crop or image scored alone (not frames); AUC per method "
+                                "in each panel's legend, as recorded in metrics.json.",
+                                wide=True))
         if val:
             figs.append(_figure(P.val_auc_grid(val, "Validation AUROC per epoch" + suffix),
                                 "Validation AUROC per epoch" + suffix, wide=True))
