@@ -594,11 +594,11 @@ def split_summary(r: T.Run, scores: pd.DataFrame | None) -> list[tuple[str, str]
 
 
 METRIC_ROWS = (
-    ("test AUROC per sample (each crop or image alone)", "test_auroc"),
+    ("test AUROC per sample", "test_auroc"),
     ("95% CI", "test_auroc_ci95"), ("test AUPR", "test_aupr"),
     ("AUROC seen anomalies", "test_auroc_seen"), ("AUROC unseen anomalies", "test_auroc_unseen"),
     ("AUROC by event", "test_auroc_by_event"),
-    ("frame AUROC, frames with crops (crop labels)", "test_frame_auroc"),
+    ("frame AUROC, frames with crops", "test_frame_auroc"),
     ("protocol", "protocol_name"),
     ("frame AUROC micro (all frames)", "frame_auroc_micro"),
     ("frame AUROC macro (mean per clip)", "frame_auroc_macro"),
