@@ -301,8 +301,9 @@ def run_figures(
     return figs, note
 
 
-#: Bump when a per-run figure changes, so cached PNGs are redrawn.
-FIGURE_VERSION = 2
+#: Bump when a per-run figure changes, so cached PNGs are redrawn. 3: sample images drawn
+#: from the run's own input (a run could be shown another run's crops before).
+FIGURE_VERSION = 3
 
 
 def cached_figures(
