@@ -139,3 +139,13 @@ def test_frame_figures_and_report(tmp_path):
     assert "Reported elsewhere, not measured here" in html
     assert "Frame scores per test clip" in html and "frame AUROC micro" in html
     assert (rep.tables_dir / "ped2_official.csv").is_file()
+
+
+def test_timelines_show_the_official_and_the_fewshot_comparison(tmp_path):
+    make_runs(tmp_path / "a", seeds=(1, 2))
+    make_runs(tmp_path / "b", seeds=(1,), protocol="fewshot")
+    runs = [*T.load_runs(tmp_path / "a" / "runs"), *T.load_runs(tmp_path / "b" / "runs")]
+    titles = [t for t, _, _ in FR.frame_figures(runs) if "per test clip" in t]
+    # two timelines at most: the first of each protocol, not official seeds 1 and 2
+    assert titles == ["Frame scores per test clip, official protocol, seed 1",
+                      "Frame scores per test clip, few-shot k1-seed1"]

@@ -377,7 +377,12 @@ def frame_figures(runs: Sequence[T.Run], max_timelines: int = 2) -> list[tuple[s
         out.append(("Frame-level ROC curves", P.roc_grid(panels, "Frame-level ROC curves"),
                     "One panel per protocol and seed; every test frame pooled (micro AUROC in "
                     "each legend)."))
-    for name, g in groups[:max_timelines]:
+    # timelines: the first group of each protocol first (the official protocol's and the
+    # few-shot Table 2's comparison), then the others, up to max_timelines
+    kinds = [name.split(" ")[0] for name, _ in groups]
+    first = [i for i, k in enumerate(kinds) if k not in kinds[:i]]
+    order_ = first + [i for i in range(len(groups)) if i not in first]
+    for name, g in [groups[i] for i in order_][:max_timelines]:
         order = _method_order(g)  # the same colours as in the ROC figure
         g = sorted(g, key=lambda r: order.index(str(r.get("method"))))
         series = [(_run_label(r, g), f) for r in g
