@@ -508,7 +508,7 @@ def report_command(runs_dir, out, title, no_images) -> None:
     try:
         rep = build_report(runs_dir, out, title=title, samples=None if no_images else "auto")
     except OSError as e:
-        raise AdtkError(f"{out}: the report could not be written ({os_error_text(e)})") from None
+        raise AdtkError(f"{out}: the report could not be made ({os_error_text(e)})") from None
     click.echo(
         f"{rep.path}: {rep.n_finished} finished, {rep.n_failed} failed of {rep.n_runs} runs, "
         f"{rep.n_figures} figures, {rep.size_bytes / 1e6:.1f} MB; tables in {rep.tables_dir}"

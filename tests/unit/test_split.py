@@ -348,3 +348,24 @@ def test_merging_keeps_motion_crop_paths_resolvable(tmp_path):
     root = mf.crops_root(res.out)
     for col in ("path_motion", "path_motion_oversize"):
         assert all((root / p).is_file() for p in out[col])
+
+
+def test_the_few_groups_note_leaves_held_out_groups_aside():
+    """Held-out groups go to test on top of its share: shares exactly at 70/10/20 without
+    them need no note, however many crops the held-out kind adds to test."""
+    from toolkit.data.split import Summary
+
+    label_crops = np.array([[700, 0, 0], [100, 0, 0], [200, 500, 0]])
+    held = np.array([[0, 0, 0], [0, 0, 0], [0, 500, 0]])
+    kw = dict(names=["train", "val", "test"], groups=np.array([42, 6, 12]),
+              crops=label_crops.sum(axis=1), label_crops=label_crops,
+              abnormal_groups=np.array([0, 0, 5]), held_groups=np.array([0, 0, 5]),
+              held_label_crops=held, label_groups=np.array([55, 5, 0]), total_groups=60,
+              leaked_groups=0, group_by="sequence_id", targets=np.array([0.7, 0.1, 0.2]),
+              holdout_events=("fall",))
+    assert not [n for n in Summary(**kw).tolerance_notes() if n.startswith("only")]
+    # without the held-out groups the same shares are far off: the note says so
+    far = {**kw, "label_crops": np.array([[300, 0, 0], [300, 0, 0], [400, 0, 0]]),
+           "held_label_crops": np.zeros((3, 3), dtype=int), "held_groups": np.zeros(3, int)}
+    far["crops"] = far["label_crops"].sum(axis=1)
+    assert any(n.startswith("only 60 groups") for n in Summary(**far).tolerance_notes())

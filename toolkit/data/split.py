@@ -511,9 +511,10 @@ class Summary:
                     f"{label} crops miss the ratios by {dev:.1f} pp (> {TOLERANCE_PP:g}) "
                     f"over {n} groups: a few groups are very large; try a finer --group-by"
                 )
-        total = float(self.crops.sum())
+        crops = self.crops - self.held_crops  # held-out groups go to test on top of its share
+        total = float(crops.sum())
         if self.targets is not None and total and self.total_groups < MIN_GROUPS_FOR_TOLERANCE:
-            share = self.crops / total
+            share = crops / total
             dev = float(np.abs(share - self.targets).max()) * 100
             if dev > FEW_GROUPS_PP:
                 got = "/".join(f"{100 * v:.0f}" for v in share)

@@ -357,7 +357,7 @@ class SampleSource:
 # --- the summary ----------------------------------------------------------------------------
 
 
-def _source_inputs(data: Any) -> list[str]:
+def _source_inputs(data: Any, base: Path | None = None) -> list[str]:
     """The folders or files ``adtk extract`` read for a run's manifest: its own ``input``, or
     for a split manifest each input crop manifest's (a video file's name may not say where it
     came from, its folder often does). Empty where the files are gone or carry no metadata."""
@@ -369,6 +369,9 @@ def _source_inputs(data: Any) -> list[str]:
         except Exception:  # noqa: BLE001 - credits are best effort; a broken file names nothing
             return {}
 
+    if data and base is not None and not Path(str(data)).is_absolute() \
+            and not Path(str(data)).is_file():
+        data = base / str(data)  # a relative --data, typed where the runs folder's parent is
     m = meta(data)
     found = [str(m["input"])] if m.get("input") else []
     for i in (m.get("inputs") or [])[:20]:
@@ -396,7 +399,7 @@ def credits(
             add("digits")
         elif ds == "fashion-mnist":
             add("fashion")
-        texts = [str(r.get("data") or ""), *_source_inputs(r.get("data"))]
+        texts = [str(r.get("data") or ""), *_source_inputs(r.get("data"), r.path.parent.parent)]
         scores = read_scores(r)
         if scores is not None and "video" in scores:
             texts += [str(v) for v in scores["video"].dropna().unique()[:50]]

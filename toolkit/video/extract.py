@@ -678,7 +678,6 @@ def run_extract(
     if out.exists() and not out.is_dir():
         raise AdtkError(f"{out}: exists and is not a folder; --out takes the output folder")
     writable_folder(out)
-    _check_same_input(out, input_path)
     res = ExtractResult(out=out, manifest=out / "manifest.parquet", videos=len(videos))
     res.not_videos = not_videos
     res.regions_outside = regions_outside
@@ -687,6 +686,7 @@ def run_extract(
     )
 
     with _lock(out):
+        _check_same_input(out, input_path)  # under the lock: no other run writes it now
         shutil.rmtree(out / ".staging", ignore_errors=True)  # a killed run's leftovers
         ehash = extraction_hash(cfg)
         parts: dict[int, pd.DataFrame] = {}
@@ -888,8 +888,10 @@ def _why_empty(video: str, meta: dict[str, Any], cfg: ExtractConfig) -> str:
     sampled = int(meta.get("sampled_frames") or 0)
     dropped = int(meta.get("tracks_dropped") or 0)
     if 0 < sampled < cfg.min_track:
-        rate = "every frame" if cfg.fps == 0 else f"--fps {cfg.fps:g}"
-        hint = "" if cfg.fps == 0 else ", --fps 0 samples every frame"
+        src_fps = float(meta.get("fps") or 0)
+        every = cfg.fps == 0 or (src_fps and src_fps <= cfg.fps)  # each frame sampled already
+        rate = "every frame" if every else f"--fps {cfg.fps:g}"
+        hint = "" if every else ", --fps 0 samples every frame"
         return (f"{video} ({sampled} sampled frame(s) at {rate}, fewer than --min-track "
                 f"{cfg.min_track}: no track can be kept{hint})")
     if dropped:
@@ -916,7 +918,8 @@ def _check_same_input(out: Path, input_path: str | os.PathLike) -> None:
         raise AdtkError(
             f"{out} holds the crops of another input ({before}); extract {now} into a folder "
             "of its own and merge the manifests with adtk split (it takes several), or extract "
-            "a folder holding both inputs"
+            "a folder holding both into a new --out; if it is the same videos moved, delete "
+            f"{m.name} in {out} and run again (finished videos are reused)"
         )
 
 
