@@ -502,9 +502,9 @@ def report_command(runs_dir, out, title, no_images) -> None:
     from toolkit.io import creatable_folder, os_error_text
 
     creatable_folder(Path(out).parent, "report's folder")
-    if Path(tables_dir_for(out)).exists() and not Path(tables_dir_for(out)).is_dir():
-        raise AdtkError(f"{tables_dir_for(out)}: exists and is not a folder (the report's "
-                        "tables go there)")
+    tables = tables_dir_for(out)
+    if tables.exists() and not tables.is_dir():
+        raise AdtkError(f"{tables}: exists and is not a folder (the report's tables go there)")
     try:
         rep = build_report(runs_dir, out, title=title, samples=None if no_images else "auto")
     except OSError as e:

@@ -24,16 +24,13 @@ def os_error_text(e: OSError) -> str:
 
 def writable_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
     """``path`` as a folder that exists and can be written (made, with its parents, when
-    missing); otherwise an :class:`AdtkError` of one line that says why."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise AdtkError(f"{p}: exists and is not a folder (the {what})")
+    missing; :func:`creatable_folder` checks first); otherwise an :class:`AdtkError` of one
+    line that says why."""
+    p = creatable_folder(path, what)
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise AdtkError(f"{p}: cannot create the {what} ({os_error_text(e)})") from None
-    if not os.access(p, os.W_OK | os.X_OK):
-        raise AdtkError(f"{p}: the {what} is not writable")
     return p
 
 
@@ -44,7 +41,7 @@ def creatable_folder(path: str | os.PathLike, what: str = "output folder") -> Pa
     p = Path(path)
     if p.exists():
         if not p.is_dir():
-            raise AdtkError(f"{p}: exists and is not a folder (the {what})")
+            raise AdtkError(f"{p}: exists and is not a folder, so it cannot be the {what}")
         if not os.access(p, os.W_OK | os.X_OK):
             raise AdtkError(f"{p}: the {what} is not writable")
         return p

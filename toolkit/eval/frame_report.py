@@ -353,22 +353,23 @@ def frame_figures(runs: Sequence[T.Run], max_timelines: int = 2) -> list[tuple[s
     out: list[tuple[str, Any, str]] = []
     if not sel:
         return out
-    groups: list[tuple[str, list[T.Run]]] = []
+    # (protocol, name, runs): one group per seed of a protocol (per data file and seed else)
+    groups: list[tuple[str, str, list[T.Run]]] = []
     official = [r for r in sel if _protocol(r) == "official"]
     for s in sorted({r.get("seed") for r in official}, key=T.sort_key):
-        groups.append((f"official protocol, seed {s}",
+        groups.append(("official", f"official protocol, seed {s}",
                        [r for r in official if r.get("seed") == s]))
     few = [r for r in sel if _protocol(r) == "fewshot"]
     for name in sorted({str(r.get("protocol_name")) for r in few}):
-        groups.append((f"few-shot {name.removeprefix('fewshot-')}",
+        groups.append(("fewshot", f"few-shot {name.removeprefix('fewshot-')}",
                        [r for r in few if str(r.get("protocol_name")) == name]))
     other = [r for r in sel if _protocol(r) not in ("official", "fewshot")]
     for d in sorted({str(r.get("data")) for r in other}):
         for s in sorted({r.get("seed") for r in other}, key=T.sort_key):
             g = [r for r in other if str(r.get("data")) == d and r.get("seed") == s]
             if g:
-                groups.append((f"{d}, seed {s}", g))
-    panels = [(name, c) for name, g in groups if (c := _roc_curves(g))]
+                groups.append((f"other {d}", f"{d}, seed {s}", g))
+    panels = [(name, c) for _, name, g in groups if (c := _roc_curves(g))]
     if len(panels) == 1:
         name, curves = panels[0]
         out.append((f"Frame-level ROC, {name}", P.roc_figure(curves, f"Frame ROC: {name}"),
@@ -379,10 +380,10 @@ def frame_figures(runs: Sequence[T.Run], max_timelines: int = 2) -> list[tuple[s
                     "each legend)."))
     # timelines: the first group of each protocol first (the official protocol's and the
     # few-shot Table 2's comparison), then the others, up to max_timelines
-    kinds = [name.split(" ")[0] for name, _ in groups]
-    first = [i for i, k in enumerate(kinds) if k not in kinds[:i]]
-    order_ = first + [i for i in range(len(groups)) if i not in first]
-    for name, g in [groups[i] for i in order_][:max_timelines]:
+    kinds = [kind for kind, _, _ in groups]
+    first = [kinds.index(k) for k in dict.fromkeys(kinds)]
+    chosen = [*first, *(i for i in range(len(groups)) if i not in first)][:max_timelines]
+    for _, name, g in [groups[i] for i in chosen]:
         order = _method_order(g)  # the same colours as in the ROC figure
         g = sorted(g, key=lambda r: order.index(str(r.get("method"))))
         series = [(_run_label(r, g), f) for r in g

@@ -102,9 +102,8 @@ def _colours(names: Sequence[str]) -> dict[str, str]:
     # variants ("ADNL (neg_loss=naive)") can take it, in every figure
     for n in sorted(dict.fromkeys(names), key=lambda n: (len(str(n)), str(n))):
         start = zlib.crc32(str(n).encode()) % len(PALETTE)
-        free = [PALETTE[(start + k) % len(PALETTE)] for k in range(len(PALETTE))
-                if PALETTE[(start + k) % len(PALETTE)] not in chosen.values()]
-        chosen[n] = free[0] if free else PALETTE[start]
+        ring = PALETTE[start:] + PALETTE[:start]  # its own colour, then the ones after it
+        chosen[n] = next((c for c in ring if c not in chosen.values()), ring[0])
     return {n: chosen[n] for n in dict.fromkeys(names)}
 
 

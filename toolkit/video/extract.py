@@ -675,9 +675,7 @@ def run_extract(
     else:
         per_video, unmatched = {}, pd.DataFrame(columns=list(LABEL_COLUMNS))
     regions, regions_outside = regions_for_videos(cfg.regions, root, videos)
-    if out.exists() and not out.is_dir():
-        raise AdtkError(f"{out}: exists and is not a folder; --out takes the output folder")
-    writable_folder(out)
+    writable_folder(out, "output folder (--out)")
     res = ExtractResult(out=out, manifest=out / "manifest.parquet", videos=len(videos))
     res.not_videos = not_videos
     res.regions_outside = regions_outside
