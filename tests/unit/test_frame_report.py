@@ -139,6 +139,8 @@ def test_frame_figures_and_report(tmp_path):
     assert "Reported elsewhere, not measured here" in html
     assert "Frame scores per test clip" in html and "frame AUROC micro" in html
     assert (rep.tables_dir / "ped2_official.csv").is_file()
+    # the Ped2 table comes before the per-split table of crop-level AUROCs
+    assert html.index("UCSD Ped2, official protocol") < html.index("test AUROC per sample")
 
 
 def test_timelines_show_the_official_and_the_fewshot_comparison(tmp_path):

@@ -157,3 +157,26 @@ def test_no_validation_chart_for_runs_without_a_validation_auc(tmp_path, write_r
         pd.read_parquet(h).assign(val_auc=float("nan")).to_parquet(h)
     figs, _ = comparison_figures(T.load_runs(tmp_path))
     assert figs and not any("Validation" in f.title for f in figs)
+
+
+def test_only_long_tokens_may_break_inside_a_word_in_wide_tables():
+    """A wide table's labels wrap to fit the page; "appearance" must not come out as
+    "appear / ance", while a file name too long for its column still may break."""
+    import re
+
+    name = "ped2-fewshot-k3-seed12.parquet"
+    t = T.Table("k", "wide", ["Method", "Input"], [f"c{i}" for i in range(10)],
+                [T.Row(["AAE (baseline)", "appearance"], [T.Cell(0.5)] * 10),
+                 T.Row([name, "motion"], [T.Cell(0.5)] * 10)])
+    html = R.render({
+        "title": "t", "generated": "now", "runs_dir": "r", "n_runs": 1, "n_finished": 1,
+        "failed": [], "incomplete": [], "common": [], "experiments": [], "synthetic": [],
+        "tables": [t], "tables_dir": "tables", "comparison_figures": [],
+        "comparison_note": "", "views": [], "run_fig_note": "", "environment": [],
+        "credits": [], "headline": [],
+    })
+    assert 'class="data many"' in html
+    cells = dict((text, cls) for cls, text in re.findall(r'<td( class="long")?>([^<]*)</td>',
+                                                         html))
+    assert cells["appearance"] == "" and cells["AAE (baseline)"] == ""
+    assert cells[name] == ' class="long"'

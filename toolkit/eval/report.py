@@ -637,6 +637,10 @@ def run_view(
     return view
 
 
+#: characters of one word beyond which a table label may break inside it
+LONG_WORD = 16
+
+
 # --- the whole report -----------------------------------------------------------------------
 
 
@@ -650,6 +654,9 @@ def _environment() -> Any:
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
     )
+    # a table label holding a token too long for a narrow column (a path, a file name): only
+    # such cells may break inside a word (see the template's CSS)
+    env.filters["long_word"] = lambda text: any(len(w) > LONG_WORD for w in str(text).split())
     env.filters["csv_uri"] = lambda text: (
         "data:text/csv;base64," + base64.b64encode(text.encode()).decode("ascii"))
     return env
@@ -693,7 +700,9 @@ def build_report(
     from toolkit.eval.suite_tables import figure_runs, read_plan
 
     plan = read_plan(runs_dir)
-    tables = [*T.all_tables(runs), *FR.frame_tables(runs, plan)]
+    # frame-level tables (a suite's parts and its paper tables) first: they are what such a
+    # report is for; the per-split tables of every run's crop-level AUROC follow them
+    tables = [*FR.frame_tables(runs, plan), *T.all_tables(runs)]
     for t in tables:  # say it wherever results from generated data are shown
         for data, what in synthetic.items():
             if _uses(t, data, runs):
