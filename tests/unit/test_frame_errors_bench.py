@@ -1,8 +1,8 @@
 """benchmarks/frame_errors.py: the split of a run's lost frame AUROC adds up to 1 - AUROC
 (scikit-learn's), ties counted half, on a real run folder evaluated by adtk's frame code."""
 
-import importlib.util
 import json
+import runpy
 from pathlib import Path
 
 import numpy as np
@@ -20,18 +20,16 @@ TRAIN = ["train/train_01.mp4"]
 TEST = ["test/test_01.mp4", "test/test_02.mp4"]
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("frame_errors_bench", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def _bench() -> dict:
+    """The script's functions (run as a file, as a user would: benchmarks is no package)."""
+    return runpy.run_path(str(BENCH), run_name="frame_errors_bench")
 
 
 def test_wrong_pairs_count_ties_half_and_sum_to_one_minus_auroc():
     mod = _bench()
     y = np.array([1, 1, 0, 0, 0, 1], bool)
     s = np.array([0.9, 0.5, 0.5, 0.7, 0.1, 0.2])
-    by_normal, by_abnormal = mod.wrong_pairs(y, s)
+    by_normal, by_abnormal = mod["wrong_pairs"](y, s)
     # normal 0.5: ties abnormal 0.5 (half) and beats abnormal 0.2; 0.7: beats 0.5 and 0.2
     assert by_normal.tolist() == [0, 0, 1.5, 2, 0, 0]
     assert by_abnormal.tolist() == [0, 1.5, 0, 0, 0, 2]
@@ -65,7 +63,7 @@ def test_a_run_folder_splits_its_loss_by_top_crop_and_by_clip(tmp_path):
     fl.to_csv(tmp_path / "fl.csv", index=False)
     F.evaluate_run(run, F.FrameEvalConfig(str(tmp_path / "fl.csv")))
 
-    got = _bench().analyse(run, ["test_02"])
+    got = _bench()["analyse"](run, ["test_02"])
     fs = pd.read_parquet(run / "frame_scores.parquet")
     micro = roc_auc_score(fs["abnormal"], fs["score"])
     assert got["micro"] == pytest.approx(micro)
