@@ -85,8 +85,15 @@ class _MethodSettingsCommand(click.Command):
 
 
 
-def _executor_options(what: str):
-    """--executor and its Ray settings, shared by the commands that run many tasks."""
+#: --ray-cpus / --ray-gpus of adtk extract (one task per video, or chunk)
+_VIDEO_CPUS = "Ray: CPUs each video's task reserves (default: 1)."
+_VIDEO_GPUS = ("Ray: GPUs each video's task reserves (default: 0.25 with the torchvision "
+               "detector on CUDA, or on device auto where the cluster has GPUs; 0 otherwise).")
+
+
+def _executor_options(what: str, cpus_help: str = _VIDEO_CPUS, gpus_help: str = _VIDEO_GPUS):
+    """--executor and its Ray settings, shared by the commands that run many tasks; the
+    defaults of --ray-cpus / --ray-gpus differ per command, so each says its own."""
     opts = [
         click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
                      show_default=True,
@@ -97,12 +104,8 @@ def _executor_options(what: str):
         click.option("--ray-address", default=None,
                      help="Ray cluster to use (e.g. auto, or head-node:6379). Default: the "
                      "running cluster if there is one, else a local Ray for this command."),
-        click.option("--ray-cpus", type=float, default=None,
-                     help="Ray: CPUs each task reserves (default: 1 per video; a run's "
-                     "--threads, else 1)."),
-        click.option("--ray-gpus", type=float, default=None,
-                     help="Ray: GPUs each task reserves (default: 1 per CUDA run; 0.25 per video "
-                     "with the torchvision detector on CUDA; 0 otherwise)."),
+        click.option("--ray-cpus", type=float, default=None, help=cpus_help),
+        click.option("--ray-gpus", type=float, default=None, help=gpus_help),
         click.option("--retries", type=int, default=None,
                      help="Times a task whose worker process died (crash, out of memory, "
                      "kill -9) is tried again before it counts as failed.  [default: 2]"),
@@ -158,7 +161,13 @@ def _manifest_file(path: str) -> str:
 @click.option(
     "--config", type=click.Path(dir_okay=False), default=None, help="YAML file (split: section)."
 )
-def split_command(manifests, out, group_by, ratios, seed, holdout_events, config) -> None:
+@click.option(
+    "--allow-incomplete", is_flag=True,
+    help="Split the manifest of an adtk extract that did not finish (interrupted, or with "
+    "failed videos), with a warning; by default it is refused.",
+)
+def split_command(manifests, out, group_by, ratios, seed, holdout_events, config,
+                  allow_incomplete) -> None:
     """Assign whole groups of MANIFESTS (merged) to train/val/test; write a split manifest.
 
     Each of MANIFESTS is a crop manifest file or the folder adtk extract wrote."""
@@ -174,7 +183,8 @@ def split_command(manifests, out, group_by, ratios, seed, holdout_events, config
         seed=seed,
         holdout_events=tuple(holdout_events) or None,
     )
-    res = split_manifests([_manifest_file(m) for m in manifests], out, cfg)
+    res = split_manifests([_manifest_file(m) for m in manifests], out, cfg,
+                          allow_incomplete=allow_incomplete)
     click.echo(res.report())
     for w in res.warnings:
         click.echo(f"Warning: {w}", err=True)
@@ -192,14 +202,15 @@ def inspect_command(manifest, group_by) -> None:
     """Print the summary table, provenance and schema problems of a crop or split manifest
     (MANIFEST: the file, or the folder adtk extract wrote).
 
-    Exits with 1 when the manifest has schema problems, a group in two splits, or crop
-    images missing from disk (a sample of its paths is checked).
+    Exits with 1 when the manifest has schema problems, a group in two splits, crop images
+    missing from disk (a sample of its paths is checked), or comes from an adtk extract that
+    has not finished.
     """
     from toolkit.data.inspect import inspect_manifest
 
     found = inspect_manifest(_manifest_file(manifest), group_by)
     click.echo(found.text)
-    if (found.problems or found.missing_images
+    if (found.problems or found.missing_images or found.incomplete
             or (found.summary is not None and found.summary.leaked_groups)):
         sys.exit(1)
 
@@ -345,7 +356,12 @@ def _method_names():
               help="Per-epoch progress: a bar on a terminal, else a plain line per epoch, at "
               "most one per 10 s and run (default; with --jobs > 1 always lines); --progress "
               "forces bars, --no-progress shows none.")
-@_executor_options("runs")
+@_executor_options(
+    "runs",
+    "Ray: CPUs each run reserves, and the threads it trains with (default: the run's "
+    "--threads where given, else 1).",
+    "Ray: GPUs each run reserves (default: 1 per run with --device cuda; with --device auto, "
+    "1 where the cluster has GPUs, else 0; 0 with --device cpu).")
 def bench_command(methods, out, force, config, suite, jobs, with_report, progress,
                   frame_labels, frame_aggregate, frame_topk, frame_smooth,
                   frame_smooth_filter, track_smooth, labelled_clips,
@@ -421,7 +437,10 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
         click.echo(
             f"{o.cfg.method:<9} {o.cfg.run_id}  test AUROC "
             f"{_no_auroc_why(m) if auc is None else f'{auc:.4f}'}  "
-            f"({m.get('epochs')} epochs, {m.get('wall_time_s', 0):.1f} s)  {o.folder}"
+            f"({m.get('epochs')} epochs, {m.get('wall_time_s', 0):.1f} s"
+            + (f", resumed from epoch {m['resumed_from_epoch']}" if m.get("resumed_from_epoch")
+               and o.status != "skipped" else "")
+            + f")  {o.folder}"
             + ("  [finished earlier, skipped]" if o.status == "skipped" else "")
         )
 
@@ -591,8 +610,12 @@ class _Seconds(click.ParamType):
 @click.option("--hog-upscale", type=float,
               help="Enlarge small moving regions up to this factor for HOG.  [default: 1]")
 @click.option("--labels", type=click.Path(path_type=str),
-              help="CSV: video,start_s,end_s,label,event (video relative to INPUT; where a "
-              "normal and an abnormal interval overlap, abnormal wins).")
+              help="CSV: video,start_s,end_s,label[,event] (video relative to INPUT; times in "
+              "seconds, m:ss or h:mm:ss, end_s 'end' for the video's end; start_s <= t < "
+              "end_s). Where a normal and an abnormal interval overlap, abnormal wins; where "
+              "two abnormal ones with different events overlap, the later line's event. Time "
+              "outside every interval is unlabeled, unless a folder named normal / abnormal "
+              "on the video's path says otherwise.")
 @click.option("--regions", type=click.Path(path_type=str),
               help="CSV of anomalous object boxes: video,frame_idx,time_s,x,y,w,h,area_px. "
                    "Videos with rows get object-level labels (a crop is abnormal when its box "
@@ -639,15 +662,22 @@ def extract_cmd(input_path, out, config_path, progress, executor, ray_address, r
 
     INPUT is a video file or a folder searched recursively for videos. Writes OUT/videos/...
     crops (the box and the oversize box, 2.5x width, 1.5x height) and OUT/manifest.parquet.
-    Re-running skips finished videos; failures are listed and saved in OUT/failures.csv. Exit
-    code 1 when any video failed, 2 for bad options or input.
+    Re-running skips finished videos; failures are listed and saved in OUT/failures.csv. Until
+    every video is done (interrupted, failed) the manifest says it is incomplete, and adtk
+    split refuses it. Exit code 1 when any video failed, 2 for bad options or input, 130 when
+    interrupted (Ctrl-C, SIGTERM; run the same command to resume).
     """
     from toolkit.config import ExtractConfig, resolve
-    from toolkit.video.extract import run_extract
+    from toolkit.video.extract import ExtractInterrupted, run_extract
 
     cfg = resolve(ExtractConfig, config_path, "extract", **flags)
     ex = _executor_config(executor, ray_address, ray_cpus, ray_gpus, retries)
-    res = run_extract(input_path, out, cfg, progress=progress, executor=ex)
+    try:
+        res = run_extract(input_path, out, cfg, progress=progress, executor=ex,
+                          on_note=lambda n: click.echo(f"note: {n}"))
+    except ExtractInterrupted as e:
+        click.echo(str(e), err=True)
+        sys.exit(130)  # the shell's code for a Ctrl-C
     click.echo(res.summary())
     if res.failed:
         sys.exit(1)

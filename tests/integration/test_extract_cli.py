@@ -314,3 +314,39 @@ def test_another_input_into_the_same_out_is_refused_and_the_manifest_kept(tmp_pa
     # the same input again (spelled differently) resumes as before
     r2 = run([str(tmp_path / "a" / ".." / "a"), "--out", str(out)])
     assert r2.exit_code == 0 and "1 already done" in r2.output
+
+
+def test_a_labels_file_with_an_empty_video_cell_is_one_error_line(tmp_path):
+    make_video(tmp_path / "in" / "cam.avi", seconds=2, walkers=1)
+    lab = tmp_path / "labels.csv"
+    lab.write_text("video,start_s,end_s,label,event\n\ncam.avi,0,45,normal,\n,0:33,0:45,abnormal,"
+                   "bike\n")
+    r = run([str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--labels", str(lab)])
+    assert r.exit_code == 2
+    assert r.output.strip() == f"Error: {lab}: line 4: video is empty"
+
+
+def test_extract_notes_what_the_labels_leave_unlabeled_or_to_chance(tmp_path):
+    src = tmp_path / "in"
+    make_video(src / "a.avi", seconds=8, walkers=1)
+    make_video(src / "b.avi", seconds=2, walkers=1, seed=1)
+    lab = tmp_path / "labels.csv"
+    lab.write_text("video,start_s,end_s,label,event\na.avi,0:01,0:04,abnormal,bike\n"
+                   "a.avi,3,30,abnormal,fight\n")
+    r = run([str(src), "--out", str(tmp_path / "o"), "--labels", str(lab), "--workers", "1",
+             "--chunk", "4s", "--chunk-warmup", "6s"])
+    assert r.exit_code == 0, r.output
+    notes = [line for line in r.output.splitlines() if line.startswith("note: ")]
+    assert notes[0].startswith("note: labels: 1 of 2 video(s) have no row in the labels file: "
+                               "b.avi; their crops are unlabeled")
+    assert notes[1].startswith("note: labels: 1 video(s) have abnormal rows only: a.avi; time "
+                               "outside their intervals is unlabeled, not normal")
+    assert "a.avi,0,end,normal" in notes[1]
+    assert "lines 2 and 3 of a.avi (bike 1-4 s, fight 3-30 s): the overlap gets fight" in notes[2]
+    assert "line 3 (a.avi, end_s 30, the video is 8.0 s long)" in notes[3]
+    assert notes[4].startswith("note: --chunk 4s with --chunk-warmup 6s: each chunk decodes "
+                               "more warm-up than its own span")
+    df = read_manifest(tmp_path / "o" / "manifest.parquet")
+    assert set(df.loc[df["video"] == "b.avi", "label"]) == {"unlabeled"}
+    assert set(df.loc[df["time_s"].between(3, 3.9) & (df["video"] == "a.avi"), "event"]) == \
+        {"fight"}

@@ -150,3 +150,23 @@ def test_a_crashed_chunk_fails_its_video_and_the_rerun_redoes_only_that_chunk(
     again = run_extract(long_clip.parent, tmp_path / "out", cfg, False)
     assert (again.done, again.chunks_done, again.chunks_skipped, again.failed) == (1, 1, 3, [])
     assert len(read_manifest(again.manifest)) > 100
+
+
+def test_a_warm_up_longer_than_the_chunk_is_noted_with_its_cost():
+    from toolkit.video.chunks import chunk_warmup_note
+
+    # 4:15 at 10 fps: 5 chunks, the 4 after the first read 60 + 3 x 120 s of warm-up (2.65x)
+    info = VideoInfo("x", 10.0, 2550, 320, 240)
+    frames = {0: info.frame_count, 1: 100}
+    for chunk, warm, expect in ((60, 120, "2.7x"), (600, 120, None), (60, 30, None)):
+        cfg = ExtractConfig(fps=5, chunk_s=chunk, chunk_warmup_s=warm, batch=8)
+        spans = {0: plan_spans(info, cfg), 1: [Span()]}
+        note = chunk_warmup_note(cfg, spans, frames)
+        if expect is None:
+            assert note is None
+            continue
+        assert note.startswith("--chunk 1m with --chunk-warmup 2m: each chunk decodes more "
+                               "warm-up than its own span, so the 1 chunked video(s) are "
+                               f"decoded {expect}")
+    cfg = ExtractConfig(fps=5, chunk_s=0, chunk_warmup_s=120)  # chunking off: nothing to say
+    assert chunk_warmup_note(cfg, {0: [Span()]}, frames) is None

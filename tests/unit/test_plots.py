@@ -201,3 +201,21 @@ def test_a_method_keeps_its_colour_beside_other_variants():
                      "ADNL (neg_loss=scaled)", "Fusion (geometric mean)"])
     for name in ("AAE (baseline)", "ADNL"):
         assert frame[name] == crop[name], name
+
+
+def test_a_known_method_has_its_own_colour_in_every_report():
+    """A report without ADNL must not draw the baseline in ADNL's colour (it did: colours
+    were chosen per figure from the names present)."""
+    from toolkit.eval.plots import METHOD_COLOURS, _colours
+    from toolkit.eval.tables import method_name
+
+    names = {m: method_name(m) for m in METHOD_COLOURS}
+    assert len(set(METHOD_COLOURS.values())) == len(METHOD_COLOURS)
+    for m, name in names.items():
+        assert _colours([name])[name] == METHOD_COLOURS[m]
+    alone = _colours([names["baseline"], names["deepsad"]])
+    assert alone[names["baseline"]] == METHOD_COLOURS["baseline"] != METHOD_COLOURS["adnl"]
+    # ADNL's only curve, a variant, keeps ADNL's colour; other names avoid the methods' ones
+    weak = "ADNL (weak labels: mil-once, margin 4)"
+    assert _colours([names["baseline"], weak])[weak] == METHOD_COLOURS["adnl"]
+    assert _colours(["run 7"])["run 7"] not in METHOD_COLOURS.values()

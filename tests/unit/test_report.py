@@ -180,3 +180,39 @@ def test_only_long_tokens_may_break_inside_a_word_in_wide_tables():
                                                          html))
     assert cells["appearance"] == "" and cells["AAE (baseline)"] == ""
     assert cells[name] == ' class="long"'
+
+
+def test_run_details_name_the_kept_epoch_and_the_negatives_used(tmp_path, write_run):
+    """The kept model's val AUC beside the best (another epoch), and the training anomalies as
+    what they are: available, and how many the choice used (not n_train_abnormal as 'used')."""
+    import pandas as pd
+
+    d = write_run(tmp_path, method="adnl", dataset="manifest", data="dm/x.parquet",
+                  anomaly_digit=None, params={"neg_select": "mil-once"},
+                  extra_metrics={"best_epoch": 1, "best_val_auc": 0.9, "selected_epoch": 3,
+                                 "n_train_abnormal": 681, "neg_select": "mil-once"})
+    h = pd.read_parquet(d / "history.parquet")
+    h["val_auc"] = [0.9, 0.5, 0.4]
+    h["neg_selected"] = [float("nan"), 89.0, 89.0]
+    h.to_parquet(d / "history.parquet")
+    (r,) = T.load_runs(tmp_path)
+    v = R.run_view(r, None, with_figures=False)
+    metrics = dict(v.metrics)
+    assert metrics["val AUC of the kept model, epoch 3 (last)"] == "0.4"
+    assert metrics["best val AUC, epoch 1 (not kept)"] == "0.9"
+    assert "best val AUC" not in metrics
+    split = dict(v.split)
+    assert split["train abnormal crops (labelled), available"] == "681"
+    assert split["of those used as negatives (mil-once)"] == "89 per epoch (epochs 2-3)"
+
+
+def test_common_settings_leave_out_what_only_some_methods_have(tmp_path, write_run):
+    write_run(tmp_path, method="baseline", params={})
+    write_run(tmp_path, method="adnl", params={"neg_bound": "margin", "neg_select": "mil-once"})
+    runs = T.load_runs(tmp_path)
+    common, _ = R.what_was_run(runs)
+    assert not any(c.startswith(("Neg bound", "Neg select", "Neg. loss")) for c in common)
+    assert "Anomaly digit = 0" in common
+    [adnl] = R.method_settings(runs)
+    assert adnl.startswith("ADNL: ") and "Neg bound = margin" in adnl
+    assert "Neg select = mil-once" in adnl

@@ -166,7 +166,7 @@ def test_table2_breaks_a_crop_tie_by_natural_order_not_folder_order(tmp_path, wr
     runs = T.load_runs(tmp_path)
     for order in (runs, runs[::-1]):
         [t2] = T.table2(order)
-        assert "normal crops" in t2.title and t2.rows[0].cells[0].value == 0.6
+        assert "--crop normal" in t2.title and t2.rows[0].cells[0].value == 0.6
 
 
 def test_a_manifest_resplit_under_the_same_path_never_pools_with_the_old_one(tmp_path, write_run):
@@ -269,3 +269,28 @@ def test_unseen_table_for_held_out_events_of_a_manifest(tmp_path, write_run):
     [t] = T.unseen_table(T.load_runs(tmp_path))
     assert t.rows[0].labels[:3] == ["ADNL", "seen events", "cart"]
     assert [c.value for c in t.rows[0].cells] == [0.9, 0.6, 0.8]
+
+
+def test_a_weak_label_adnl_row_says_so_even_alone(tmp_path, write_run):
+    """An ADNL run whose negatives were chosen per frame and bounded is not the paper's ADNL:
+    its row says so in every table, even as the only ADNL run (no varying column shows it)."""
+    common = {"dataset": "manifest", "data": "dm/x.parquet", "anomaly_digit": None, "seed": 1}
+    weak = {"params": {"neg_select": "mil-once", "neg_bound": "margin", "neg_margin": 4.0}}
+    write_run(tmp_path, method="baseline", auroc=0.6, **common)
+    write_run(tmp_path, method="adnl", auroc=0.7, extra_metrics={
+        "train_label_source": "interval", "selected_epoch": 2, "best_epoch": 1,
+        "best_val_auc": 0.8, "selected_val_auc": 0.55}, **common, **weak)
+    runs = T.load_runs(tmp_path)
+    [t2] = T.table2(runs)
+    assert [r.labels[0] for r in t2.rows] == ["AAE (baseline)",
+                                              "ADNL (weak labels: mil-once, margin 4)"]
+    assert "Table 2" not in t2.title and "normal crops" not in t2.title
+    assert "ADNL (weak labels: mil-once, margin 4)" in t2.to_latex()
+    [runs_t] = T.runs_tables(runs)
+    row = next(r for r in runs_t.rows if r.labels[1].startswith("ADNL"))
+    kept, best = (runs_t.columns.index(c) for c in ("Val AUC, kept epoch", "Best val AUC"))
+    assert (row.cells[kept].value, row.cells[best].value) == (0.55, 0.8)
+    # where the table has a column for a setting, the label leaves it to the column
+    r = next(r for r in runs if r.get("method") == "adnl")
+    assert T.method_label(r, ["neg_select"]) == "ADNL (weak labels: margin 4)"
+    assert T.method_label(r, ["neg_select", "neg_bound"]) == "ADNL"

@@ -35,6 +35,8 @@ class Inspection:
     lines: list[str]
     #: sampled crop image paths that are not on disk (moved or deleted crops)
     missing_images: int = 0
+    #: the ``incomplete`` metadata of a crop manifest whose adtk extract has not finished
+    incomplete: dict | None = None
 
     @property
     def text(self) -> str:
@@ -61,6 +63,13 @@ def inspect_manifest(path: str | os.PathLike, group_by: str | None = None) -> In
     group_by = group_by or meta.get("group_by") or "sequence_id"
 
     lines = [f"{path}: {kind} manifest, {table.num_rows} crops"]
+    incomplete = meta.get("incomplete") if isinstance(meta.get("incomplete"), dict) else None
+    if incomplete:
+        lines.append(f"INCOMPLETE: {mf.incomplete_text(incomplete)}")
+    for i in meta.get("inputs") or []:  # a split made with --allow-incomplete
+        if isinstance(i, dict) and isinstance(i.get("incomplete"), dict):
+            lines.append(f"note: input {i.get('path')} was incomplete when split "
+                         f"(--allow-incomplete): {mf.incomplete_text(i['incomplete'])}")
     summary = None
     try:
         summary = _summary(table, kind, group_by, meta)
@@ -83,7 +92,8 @@ def inspect_manifest(path: str | os.PathLike, group_by: str | None = None) -> In
         lines += [f"  - {p}" for p in problems]
     else:
         lines.append("schema: ok")
-    return Inspection(path, kind, table.num_rows, problems, summary, meta, lines, missing)
+    return Inspection(path, kind, table.num_rows, problems, summary, meta, lines, missing,
+                      incomplete)
 
 
 def _label_sources(table: pa.Table) -> list[str]:

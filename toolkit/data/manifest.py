@@ -299,6 +299,27 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
+def incomplete_text(inc: Mapping[str, Any]) -> str:
+    """An unfinished ``adtk extract`` in words, from its manifest's ``incomplete`` metadata
+    (what ``adtk inspect`` and ``adtk split`` say about it)."""
+
+    def names(vs: list[str]) -> str:
+        return ", ".join(vs[:3]) + (" ..." if len(vs) > 3 else "")
+
+    missing, failed = list(inc.get("missing") or []), list(inc.get("failed") or [])
+    what = []
+    if missing:
+        why = ", the run was interrupted" if inc.get("interrupted") else ""
+        what.append(f"{len(missing)} not yet{why}: {names(missing)}")
+    if failed:
+        what.append(f"{len(failed)} failed (listed in failures.csv): {names(failed)}")
+    return (
+        f"{inc.get('finished', '?')} of {inc.get('videos', '?')} videos extracted"
+        + (f" ({'; '.join(what)})" if what else "")
+        + "; run the same adtk extract command again to finish"
+    )
+
+
 def crops_root(path: str | os.PathLike, meta: Mapping[str, Any] | None = None) -> Path:
     """The folder that ``path`` / ``path_oversize`` values are relative to."""
     path = Path(path).resolve()

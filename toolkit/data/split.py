@@ -294,11 +294,15 @@ def _cover(
 # --- inputs -------------------------------------------------------------------------------
 
 
-def load_inputs(paths: Sequence[str | os.PathLike]) -> tuple[pa.Table, list[dict[str, Any]], Path]:
+def load_inputs(
+    paths: Sequence[str | os.PathLike], allow_incomplete: bool = False
+) -> tuple[pa.Table, list[dict[str, Any]], Path]:
     """Read, validate and merge crop (or split) manifests; paths rewritten to one common root.
 
     Returns the merged table (any old ``split`` column dropped), one info dict per input
-    (path, sha256, rows, crops root) and the common crops root (absolute).
+    (path, sha256, rows, crops root; ``incomplete`` where it came from an unfinished extract)
+    and the common crops root (absolute). A manifest of an unfinished ``adtk extract`` is an
+    error unless ``allow_incomplete``: a split of a third of the videos looks like a whole one.
     """
     if not paths:
         raise AdtkError("no input manifest given")
@@ -306,8 +310,16 @@ def load_inputs(paths: Sequence[str | os.PathLike]) -> tuple[pa.Table, list[dict
     for p in paths:
         p = Path(p)
         table = mf.read_table(p)
+        meta = mf.read_meta(p)
+        inc = meta.get("incomplete") if isinstance(meta.get("incomplete"), dict) else None
         if table.num_rows == 0:
-            raise ManifestError(f"{p}: empty manifest (no rows)")
+            raise ManifestError(f"{p}: empty manifest (no rows)"
+                                + (f": {mf.incomplete_text(inc)}" if inc else ""))
+        if inc and not allow_incomplete:
+            raise AdtkError(
+                f"{p}: INCOMPLETE: {mf.incomplete_text(inc)}; or give --allow-incomplete to "
+                "split the finished videos only"
+            )
         if "split" in table.column_names:
             table = table.drop_columns(["split"])  # re-splitting a split manifest
         infos.append(
@@ -318,7 +330,9 @@ def load_inputs(paths: Sequence[str | os.PathLike]) -> tuple[pa.Table, list[dict
                 "crops_root": str(mf.crops_root(p)),
             }
         )
-        motion = mf.read_meta(p).get("motion_channels")
+        if inc:
+            infos[-1]["incomplete"] = inc
+        motion = meta.get("motion_channels")
         if motion:  # how the motion crops were made: bench needs it (their flip)
             infos[-1]["motion_channels"] = motion
         tables.append(table.replace_schema_metadata(None))
@@ -386,11 +400,16 @@ class SplitResult:
 
 
 def split_manifests(
-    inputs: Sequence[str | os.PathLike], out: str | os.PathLike, cfg: SplitConfig | None = None
+    inputs: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    cfg: SplitConfig | None = None,
+    allow_incomplete: bool = False,
 ) -> SplitResult:
     """Merge ``inputs``, assign every group to train/val/test, write ``out`` atomically.
 
     All checks run before anything is written; on error no file is created or replaced.
+    ``allow_incomplete``: split the manifest of an unfinished ``adtk extract`` (with a
+    warning) instead of refusing it.
     """
     cfg = cfg or SplitConfig()
     out = Path(out)
@@ -398,7 +417,7 @@ def split_manifests(
         raise AdtkError(f"--out {out}: is a folder; give the manifest file to write")
     if any(Path(p).resolve() == out.resolve() for p in inputs):
         raise AdtkError(f"--out {out}: is one of the inputs; write the split to another file")
-    table, infos, root = load_inputs(inputs)
+    table, infos, root = load_inputs(inputs, allow_incomplete)
     groups = group_codes(table, cfg.group_by)
     n_groups = int(groups.max()) + 1
     labels = label_codes(table)
@@ -448,8 +467,12 @@ def split_manifests(
         from toolkit.io import os_error_text
 
         raise AdtkError(f"--out {out}: cannot write it ({os_error_text(e)})") from None
+    unfinished = [
+        f"{i['path']}: incomplete: {mf.incomplete_text(i['incomplete'])}; this split holds "
+        "the finished videos only" for i in infos if i.get("incomplete")
+    ]
     return SplitResult(out=out, rows=table.num_rows, meta=meta, summary=summary, notes=notes,
-                       warnings=ratio_warnings(cfg.ratios))
+                       warnings=unfinished + ratio_warnings(cfg.ratios))
 
 
 def ratio_warnings(ratios: Sequence[float]) -> list[str]:

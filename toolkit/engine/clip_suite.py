@@ -182,6 +182,9 @@ def plan_suite(
     if not data.is_file():
         raise AdtkError(f"--data {given}: no such manifest file or folder")
     df = mf.read_manifest(data)
+    inc = mf.read_meta(data).get("incomplete")
+    if isinstance(inc, dict):  # a suite over the finished clips only would look complete
+        raise AdtkError(f"--data {data}: INCOMPLETE: {mf.incomplete_text(inc)}")
     if "split" in df.columns:
         raise AdtkError(
             f"--data {data}: is a split manifest; suite ped2 splits by clip itself, give the "

@@ -202,6 +202,7 @@ def plan(
     else:
         parts = suite_axes(suite, has_data) if suite else [{}]
     cfgs, seen = [], set()
+    weak_defaults: dict[str, None] = {}  # one note per method, data and choice (ordered)
     left_out: dict[str, int] = {}
     members: dict[str, list[str]] = {}  # suite part -> its run ids (shared runs in several)
     for part in parts:
@@ -227,7 +228,10 @@ def plan(
             if get_method(method).needs_abnormal and str(values.get("labelled_anomalies")) == "0":
                 left_out[method] = left_out.get(method, 0) + 1
                 continue
-            cfg = resolve_bench_config(config, **values)
+            auto: dict[str, Any] = {}
+            cfg = resolve_bench_config(config, chosen=auto, **values)
+            if auto:
+                weak_defaults.setdefault(_weak_note(cfg, auto), None)
             if tag is not None:
                 members.setdefault(tag, []).append(cfg.run_id)
             if cfg.run_id not in seen:
@@ -241,7 +245,67 @@ def plan(
     if notes is not None:
         notes += [f"left out {n} run(s) of {m} with --labelled-anomalies 0 (it needs at least "
                   "one labelled anomaly)" for m, n in left_out.items()]
+        notes += list(weak_defaults)
+        notes += incomplete_notes(cfgs) + unlabeled_notes(cfgs)
     return cfgs
+
+
+def _weak_note(cfg: Any, auto: dict[str, Any]) -> str:
+    """One line: which settings ``auto`` chose for frame-level training labels, why, and the
+    flags that give the paper's form (what they resolve to with region labels)."""
+    from toolkit.methods import all_settings
+
+    settings = all_settings()
+    choices = {k: v for k, v in auto.items() if k != "_source"}
+    chose = " and ".join(
+        f"{settings[k].flag} auto chose {new}"
+        + (f" ({settings['neg_margin'].flag} {cfg.params.get('neg_margin'):g})"
+           if new == "margin" and cfg.params.get("neg_margin") is not None else "")
+        for k, (new, _) in choices.items())
+    paper = " ".join(f"{settings[k].flag} {old}" for k, (_, old) in choices.items())
+    return (f"{cfg.method} on {cfg.data}: its training anomalies have {auto['_source']} "
+            f"(frame-level) labels, where an abnormal frame's crops may be normal objects beside "
+            f"the anomaly, so {chose}; the paper's unbounded form: {paper}")
+
+
+def incomplete_notes(cfgs: Sequence) -> list[str]:
+    """A line per split manifest made with ``adtk split --allow-incomplete``: its runs see only
+    the videos an unfinished ``adtk extract`` had done, which bench says before training."""
+    from toolkit.data import manifest as mf
+
+    out = []
+    for data in dict.fromkeys(str(c.data) for c in cfgs if c.data):
+        try:
+            inputs = mf.read_meta(data).get("inputs") or []
+        except (OSError, ValueError):
+            continue  # the loader says what is wrong with it
+        for i in inputs:
+            if isinstance(i, dict) and isinstance(i.get("incomplete"), dict):
+                out.append(f"{data}: split from an unfinished extraction (--allow-incomplete): "
+                           f"{i.get('path')}: {mf.incomplete_text(i['incomplete'])}")
+    return out
+
+
+def unlabeled_notes(cfgs: Sequence) -> list[str]:
+    """A line per manifest whose val or test crops include ``unlabeled`` ones: those are left
+    out of scoring (they are neither normal nor abnormal), which bench says rather than drop
+    them silently."""
+    from toolkit.data.datasets import split_label_counts
+
+    out = []
+    for data, sha in dict.fromkeys((c.data, c.data_sha256) for c in cfgs if c.data):
+        counts = split_label_counts(str(data), sha)
+        parts = []
+        for split in ("test", "val"):
+            n = sum(v for (s, _), v in counts.items() if s == split)
+            unl = counts.get((split, "unlabeled"), 0)
+            if unl:
+                parts.append(f"{unl} of {n} {split} crops")
+        if parts:
+            out.append(f"{data}: {' and '.join(parts)} are unlabeled and left out of scoring "
+                       "(a crop is scored only as normal or abnormal); label that footage "
+                       "(adtk extract --labels) to score them")
+    return out
 
 
 # --- running -------------------------------------------------------------------------------

@@ -48,12 +48,16 @@ _BENCH_FIELDS = frozenset(f.name for f in dataclasses.fields(BenchConfig))
 
 
 def resolve_bench_config(
-    yaml_path: str | os.PathLike | None = None, preset: str | None = None, **overrides: Any
+    yaml_path: str | os.PathLike | None = None, preset: str | None = None,
+    chosen: dict[str, Any] | None = None, **overrides: Any
 ) -> BenchConfig:
     """A complete BenchConfig: defaults -> YAML (``bench:`` section) -> preset -> flags.
 
     Flags that are None are ignored; preset values fill every field that is still unset.
     Checks every choice (method against the registry) so bad input fails before any work.
+    ``chosen``, when given, receives the method settings that ``auto`` resolved otherwise
+    than it would with region labels, because the training labels are frame-level: name ->
+    (value, the value with region labels), and ``"_source"``: where those labels came from.
     """
     from toolkit.data.datasets import CROP_SIZE, DATASETS, DIGIT_SETS, DIGIT_SIZES
     from toolkit.methods import all_settings, get_method, list_methods
@@ -137,7 +141,8 @@ def resolve_bench_config(
 
         # Checked now (--train-labels region on a manifest without region labels is one line
         # before any run folder); weak labels switch a method's auto settings (neg_select).
-        weak = weak_label_source(train_label_source(str(data), sha, cfg.train_labels))
+        source = train_label_source(str(data), sha, cfg.train_labels)
+        weak = weak_label_source(source)
     elif cfg.train_labels != "auto":
         raise AdtkError(f"--train-labels {cfg.train_labels} applies to crop manifests (--data); "
                         "a digit set's labels are its classes")
@@ -148,7 +153,14 @@ def resolve_bench_config(
             given if given is not None else method_preset.get(name, st.default))
     new_params = {}
     context = {"weak_labels": weak, "epochs": upd.get("epochs", cfg.epochs)}
-    for name, value in method_cls.resolve_settings(resolved, context).items():
+    final = method_cls.resolve_settings(resolved, context)
+    if weak and chosen is not None:
+        strong = method_cls.resolve_settings(resolved, {**context, "weak_labels": False})
+        auto = {k: (final[k], strong[k]) for k in final
+                if resolved[k] == "auto" and final[k] != strong.get(k)}
+        if auto:
+            chosen.update(auto, _source=source)
+    for name, value in final.items():
         if name in _BENCH_FIELDS:
             upd[name] = value
         else:
@@ -315,6 +327,9 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
 
         state = load_checkpoint(ckpt)  # loaded once: train() resumes from this same dict
         rows = list(state["history"])
+        # said on the terminal and in the log, not only in metrics.json afterwards
+        print(f"{cfg.method} {cfg.run_id}: resumed from epoch {state['epoch']} (of "
+              f"{cfg.epochs})", file=sys.stderr, flush=True)
     result = train(
         method,
         TrainData(data.train.x, data.train_abn.x, data.val.x, data.val.y,
@@ -375,14 +390,18 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
         best_val_auc=result.best_val_auc,
         best_epoch=result.best_epoch,
         selected_epoch=result.selected_epoch,
+        # the val AUC of the model kept and scored (with --select last, not the best's)
+        selected_val_auc=_val_auc_at(result.history, result.selected_epoch),
         epochs=result.epochs,
         n_train=len(data.train),
         n_train_abnormal=len(data.train_abn) if method.uses_abnormal else 0,
         n_val=len(data.val),
         wall_time_s=time.perf_counter() - t0 + _earlier_time(result),
-        # CPU seconds of this process (every thread) in this attempt: on a shared machine the
-        # wall time says how busy it was, this what the run itself cost
-        cpu_time_s=time.process_time() - c0,
+        # CPU seconds of this process (every thread), counted like wall_time_s: this attempt
+        # from start to end, plus the earlier attempts' training up to the checkpoint it
+        # resumed from; on a shared machine the wall time says how busy it was, this what the
+        # run itself cost
+        cpu_time_s=time.process_time() - c0 + result.earlier_cpu_s,
         train_images_per_s=result.images_per_s,
         resumed_from_epoch=result.resumed_from,
         device=_device_name(dev),
@@ -392,6 +411,15 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
     )
     ckpt.unlink(missing_ok=True)
     atomic_write_json(folder / "metrics.json", json_clean(m))  # last: its presence = finished
+
+
+def _val_auc_at(history: Any, epoch: int | None) -> float | None:
+    """The history's val AUC of ``epoch``; None where it has none (no val split)."""
+    if epoch is None or "val_auc" not in history.columns:
+        return None
+    row = history.loc[history["epoch"] == epoch, "val_auc"]
+    v = float(row.iloc[-1]) if len(row) else float("nan")
+    return None if v != v else v
 
 
 def _earlier_time(result: Any) -> float:

@@ -82,6 +82,9 @@ class TrainResult:
     train_time_s: float
     wall_time_s: float
     resumed_from: int = 0
+    #: CPU seconds of the earlier, interrupted sessions up to the checkpoint this one resumed
+    #: from (the counterpart of the cumulative ``time_s`` in the history)
+    earlier_cpu_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -280,6 +283,7 @@ def train(
     # *should* have had anomalies is checked by the caller (run_one), which knows the split.
     dev = torch.device(device) if isinstance(device, torch.device) else resolve_device(device)
     t_wall = time.perf_counter()
+    c_start = time.process_time()
     if dev.type == "cpu":
         # Denormal floats made CPU steps up to ~2x slower on noisy inputs (measured); flushing
         # them to zero changes nothing a reconstruction error can see.
@@ -320,6 +324,8 @@ def train(
         images, train_time = ck["images"], ck["train_time"]
         _set_rng_state(ck["rng"])
         start = ck["epoch"] + 1
+    # CPU seconds of earlier sessions (checkpoints written before this was kept: none)
+    earlier_cpu = float(resume_state.get("cpu_time", 0.0)) if resume_state is not None else 0.0
     resumed_from = start - 1
     time_offset = history[-1]["time_s"] if history else 0.0
 
@@ -415,6 +421,7 @@ def train(
                         "best_state": best_state,
                         "images": images,
                         "train_time": train_time,
+                        "cpu_time": earlier_cpu + time.process_time() - c_start,
                         "rng": _rng_state(),
                     },
                 )
@@ -441,6 +448,7 @@ def train(
         train_time_s=train_time,
         wall_time_s=time_offset + time.perf_counter() - t_wall,
         resumed_from=resumed_from,
+        earlier_cpu_s=earlier_cpu,
     )
 
 

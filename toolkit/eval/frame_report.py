@@ -124,7 +124,7 @@ def official_table(runs: Sequence[T.Run]) -> T.Table | None:
         group = [r for r in sel if str(r.get("method")) == m]
         for vals, g in T.group_runs(group, extra):
             cells = [_cell(g, k) for _, k in metrics] + [T.Cell(None)]
-            rows.append(T.Row([T.method_name(m), *map(str, vals)], cells))
+            rows.append(T.Row([T.method_label(g[0], extra), *map(str, vals)], cells))
     seeds = sorted({str(r.get("seed")) for r in sel})
     ped2 = _is_ped2(sel)
     paper_rows = []
@@ -223,7 +223,7 @@ def fewshot_tables(runs: Sequence[T.Run]) -> list[T.Table]:
                 n = sum(not c.empty for c in cells)
                 cells += [T.Cell(None if math.isnan(m) else m),
                           T.Cell(None if n < 2 else sd)]
-                rows.append(T.Row([T.method_name(vals[0]), *map(str, vals[1:])], cells))
+                rows.append(T.Row([T.method_label(g[0], fields), *map(str, vals[1:])], cells))
             rows.sort(key=lambda r: r.labels[0] != T.method_name("baseline"))
             out.append(T.Table(
                 key=f"{'ped2' if ped2 else 'frames'}_fewshot_k{k}_{metric}",
@@ -270,7 +270,7 @@ def _run_label(r: T.Run, group: Sequence[T.Run]) -> str:
     extra = [str(r.get(f)) for f in ("input", "crop", "neg_loss")
              if r.get(f) is not None and len({T.value_key(x.get(f)) for x in group
                                               if x.get("method") == r.get("method")}) > 1]
-    name = T.method_name(r.get("method"))
+    name = T.method_label(r)
     return f"{name} ({', '.join(extra)})" if extra else name
 
 

@@ -26,7 +26,7 @@ from toolkit.io import atomic_write_bytes
 NORMAL_COLOUR = "#2a9d8f"  # teal: normal
 ABNORMAL_COLOUR = "#e63946"  # red: abnormal
 PALETTE = ["#264653", "#e76f51", "#2a9d8f", "#e9c46a", "#8d5fd3", "#f4a261", "#457b9d",
-           "#6a994e", "#bc4749", "#5e548e"]
+           "#6a994e", "#bc4749", "#5e548e", "#9c6644", "#118ab2", "#d81159", "#7f7f7f"]
 DPI = 110
 
 
@@ -91,19 +91,44 @@ def roc_curve_of(name: str, scores: pd.DataFrame, auc: float) -> tuple:
     return (name, fpr, tpr, auc)
 
 
+#: A fixed colour per known method (registry name; "fusion" is the suite's fused run), so a
+#: method looks the same in every report whichever others it is shown with. Every other name
+#: takes a colour from :data:`PALETTE` by its checksum, avoiding these where it can.
+METHOD_COLOURS = {"baseline": "#264653", "ae": "#457b9d", "adnl": "#e76f51",
+                  "fusion": "#8d5fd3", "deepsad": "#2a9d8f", "classifier": "#e9c46a",
+                  "abc": "#6a994e"}
+
+
+def _method_colours() -> dict[str, str]:
+    """Display name ("ADNL", "AAE (baseline)") -> fixed colour, for the known methods."""
+    from toolkit.eval.tables import method_name
+
+    return {method_name(m): c for m, c in METHOD_COLOURS.items()}
+
+
 def _colours(names: Sequence[str]) -> dict[str, str]:
     """A colour per name (legend order kept) that does not depend on the order the names come
-    in, and is the same from figure to figure wherever it can be: each name's colour is chosen
-    from its own text (a checksum), the next free one where two names would share it."""
+    in, and is the same from figure to figure wherever it can be: a known method's display
+    name has its fixed colour (:data:`METHOD_COLOURS`), and so has the shortest of its
+    variants ("ADNL (weak labels: ...)") where the plain name is absent; any other name is
+    chosen from its own text (a checksum), the next free one where two names would share it."""
     import zlib
 
+    fixed = _method_colours()
     chosen: dict[str, str] = {}
-    # short names first: a method's plain name ("ADNL") gets its own colour before its
-    # variants ("ADNL (neg_loss=naive)") can take it, in every figure
-    for n in sorted(dict.fromkeys(names), key=lambda n: (len(str(n)), str(n))):
+    # short names first: a method's plain name ("ADNL") gets its colour before its variants
+    # ("ADNL (neg_loss=naive)") can take it, in every figure
+    order = sorted(dict.fromkeys(names), key=lambda n: (len(str(n)), str(n)))
+    for n in order:
+        base = next((f for f in fixed if str(n) == f or str(n).startswith(f + " (")), None)
+        if base is not None and fixed[base] not in chosen.values():
+            chosen[n] = fixed[base]
+    reserved = set(fixed.values())
+    for n in (n for n in order if n not in chosen):
         start = zlib.crc32(str(n).encode()) % len(PALETTE)
         ring = PALETTE[start:] + PALETTE[:start]  # its own colour, then the ones after it
-        chosen[n] = next((c for c in ring if c not in chosen.values()), ring[0])
+        chosen[n] = next((c for c in ring if c not in chosen.values() and c not in reserved),
+                         next((c for c in ring if c not in chosen.values()), ring[0]))
     return {n: chosen[n] for n in dict.fromkeys(names)}
 
 

@@ -126,7 +126,7 @@ def _num(v: Any, digits: int = 4) -> str:
 
 def run_name(r: T.Run) -> str:
     """A short human name: method and the settings that identify the run."""
-    parts = [T.method_name(r.get("method"))]
+    parts = [T.method_label(r)]
     if r.get("dataset") and r.get("dataset") != "manifest":
         parts.append(str(r.get("dataset")))
     elif r.get("data"):
@@ -204,7 +204,7 @@ def curve_label(r: T.Run, group: Sequence[T.Run]) -> str:
     ``group`` (``ADNL (pseudo=patch)``)."""
     same = [x for x in group if x.get("method") == r.get("method")]
     diff = [f for f in T.varying(same) if f != "method"] if len(same) > 1 else []
-    name = T.method_name(r.get("method"))
+    name = T.method_label(r, diff)
     return name + (" (" + ", ".join(f"{f}={r.get(f)}" for f in diff) + ")" if diff else "")
 
 
@@ -454,16 +454,38 @@ def what_was_run(
     common, axes = [], []
     for f in _shown_fields():
         # A method's setting is shown among the runs of the methods that declare it.
-        vals = sorted({T.value_key(r.get(f)): r.get(f) for r in runs if T.applies(r, f)}
-                      .values(), key=T.sort_key)
+        having = [r for r in runs if T.applies(r, f)]
+        vals = sorted({T.value_key(r.get(f)): r.get(f) for r in having}.values(),
+                      key=T.sort_key)
         if f in skip or not vals or vals == [None]:
             continue
         shown = [("–" if v is None else str(v)) for v in vals]
         if len(vals) == 1:
-            common.append(f"{T.field_title(f)} = {shown[0]}")
+            if len(having) == len(runs):  # else not common: other methods lack it
+                common.append(f"{T.field_title(f)} = {shown[0]}")
         else:
             axes.append((T.field_title(f), shown))
     return common, axes
+
+
+def method_settings(runs: Sequence[T.Run]) -> list[str]:
+    """Settings that one value among the runs of some methods only (ADNL's negatives'
+    selection and bound): per method, so they never read as common to every run."""
+    fields = _shown_fields()
+    out = []
+    for m in sorted({str(r.get("method")) for r in runs}, key=lambda m: (T.method_order(m), m)):
+        mine = [r for r in runs if str(r.get("method")) == m]
+        parts = []
+        for f in fields:
+            if all(T.applies(r, f) for r in runs):
+                continue  # every run has it: common, or an axis
+            vals = {T.value_key(r.get(f)): r.get(f) for r in runs if T.applies(r, f)}
+            if len(vals) == 1 and all(T.applies(r, f) for r in mine) \
+                    and next(iter(vals.values())) is not None:
+                parts.append(f"{T.field_title(f)} = {next(iter(vals.values()))}")
+        if parts:
+            out.append(f"{T.method_name(m)}: {' · '.join(parts)}")
+    return out
 
 
 @dataclass
@@ -582,12 +604,29 @@ def synthetic_data(runs: Sequence[T.Run]) -> dict[str, str]:
     return out
 
 
-def split_summary(r: T.Run, scores: pd.DataFrame | None) -> list[tuple[str, str]]:
+def split_summary(
+    r: T.Run, scores: pd.DataFrame | None, history: pd.DataFrame | None = None
+) -> list[tuple[str, str]]:
+    """Split sizes as the run used them: the abnormal training samples it had, and where its
+    method chose negatives among them (``neg_selected`` in history.parquet), how many."""
     out = []
     if r.get("n_train") is not None:
         out.append(("train (normal)", str(r.get("n_train"))))
-    if r.get("n_train_abnormal") is not None:
-        out.append(("train labelled anomalies used", str(r.get("n_train_abnormal"))))
+    cls = T.method_class(r.get("method"))
+    if r.get("n_train_abnormal") is not None and (cls is None or cls.uses_abnormal):
+        what = "crops" if T._is_manifest(r) else "samples"
+        out.append((f"train abnormal {what} (labelled), available",
+                    str(r.get("n_train_abnormal"))))
+    if history is not None and "neg_selected" in history.columns:
+        sel = history[["epoch", "neg_selected"]].dropna()
+        if len(sel):
+            n = sel["neg_selected"].astype(int)
+            e0, e1 = int(sel["epoch"].iloc[0]), int(sel["epoch"].iloc[-1])
+            when = f"epoch {e1}" if e0 == e1 else f"epochs {e0}-{e1}"
+            text = (f"{n.iloc[-1]} per epoch ({when})" if n.min() == n.max() else
+                    f"{n.min()}-{n.max()} per epoch ({when}); {n.iloc[-1]} in the last")
+            how = r.get("neg_select")
+            out.append((f"of those used as negatives{f' ({how})' if how else ''}", text))
     if scores is not None and {"split", "label"} <= set(scores.columns):
         counts = scores.groupby(["split", "label"]).size()
         for split in ("val", "test"):
@@ -597,12 +636,14 @@ def split_summary(r: T.Run, scores: pd.DataFrame | None) -> list[tuple[str, str]
     return out
 
 
+#: The val AUC rows (best, its epoch, the kept epoch) are made by :func:`_val_rows`.
 METRIC_ROWS = (
     ("test AUROC per sample", "test_auroc"),
     ("95% CI", "test_auroc_ci95"), ("test AUPR", "test_aupr"),
     ("AUROC seen anomalies", "test_auroc_seen"), ("AUROC unseen anomalies", "test_auroc_unseen"),
     ("AUROC by event", "test_auroc_by_event"),
-    ("frame AUROC, frames with crops", "test_frame_auroc"),
+    ("frame AUROC of the frames holding test crops (frame score = its highest test-crop score; "
+     "only the test split's crops)", "test_frame_auroc"),
     ("protocol", "protocol_name"),
     ("frame AUROC micro (all frames)", "frame_auroc_micro"),
     ("frame AUROC macro (mean per clip)", "frame_auroc_macro"),
@@ -612,11 +653,42 @@ METRIC_ROWS = (
     ("frame AUROC micro, median 17 as HF2-VAD's evaluation", "frame_auroc_micro_hf2vad"),
     ("frame AUROC micro, Gaussian 3 as Reiss and Hoshen's", "frame_auroc_micro_gauss3"),
     ("object AUROC (region labels)", "object_auroc"),
-    ("best val AUC", "best_val_auc"), ("best epoch", "best_epoch"),
-    ("selected epoch", "selected_epoch"), ("epochs", "epochs"),
+    ("epochs", "epochs"),
     ("wall time (s)", "wall_time_s"), ("train images/s", "train_images_per_s"),
     ("device", "device"), ("finished at", "finished_at"),
 )
+
+
+def kept_val_auc(r: T.Run, history: pd.DataFrame | None = None) -> float | None:
+    """Validation AUC of the epoch whose model the run kept (``selected_epoch``): from
+    metrics.json, else (runs written before it was recorded) from history.parquet."""
+    v = T.kept_val_auc(r)
+    if v is not None:
+        return float(v)
+    sel = r.get("selected_epoch")
+    if history is not None and sel is not None and "val_auc" in history.columns:
+        row = history.loc[history["epoch"] == sel, "val_auc"]
+        if len(row) and not math.isnan(float(row.iloc[-1])):
+            return float(row.iloc[-1])
+    return None
+
+
+def _val_rows(r: T.Run, history: pd.DataFrame | None) -> list[tuple[str, str]]:
+    """The kept model's val AUC, labelled with its epoch, and the best epoch's beside it where
+    that is another epoch: "best val AUC" alone would describe a model the run did not keep."""
+    sel, best = r.get("selected_epoch"), r.get("best_epoch")
+    best_auc, kept = (None if v is None or math.isnan(float(v)) else float(v)
+                      for v in (r.get("best_val_auc"), kept_val_auc(r, history)))
+    out = []
+    if kept is None and best_auc is None:
+        return out  # no validation AUC (no val split with both classes)
+    if sel is not None:
+        why = " (best val)" if r.get("select") == "best-val" else " (last)"
+        out.append((f"val AUC of the kept model, epoch {sel}{why}", _num(kept)))
+    if best is not None and best_auc is not None and (sel is None or best != sel):
+        out.append((f"best val AUC, epoch {best} (not kept)" if sel is not None
+                    else f"best val AUC, epoch {best}", _num(best_auc)))
+    return out
 
 
 def run_view(
@@ -627,11 +699,14 @@ def run_view(
     settings = [(k, _num(r.get(k))) for k in (*_shown_fields(), "device")
                 if (k in r.config or k in (r.config.get("params") or {})) and T.applies(r, k)]
     metrics = []
+    history = _read_parquet(r.path / "history.parquet") if r.status == "finished" else None
     if r.metrics is not None:
         metrics = [(label, _num(r.metrics.get(k))) for label, k in METRIC_ROWS
                    if r.metrics.get(k) not in (None, {}, [])]
+        i = next((j for j, (label, _) in enumerate(metrics) if label == "epochs"), len(metrics))
+        metrics[i:i] = _val_rows(r, history)
     scores = read_scores(r) if r.status == "finished" else None
-    view = RunView(r, run_name(r), settings, metrics, split_summary(r, scores))
+    view = RunView(r, run_name(r), settings, metrics, split_summary(r, scores, history))
     if with_figures and r.status == "finished":
         view.figures, view.note = run_figures(r, samples, read_scores)
     return view
@@ -702,11 +777,17 @@ def build_report(
     plan = read_plan(runs_dir)
     # frame-level tables (a suite's parts and its paper tables) first: they are what such a
     # report is for; the per-split tables of every run's crop-level AUROC follow them
-    tables = [*FR.frame_tables(runs, plan), *T.all_tables(runs)]
+    crop_tables = T.all_tables(runs)
+    tables = [*FR.frame_tables(runs, plan), *crop_tables]
     for t in tables:  # say it wherever results from generated data are shown
         for data, what in synthetic.items():
             if _uses(t, data, runs):
                 t.notes.append(f"Synthetic data: {what}.")
+    weak = frame_level_test_labels(runs)
+    for t in crop_tables:  # crop AUROC, not the frame tables
+        for data, name in weak.items():
+            if _uses(t, data, runs):
+                t.notes.append(INTERVAL_NOTE.format(name=name))
     tables_dir = tables_dir_for(out)
     table_paths = T.write_tables(tables, tables_dir) if tables else []
 
@@ -741,6 +822,7 @@ def build_report(
                     (r.error or {}).get("traceback", "")) for r in failed],
         "incomplete": [(r, run_name(r)) for r in incomplete],
         "common": common,
+        "method_common": method_settings(runs),
         "experiments": exps,
         "synthetic": list(synthetic.values()),
         "tables": tables,
@@ -758,6 +840,41 @@ def build_report(
     atomic_write_text(out, text)
     return Report(out, tables_dir, table_paths, len(runs), len(fin), len(failed), n_fig,
                   len(text.encode()))
+
+
+#: Under a crop-AUROC table of runs whose test labels are frame-level.
+INTERVAL_NOTE = ("Test labels of {name} are frame-level labels (an interval, or the video's "
+                 "folder): a crop takes the label of its frame, so people sharing a frame with "
+                 "an anomaly count as anomalies here (object labels: adtk extract --regions).")
+
+
+def frame_level_test_labels(runs: Sequence[T.Run]) -> dict[str, str]:
+    """Manifest path (a run's ``data``) -> its name, for manifests whose abnormal test crops
+    are not all region-labelled (``label_source``; a manifest without it has no region
+    labels): their crop AUROC counts a frame's every crop as abnormal."""
+    import pyarrow.parquet as pq
+
+    out: dict[str, str] = {}
+    for r in runs:
+        data = r.get("data")
+        if not data or str(data) in out:
+            continue
+        path = Path(str(data))
+        if not path.is_file() and not path.is_absolute():
+            path = r.path.parent.parent / path  # a relative --data, from the runs' parent
+        try:
+            cols = [c for c in ("split", "label", "label_source")
+                    if c in pq.read_schema(path).names]
+            df = pd.read_parquet(path, columns=cols)
+        except (OSError, ValueError, ImportError):
+            continue  # gone or unreadable: nothing is claimed
+        if "split" not in df.columns or "label" not in df.columns:
+            continue
+        abn = df[(df["split"] == "test") & (df["label"] == "abnormal")]
+        if len(abn) and ("label_source" not in df.columns
+                         or (abn["label_source"].astype(object) != "region").any()):
+            out[str(data)] = Path(str(data)).name
+    return out
 
 
 def _uses(t: T.Table, data: str, runs: Sequence[T.Run]) -> bool:

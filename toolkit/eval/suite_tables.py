@@ -137,7 +137,8 @@ def part_tables(runs: Sequence[T.Run], plan: dict[str, Any]) -> list[T.Table]:
                 for m, v in keys:
                     g = [r for r in group if r.get("method") == m
                          and (not axis or T.value_key(r.get(axis)) == T.value_key(v))]
-                    labels = [T.method_name(m)] + ([T._label(axis, v)] if axis else [])
+                    labels = ([T.method_label(g[0], [axis] if axis else [])]
+                              + ([T._label(axis, v)] if axis else []))
                     rows.append(T.Row(labels, _seed_cells(g, seeds, metric)))
                 label_cols = ["Method"] + ([T.field_title(axis)] if axis else [])
             if not rows or all(c.empty for r in rows for c in r.cells):

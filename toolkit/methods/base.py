@@ -219,6 +219,20 @@ class Method:
     def display_name(cls) -> str:
         return cls.title or cls.name
 
+    @classmethod
+    def variant(cls, values: dict[str, Any]) -> str:
+        """How resolved settings ``values`` depart from the method's published form, for its
+        label in tables ("mil-once, margin 4"); '' where they do not. Only the negatives'
+        selection and bound count: with them it is not the paper's ADNL."""
+        declared = {s.name for s in cls.settings_spec()}
+        parts = []
+        if "neg_select" in declared and values.get("neg_select") not in (None, "auto", "all"):
+            parts.append(str(values["neg_select"]))
+        if "neg_bound" in declared and values.get("neg_bound") == "margin":
+            margin = values.get("neg_margin")
+            parts.append(f"margin {float(margin):g}" if margin is not None else "margin")
+        return ", ".join(parts)
+
     # -- device -----------------------------------------------------------------------------
     def _set_device(self, device: torch.device | str) -> torch.device:
         device = torch.device(device)

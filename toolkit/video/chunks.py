@@ -11,8 +11,10 @@ chunks. Reading, detection and the files on disk stay in :mod:`toolkit.video.ext
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -213,3 +215,42 @@ def join_chunks(
     part["sequence_id"] = [f"{vid}:{t}" for t in part["track_id"]]
     part = part.drop(columns=["key", "det"], errors="ignore").reset_index(drop=True)
     return part, rows[~keep], len(glob), len(ids)
+
+
+def _duration_text(s: float) -> str:
+    """600 -> 10m, 90 -> 90s: a duration as the --chunk options take it."""
+    for unit, n in (("h", 3600), ("m", 60)):
+        if s >= n and s % n == 0:
+            return f"{s / n:g}{unit}"
+    return f"{s:g}s"
+
+
+def chunk_warmup_note(cfg: ExtractConfig, spans: dict[Any, list[Span]],
+                      frames: dict[Any, int]) -> str | None:
+    """A note when --chunk-warmup is longer than --chunk: every chunk then reads more warm-up
+    than it emits, and the chunked videos are decoded several times over (``spans`` and
+    ``frames`` per video; videos in one span are not chunked)."""
+    chunked = [k for k, ss in spans.items() if len(ss) > 1 and frames.get(k)]
+    if cfg.chunk_s <= 0 or cfg.chunk_warmup_s <= cfg.chunk_s or not chunked:
+        return None
+    total = sum(frames[k] for k in chunked)
+    warm = sum(s.start - s.warmup for k in chunked for s in spans[k])
+    return (
+        f"--chunk {_duration_text(cfg.chunk_s)} with --chunk-warmup "
+        f"{_duration_text(cfg.chunk_warmup_s)}: each chunk decodes more warm-up than its own "
+        f"span, so the {len(chunked)} chunked video(s) are decoded {(total + warm) / total:.1f}x "
+        "(--chunk 0: once); a longer --chunk or a shorter --chunk-warmup costs less"
+    )
+
+
+def frame_counts(root: Path, videos: list[str], spans: dict[int, list[Span]]) -> dict[int, int]:
+    """Frame counts of the videos cut into chunks (for :func:`chunk_warmup_note`)."""
+    from toolkit.errors import AdtkError
+    from toolkit.video.reader import probe
+
+    out = {}
+    for i, ss in spans.items():
+        if len(ss) > 1:
+            with contextlib.suppress(AdtkError, OSError):
+                out[i] = probe(root / videos[i]).frame_count
+    return out

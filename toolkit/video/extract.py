@@ -36,6 +36,8 @@ import hashlib
 import os
 import re
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -55,7 +57,15 @@ from toolkit.config import (
 from toolkit.data import manifest as mf
 from toolkit.errors import AdtkError, ManifestError
 from toolkit.io import atomic_write_json, atomic_write_text, writable_folder
-from toolkit.video.chunks import Span, join_chunks, number_tracks, plan_spans, track_table
+from toolkit.video.chunks import (
+    Span,
+    chunk_warmup_note,
+    frame_counts,
+    join_chunks,
+    number_tracks,
+    plan_spans,
+    track_table,
+)
 from toolkit.video.geometry import OVERSIZE, crop, oversize_box  # noqa: F401 - public here too
 from toolkit.video.labels import (
     LABEL_COLUMNS,
@@ -64,6 +74,7 @@ from toolkit.video.labels import (
     apply_labels,
     folder_label,
     label_crops,
+    label_notes,
     match_labels,
     read_labels,
     recall_text,
@@ -574,6 +585,9 @@ class ExtractResult:
     #: finished videos that gave no crop, each with why where it can be told
     empty: list[str] = field(default_factory=list)
     unmatched_labels: list[dict[str, Any]] = field(default_factory=list)
+    #: what the run noticed before extracting (labels that leave crops unlabeled, a costly
+    #: chunk warm-up); given to ``on_note`` as found, not repeated in ``summary()``
+    notes: list[str] = field(default_factory=list)
     #: share of the anomalous regions covered by a crop, per event (with --regions)
     recall: pd.DataFrame | None = None
     regions_outside: int = 0  # region rows naming videos outside this input
@@ -640,9 +654,36 @@ class ExtractResult:
                 f"regions: {self.regions_outside} row(s) name videos outside this input (ignored)"
             )
         if self.failed:
-            lines.append(f"FAILED ({len(self.failed)}, listed in {self.out / 'failures.csv'}):")
+            lines.append(
+                f"FAILED ({len(self.failed)}, listed in {self.out / 'failures.csv'}; until a "
+                "run extracts them the manifest is marked incomplete, and adtk split needs "
+                "--allow-incomplete):"
+            )
             lines += [f"  {f['video']}: {f['reason']}" for f in self.failed]
         return "\n".join(lines)
+
+
+class ExtractInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during ``run_extract``: the manifest lists the finished videos and
+    says it is incomplete; the message says what was kept and how to go on."""
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM (``kill``, a scheduler's stop) ends the run like Ctrl-C does: the manifest is
+    written, marked incomplete, and the workers stopped (Python's default just dies)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _hms(s: float) -> str:
@@ -656,10 +697,14 @@ def run_extract(
     cfg: ExtractConfig,
     progress: bool | str | None = None,
     executor: Any = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> ExtractResult:
     """Extract every video under ``input_path`` into ``out``; skip videos already finished.
 
     ``executor``: a :class:`toolkit.executor.ExecutorConfig` (default: local processes).
+    ``on_note``: called with each note (``ExtractResult.notes``) as it is found, before the
+    videos are extracted. Until every video is done the manifest's ``incomplete`` metadata
+    lists the missing and failed ones; Ctrl-C or SIGTERM raises :class:`ExtractInterrupted`.
     """
     from toolkit.video.detect import DETECTORS
     from toolkit.video.reader import quiet_decoder
@@ -682,6 +727,15 @@ def run_extract(
     res.unmatched_labels = (
         unmatched.astype(object).where(unmatched.notna(), None).to_dict("records")
     )
+    # The input folder's own name counts for the folder label too: `adtk extract
+    # videos/abnormal/` or a single file inside it must not give "unlabeled" crops.
+    top = root.resolve().name or "."
+    defaults = {v: folder_label(f"{top}/{v}") for v in videos}
+
+    def note(text: str) -> None:
+        res.notes.append(text)
+        if on_note is not None:
+            on_note(text)
 
     with _lock(out):
         _check_same_input(out, input_path)  # under the lock: no other run writes it now
@@ -698,22 +752,26 @@ def run_extract(
                 res.skipped += 1
             else:
                 todo.append(i)
+        if labels is not None:
+            known = {videos[i]: float(m.get("duration_s") or 0) for i, m in part_meta.items()}
+            for text in label_notes(per_video, videos, defaults,
+                                    _durations(root, per_video, known)):
+                note(text)
 
         labelled: dict[int, pd.DataFrame] = {}  # parts with this run's labels, made once
-        # The input folder's own name counts for the folder label too: `adtk extract
-        # videos/abnormal/` or a single file inside it must not give "unlabeled" crops.
-        top = root.resolve().name or "."
+        failures: dict[int, str] = {}
         last_write = [0.0]
 
-        def write_merged() -> pd.DataFrame:
+        def write_merged(interrupted: bool = False) -> pd.DataFrame:
             for i in parts:
                 if i not in labelled:
                     labelled[i] = label_crops(
                         parts[i],
                         per_video.get(videos[i]),
-                        folder_label(f"{top}/{videos[i]}"),
+                        defaults[videos[i]],
                         regions.get(videos[i]),
                     )
+            left = [i for i in range(len(videos)) if i not in parts]
             merged = mf.concat([labelled[i] for i in sorted(parts)], "crop")
             meta = {
                 "stage": "extract",
@@ -730,6 +788,16 @@ def run_extract(
                     for i in sorted(parts)
                     if part_meta.get(i, {}).get("decode_stopped_at") is not None
                 },
+                # until every video is done (a run still going, killed, interrupted, or with
+                # failed videos): which are missing, so that split and inspect can say so;
+                # None once a run finishes them all
+                "incomplete": {
+                    "videos": len(videos),
+                    "finished": len(parts),
+                    "missing": [videos[i] for i in left if i not in failures],
+                    "failed": [videos[i] for i in left if i in failures],
+                    "interrupted": interrupted,
+                } if left else None,
             }
             if cfg.motion_channels != "none":
                 from toolkit.video.channels import describe
@@ -770,6 +838,11 @@ def run_extract(
                 parts[i], part_meta[i] = merge_chunks(out, videos[i], spans[i], cfg)
                 res.done += 1
         left_per_video = {i: sum(1 for j, _ in items if j == i) for i in todo}
+        warm_note = chunk_warmup_note(
+            cfg, {i: spans[i] for i in todo}, frame_counts(root, videos, spans)
+        )
+        if warm_note:
+            note(warm_note)
         from toolkit import executor as X
 
         ex = executor or X.ExecutorConfig()
@@ -795,7 +868,6 @@ def run_extract(
             for k, (i, span) in enumerate(items)
         }
         runner = X.create(ex, workers=workers, preload=WORKER_PRELOAD, stall_s=cfg.stall_s)
-        failures: dict[int, str] = {}
         durations: dict[int, float] = {}
 
         def on_message(kind: str, k: int, payload: Any) -> None:
@@ -846,9 +918,19 @@ def run_extract(
 
             bars = VideoBars(sum(1 for n in left_per_video.values() if n), enabled=progress)
             try:
-                runner.run(list(tasks.values()), on_message)
-            except BaseException:
-                write_merged()  # Ctrl-C: the manifest still lists every video finished so far
+                with _sigterm_interrupts():
+                    runner.run(list(tasks.values()), on_message)
+            except BaseException as e:
+                # Ctrl-C: the manifest still lists every video finished so far, and says
+                # which are missing
+                write_merged(interrupted=isinstance(e, KeyboardInterrupt))
+                if isinstance(e, KeyboardInterrupt):
+                    chunks = (f" (and {res.chunks_done} chunk(s) of longer ones)"
+                              if res.chunks_done else "")
+                    raise ExtractInterrupted(
+                        f"Interrupted: {len(parts)} of {len(videos)} videos finished{chunks} "
+                        f"and kept in {out}; run the same command to resume"
+                    ) from None
                 raise
             finally:
                 bars.close()
@@ -879,6 +961,26 @@ def run_extract(
     res.processed_seconds = sum(durations.values())
     res.wall_s = time.perf_counter() - t0
     return res
+
+
+def _durations(
+    root: Path, per_video: dict[str, pd.DataFrame], known: dict[str, float]
+) -> dict[str, float]:
+    """Seconds of each video that has label rows (for the notes on intervals past its end):
+    ``known`` (finished videos' parts) or probed; one that cannot be probed is left out (it
+    fails on its own, in failures.csv)."""
+    from toolkit.video.reader import probe
+
+    out = {}
+    for rel in per_video:
+        if known.get(rel, 0) > 0:
+            out[rel] = known[rel]
+            continue
+        with contextlib.suppress(AdtkError, OSError):
+            info = probe(root / rel)
+            if info.frame_count > 0 and info.duration_s > 0:
+                out[rel] = float(info.duration_s)
+    return out
 
 
 def _why_empty(video: str, meta: dict[str, Any], cfg: ExtractConfig) -> str:

@@ -7,7 +7,10 @@ anomalous is in view from start_s to end_s").
 
 from __future__ import annotations
 
+import csv
+import io
 import os
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,44 +20,121 @@ import pandas as pd
 from toolkit.errors import AdtkError
 
 LABEL_COLUMNS = ("video", "start_s", "end_s", "label", "event")
+#: How a labels file's header should read (what the messages show).
+LABEL_HEADER = "video,start_s,end_s,label,event (event optional)"
+
+
+def parse_time(text: str) -> float | None:
+    """Seconds from ``12.5``, ``m:ss`` / ``h:mm:ss`` (``3:05``, ``1:02:03.5``), or ``end`` /
+    ``inf`` (the video's end); None when it is none of these."""
+    t = text.strip().lower()
+    if t in ("end", "inf", "+inf"):
+        return float("inf")
+    parts = t.split(":")
+    if not 1 <= len(parts) <= 3:
+        return None
+    try:
+        head = [int(x) for x in parts[:-1]]  # hours / minutes: whole numbers
+        sec = float(parts[-1])
+    except ValueError:
+        return None
+    if not np.isfinite(sec) or (head and (sec < 0 or sec >= 60 or min(head) < 0
+                                          or any(x >= 60 for x in head[1:]))):
+        return None  # 1:75 or 1:90:00 is a typo, not a time
+    for k, x in enumerate(reversed(head)):
+        sec += x * 60.0 ** (k + 1)
+    return float(sec)
+
+
+def _csv_rows(p: Path) -> list[tuple[int, list[str]]]:
+    """``(line number, cells)`` of each record, blank lines and ``#`` comment lines left out.
+
+    Read with the csv module rather than pandas: pandas skips blank lines and so cannot say on
+    which line of the file a bad value is.
+    """
+    try:
+        text = p.read_bytes().decode("utf-8-sig")  # a BOM (Excel's "CSV UTF-8") is no name
+    except UnicodeDecodeError as e:
+        raise AdtkError(f"{p}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows, line = [], 1
+    try:
+        for cells in reader:
+            first = line  # the record's first line (a quoted cell may span several)
+            line = reader.line_num + 1
+            cells = [c.strip() for c in cells]
+            if not any(cells) or cells[0].startswith("#"):
+                continue
+            rows.append((first, cells))
+    except csv.Error as e:
+        raise AdtkError(f"{p}: line {reader.line_num}: not readable as CSV ({e})") from None
+    return rows
 
 
 def read_labels(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a labels CSV (video, start_s, end_s, label, event); errors name the row."""
+    """Read a labels CSV (video, start_s, end_s, label, event); errors name the file's line.
+
+    Times are seconds or ``m:ss`` / ``h:mm:ss``; ``end`` (or ``inf``) as end_s is the video's
+    end. The frame gets a ``line`` column: each row's line in the file, for later messages.
+    """
     p = Path(path)
     if not p.is_file():
         raise AdtkError(f"{p}: labels file not found")
-    try:
-        df = pd.read_csv(p, dtype={"video": str, "label": str, "event": str})
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-        raise AdtkError(f"{p}: not a readable CSV ({str(e).splitlines()[0][:120]})") from None
-    missing = [c for c in LABEL_COLUMNS if c not in df.columns and c != "event"]
+    rows = _csv_rows(p)
+    if not rows:
+        raise AdtkError(f"{p}: no rows (expected a header line {LABEL_HEADER}, then one "
+                        "row per interval)")
+    hline, header = rows[0]
+    header = [h.lower() for h in header]
+    missing = [c for c in LABEL_COLUMNS if c not in header and c != "event"]
     if missing:
+        raw = p.read_bytes().decode("utf-8-sig").splitlines()[hline - 1]
+        shown = raw if len(raw) <= 80 else raw[:77] + "..."
+        sep = next((s for s in (";", "\t", "|") if len(header) == 1 and s in raw), None)
+        hint = (f"; it looks separated by {sep!r}: use commas" if sep
+                else "; the first line must name the columns" if len(header) >= 4
+                and parse_time(header[1]) is not None else "")
         raise AdtkError(
-            f"{p}: missing column(s) {', '.join(missing)}; need {', '.join(LABEL_COLUMNS)}"
+            f"{p}: missing column(s) {', '.join(missing)} in the header (line {hline}: "
+            f"{shown!r}); expected {LABEL_HEADER}{hint}"
         )
-    if "event" not in df.columns:
-        df["event"] = None
-    for col in ("start_s", "end_s"):
-        vals = pd.to_numeric(df[col], errors="coerce")
-        bad = vals.isna()
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0]) + 2
-            raise AdtkError(f"{p}: line {row}: {col} is not a number ({df[col].iloc[row - 2]!r})")
-        df[col] = vals.astype(float)
-    bad = ~df["label"].isin(["normal", "abnormal"])
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0]) + 2
-        raise AdtkError(
-            f"{p}: line {row}: label must be normal or abnormal, got {df['label'].iloc[row - 2]!r}"
-        )
-    bad = df["end_s"] <= df["start_s"]
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0]) + 2
-        raise AdtkError(f"{p}: line {row}: end_s must be greater than start_s")
-    df["video"] = df["video"].astype(str).str.strip().str.replace("\\", "/", regex=False)
-    df["event"] = df["event"].where(df["event"].notna() & (df["event"].astype(str) != ""), None)
-    return df[list(LABEL_COLUMNS)].reset_index(drop=True)
+    col = {name: header.index(name) for name in LABEL_COLUMNS if name in header}
+    records = []
+    for line, cells in rows[1:]:
+        if len(cells) > len(header) and any(cells[len(header):]):
+            raise AdtkError(
+                f"{p}: line {line}: {len(cells)} values, the header has {len(header)} "
+                "(quote a name that holds a comma: \"a, b.mp4\")"
+            )
+        cells = cells + [""] * (len(header) - len(cells))
+        rec = {name: cells[i] for name, i in col.items()}
+        for name in ("video", "start_s", "end_s", "label"):
+            if not rec[name]:
+                what = " (normal or abnormal)" if name == "label" else ""
+                raise AdtkError(f"{p}: line {line}: {name} is empty{what}")
+        for name in ("start_s", "end_s"):
+            t = parse_time(rec[name])
+            if t is None or (name == "start_s" and t == float("inf")):
+                raise AdtkError(
+                    f"{p}: line {line}: {name} {rec[name]!r} is not a time (seconds or m:ss)"
+                )
+            rec[name] = t
+        if rec["label"] not in ("normal", "abnormal"):
+            raise AdtkError(
+                f"{p}: line {line}: label must be normal or abnormal, got {rec['label']!r}"
+            )
+        if rec["end_s"] <= rec["start_s"]:
+            raise AdtkError(f"{p}: line {line}: end_s must be greater than start_s")
+        rec["video"] = rec["video"].replace("\\", "/")
+        rec["event"] = rec.get("event") or None
+        rec["line"] = line
+        records.append(rec)
+    df = pd.DataFrame.from_records(records, columns=[*LABEL_COLUMNS, "line"])
+    df["start_s"] = df["start_s"].astype(float)
+    df["end_s"] = df["end_s"].astype(float)
+    df["event"] = pd.Series([r["event"] for r in records], index=df.index, dtype=object)
+    df["line"] = df["line"].astype("int64")
+    return df
 
 
 def match_labels(
@@ -65,19 +145,22 @@ def match_labels(
     A row's ``video`` matches the video whose path relative to the input root equals it (or,
     given as an absolute path, the one at that path), or else the one whose absolute path ends
     with it (so a single clip given on its own still
-    finds its rows in a dataset-wide labels file). A row that would match several videos by
+    finds its rows in a dataset-wide labels file); names are compared in Unicode NFC form
+    (macOS tools write NFD). A row that would match several videos by
     that suffix (``cam1.mp4`` for ``day1/cam1.mp4`` and ``day2/cam1.mp4``) is an error, not a
     label silently given to all of them. A file none of whose rows matches any video is an
     error (when some match, the others are returned for the run's report).
     """
-    per, matched = match_rows(labels["video"], root, videos, "labels")
+    lines = labels.get("line")
+    per, matched = match_rows(labels["video"], root, videos, "labels", lines)
     if len(labels) and not matched.any():
         # every crop would come out "unlabeled" with exit code 0: a mistyped path or the
         # wrong --labels file must not pass unnoticed
+        first = int(lines.iloc[0]) if lines is not None else 2
         raise AdtkError(
             f"labels: none of the {len(labels)} row(s) matches a video under {root} "
-            f"(line 2 names {labels['video'].iloc[0]!r}); give paths relative to the input "
-            "folder"
+            f"(line {first} names {labels['video'].iloc[0]!r}); give paths relative to the "
+            "input folder"
         )
     return (
         {v: labels.iloc[idx].reset_index(drop=True) for v, idx in per.items() if idx},
@@ -85,34 +168,137 @@ def match_labels(
     )
 
 
+def _nfc(s: str) -> str:
+    return unicodedata.normalize("NFC", s)
+
+
 def match_rows(
-    names: Iterable[str], root: Path, videos: list[str], what: str = "labels"
+    names: Iterable[str], root: Path, videos: list[str], what: str = "labels",
+    lines: Iterable[int] | None = None,
 ) -> tuple[dict[str, list[int]], np.ndarray]:
-    """Row indices per video and a mask of the rows that matched (rules: :func:`match_labels`)."""
-    abs_paths = {v: (root / v).resolve().as_posix() for v in videos}
+    """Row indices per video and a mask of the rows that matched (rules: :func:`match_labels`).
+
+    ``lines``: each row's line in its file, for the messages (default: row + 2).
+    """
+    # both sides NFC: "café" typed on Linux and written by macOS (NFD) is the same name
+    rel = {v: _nfc(v) for v in videos}
+    abs_paths = {v: _nfc((root / v).resolve().as_posix()) for v in videos}
     per: dict[str, list[int]] = {v: [] for v in videos}
     names = list(names)
+    lines = list(lines) if lines is not None else [i + 2 for i in range(len(names))]
     matched = np.zeros(len(names), bool)
     for i, name in enumerate(names):
+        name = _nfc(str(name))
         while name.startswith("./"):
             name = name[2:]
         if name.startswith("/"):  # an absolute path names one file
-            name = Path(name).resolve().as_posix()
+            name = _nfc(Path(name).resolve().as_posix())
             hits = [v for v in videos if abs_paths[v] == name]
         else:
-            hits = [v for v in videos if v == name] or [
+            hits = [v for v in videos if rel[v] == name] or [
                 v for v in videos if abs_paths[v].endswith("/" + name)
             ]
         if len(hits) > 1:
             shown = ", ".join(hits[:3]) + (" ..." if len(hits) > 3 else "")
             raise AdtkError(
-                f"{what}: line {i + 2}: video {name!r} matches {len(hits)} videos ({shown}); "
+                f"{what}: line {lines[i]}: video {name!r} matches {len(hits)} videos ({shown}); "
                 "give its path relative to the input folder"
             )
         for v in hits:
             per[v].append(i)
             matched[i] = True
     return per, matched
+
+
+def _row_text(video: str, start: str, end: str, label: str) -> str:
+    """One labels CSV row, quoted where a name needs it (for the notes' examples)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow([video, start, end, label])
+    return buf.getvalue()
+
+
+def _event(x) -> str | None:
+    return x if isinstance(x, str) and x else None
+
+
+def _shown(items: list[str], n: int = 3) -> str:
+    return "; ".join(items[:n]) + (f"; ... ({len(items)} in all)" if len(items) > n else "")
+
+
+#: An interval's end may pass the video's end by this much before a note says so (rounded
+#: times, a container's duration a frame off).
+PAST_END_S = 1.0
+
+
+def label_notes(
+    per_video: dict[str, pd.DataFrame],
+    videos: list[str],
+    defaults: dict[str, str | None],
+    durations: dict[str, float],
+) -> list[str]:
+    """What a labels file leaves to chance, in words (notes, not errors).
+
+    ``per_video``: each video's rows (:func:`match_labels`, with ``line``); ``defaults``: each
+    video's folder label or None; ``durations``: seconds of the videos that could be probed.
+    Notes: videos no row covers (their crops are ``unlabeled`` without a folder label); videos
+    with abnormal rows only (time outside their intervals is ``unlabeled``, not normal);
+    abnormal intervals with different events that overlap (the later line's event wins);
+    intervals that end past the video's end (a typo?) or start after it (they label nothing).
+    """
+    notes = []
+    bare = [v for v in videos if v not in per_video and defaults.get(v) is None]
+    if bare:
+        shown = ", ".join(bare[:3]) + (" ..." if len(bare) > 3 else "")
+        notes.append(
+            f"labels: {len(bare)} of {len(videos)} video(s) have no row in the labels file: "
+            f"{shown}; their crops are unlabeled (neither normal nor abnormal); to label one "
+            f"normal add a row such as {_row_text(bare[0], '0', 'end', 'normal')}"
+        )
+    abn_only = [v for v, g in per_video.items()
+                if (g["label"] == "abnormal").all() and defaults.get(v) is None]
+    if abn_only:
+        shown = ", ".join(abn_only[:3]) + (" ..." if len(abn_only) > 3 else "")
+        notes.append(
+            f"labels: {len(abn_only)} video(s) have abnormal rows only: {shown}; time outside "
+            "their intervals is unlabeled, not normal; add a normal row covering the rest, "
+            f"e.g. {_row_text(abn_only[0], '0', 'end', 'normal')} (abnormal intervals win "
+            "where they overlap it)"
+        )
+    overlaps, past, after = [], [], []
+    for v, g in per_video.items():
+        abn = g[g["label"] == "abnormal"].sort_values("line")
+        rows = list(abn.itertuples(index=False))
+        for j, b in enumerate(rows):
+            for a in rows[:j]:
+                ea, eb = _event(a.event), _event(b.event)
+                if ea != eb and max(a.start_s, b.start_s) < min(a.end_s, b.end_s):
+                    overlaps.append(
+                        f"lines {a.line} and {b.line} of {v} ({ea or 'no event'} "
+                        f"{a.start_s:g}-{a.end_s:g} s, {eb or 'no event'} {b.start_s:g}-"
+                        f"{b.end_s:g} s): the overlap gets {eb or 'no event'}"
+                    )
+        d = durations.get(v)
+        if d is None:
+            continue
+        for r in g.itertuples(index=False):
+            if r.start_s >= d:
+                after.append(f"line {r.line} ({v}, {r.start_s:g}-{r.end_s:g} s, the video is "
+                             f"{d:.1f} s long)")
+            elif np.isfinite(r.end_s) and r.end_s > d + PAST_END_S:
+                past.append(f"line {r.line} ({v}, end_s {r.end_s:g}, the video is {d:.1f} s "
+                            "long)")
+    if overlaps:
+        notes.append(
+            f"labels: abnormal intervals with different events overlap, and crops in both get "
+            f"the later line's event: {_shown(overlaps)}"
+        )
+    if past:
+        notes.append(f"labels: interval(s) ending past the video's end (a typo?): {_shown(past)}")
+    if after:
+        notes.append(
+            f"labels: interval(s) starting after the video's end label nothing: {_shown(after)}"
+        )
+    return notes
 
 
 def folder_label(rel: str) -> str | None:

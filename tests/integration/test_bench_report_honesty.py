@@ -1,0 +1,133 @@
+"""What ``adtk bench`` and ``adtk report`` say about a run on interval-labelled footage: the
+crops left out of scoring, the weak-label defaults and their label in tables, the anomalies
+that trained, the kept epoch, a resume and its CPU time (a new user's trial, items 3-16)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from toolkit.cli import main
+from toolkit.data.manifest import read_manifest, write_manifest
+from toolkit.data.synthetic import make_split_manifest
+
+TINY = ["--epochs", "3", "--batch-size", "16", "--size", "16", "--width", "8",
+        "--latent-dim", "8", "--device", "cpu", "--threads", "1", "--no-progress"]
+
+
+def _bench(*args):
+    return CliRunner().invoke(main, ["bench", *map(str, args)], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def interval_runs(tmp_path_factory):
+    """Baseline and ADNL trained on an interval-labelled manifest whose val and test splits
+    hold unlabeled crops too (footage outside every interval of a labelled video)."""
+    tmp = tmp_path_factory.mktemp("interval")
+    man = make_split_manifest(tmp)
+    df = read_manifest(man)
+    df["label_source"] = "interval"
+    for split, n in (("test", 3), ("val", 2)):
+        rows = np.flatnonzero((df["split"] == split).to_numpy()
+                              & (df["label"] == "normal").to_numpy())[:n]
+        df.loc[df.index[rows], "label"] = "unlabeled"
+    man = write_manifest(df, man, kind="split")
+    out = tmp / "runs"
+    r = _bench("--data", man, "--method", "baseline", "--method", "adnl", "--out", out, *TINY)
+    assert r.exit_code == 0, r.output
+    return man, out, r.output, df
+
+
+def test_bench_says_which_crops_are_not_scored(interval_runs):
+    man, _, output, df = interval_runs
+    n_test, n_val = (int((df["split"] == s).sum()) for s in ("test", "val"))
+    assert (f"note: {man}: 3 of {n_test} test crops and 2 of {n_val} val crops are unlabeled "
+            "and left out of scoring") in output
+
+
+def test_bench_announces_the_weak_label_defaults_before_training(interval_runs):
+    _, _, output, _ = interval_runs
+    (line,) = [ln for ln in output.splitlines() if "(frame-level) labels" in ln]
+    assert line.startswith("note: adnl on ") and "interval (frame-level) labels" in line
+    assert "--neg-select auto chose mil-once" in line
+    assert "--neg-bound auto chose margin (--neg-margin 4)" in line
+    assert line.endswith("the paper's unbounded form: --neg-bound none --neg-select all")
+    assert output.index(line) < output.index("test AUROC")  # before any run's result
+
+
+def test_report_is_honest_about_a_weak_label_run(interval_runs, tmp_path):
+    _, out, _, _ = interval_runs
+    r = CliRunner().invoke(main, ["report", str(out), "--out", str(tmp_path / "r.html"),
+                                  "--no-images"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    html = (tmp_path / "r.html").read_text()
+    tables = tmp_path / "r_tables"
+    # the only ADNL run is still not the paper's ADNL
+    for ext in ("csv", "md", "tex"):
+        text = (tables / f"table2.{ext}").read_text()
+        assert "ADNL (weak labels: mil-once, margin 4)" in text, text
+        assert "Table 2:" not in text and "normal crops" not in text
+    tex = (tables / "table2.tex").read_text()
+    assert "frame-level labels (an interval" in tex and "people sharing a frame" in tex
+    assert "people sharing a frame" in (tables / "runs.md").read_text()
+    assert "ADNL (weak labels: mil-once, margin 4)" in html
+    # ADNL's own settings are not "common to every run" beside a baseline that lacks them
+    common = re.search(r"Common to every run: ([^<]*)", html).group(1)
+    assert "Neg bound" not in common and "Neg select" not in common
+    assert re.search(r"Settings of some methods only: ADNL: [^<]*Neg bound = margin", html)
+    # the anomalies that trained: available, and how many the choice kept per epoch
+    adnl = next(json.loads(p.read_text()) for p in out.glob("*/metrics.json")
+                if json.loads(p.read_text())["method"] == "adnl")
+    hist = pd.read_parquet(out / adnl["run_id"] / "history.parquet")
+    chosen = int(hist["neg_selected"].dropna().iloc[-1])
+    assert chosen < adnl["n_train_abnormal"]
+    assert "labelled anomalies used" not in html
+    assert (f"<td>train abnormal crops (labelled), available</td><td class=\"mono\">"
+            f"{adnl['n_train_abnormal']}</td>") in html
+    assert re.search(rf"of those used as negatives \(mil-once\)</td><td class=\"mono\">"
+                     rf"{chosen} per epoch \(epochs? ", html)
+    # the kept model's val AUC, named as such; the crop-level frame AUROC says what it is
+    assert "val AUC of the kept model, epoch 3 (last)" in html
+    assert "frames with crops" not in html
+    assert "frame AUROC of the frames holding test crops" in html
+
+
+def test_bench_help_describes_ray_per_run():
+    r = CliRunner().invoke(main, ["bench", "--help"], terminal_width=200)
+    text = " ".join(r.output.split())
+    text = text[text.index("--ray-cpus"):text.index("--retries")]
+    assert "video" not in text and "torchvision" not in text
+    assert "CPUs each run reserves" in text and "GPUs each run reserves" in text
+
+
+def test_a_resumed_run_says_so_and_counts_every_session(tmp_path, monkeypatch):
+    from toolkit.engine.run import resolve_bench_config, run_one
+    from toolkit.engine.train import TrainingInterrupted
+
+    cfg = resolve_bench_config(method="baseline", dataset="digits", anomaly_digit=1, epochs=3,
+                               batch_size=64, width=8, latent_dim=8, device="cpu",
+                               num_threads=1)
+
+    def stop(epoch, row):
+        if epoch == 2:
+            raise TrainingInterrupted("stop")
+
+    with pytest.raises(TrainingInterrupted):
+        run_one(cfg, tmp_path, progress=False, on_epoch=(stop,))
+    import torch
+
+    first = torch.load(tmp_path / cfg.run_id / "checkpoint.pt", weights_only=False)["cpu_time"]
+    assert first > 0
+    r = _bench("--dataset", "digits", "--anomaly-digit", 1, "--method", "baseline", "--epochs",
+               3, "--batch-size", 64, "--width", 8, "--latent-dim", 8, "--device", "cpu",
+               "--threads", 1, "--no-report", "--no-progress", "--out", tmp_path)
+    assert r.exit_code == 0, r.output
+    assert f"baseline {cfg.run_id}: resumed from epoch 2 (of 3)" in r.output
+    assert "resumed from epoch 2)" in r.output  # and on the run's result line
+    m = json.loads((tmp_path / cfg.run_id / "metrics.json").read_text())
+    assert m["resumed_from_epoch"] == 2 and m["cpu_time_s"] > first
