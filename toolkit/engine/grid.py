@@ -263,9 +263,10 @@ def _weak_note(cfg: Any, auto: dict[str, Any]) -> str:
            if new == "margin" and cfg.params.get("neg_margin") is not None else "")
         for k, (new, _) in choices.items())
     paper = " ".join(f"{settings[k].flag} {old}" for k, (_, old) in choices.items())
+    unit = "video" if auto["_source"] == "folder" else "frame"
     return (f"{cfg.method} on {cfg.data}: its training anomalies have {auto['_source']} "
-            f"(frame-level) labels, where an abnormal frame's crops may be normal objects beside "
-            f"the anomaly, so {chose}; the paper's unbounded form: {paper}")
+            f"labels (per {unit}, not per object), where an abnormal {unit}'s crops may be "
+            f"normal objects beside the anomaly, so {chose}; the paper's unbounded form: {paper}")
 
 
 def incomplete_notes(cfgs: Sequence) -> list[str]:
