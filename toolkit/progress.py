@@ -106,7 +106,8 @@ class Progress:
 
 
 class VideoBars:
-    """Progress of videos and source frames (frame totals arrive as workers open videos):
+    """Progress of videos and source frames (the total: each work item's frames as probed when
+    planning, corrected when its worker starts, plus a motion-channels pass's when it starts):
     tqdm bars on a terminal, else plain lines every few videos and every minute of decoding."""
 
     def __init__(self, n_videos: int, enabled: bool | None):

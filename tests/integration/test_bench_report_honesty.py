@@ -53,7 +53,8 @@ def test_bench_says_which_crops_are_not_scored(interval_runs):
 def test_bench_announces_the_weak_label_defaults_before_training(interval_runs):
     _, _, output, _ = interval_runs
     (line,) = [ln for ln in output.splitlines() if "not per object" in ln]
-    assert line.startswith("note: adnl on ") and "interval labels (per frame, not per object)" in line
+    assert line.startswith("note: adnl on ")
+    assert "interval labels (per frame, not per object)" in line
     assert "--neg-select auto chose mil-once" in line
     assert "--neg-bound auto chose margin (--neg-margin 4)" in line
     assert line.endswith("the paper's unbounded form: --neg-bound none --neg-select all")

@@ -170,3 +170,17 @@ def test_a_warm_up_longer_than_the_chunk_is_noted_with_its_cost():
                                f"decoded {expect}")
     cfg = ExtractConfig(fps=5, chunk_s=0, chunk_warmup_s=120)  # chunking off: nothing to say
     assert chunk_warmup_note(cfg, {0: [Span()]}, frames) is None
+
+
+def test_the_frames_total_is_known_from_the_first_progress_line(long_clip, tmp_path, capsys):
+    """Planning probes every video, so the decode total (warm-ups included) is on the first
+    line a log shows, not grown as workers open videos (a 40 s clip in 4 chunks)."""
+    cfg = ExtractConfig(chunk_s=12, chunk_warmup_s=4.0, workers=2, target="object",
+                        detector="auto")
+    run_extract(long_clip.parent, tmp_path / "o", cfg, "lines")
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("frames:")]
+    assert len(lines) >= 2, lines
+    totals = {ln.split("/")[1].split()[0] for ln in lines}
+    done = lines[-1].split(":")[1].split("/")[0].strip()
+    assert totals == {done}, lines  # one total throughout, and the work reached it
+    assert int(done.replace(",", "")) > 400  # 400 frames of video, plus the warm-ups

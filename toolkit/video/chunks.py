@@ -11,10 +11,8 @@ chunks. Reading, detection and the files on disk stay in :mod:`toolkit.video.ext
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -241,16 +239,3 @@ def chunk_warmup_note(cfg: ExtractConfig, spans: dict[Any, list[Span]],
         f"span, so the {len(chunked)} chunked video(s) are decoded {(total + warm) / total:.1f}x "
         "(--chunk 0: once); a longer --chunk or a shorter --chunk-warmup costs less"
     )
-
-
-def frame_counts(root: Path, videos: list[str], spans: dict[int, list[Span]]) -> dict[int, int]:
-    """Frame counts of the videos cut into chunks (for :func:`chunk_warmup_note`)."""
-    from toolkit.errors import AdtkError
-    from toolkit.video.reader import probe
-
-    out = {}
-    for i, ss in spans.items():
-        if len(ss) > 1:
-            with contextlib.suppress(AdtkError, OSError):
-                out[i] = probe(root / videos[i]).frame_count
-    return out

@@ -60,7 +60,6 @@ from toolkit.io import atomic_write_json, atomic_write_text, writable_folder
 from toolkit.video.chunks import (
     Span,
     chunk_warmup_note,
-    frame_counts,
     join_chunks,
     number_tracks,
     plan_spans,
@@ -823,10 +822,11 @@ def run_extract(
         # Work items: whole videos, and the chunks of long ones not committed yet (a killed
         # run resumes from its last committed chunk).
         spans: dict[int, list[Span]] = {}
+        n_frames: dict[int, int] = {}  # the container's frame count (0: unknown)
         items: list[tuple[int, Span]] = []
         for i in todo:
             src = root / videos[i]
-            spans[i] = _plan(src, cfg)
+            spans[i], n_frames[i] = _plan(src, cfg)
             left = [
                 s for s in spans[i]
                 if s.whole or not finished_chunk(out, videos[i], src, ehash, s)
@@ -838,9 +838,7 @@ def run_extract(
                 parts[i], part_meta[i] = merge_chunks(out, videos[i], spans[i], cfg)
                 res.done += 1
         left_per_video = {i: sum(1 for j, _ in items if j == i) for i in todo}
-        warm_note = chunk_warmup_note(
-            cfg, {i: spans[i] for i in todo}, frame_counts(root, videos, spans)
-        )
+        warm_note = chunk_warmup_note(cfg, {i: spans[i] for i in todo}, n_frames)
         if warm_note:
             note(warm_note)
         from toolkit import executor as X
@@ -873,7 +871,10 @@ def run_extract(
         def on_message(kind: str, k: int, payload: Any) -> None:
             i, span = items[k]
             if kind == "start":
-                bars.add_total(payload)
+                # a task's first start is its detection pass, counted in the total already
+                # (from the frame count probed when planning): correct it to the worker's own
+                # count; later starts (its motion pass) add theirs
+                bars.add_total(payload - expected.pop(k, 0))
             elif kind == "frames":
                 bars.frames(payload)
             elif kind == "done":
@@ -917,6 +918,10 @@ def run_extract(
             from toolkit.progress import VideoBars
 
             bars = VideoBars(sum(1 for n in left_per_video.values() if n), enabled=progress)
+            # the frames bar's total known from the start, not grown as workers open videos
+            expected = {k: _span_frames(span, n_frames[i])
+                        for k, (i, span) in enumerate(items) if n_frames[i] > 0}
+            bars.add_total(sum(expected.values()))
             try:
                 with _sigterm_interrupts():
                     runner.run(list(tasks.values()), on_message)
@@ -1023,16 +1028,24 @@ def _check_same_input(out: Path, input_path: str | os.PathLike) -> None:
         )
 
 
-def _plan(src: Path, cfg: ExtractConfig) -> list[Span]:
-    """The work items of one video (a file that cannot be probed fails in its worker)."""
+def _plan(src: Path, cfg: ExtractConfig) -> tuple[list[Span], int]:
+    """The work items of one video and its frame count (0 where the container does not say;
+    a file that cannot be probed fails in its worker)."""
     from toolkit.video.reader import VideoError, probe
 
-    if cfg.chunk_s <= 0:
-        return [Span()]
     try:
-        return plan_spans(probe(src), cfg)
+        info = probe(src)
     except VideoError:
-        return [Span()]
+        return [Span()], 0
+    count = max(0, int(info.frame_count))
+    return (plan_spans(info, cfg) if cfg.chunk_s > 0 else [Span()]), count
+
+
+def _span_frames(span: Span, frame_count: int) -> int:
+    """Source frames a work item decodes in its detection pass: what its worker reports when
+    it starts (see :func:`extract_video`)."""
+    end = frame_count if span.stop is None else min(span.stop, frame_count)
+    return max(0, end - span.warmup)
 
 
 def _check_detector(cfg: ExtractConfig) -> None:
