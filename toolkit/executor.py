@@ -245,6 +245,17 @@ def mp_context(preload: Sequence[str] = ()):
     return mp.get_context("spawn")
 
 
+def prestart(preload: Sequence[str]) -> None:
+    """Start the fork server now, so that it imports ``preload`` while the caller plans its
+    work (the workers it forks later start from those imports). Nothing where there is no
+    fork server; a server already running is kept."""
+    ctx = mp_context(preload)
+    if ctx.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 @dataclass
 class LocalExecutor:
     """Tasks in ``workers`` processes on this machine.

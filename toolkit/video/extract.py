@@ -491,8 +491,13 @@ def merge_chunks(
 #: Seconds between rewrites of manifest.parquet while videos finish (and once at the end).
 MERGE_EVERY_S = 5.0
 
-#: modules a local worker pool's fork server imports once, before the workers fork from it
-WORKER_PRELOAD = ("toolkit.video.extract", "toolkit.video.detect", "cv2")
+#: modules a local worker pool's fork server imports once, before the workers fork from it:
+#: everything a worker imports for its first video (the tracker's scipy.optimize and
+#: onnxruntime were 0.4 s of each worker's start, measured on the 2-core machine; a module
+#: that is not installed is skipped by the fork server)
+WORKER_PRELOAD = ("toolkit.video.extract", "toolkit.video.detect", "cv2",
+                  "toolkit.video.track", "toolkit.video.sequences", "toolkit.video.writer",
+                  "toolkit.video.yolox", "scipy.optimize", "onnxruntime")
 
 
 def extract_task(
@@ -720,6 +725,12 @@ def run_extract(
         per_video, unmatched = {}, pd.DataFrame(columns=list(LABEL_COLUMNS))
     regions, regions_outside = regions_for_videos(cfg.regions, root, videos)
     writable_folder(out, "output folder (--out)")
+    if videos and (executor is None or executor.kind == "local"):
+        from toolkit.executor import prestart
+
+        # the workers' fork server imports what they need while this process plans
+        # (after quiet_decoder: the server keeps the environment it starts with)
+        prestart(WORKER_PRELOAD)
     res = ExtractResult(out=out, manifest=out / "manifest.parquet", videos=len(videos))
     res.not_videos = not_videos
     res.regions_outside = regions_outside
