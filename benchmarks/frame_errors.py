@@ -14,8 +14,8 @@ scores order wrongly (ties count half). This script splits that share, per finis
   part of the gap one clip is; not a protocol to report).
 
 Both splits add up to ``1 - micro``. The crops' boxes, tracks and labels come from the run's
-data manifest (``config.json``'s ``data``); frame sizes from the videos when they can be
-opened (the manifest's ``input``), else from the largest box edges seen in each video.
+data manifest (``config.json``'s ``data``); frame sizes from the source videos (found through
+the manifests' metadata); where a video cannot be opened, only its left and top edges count.
 No training: seconds per run.
 
     python benchmarks/frame_errors.py runs/ped2/*/ --leave-out test_10
@@ -37,35 +37,30 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from toolkit.data.manifest import read_manifest, read_meta
+from toolkit.data.manifest import read_manifest
 
 EDGE_PX = 2
 
 
-def source_root(data: Path) -> Path | None:
-    """The folder of the source videos: an extraction manifest's ``input``, found through a
-    split manifest's inputs."""
-    meta = read_meta(data)
-    if meta.get("input"):
-        return Path(meta["input"])
-    for item in meta.get("inputs", []):
-        if Path(item.get("path", "")).is_file():
-            return source_root(Path(item["path"]))
-    return None
-
-
-def frame_sizes(manifest: pd.DataFrame, data: Path) -> dict[str, tuple[float, float]]:
-    """(width, height) per video: probed where the source video is found, else box extremes."""
+def frame_sizes(manifest: pd.DataFrame, data: Path) -> dict[str, tuple[float, float] | None]:
+    """(width, height) per video, probed from the source videos that ``adtk extract`` read
+    (found through the manifest's metadata, as the report's credits find them); None for a
+    video that cannot be opened (then only its left and top edges can be told)."""
+    from toolkit.eval.report import _source_inputs
     from toolkit.video.reader import probe
 
-    root = source_root(data)
-    out = {}
-    for video, g in manifest.groupby("video"):
-        try:
-            info = probe(root / video)
+    roots = [Path(r) for r in _source_inputs(data)]
+    out: dict[str, tuple[float, float] | None] = {}
+    for video in manifest["video"].astype(str).unique():
+        out[video] = None
+        for root in roots:
+            path = root / video if root.is_dir() else root
+            try:
+                info = probe(path)
+            except Exception:  # noqa: BLE001 - moved or missing: try the next, else unknown
+                continue
             out[video] = (float(info.width), float(info.height))
-        except Exception:  # noqa: BLE001 - a moved or missing video falls back to the boxes
-            out[video] = (float((g.x + g.w).max()), float((g.y + g.h).max()))
+            break
     return out
 
 
@@ -80,19 +75,36 @@ def wrong_pairs(abnormal: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np
     return np.where(~abnormal, below, 0.0), np.where(abnormal, above, 0.0)
 
 
+_DATA: dict[Path, tuple[pd.DataFrame, dict]] = {}  # per manifest: its rows and frame sizes
+
+
+def _data_file(run: Path, data: str) -> Path:
+    """The run's ``--data`` as bench stored it (as typed): as given, else relative to the
+    folder above the runs folder, where bench was run from."""
+    for p in (Path(data), run.parent.parent / data):
+        if p.is_file():
+            return p.resolve()
+    raise SystemExit(f"{run}: its data manifest {data} is not found (from here or from "
+                     f"{run.parent.parent})")
+
+
 def analyse(run: Path, leave_out: list[str]) -> dict:
     cfg = json.loads((run / "config.json").read_text())
-    data = Path(cfg["data"])
+    data = _data_file(run, str(cfg["data"]))
     frames = pd.read_parquet(run / "frame_scores.parquet")
     scores = pd.read_parquet(run / "scores.parquet", columns=["sample_id", "split", "score"])
     scores = scores[scores.split == "test"]
-    man = read_manifest(data)
+    if data not in _DATA:
+        man = read_manifest(data)
+        _DATA[data] = man, frame_sizes(man[man.split == "test"] if "split" in man else man,
+                                       data)
+    man, sizes = _DATA[data]
     crops = scores.merge(
         man[["crop_id", "video", "frame_idx", "x", "y", "w", "h", "sequence_id", "label"]],
         left_on="sample_id", right_on="crop_id", validate="one_to_one")
-    sizes = frame_sizes(man[man.video.isin(set(crops.video))], data)
-    fw = crops.video.map(lambda v: sizes[v][0]).to_numpy()
-    fh = crops.video.map(lambda v: sizes[v][1]).to_numpy()
+    known = crops.video.map(lambda v: sizes.get(v) is not None).to_numpy()
+    fw = crops.video.map(lambda v: (sizes.get(v) or (np.inf, np.inf))[0]).to_numpy()
+    fh = crops.video.map(lambda v: (sizes.get(v) or (np.inf, np.inf))[1]).to_numpy()
     edge = ((crops.x <= EDGE_PX) | (crops.y <= EDGE_PX)
             | (crops.x + crops.w >= fw - EDGE_PX) | (crops.y + crops.h >= fh - EDGE_PX))
     anomalous = crops.sequence_id.isin(set(man.loc[man.label == "abnormal", "sequence_id"]))
@@ -102,6 +114,8 @@ def analyse(run: Path, leave_out: list[str]) -> dict:
         top[["video", "frame_idx", "kind"]], on=["video", "frame_idx"], how="left")
     f["kind"] = f["kind"].fillna("no crop")
     abn = f.abnormal.to_numpy().astype(bool)
+    if abn.all() or not abn.any():
+        raise SystemExit(f"{run}: its scored frames are all of one class; no AUROC to split")
     by_normal, by_abnormal = wrong_pairs(abn, f.score.to_numpy(np.float64))
     pairs = abn.sum() * (~abn).sum()
     clip = f.video.map(lambda v: Path(v).stem)
@@ -112,6 +126,9 @@ def analyse(run: Path, leave_out: list[str]) -> dict:
         "micro": roc_auc_score(abn, f.score),
         "micro_left_out": (roc_auc_score(abn[kept], f.score[kept])
                            if leave_out and len(set(abn[kept])) == 2 else None),
+        "left_out_found": sorted(set(leave_out) & set(clip)),
+        "frame_size_unknown": sorted({v for v, k in zip(crops.video, known, strict=True)
+                                      if not k}),
         "by_normal_top_crop": (pd.Series(by_normal).groupby(f["kind"]).sum() / pairs).to_dict(),
         "by_abnormal_clip": (pd.Series(by_abnormal).groupby(clip).sum() / pairs)
         .loc[lambda s: s > 0].to_dict(),
@@ -128,8 +145,14 @@ def main(argv: list[str] | None = None) -> None:
     runs = [r for r in args.runs if (r / "frame_scores.parquet").exists()]
     if not runs:
         sys.exit("no run folder with frame_scores.parquet among the arguments")
+    seen_clips: set[str] = set()
     for run in runs:
         r = analyse(run, args.leave_out)
+        seen_clips |= set(r["left_out_found"])
+        if r["frame_size_unknown"]:
+            print(f"note: {run.name}: frame size unknown for {len(r['frame_size_unknown'])} "
+                  "video(s) (source not found): only their left and top edges count as the "
+                  "frame's edge", file=sys.stderr)
         if args.json:
             print(json.dumps(r))
             continue
@@ -141,6 +164,10 @@ def main(argv: list[str] | None = None) -> None:
             f"{k} {v:.3f}" for k, v in sorted(r["by_normal_top_crop"].items())))
         clips = sorted(r["by_abnormal_clip"].items(), key=lambda kv: -kv[1])
         print("  lost, by abnormal clip: " + ", ".join(f"{k} {v:.3f}" for k, v in clips))
+    missing = sorted(set(args.leave_out) - seen_clips)
+    if missing:
+        print(f"note: --leave-out {', '.join(missing)}: no such clip among the runs' test "
+              "frames", file=sys.stderr)
 
 
 if __name__ == "__main__":

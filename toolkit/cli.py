@@ -358,8 +358,8 @@ def _method_names():
               "forces bars, --no-progress shows none.")
 @_executor_options(
     "runs",
-    "Ray: CPUs each run reserves, and the threads it trains with (default: the run's "
-    "--threads where given, else 1).",
+    "Ray: CPUs each run reserves, and the threads it trains with, where --threads is not "
+    "given (--threads, when given, is both and wins); default 1.",
     "Ray: GPUs each run reserves (default: 1 per run with --device cuda; with --device auto, "
     "1 where the cluster has GPUs, else 0; 0 with --device cpu).")
 def bench_command(methods, out, force, config, suite, jobs, with_report, progress,
@@ -665,7 +665,7 @@ def extract_cmd(input_path, out, config_path, progress, executor, ray_address, r
     Re-running skips finished videos; failures are listed and saved in OUT/failures.csv. Until
     every video is done (interrupted, failed) the manifest says it is incomplete, and adtk
     split refuses it. Exit code 1 when any video failed, 2 for bad options or input, 130 when
-    interrupted (Ctrl-C, SIGTERM; run the same command to resume).
+    interrupted by Ctrl-C and 143 by SIGTERM (run the same command to resume).
     """
     from toolkit.config import ExtractConfig, resolve
     from toolkit.video.extract import ExtractInterrupted, run_extract
@@ -677,7 +677,7 @@ def extract_cmd(input_path, out, config_path, progress, executor, ray_address, r
                           on_note=lambda n: click.echo(f"note: {n}"))
     except ExtractInterrupted as e:
         click.echo(str(e), err=True)
-        sys.exit(130)  # the shell's code for a Ctrl-C
+        sys.exit(e.code)  # the shell's: 130 for Ctrl-C, 143 for SIGTERM
     click.echo(res.summary())
     if res.failed:
         sys.exit(1)

@@ -4,6 +4,7 @@ that trained, the kept epoch, a resume and its CPU time (a new user's trial, ite
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -104,6 +105,20 @@ def test_bench_help_describes_ray_per_run():
     text = text[text.index("--ray-cpus"):text.index("--retries")]
     assert "video" not in text and "torchvision" not in text
     assert "CPUs each run reserves" in text and "GPUs each run reserves" in text
+    # what the help says about --threads is what the Ray plan does
+    assert "--threads, when given, is both and wins" in text
+    from types import SimpleNamespace
+
+    from toolkit.engine.grid import ray_resources
+    from toolkit.engine.run import resolve_bench_config
+
+    cfg = resolve_bench_config(method="baseline", dataset="digits", anomaly_digit=1,
+                               num_threads=2, device="cpu")
+    ((_, cpus, _, _),) = ray_resources([cfg], SimpleNamespace(cpus=4.0, gpus=None))
+    assert cpus == 2.0
+    ((c, cpus, _, _),) = ray_resources([dataclasses.replace(cfg, num_threads=None)],
+                                       SimpleNamespace(cpus=4.0, gpus=None))
+    assert cpus == 4.0 and c.num_threads == 4
 
 
 def test_a_resumed_run_says_so_and_counts_every_session(tmp_path, monkeypatch):

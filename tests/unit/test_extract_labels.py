@@ -204,10 +204,29 @@ def test_rows_match_videos_whatever_the_unicode_normal_form(tmp_path):
 # ----------------------------------------------------------------------------- notes
 
 
-def _notes(tmp_path, text, videos, durations, defaults=None):
+def _notes(tmp_path, text, videos, durations, defaults=None, region_videos=()):
     labels = read_labels(_csv(tmp_path, HEADER + text))
     per, _ = match_labels(labels, tmp_path, videos)
-    return label_notes(per, videos, defaults or {v: None for v in videos}, durations)
+    return label_notes(per, videos, defaults or {v: None for v in videos}, durations,
+                       region_videos)
+
+
+def test_no_unlabeled_note_where_regions_or_the_intervals_cover_the_video(tmp_path):
+    """As with Ped2's files: with --regions every crop of a region-labelled video is labelled,
+    and an abnormal interval over a whole clip (test_10's 0-15 s) leaves nothing outside it."""
+    videos = ["test/test_08.mp4", "test/test_10.mp4", "test/test_11.mp4"]
+    text = ("test/test_08.mp4,9.5,18,abnormal,bike\ntest/test_10.mp4,0,15,abnormal,bike\n"
+            "test/test_11.mp4,0,9,abnormal,bike\n")
+    durations = {"test/test_08.mp4": 18.0, "test/test_10.mp4": 15.0, "test/test_11.mp4": 18.0}
+    notes = _notes(tmp_path, text, videos, durations)
+    # test_10's interval is the whole clip; the other two leave time outside
+    assert len(notes) == 1 and "2 video(s) have abnormal rows only" in notes[0], notes
+    assert "test_10" not in notes[0]
+    # with region rows for all three, no video is left unlabeled
+    assert _notes(tmp_path, text, videos, durations, region_videos=videos) == []
+    # nor a video without label rows that has region rows
+    assert _notes(tmp_path, "test/test_08.mp4,0,end,normal,\n", videos, durations,
+                  region_videos=videos[1:]) == []
 
 
 def test_notes_name_videos_no_row_covers_and_videos_with_abnormal_rows_only(tmp_path):

@@ -669,7 +669,20 @@ class ExtractResult:
 
 class ExtractInterrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM during ``run_extract``: the manifest lists the finished videos and
-    says it is incomplete; the message says what was kept and how to go on."""
+    says it is incomplete; the message says what was kept and how to go on. ``code``: the
+    exit code a shell expects (130 for Ctrl-C, 143 for SIGTERM)."""
+
+    def __init__(self, message: str, code: int = 130):
+        super().__init__(message)
+        self.code = code
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Python would raise KeyboardInterrupt for Ctrl-C."""
+
+
+def _exit_code(e: BaseException) -> int:
+    return 128 + (signal.SIGTERM if isinstance(e, _Terminated) else signal.SIGINT)
 
 
 @contextlib.contextmanager
@@ -681,13 +694,14 @@ def _sigterm_interrupts():
         return
 
     def interrupt(signum, frame):
-        raise KeyboardInterrupt
+        raise _Terminated
 
     old = signal.signal(signal.SIGTERM, interrupt)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        # None: the previous handler was not installed from Python; the default is closest
+        signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)
 
 
 def _hms(s: float) -> str:
@@ -708,8 +722,30 @@ def run_extract(
     ``executor``: a :class:`toolkit.executor.ExecutorConfig` (default: local processes).
     ``on_note``: called with each note (``ExtractResult.notes``) as it is found, before the
     videos are extracted. Until every video is done the manifest's ``incomplete`` metadata
-    lists the missing and failed ones; Ctrl-C or SIGTERM raises :class:`ExtractInterrupted`.
+    lists the missing and failed ones. Ctrl-C or SIGTERM raises :class:`ExtractInterrupted`
+    with what was kept (nothing, when it comes before the first video started).
     """
+    with _sigterm_interrupts():
+        try:
+            return _run_extract(input_path, out, cfg, progress, executor, on_note)
+        except ExtractInterrupted:
+            raise
+        except KeyboardInterrupt as e:
+            raise ExtractInterrupted(
+                "Interrupted before any video was extracted; run the same command to start "
+                "again", _exit_code(e)
+            ) from None
+
+
+def _run_extract(
+    input_path: str | os.PathLike,
+    out: str | os.PathLike,
+    cfg: ExtractConfig,
+    progress: bool | str | None = None,
+    executor: Any = None,
+    on_note: Callable[[str], None] | None = None,
+) -> ExtractResult:
+    """:func:`run_extract` inside its SIGTERM handler."""
     from toolkit.video.detect import DETECTORS
     from toolkit.video.reader import quiet_decoder
 
@@ -765,7 +801,7 @@ def run_extract(
         if labels is not None:
             known = {videos[i]: float(m.get("duration_s") or 0) for i, m in part_meta.items()}
             for text in label_notes(per_video, videos, defaults,
-                                    _durations(root, per_video, known)):
+                                    _durations(root, per_video, known), regions):
                 note(text)
 
         labelled: dict[int, pd.DataFrame] = {}  # parts with this run's labels, made once
@@ -827,141 +863,148 @@ def run_extract(
             last_write[0] = time.monotonic()
             return merged
 
-        write_merged()  # a valid manifest of what is finished, from the first second on
-        if todo:
-            _check_detector(cfg)
-        # Work items: whole videos, and the chunks of long ones not committed yet (a killed
-        # run resumes from its last committed chunk).
-        spans: dict[int, list[Span]] = {}
-        n_frames: dict[int, int] = {}  # the container's frame count (0: unknown)
-        items: list[tuple[int, Span]] = []
-        for i in todo:
-            src = root / videos[i]
-            spans[i], n_frames[i] = _plan(src, cfg)
-            left = [
-                s for s in spans[i]
-                if s.whole or not finished_chunk(out, videos[i], src, ehash, s)
+        def record_failures() -> None:
+            """res.failed / res.partial, and failures.csv beside the manifest."""
+            res.failed = [{"video": videos[i], "reason": failures[i]} for i in sorted(failures)]
+            res.partial = [
+                {
+                    "video": videos[i],
+                    "decode_stopped_at": int(part_meta[i]["decode_stopped_at"]),
+                    "frames": int(part_meta[i].get("frames", 0)),
+                }
+                for i in sorted(parts)
+                if part_meta[i].get("decode_stopped_at") is not None
             ]
-            res.chunks_skipped += len(spans[i]) - len(left)
-            if left:
-                items += [(i, s) for s in left]
-            else:  # killed after its last chunk, before the join
-                parts[i], part_meta[i] = merge_chunks(out, videos[i], spans[i], cfg)
-                res.done += 1
-        left_per_video = {i: sum(1 for j, _ in items if j == i) for i in todo}
-        warm_note = chunk_warmup_note(cfg, {i: spans[i] for i in todo}, n_frames)
-        if warm_note:
-            note(warm_note)
-        from toolkit import executor as X
+            _write_failures(out, res.failed, res.partial)
 
-        ex = executor or X.ExecutorConfig()
-        workers = cfg.workers or os.cpu_count() or 1
-        workers = max(1, min(workers, len(items) or 1))
-        if ex.kind == "local":
-            threads, cpus, gpus, if_any = max(1, (os.cpu_count() or 1) // workers), 1.0, 0.0, 0.0
-        else:
-            threads, cpus, gpus, if_any = task_resources(cfg, ex)
-        crash_on = os.environ.get(CRASH_HOOK_ENV)
-        tasks = {
-            k: X.Task(
-                key=k,
-                fn=extract_task,
-                args=(str(root / videos[i]), videos[i], str(out), to_dict(cfg),
-                      per_video.get(videos[i]), crash_on, threads, asdict(span)),
-                name=videos[i] if span.whole else f"{videos[i]}#{span.index + 1}",
-                cpus=cpus,
-                gpus=gpus,
-                gpus_if_any=if_any,
-                paths=(str(root / videos[i]), str(out)),
-            )
-            for k, (i, span) in enumerate(items)
-        }
-        runner = X.create(ex, workers=workers, preload=WORKER_PRELOAD, stall_s=cfg.stall_s)
-        durations: dict[int, float] = {}
-
-        def on_message(kind: str, k: int, payload: Any) -> None:
-            i, span = items[k]
-            if kind == "start":
-                # a task's first start is its detection pass, counted in the total already
-                # (from the frame count probed when planning): correct it to the worker's own
-                # count; later starts (its motion pass) add theirs
-                bars.add_total(payload - expected.pop(k, 0))
-            elif kind == "frames":
-                bars.frames(payload)
-            elif kind == "done":
-                durations[k] = float(payload.get("decoded_s", 0.0))
-                left_per_video[i] -= 1
-                if not span.whole:
-                    res.chunks_done += 1
-                if left_per_video[i] == 0 and i not in failures:
-                    if span.whole:
-                        parts[i] = mf.read_manifest(
-                            out / "videos" / video_id_for(videos[i]) / "part.parquet"
-                        )
-                        part_meta[i] = payload  # the part's metadata, plus crop counts
-                    else:
-                        parts[i], part_meta[i] = merge_chunks(out, videos[i], spans[i], cfg)
+        try:
+            write_merged()  # a valid manifest of what is finished, from the first second on
+            if todo:
+                _check_detector(cfg)
+            # Work items: whole videos, and the chunks of long ones not committed yet (a killed
+            # run resumes from its last committed chunk).
+            spans: dict[int, list[Span]] = {}
+            n_frames: dict[int, int] = {}  # the container's frame count (0: unknown)
+            items: list[tuple[int, Span]] = []
+            for i in todo:
+                src = root / videos[i]
+                spans[i], n_frames[i] = _plan(src, cfg)
+                left = [
+                    s for s in spans[i]
+                    if s.whole or not finished_chunk(out, videos[i], src, ehash, s)
+                ]
+                res.chunks_skipped += len(spans[i]) - len(left)
+                if left:
+                    items += [(i, s) for s in left]
+                else:  # killed after its last chunk, before the join
+                    parts[i], part_meta[i] = merge_chunks(out, videos[i], spans[i], cfg)
                     res.done += 1
-                    # Rewriting the whole manifest per video is quadratic in the number of
-                    # videos (thousands of short clips: most of the parent's time). Every
-                    # finished video is safe in its part.parquet already; the next run merges
-                    # what this one did not get to, so a refresh every few seconds loses
-                    # nothing.
-                    if time.monotonic() - last_write[0] >= MERGE_EVERY_S:
-                        write_merged()
-                if left_per_video[i] == 0:
-                    bars.video_done(failed=i in failures)
-            elif kind == "failed":
-                reason = _one_line(_failure_reason(payload, cfg.stall_s))
-                # the summary and failures.csv name the video already: "a.mp4: a.mp4: empty
-                # file" said it twice
-                for name in (tasks[k].args[0], videos[i]):
-                    reason = reason.removeprefix(f"{name}: ")
-                if not span.whole:
-                    reason = f"chunk {span.index + 1} of {span.count}: {reason}"
-                failures.setdefault(i, reason)
-                left_per_video[i] -= 1
-                if left_per_video[i] == 0:
-                    bars.video_done(failed=True)
+            left_per_video = {i: sum(1 for j, _ in items if j == i) for i in todo}
+            warm_note = chunk_warmup_note(cfg, {i: spans[i] for i in todo}, n_frames)
+            if warm_note:
+                note(warm_note)
+            from toolkit import executor as X
 
-        # Ray: connect before the bars, so a connection error comes alone (and only if needed)
-        with runner.session() if items else contextlib.nullcontext():
-            from toolkit.progress import VideoBars
-
-            bars = VideoBars(sum(1 for n in left_per_video.values() if n), enabled=progress)
-            # the frames bar's total known from the start, not grown as workers open videos
-            expected = {k: _span_frames(span, n_frames[i])
-                        for k, (i, span) in enumerate(items) if n_frames[i] > 0}
-            bars.add_total(sum(expected.values()))
-            try:
-                with _sigterm_interrupts():
-                    runner.run(list(tasks.values()), on_message)
-            except BaseException as e:
-                # Ctrl-C: the manifest still lists every video finished so far, and says
-                # which are missing
-                write_merged(interrupted=isinstance(e, KeyboardInterrupt))
-                if isinstance(e, KeyboardInterrupt):
-                    chunks = (f" (and {res.chunks_done} chunk(s) of longer ones)"
-                              if res.chunks_done else "")
-                    raise ExtractInterrupted(
-                        f"Interrupted: {len(parts)} of {len(videos)} videos finished{chunks} "
-                        f"and kept in {out}; run the same command to resume"
-                    ) from None
-                raise
-            finally:
-                bars.close()
-        res.failed = [{"video": videos[i], "reason": failures[i]} for i in sorted(failures)]
-        res.partial = [
-            {
-                "video": videos[i],
-                "decode_stopped_at": int(part_meta[i]["decode_stopped_at"]),
-                "frames": int(part_meta[i].get("frames", 0)),
+            ex = executor or X.ExecutorConfig()
+            workers = cfg.workers or os.cpu_count() or 1
+            workers = max(1, min(workers, len(items) or 1))
+            if ex.kind == "local":
+                threads = max(1, (os.cpu_count() or 1) // workers)
+                cpus, gpus, if_any = 1.0, 0.0, 0.0
+            else:
+                threads, cpus, gpus, if_any = task_resources(cfg, ex)
+            crash_on = os.environ.get(CRASH_HOOK_ENV)
+            tasks = {
+                k: X.Task(
+                    key=k,
+                    fn=extract_task,
+                    args=(str(root / videos[i]), videos[i], str(out), to_dict(cfg),
+                          per_video.get(videos[i]), crash_on, threads, asdict(span)),
+                    name=videos[i] if span.whole else f"{videos[i]}#{span.index + 1}",
+                    cpus=cpus,
+                    gpus=gpus,
+                    gpus_if_any=if_any,
+                    paths=(str(root / videos[i]), str(out)),
+                )
+                for k, (i, span) in enumerate(items)
             }
-            for i in sorted(parts)
-            if part_meta[i].get("decode_stopped_at") is not None
-        ]
-        _write_failures(out, res.failed, res.partial)
-        merged = write_merged()
+            runner = X.create(ex, workers=workers, preload=WORKER_PRELOAD, stall_s=cfg.stall_s)
+            durations: dict[int, float] = {}
+
+            def on_message(kind: str, k: int, payload: Any) -> None:
+                i, span = items[k]
+                if kind == "start":
+                    # a task's first start is its detection pass, counted in the total already
+                    # (from the frame count probed when planning): correct it to the worker's own
+                    # count; later starts (its motion pass) add theirs
+                    bars.add_total(payload - expected.pop(k, 0))
+                elif kind == "frames":
+                    bars.frames(payload)
+                elif kind == "done":
+                    durations[k] = float(payload.get("decoded_s", 0.0))
+                    left_per_video[i] -= 1
+                    if not span.whole:
+                        res.chunks_done += 1
+                    if left_per_video[i] == 0 and i not in failures:
+                        if span.whole:
+                            parts[i] = mf.read_manifest(
+                                out / "videos" / video_id_for(videos[i]) / "part.parquet"
+                            )
+                            part_meta[i] = payload  # the part's metadata, plus crop counts
+                        else:
+                            parts[i], part_meta[i] = merge_chunks(out, videos[i], spans[i], cfg)
+                        res.done += 1
+                        # Rewriting the whole manifest per video is quadratic in the number of
+                        # videos (thousands of short clips: most of the parent's time). Every
+                        # finished video is safe in its part.parquet already; the next run merges
+                        # what this one did not get to, so a refresh every few seconds loses
+                        # nothing.
+                        if time.monotonic() - last_write[0] >= MERGE_EVERY_S:
+                            write_merged()
+                    if left_per_video[i] == 0:
+                        bars.video_done(failed=i in failures)
+                elif kind == "failed":
+                    reason = _one_line(_failure_reason(payload, cfg.stall_s))
+                    # the summary and failures.csv name the video already: "a.mp4: a.mp4: empty
+                    # file" said it twice
+                    for name in (tasks[k].args[0], videos[i]):
+                        reason = reason.removeprefix(f"{name}: ")
+                    if not span.whole:
+                        reason = f"chunk {span.index + 1} of {span.count}: {reason}"
+                    failures.setdefault(i, reason)
+                    left_per_video[i] -= 1
+                    if left_per_video[i] == 0:
+                        bars.video_done(failed=True)
+
+            # Ray: connect before the bars, so a connection error comes alone (and only if needed)
+            with runner.session() if items else contextlib.nullcontext():
+                from toolkit.progress import VideoBars
+
+                bars = VideoBars(sum(1 for n in left_per_video.values() if n), enabled=progress)
+                # the frames bar's total known from the start, not grown as workers open videos
+                expected = {k: _span_frames(span, n_frames[i])
+                            for k, (i, span) in enumerate(items) if n_frames[i] > 0}
+                bars.add_total(sum(expected.values()))
+                try:
+                    runner.run(list(tasks.values()), on_message)
+                except Exception:
+                    write_merged()  # the manifest still lists every video finished so far
+                    raise
+                finally:
+                    bars.close()
+            record_failures()
+            merged = write_merged()
+        except KeyboardInterrupt as e:
+            # Ctrl-C or SIGTERM at any point after planning: the manifest lists every video
+            # finished so far and says which are missing; failures.csv lists the failed ones
+            record_failures()
+            write_merged(interrupted=True)
+            chunks = f" (and {res.chunks_done} chunk(s) of longer ones)" if res.chunks_done else ""
+            failed = f", {len(res.failed)} failed (failures.csv)" if res.failed else ""
+            raise ExtractInterrupted(
+                f"Interrupted: {len(parts)} of {len(videos)} videos finished{chunks} and kept in "
+                f"{out}{failed}; run the same command to resume", _exit_code(e)
+            ) from None
 
     res.crops = len(merged)
     res.sequences = int(merged["sequence_id"].nunique())

@@ -230,23 +230,41 @@ def _shown(items: list[str], n: int = 3) -> str:
 PAST_END_S = 1.0
 
 
+def _covers(g: pd.DataFrame, duration: float | None) -> bool:
+    """Whether rows ``g`` (start_s, end_s) cover a video of ``duration`` seconds from its
+    start to its end (gaps under a frame's worth, 0.05 s, ignored)."""
+    if duration is None or not len(g):
+        return False
+    reach = 0.0
+    for start, end in sorted(zip(g["start_s"], g["end_s"], strict=True)):
+        if start > reach + 0.05:
+            return False
+        reach = max(reach, end)
+    return reach >= duration - 0.05
+
+
 def label_notes(
     per_video: dict[str, pd.DataFrame],
     videos: list[str],
     defaults: dict[str, str | None],
     durations: dict[str, float],
+    region_videos: Iterable[str] = (),
 ) -> list[str]:
     """What a labels file leaves to chance, in words (notes, not errors).
 
     ``per_video``: each video's rows (:func:`match_labels`, with ``line``); ``defaults``: each
-    video's folder label or None; ``durations``: seconds of the videos that could be probed.
+    video's folder label or None; ``durations``: seconds of the videos that could be probed;
+    ``region_videos``: videos with region rows (``--regions``), whose every crop is labelled
+    by its regions, so no interval leaves them unlabeled.
     Notes: videos no row covers (their crops are ``unlabeled`` without a folder label); videos
     with abnormal rows only (time outside their intervals is ``unlabeled``, not normal);
     abnormal intervals with different events that overlap (the later line's event wins);
     intervals that end past the video's end (a typo?) or start after it (they label nothing).
     """
     notes = []
-    bare = [v for v in videos if v not in per_video and defaults.get(v) is None]
+    by_region = set(region_videos)
+    bare = [v for v in videos
+            if v not in per_video and defaults.get(v) is None and v not in by_region]
     if bare:
         shown = ", ".join(bare[:3]) + (" ..." if len(bare) > 3 else "")
         notes.append(
@@ -255,7 +273,8 @@ def label_notes(
             f"normal add a row such as {_row_text(bare[0], '0', 'end', 'normal')}"
         )
     abn_only = [v for v, g in per_video.items()
-                if (g["label"] == "abnormal").all() and defaults.get(v) is None]
+                if (g["label"] == "abnormal").all() and defaults.get(v) is None
+                and v not in by_region and not _covers(g, durations.get(v))]
     if abn_only:
         shown = ", ".join(abn_only[:3]) + (" ..." if len(abn_only) > 3 else "")
         notes.append(
@@ -266,17 +285,25 @@ def label_notes(
         )
     overlaps, past, after = [], [], []
     for v, g in per_video.items():
-        abn = g[g["label"] == "abnormal"].sort_values("line")
-        rows = list(abn.itertuples(index=False))
-        for j, b in enumerate(rows):
-            for a in rows[:j]:
+        # a sweep by start time (not every pair: a file may hold a row per frame); only the
+        # first few overlaps are shown anyway
+        abn = g[g["label"] == "abnormal"].sort_values(["start_s", "line"])
+        active: list = []  # rows still open at the current start, all events
+        for b in abn.itertuples(index=False):
+            active = [a for a in active if a.end_s > b.start_s]
+            for a in active:
                 ea, eb = _event(a.event), _event(b.event)
-                if ea != eb and max(a.start_s, b.start_s) < min(a.end_s, b.end_s):
+                if ea != eb:
+                    first, later = (a, b) if a.line < b.line else (b, a)
+                    won = _event(later.event) or "no event"
                     overlaps.append(
-                        f"lines {a.line} and {b.line} of {v} ({ea or 'no event'} "
-                        f"{a.start_s:g}-{a.end_s:g} s, {eb or 'no event'} {b.start_s:g}-"
-                        f"{b.end_s:g} s): the overlap gets {eb or 'no event'}"
+                        f"lines {first.line} and {later.line} of {v} "
+                        f"({_event(first.event) or 'no event'} {first.start_s:g}-"
+                        f"{first.end_s:g} s, {_event(later.event) or 'no event'} "
+                        f"{later.start_s:g}-{later.end_s:g} s): the overlap gets {won}"
                     )
+                    break  # one pair per row is enough to say it
+            active.append(b)
         d = durations.get(v)
         if d is None:
             continue
