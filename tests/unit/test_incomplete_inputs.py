@@ -37,3 +37,47 @@ def test_bench_notes_a_split_of_an_unfinished_extraction(tmp_path):
     (note,) = incomplete_notes(cfgs)
     assert note.startswith(f"{split}: split from an unfinished extraction (--allow-incomplete)")
     assert "1 of 3 videos extracted (2 not yet, the run was interrupted" in note
+
+
+def test_a_split_of_a_split_keeps_the_incomplete_mark_or_is_refused(tmp_path):
+    from toolkit.data.split import split_manifests
+    from toolkit.data.synthetic import make_crop_manifest
+
+    crops = mf.write_manifest(make_crop_manifest(400, seed=3), tmp_path / "manifest.parquet",
+                              meta={"stage": "extract", "incomplete": INCOMPLETE})
+    first = split_manifests([crops], tmp_path / "a.parquet", allow_incomplete=True).out
+    with pytest.raises(AdtkError, match=r"a\.parquet: INCOMPLETE \(split with --allow-"
+                                        r"incomplete\): 1 of 3 videos extracted .*give "
+                                        r"--allow-incomplete"):
+        split_manifests([first], tmp_path / "b.parquet")
+    assert not (tmp_path / "b.parquet").exists()
+    again = split_manifests([first], tmp_path / "b.parquet", allow_incomplete=True)
+    (info,) = mf.read_meta(again.out)["inputs"]
+    assert info["path"] == str(first.resolve()) and info["incomplete"] == INCOMPLETE
+    assert any("incomplete: 1 of 3 videos extracted" in w for w in again.warnings)
+    (note,) = incomplete_notes([SimpleNamespace(data=str(again.out))])
+    assert "1 of 3 videos extracted (2 not yet, the run was interrupted" in note
+
+
+def test_a_split_of_several_unfinished_extractions_carries_one_mark_for_all():
+    from toolkit.data.split import _inputs_incomplete
+
+    other = {"videos": 2, "finished": 1, "missing": [], "failed": ["b.avi"],
+             "interrupted": False}
+    meta = {"inputs": [{"path": "a", "incomplete": INCOMPLETE}, {"path": "c"},
+                       {"path": "b", "incomplete": other}]}
+    assert _inputs_incomplete(meta) == {
+        "videos": 5, "finished": 2, "missing": INCOMPLETE["missing"], "failed": ["b.avi"],
+        "interrupted": True}
+    assert _inputs_incomplete({"inputs": [{"path": "c", "incomplete": None}]}) is None
+
+
+def test_a_run_with_only_failed_videos_left_is_not_told_to_just_run_again():
+    """A failed video fails again on a rerun: the words say to fix or remove it first."""
+    failed = {"videos": 3, "finished": 2, "missing": [], "failed": ["bad.avi"],
+              "interrupted": False}
+    text = mf.incomplete_text(failed)
+    assert text.startswith("2 of 3 videos extracted (1 failed (listed in failures.csv): "
+                           "bad.avi); fix or remove the failed videos")
+    assert mf.incomplete_text(INCOMPLETE).endswith(
+        "run the same adtk extract command again to finish")

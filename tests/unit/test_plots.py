@@ -205,17 +205,37 @@ def test_a_method_keeps_its_colour_beside_other_variants():
 
 def test_a_known_method_has_its_own_colour_in_every_report():
     """A report without ADNL must not draw the baseline in ADNL's colour (it did: colours
-    were chosen per figure from the names present)."""
-    from toolkit.eval.plots import METHOD_COLOURS, _colours
-    from toolkit.eval.tables import method_name
+    were chosen per figure from the names present). The colour is the method's own (its
+    class's ``colour``), the same as before it moved there, so reports look the same."""
+    from toolkit.eval.plots import _colours
+    from toolkit.eval.tables import FUSION, FUSION_COLOUR, method_name
+    from toolkit.methods import get_method, list_methods
 
-    names = {m: method_name(m) for m in METHOD_COLOURS}
-    assert len(set(METHOD_COLOURS.values())) == len(METHOD_COLOURS)
+    colours = {m: get_method(m).colour for m in list_methods()}
+    assert {k: colours.get(k) for k in ("baseline", "ae", "adnl", "deepsad", "classifier",
+                                         "abc")} == {
+        "baseline": "#264653", "ae": "#457b9d", "adnl": "#e76f51", "deepsad": "#2a9d8f",
+        "classifier": "#e9c46a", "abc": "#6a994e"}
+    assert FUSION_COLOUR == "#8d5fd3"
+    colours = {m: c for m, c in {**colours, FUSION: FUSION_COLOUR}.items() if c is not None}
+    names = {m: method_name(m) for m in colours}
+    assert len(set(colours.values())) == len(colours)
     for m, name in names.items():
-        assert _colours([name])[name] == METHOD_COLOURS[m]
+        assert _colours([name])[name] == colours[m]
     alone = _colours([names["baseline"], names["deepsad"]])
-    assert alone[names["baseline"]] == METHOD_COLOURS["baseline"] != METHOD_COLOURS["adnl"]
+    assert alone[names["baseline"]] == colours["baseline"] != colours["adnl"]
     # ADNL's only curve, a variant, keeps ADNL's colour; other names avoid the methods' ones
     weak = "ADNL (weak labels: mil-once, margin 4)"
-    assert _colours([names["baseline"], weak])[weak] == METHOD_COLOURS["adnl"]
-    assert _colours(["run 7"])["run 7"] not in METHOD_COLOURS.values()
+    assert _colours([names["baseline"], weak])[weak] == colours["adnl"]
+    assert _colours(["run 7"])["run 7"] not in colours.values()
+
+
+def test_a_methods_colour_is_read_from_its_class(monkeypatch):
+    """Plots name no method: a new colour on a method's class is the one its curves get."""
+    from toolkit.eval.plots import _colours
+    from toolkit.eval.tables import method_name
+    from toolkit.methods import get_method
+
+    monkeypatch.setattr(get_method("deepsad"), "colour", "#123456")
+    name = method_name("deepsad")
+    assert _colours([name, method_name("baseline")])[name] == "#123456"

@@ -294,3 +294,24 @@ def test_a_weak_label_adnl_row_says_so_even_alone(tmp_path, write_run):
     r = next(r for r in runs if r.get("method") == "adnl")
     assert T.method_label(r, ["neg_select"]) == "ADNL (weak labels: margin 4)"
     assert T.method_label(r, ["neg_select", "neg_bound"]) == "ADNL"
+
+
+def test_a_methods_variant_label_is_its_own_class_knowledge():
+    """The base Method names no method's settings: a method declaring ADNL's settings without
+    its class says nothing; ADNL's and ABC's classes say how their runs depart, and ADNL's
+    class what goes with its bound in a note (bench's weak-label note names no setting)."""
+    from toolkit.methods import Method, get_method
+    from toolkit.methods.base import NEGATIVE_SETTINGS, WEAK_LABEL_SETTINGS
+
+    class Other(Method):
+        settings = (*NEGATIVE_SETTINGS, *WEAK_LABEL_SETTINGS)
+
+    weak = {"neg_select": "mil-once", "neg_bound": "margin", "neg_margin": 4.0}
+    assert Other.variant(weak) == "" and Other.choice_note("neg_bound", "margin", weak) == ""
+    assert get_method("adnl").variant(weak) == "mil-once, margin 4"
+    assert get_method("adnl").variant({**weak, "neg_select": "all"}) == "margin 4"
+    assert get_method("adnl").variant({"neg_select": "auto", "neg_bound": "none"}) == ""
+    assert get_method("adnl").choice_note("neg_bound", "margin", weak) == " (--neg-margin 4)"
+    assert get_method("adnl").choice_note("neg_select", "mil-once", weak) == ""
+    assert get_method("abc").variant(weak) == "mil-once"
+    assert get_method("baseline").variant(weak) == ""

@@ -313,10 +313,14 @@ def incomplete_text(inc: Mapping[str, Any]) -> str:
         what.append(f"{len(missing)} not yet{why}: {names(missing)}")
     if failed:
         what.append(f"{len(failed)} failed (listed in failures.csv): {names(failed)}")
+    # a failed video fails again: the rerun finishes only once the file is fixed or gone
+    todo = ("run the same adtk extract command again to finish" if missing else
+            "fix or remove the failed videos (failures.csv says why), then run the same adtk "
+            "extract command again")
     return (
         f"{inc.get('finished', '?')} of {inc.get('videos', '?')} videos extracted"
         + (f" ({'; '.join(what)})" if what else "")
-        + "; run the same adtk extract command again to finish"
+        + f"; {todo}"
     )
 
 

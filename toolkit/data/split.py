@@ -303,6 +303,8 @@ def load_inputs(
     (path, sha256, rows, crops root; ``incomplete`` where it came from an unfinished extract)
     and the common crops root (absolute). A manifest of an unfinished ``adtk extract`` is an
     error unless ``allow_incomplete``: a split of a third of the videos looks like a whole one.
+    So is a split manifest made from one (``--allow-incomplete`` then): its inputs' marks carry
+    on into this split's, or re-splitting would launder them.
     """
     if not paths:
         raise AdtkError("no input manifest given")
@@ -312,13 +314,15 @@ def load_inputs(
         table = mf.read_table(p)
         meta = mf.read_meta(p)
         inc = meta.get("incomplete") if isinstance(meta.get("incomplete"), dict) else None
+        inc = inc or _inputs_incomplete(meta)
         if table.num_rows == 0:
             raise ManifestError(f"{p}: empty manifest (no rows)"
                                 + (f": {mf.incomplete_text(inc)}" if inc else ""))
         if inc and not allow_incomplete:
+            was = " (split with --allow-incomplete)" if "split" in table.column_names else ""
             raise AdtkError(
-                f"{p}: INCOMPLETE: {mf.incomplete_text(inc)}; or give --allow-incomplete to "
-                "split the finished videos only"
+                f"{p}: INCOMPLETE{was}: {mf.incomplete_text(inc)}; or give --allow-incomplete "
+                "to split the finished videos only"
             )
         if "split" in table.column_names:
             table = table.drop_columns(["split"])  # re-splitting a split manifest
@@ -358,6 +362,24 @@ def load_inputs(
         raise ManifestError(f"inputs cannot be merged: {str(e).splitlines()[0]}") from None
     _check_unique_ids(merged, [t.num_rows for t in tables], [Path(p) for p in paths])
     return merged, infos, common
+
+
+def _inputs_incomplete(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``incomplete`` marks of a split manifest's own inputs (a split made with
+    ``--allow-incomplete``) as one mark: counts added, video lists joined; None where none."""
+    marks = [i["incomplete"] for i in meta.get("inputs") or []
+             if isinstance(i, dict) and isinstance(i.get("incomplete"), dict)]
+    if len(marks) <= 1:
+        return marks[0] if marks else None
+
+    def total(key: str) -> int | str:
+        vals = [m.get(key) for m in marks]
+        return sum(vals) if all(isinstance(v, int) for v in vals) else "?"
+
+    return {"videos": total("videos"), "finished": total("finished"),
+            "missing": [v for m in marks for v in m.get("missing") or []],
+            "failed": [v for m in marks for v in m.get("failed") or []],
+            "interrupted": any(m.get("interrupted") for m in marks)}
 
 
 def _check_unique_ids(table: pa.Table, sizes: list[int], paths: list[Path]) -> None:

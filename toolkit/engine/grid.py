@@ -253,14 +253,13 @@ def plan(
 def _weak_note(cfg: Any, auto: dict[str, Any]) -> str:
     """One line: which settings ``auto`` chose for frame-level training labels, why, and the
     flags that give the paper's form (what they resolve to with region labels)."""
-    from toolkit.methods import all_settings
+    from toolkit.methods import all_settings, get_method
 
     settings = all_settings()
+    cls = get_method(cfg.method)
     choices = {k: v for k, v in auto.items() if k != "_source"}
     chose = " and ".join(
-        f"{settings[k].flag} auto chose {new}"
-        + (f" ({settings['neg_margin'].flag} {cfg.params.get('neg_margin'):g})"
-           if new == "margin" and cfg.params.get("neg_margin") is not None else "")
+        f"{settings[k].flag} auto chose {new}" + cls.choice_note(k, new, dict(cfg.params))
         for k, (new, _) in choices.items())
     paper = " ".join(f"{settings[k].flag} {old}" for k, (_, old) in choices.items())
     unit = "video" if auto["_source"] == "folder" else "frame"

@@ -91,25 +91,22 @@ def roc_curve_of(name: str, scores: pd.DataFrame, auc: float) -> tuple:
     return (name, fpr, tpr, auc)
 
 
-#: A fixed colour per known method (registry name; "fusion" is the suite's fused run), so a
-#: method looks the same in every report whichever others it is shown with. Every other name
-#: takes a colour from :data:`PALETTE` by its checksum, avoiding these where it can.
-METHOD_COLOURS = {"baseline": "#264653", "ae": "#457b9d", "adnl": "#e76f51",
-                  "fusion": "#8d5fd3", "deepsad": "#2a9d8f", "classifier": "#e9c46a",
-                  "abc": "#6a994e"}
-
-
 def _method_colours() -> dict[str, str]:
-    """Display name ("ADNL", "AAE (baseline)") -> fixed colour, for the known methods."""
-    from toolkit.eval.tables import method_name
+    """Display name ("ADNL", "AAE (baseline)") -> fixed colour, for the registered methods
+    that declare one (``colour``) and the suite's fused run, so a method looks the same in
+    every report whichever others it is shown with. Every other name takes a colour from
+    :data:`PALETTE` by its checksum, avoiding these where it can."""
+    from toolkit.eval.tables import FUSION, method_colour, method_name
+    from toolkit.methods import list_methods
 
-    return {method_name(m): c for m, c in METHOD_COLOURS.items()}
+    return {method_name(m): c for m in (*list_methods(), FUSION)
+            if (c := method_colour(m)) is not None}
 
 
 def _colours(names: Sequence[str]) -> dict[str, str]:
     """A colour per name (legend order kept) that does not depend on the order the names come
     in, and is the same from figure to figure wherever it can be: a known method's display
-    name has its fixed colour (:data:`METHOD_COLOURS`), and so has the shortest of its
+    name has its fixed colour (:func:`_method_colours`), and so has the shortest of its
     variants ("ADNL (weak labels: ...)") where the plain name is absent; any other name is
     chosen from its own text (a checksum), the next free one where two names would share it."""
     import zlib

@@ -625,6 +625,8 @@ def split_summary(
             when = f"epoch {e1}" if e0 == e1 else f"epochs {e0}-{e1}"
             text = (f"{n.iloc[-1]} per epoch ({when})" if n.min() == n.max() else
                     f"{n.min()}-{n.max()} per epoch ({when}); {n.iloc[-1]} in the last")
+            # neg_select is the base Method's selection setting (select_negatives, which
+            # neg_selected counts), not one method's: any method that declares it has it
             how = r.get("neg_select")
             out.append((f"of those used as negatives{f' ({how})' if how else ''}", text))
     if scores is not None and {"split", "label"} <= set(scores.columns):

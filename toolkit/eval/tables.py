@@ -311,13 +311,29 @@ def method_class(m: Any) -> Any:
     return METHODS.get(str(m)) if str(m) in METHODS else None
 
 
+#: A fused run (:mod:`toolkit.engine.fuse`, ``method: fusion``) is no registered method, and
+#: eval does not import engine: its display name and fixed colour are here.
+FUSION = "fusion"
+FUSION_TITLE = "Fusion (geometric mean)"
+FUSION_COLOUR = "#8d5fd3"
+
+
 def method_name(m: Any) -> str:
     """A method's display name, from the registry (the raw name for an unknown method; a
-    fused run, :mod:`toolkit.engine.fuse`, is 'Fusion (geometric mean)')."""
+    fused run is :data:`FUSION_TITLE`)."""
     cls = method_class(m)
-    if cls is None and str(m) == "fusion":
-        return "Fusion (geometric mean)"
+    if cls is None and str(m) == FUSION:
+        return FUSION_TITLE
     return cls.display_name() if cls is not None else str(m)
+
+
+def method_colour(m: Any) -> str | None:
+    """A method's fixed colour in figures, from the registry (``colour``; a fused run's is
+    :data:`FUSION_COLOUR`); None for an unknown method or one without."""
+    cls = method_class(m)
+    if cls is None and str(m) == FUSION:
+        return FUSION_COLOUR
+    return getattr(cls, "colour", None)
 
 
 def weak_labels(r: Run) -> bool:

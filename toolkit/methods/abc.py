@@ -9,12 +9,15 @@ MSE (the score).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from toolkit.methods.base import (
     WEAK_LABEL_SETTINGS,
     AutoencoderMethod,
     Setting,
+    neg_select_variant,
     register_method,
 )
 from toolkit.models.losses import per_sample_mse
@@ -26,11 +29,17 @@ class ABC(AutoencoderMethod):
 
     title = "ABC"
     order = 50
+    colour = "#6a994e"
     adversarial = False
     uses_abnormal = True
     settings = (Setting("neg_weight", 1.0, "Weight of the loss on labelled anomalies.",
                         minimum=0), *WEAK_LABEL_SETTINGS)
     loss_keys = ("loss", "rec", "neg")
+
+    @classmethod
+    def variant(cls, values: dict[str, Any]) -> str:
+        """The negatives' selection ("mil-once"); its loss is bounded by design."""
+        return neg_select_variant(values)
 
     def negative_term(
         self, x_abn: torch.Tensor, x_hat_abn: torch.Tensor, normal_mse: torch.Tensor | None = None

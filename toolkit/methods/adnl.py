@@ -16,6 +16,8 @@ of near-normal inputs (ADNL's negative term) would fight the normal term directl
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from toolkit.errors import AdtkError
@@ -26,6 +28,7 @@ from toolkit.methods.base import (
     AutoencoderMethod,
     NegativeLearningMixin,
     Setting,
+    neg_select_variant,
     register_method,
 )
 from toolkit.models.losses import per_sample_mse
@@ -57,6 +60,7 @@ class ADNL(NegativeLearningMixin, AutoencoderMethod):
 
     title = "ADNL"
     order = 20
+    colour = "#e76f51"
     adversarial = True
     uses_abnormal = True
     settings = (
@@ -70,6 +74,25 @@ class ADNL(NegativeLearningMixin, AutoencoderMethod):
         Setting("pseudo_weight", 1.0, "Weight of the pseudo-anomaly loss.", minimum=0),
     )
     _keys = ("loss", "rec", "adv", "neg", "pseudo", "disc")
+
+    @classmethod
+    def variant(cls, values: dict[str, Any]) -> str:
+        """Only the negatives' selection and bound count: with them it is not the paper's
+        ADNL ("mil-once, margin 4")."""
+        parts = [neg_select_variant(values)]
+        if values.get("neg_bound") == "margin":
+            margin = values.get("neg_margin")
+            parts.append(f"margin {float(margin):g}" if margin is not None else "margin")
+        return ", ".join(p for p in parts if p)
+
+    @classmethod
+    def choice_note(cls, name: str, value: Any, values: dict[str, Any]) -> str:
+        """``neg_bound margin`` goes with its ``neg_margin``: " (--neg-margin 4)"."""
+        margin = values.get("neg_margin")
+        if name == "neg_bound" and value == "margin" and margin is not None:
+            flag = next(s.flag for s in cls.settings_spec() if s.name == "neg_margin")
+            return f" ({flag} {float(margin):g})"
+        return ""
 
     @property
     def loss_keys(self) -> tuple[str, ...]:  # the pseudo column only where it is used

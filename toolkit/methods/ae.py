@@ -11,5 +11,6 @@ class PlainAE(AutoencoderMethod):
 
     title = "AE"
     order = 10
+    colour = "#457b9d"
     adversarial = False
     uses_abnormal = False

@@ -6,7 +6,7 @@ A method is one registered class in one file under ``toolkit/methods/``. It decl
   and extended along the class hierarchy; ``__init__`` accepts exactly these;
 - ``presets``: values per preset (``quick`` / ``paper``) and data family (``digits`` /
   ``crops``) that differ from the defaults;
-- ``title`` and ``order``: its name and place in tables and figures;
+- ``title``, ``order`` and ``colour``: its name, place and fixed colour in tables and figures;
 - ``uses_abnormal`` (it learns from labelled anomalies), ``needs_abnormal`` (it cannot train
   without at least one), ``reference`` (the unsupervised baseline others are compared to),
   ``reconstructs`` (its score is a reconstruction error, so reconstructions can be shown);
@@ -174,6 +174,7 @@ class Method:
     name: ClassVar[str] = "method"
     title: ClassVar[str] = ""  # display name in tables; the registry name when empty
     order: ClassVar[int] = 50  # place in tables and figures (lower first)
+    colour: ClassVar[str | None] = None  # its colour in every figure; None: one by its name
     uses_abnormal: ClassVar[bool] = False
     needs_abnormal: ClassVar[bool] = False
     reference: ClassVar[bool] = False
@@ -222,16 +223,15 @@ class Method:
     @classmethod
     def variant(cls, values: dict[str, Any]) -> str:
         """How resolved settings ``values`` depart from the method's published form, for its
-        label in tables ("mil-once, margin 4"); '' where they do not. Only the negatives'
-        selection and bound count: with them it is not the paper's ADNL."""
-        declared = {s.name for s in cls.settings_spec()}
-        parts = []
-        if "neg_select" in declared and values.get("neg_select") not in (None, "auto", "all"):
-            parts.append(str(values["neg_select"]))
-        if "neg_bound" in declared and values.get("neg_bound") == "margin":
-            margin = values.get("neg_margin")
-            parts.append(f"margin {float(margin):g}" if margin is not None else "margin")
-        return ", ".join(parts)
+        label in tables ("mil-once, margin 4"); '' where they do not (the default: a method
+        with settings that change what it is overrides this)."""
+        return ""
+
+    @classmethod
+    def choice_note(cls, name: str, value: Any, values: dict[str, Any]) -> str:
+        """What to add where a note says that setting ``name`` was resolved to ``value`` (with
+        the run's settings ``values``): the setting that goes with that choice; '' by default."""
+        return ""
 
     # -- device -----------------------------------------------------------------------------
     def _set_device(self, device: torch.device | str) -> torch.device:
@@ -694,6 +694,13 @@ WEAK_LABEL_SETTINGS = (
             "model must rank by then; a longer --warmup-epochs wins); 0 = a third of the "
             "epochs, at least 1.", minimum=0),
 )
+
+
+def neg_select_variant(values: dict[str, Any]) -> str:
+    """``neg_select`` in a method's :meth:`Method.variant` label ("mil-once"): '' for all of
+    them (the published form), and for ``auto`` (not resolved, so not known)."""
+    how = values.get("neg_select")
+    return "" if how in (None, "auto", "all") else str(how)
 
 
 def mil_once_warmup(epochs: int) -> int:

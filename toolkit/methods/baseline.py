@@ -11,6 +11,7 @@ class Baseline(AutoencoderMethod):
 
     title = "AAE (baseline)"
     order = 0
+    colour = "#264653"
     reference = True
     adversarial = True
     uses_abnormal = False

@@ -32,6 +32,7 @@ class Classifier(Method):
 
     title = "Classifier"
     order = 40
+    colour = "#e9c46a"
     uses_abnormal = True
     needs_abnormal = True
     settings = NETWORK_SETTINGS

@@ -40,6 +40,7 @@ class DeepSAD(AutoencoderMethod):
 
     title = "Deep SAD"
     order = 30
+    colour = "#2a9d8f"
     adversarial = False
     uses_abnormal = True
     reconstructs = False  # the score is a distance in code space
