@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import os
 import re
@@ -709,6 +710,27 @@ def _hms(s: float) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
+def _interrupts_explained(fn: Callable[..., ExtractResult]) -> Callable[..., ExtractResult]:
+    """``fn`` (:func:`run_extract`) inside a SIGTERM handler; an interrupt before its body
+    could write anything becomes :class:`ExtractInterrupted` too, saying so."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> ExtractResult:
+        with _sigterm_interrupts():
+            try:
+                return fn(*args, **kwargs)
+            except ExtractInterrupted:
+                raise
+            except KeyboardInterrupt as e:
+                raise ExtractInterrupted(
+                    "Interrupted before any video was extracted; run the same command to start "
+                    "again", _exit_code(e)
+                ) from None
+
+    return wrapper
+
+
+@_interrupts_explained
 def run_extract(
     input_path: str | os.PathLike,
     out: str | os.PathLike,
@@ -725,27 +747,6 @@ def run_extract(
     lists the missing and failed ones. Ctrl-C or SIGTERM raises :class:`ExtractInterrupted`
     with what was kept (nothing, when it comes before the first video started).
     """
-    with _sigterm_interrupts():
-        try:
-            return _run_extract(input_path, out, cfg, progress, executor, on_note)
-        except ExtractInterrupted:
-            raise
-        except KeyboardInterrupt as e:
-            raise ExtractInterrupted(
-                "Interrupted before any video was extracted; run the same command to start "
-                "again", _exit_code(e)
-            ) from None
-
-
-def _run_extract(
-    input_path: str | os.PathLike,
-    out: str | os.PathLike,
-    cfg: ExtractConfig,
-    progress: bool | str | None = None,
-    executor: Any = None,
-    on_note: Callable[[str], None] | None = None,
-) -> ExtractResult:
-    """:func:`run_extract` inside its SIGTERM handler."""
     from toolkit.video.detect import DETECTORS
     from toolkit.video.reader import quiet_decoder
 
