@@ -44,6 +44,7 @@ def interval_runs(tmp_path_factory):
     return man, out, r.output, df
 
 
+@pytest.mark.slow  # the module's runs train (about 30 s)
 def test_bench_says_which_crops_are_not_scored(interval_runs):
     man, _, output, df = interval_runs
     n_test, n_val = (int((df["split"] == s).sum()) for s in ("test", "val"))
@@ -51,6 +52,7 @@ def test_bench_says_which_crops_are_not_scored(interval_runs):
             "and left out of scoring") in output
 
 
+@pytest.mark.slow  # the module's runs train (about 30 s)
 def test_bench_announces_the_weak_label_defaults_before_training(interval_runs):
     _, _, output, _ = interval_runs
     (line,) = [ln for ln in output.splitlines() if "not per object" in ln]
@@ -62,6 +64,7 @@ def test_bench_announces_the_weak_label_defaults_before_training(interval_runs):
     assert output.index(line) < output.index("test AUROC")  # before any run's result
 
 
+@pytest.mark.slow  # the module's runs train (about 30 s)
 def test_report_is_honest_about_a_weak_label_run(interval_runs, tmp_path):
     _, out, _, _ = interval_runs
     r = CliRunner().invoke(main, ["report", str(out), "--out", str(tmp_path / "r.html"),

@@ -23,8 +23,9 @@ REPO = Path(__file__).resolve().parents[2]
 #: the synthetic walkers are moving shapes, not people a person detector would know
 OBJECTS = ["--target", "object", "--detector", "auto"]
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
-                                reason="finds the worker processes in /proc")
+pytestmark = [pytest.mark.slow,  # real extract runs in subprocesses: about 10 s
+              pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                 reason="finds the worker processes in /proc")]
 
 
 def adtk(*args: str):
