@@ -216,3 +216,20 @@ def test_common_settings_leave_out_what_only_some_methods_have(tmp_path, write_r
     [adnl] = R.method_settings(runs)
     assert adnl.startswith("ADNL: ") and "Neg bound = margin" in adnl
     assert "Neg select = mil-once" in adnl
+
+
+def test_a_suite_names_its_parts_instead_of_a_grid_of_every_axis():
+    from types import SimpleNamespace
+
+    exps = [R.Experiment("manifest.parquet crops", 2, [("Method", ["baseline", "adnl"]),
+                                                       ("Neg bound", ["–", "margin"])], [])]
+    runs = [SimpleNamespace(run_id="a1"), SimpleNamespace(run_id="b2")]
+    plan = {"suite": "ped2", "preset": "quick",
+            "parts": [{"name": "official", "run_ids": ["a1"]},
+                      {"name": "table2", "run_ids": ["a1", "b2"]}]}
+    (e,) = R.suite_experiments(exps, runs, plan)
+    assert e.axes == [] and e.note.startswith("The ped2 suite (preset quick): 2 parts "
+                                              "(official, table2)")
+    # no plan, or runs outside it: the grid as it is
+    assert R.suite_experiments(exps, runs, None) == exps
+    assert R.suite_experiments(exps, [SimpleNamespace(run_id="zz")], plan) == exps

@@ -11,6 +11,7 @@ offline, as it was written.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -496,6 +497,25 @@ class Experiment:
     n_runs: int
     axes: list[tuple[str, list[str]]]
     common: list[str]
+    #: said instead of the axes (a suite's runs: its parts table says what each part varies)
+    note: str = ""
+
+
+def suite_experiments(exps: list[Experiment], runs: Sequence[T.Run],
+                      plan: dict[str, Any] | None) -> list[Experiment]:
+    """With a suite plan, its runs are no grid over every setting any part varies (16 axes of
+    mostly "–" for the Ped2 suite): the experiment names its parts instead, and the parts
+    table under Tables says what each varies."""
+    if plan is None:
+        return exps
+    in_plan = {i for p in plan["parts"] for i in p.get("run_ids", [])}
+    if not in_plan or not any(r.run_id in in_plan for r in runs):
+        return exps
+    names = [p["name"] for p in plan["parts"]]
+    note = (f"The {plan.get('suite')} suite (preset {plan.get('preset')}): {len(names)} "
+            f"parts ({', '.join(names)}), each a grid of its own; the parts table under "
+            "Tables says what each varies and with which seeds.")
+    return [dataclasses.replace(e, axes=[], note=note) for e in exps]
 
 
 def _family(r: T.Run) -> tuple[str, str]:
@@ -813,6 +833,7 @@ def build_report(
     failed = [r for r in runs if r.status == "failed"]
     incomplete = [r for r in runs if r.status == "incomplete"]
     common, exps = experiments(runs, synthetic)
+    exps = suite_experiments(exps, runs, plan)
     n_fig = len(comp_figs) + sum(len(v.figures) for v in views)
     context = {
         "title": title or default_title(runs, synthetic),
