@@ -83,6 +83,44 @@ class _MethodSettingsCommand(click.Command):
                 f"axis.  [default: {st.default}]"))
         return [*self.params, *made, *super().get_params(ctx)[len(self.params):]]
 
+    #: ``--help`` in sections (the option's name -> its section); options not listed, such as
+    #: a new command's, go under "Other options"; the method settings made above under theirs
+    SECTIONS = {
+        "What to run": ("methods", "suite", "preset", "seed", "out", "force", "config"),
+        "Data": ("dataset", "data", "crop", "input", "train_labels", "train_every",
+                 "labelled_anomalies", "anomaly_digit", "unseen_digit", "data_root",
+                 "cache_dir"),
+        "Training": ("epochs", "batch_size", "lr", "latent_dim", "width", "size", "neg_loss",
+                     "neg_weight", "warmup_epochs", "select", "augment", "device",
+                     "num_threads"),
+        "Frame-level evaluation (video)": ("frame_labels", "frame_aggregate", "frame_topk",
+                                           "frame_smooth", "frame_smooth_filter",
+                                           "track_smooth", "labelled_clips"),
+        "Running and output": ("jobs", "with_report", "progress", "executor", "ray_address",
+                               "ray_cpus", "ray_gpus", "retries"),
+    }
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from toolkit.methods import all_settings
+
+        settings = set(all_settings())
+        section = {name: title for title, names in self.SECTIONS.items() for name in names}
+        groups: dict[str, list] = {title: [] for title in self.SECTIONS}
+        groups["Method settings (made from each method's own settings)"] = []
+        groups["Other options"] = []
+        for param in self.get_params(ctx):
+            rec = param.get_help_record(ctx)
+            if rec is None:
+                continue
+            title = section.get(param.name or "") or (
+                "Method settings (made from each method's own settings)"
+                if param.name in settings else "Other options")
+            groups[title].append(rec)
+        for title, recs in groups.items():
+            if recs:
+                with formatter.section(title):
+                    formatter.write_dl(recs)
+
 
 
 #: --ray-cpus / --ray-gpus of adtk extract (one task per video, or chunk)

@@ -156,3 +156,31 @@ def test_readme_offers_the_cpu_only_torch_install_beside_the_quick_start():
     assert "pip install -e . && adtk demo --out demo" in quick
     assert "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu" in quick
     assert "5.5 GB" in quick  # the measured CUDA install, stated beside it
+
+
+def test_bench_help_is_in_sections_and_loses_no_option():
+    """249 lines of options in one list were hard to read: sections, each option once."""
+    import re
+
+    import click
+    from click.testing import CliRunner
+
+    from toolkit.cli import main
+
+    out = CliRunner().invoke(main, ["bench", "--help"], terminal_width=100).output
+    titles = re.findall(r"^(\S[^:\n]*):$", out, re.M)
+    assert titles[:5] == ["What to run", "Data", "Training", "Frame-level evaluation (video)",
+                          "Running and output"]
+    assert "Method settings (made from each method's own settings)" in titles
+
+    def section(title: str) -> str:
+        return out.split(f"\n{title}:\n", 1)[1].split("\n\n", 1)[0]
+
+    assert "--frame-labels" in section("Frame-level evaluation (video)")
+    assert "--neg-select" in section("Method settings (made from each method's own settings)")
+    cmd = main.commands["bench"]
+    for p in cmd.get_params(click.Context(cmd)):
+        for opt in p.opts:
+            if opt.startswith("--"):
+                assert len(re.findall(rf"(?<![\w-]){re.escape(opt)}(?![\w-])[ ,\[/]", out)) \
+                    >= 1, opt
