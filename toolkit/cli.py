@@ -482,8 +482,15 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
             + ("  [finished earlier, skipped]" if o.status == "skipped" else "")
         )
 
-    result = grid.run_grid(cfgs, out, jobs=jobs, force=force, echo=echo, progress=progress,
-                           executor=ex)
+    try:
+        result = grid.run_grid(cfgs, out, jobs=jobs, force=force, echo=echo,
+                               progress=progress, executor=ex)
+    except KeyboardInterrupt:
+        done_n = sum((Path(out) / c.run_id / "metrics.json").is_file() for c in cfgs)
+        click.echo(f"Interrupted: {done_n} of {len(cfgs)} runs finished and kept in {out}; a "
+                   "run cut short resumes from its last epoch's checkpoint: run the same "
+                   "command to go on", err=True)
+        sys.exit(130)  # the shell's code for a Ctrl-C
     if len(cfgs) > 1:
         click.echo(result.summary())
     # (method, run folder) of every run to evaluate frame by frame

@@ -150,3 +150,35 @@ def test_a_resumed_run_says_so_and_counts_every_session(tmp_path, monkeypatch):
     assert "resumed from epoch 2)" in r.output  # and on the run's result line
     m = json.loads((tmp_path / cfg.run_id / "metrics.json").read_text())
     assert m["resumed_from_epoch"] == 2 and m["cpu_time_s"] > first
+
+
+@pytest.mark.slow  # a real bench in a subprocess, interrupted (resuming: test_train)
+def test_ctrl_c_in_bench_says_what_was_kept_and_how_to_go_on(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, "-m", "toolkit", "bench", "--dataset", "digits", "--anomaly-digit",
+           "1,2", "--method", "baseline", "--epochs", "200", "--batch-size", "64", "--width",
+           "8", "--latent-dim", "8", "--device", "cpu", "--threads", "1", "--no-report",
+           "--progress", "--out", str(tmp_path / "runs")]
+    # Popen does not ignore SIGINT, as a shell's background job would
+    proc = subprocess.Popen(cmd, cwd=repo, start_new_session=True, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while not list((tmp_path / "runs").glob("*/checkpoint*")):
+            assert time.time() < deadline and proc.poll() is None, "no checkpoint written"
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("Interrupted: 0 of 2 runs finished and kept")
+    assert "Traceback" not in err and "Aborted!" not in err
