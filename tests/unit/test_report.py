@@ -233,3 +233,17 @@ def test_a_suite_names_its_parts_instead_of_a_grid_of_every_axis():
     # no plan, or runs outside it: the grid as it is
     assert R.suite_experiments(exps, runs, None) == exps
     assert R.suite_experiments(exps, [SimpleNamespace(run_id="zz")], plan) == exps
+
+
+def test_method_settings_are_said_per_kind_of_data(tmp_path, write_run):
+    """The demo's mix: ADNL on crops chooses its negatives (mil-once) and on digits takes all;
+    one line over both would hide the difference, so each experiment says its own."""
+    for m, p in (("baseline", {}), ("adnl", {"neg_select": "all", "neg_bound": "none"})):
+        write_run(tmp_path, method=m, anomaly_digit=1, params=p)
+    for m, p in (("baseline", {}), ("adnl", {"neg_select": "mil-once", "neg_bound": "margin"})):
+        write_run(tmp_path, method=m, dataset="manifest", data="dm/own.parquet",
+                  anomaly_digit=None, params=p)
+    _, exps = R.experiments(T.load_runs(tmp_path))
+    said = {e.title: " ".join(e.method_common) for e in exps}
+    assert "Neg select = mil-once" in said["own.parquet crops"]
+    assert "Neg select = all" in said["mnist-5k digits"]

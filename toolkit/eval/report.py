@@ -499,6 +499,8 @@ class Experiment:
     common: list[str]
     #: said instead of the axes (a suite's runs: its parts table says what each part varies)
     note: str = ""
+    #: settings only some methods have, one value each among these runs (:func:`method_settings`)
+    method_common: list[str] = field(default_factory=list)
 
 
 def suite_experiments(exps: list[Experiment], runs: Sequence[T.Run],
@@ -573,7 +575,8 @@ def experiments(
     for (kind, name), group in _families(runs):
         own_common, axes = what_was_run(group, skip=("dataset", "data"))
         out.append(Experiment(_family_title(kind, name, synthetic), len(group), axes,
-                              [c for c in own_common if c not in common]))
+                              [c for c in own_common if c not in common],
+                              method_common=method_settings(group)))
     return common, out
 
 
@@ -845,7 +848,6 @@ def build_report(
                     (r.error or {}).get("traceback", "")) for r in failed],
         "incomplete": [(r, run_name(r)) for r in incomplete],
         "common": common,
-        "method_common": method_settings(runs),
         "experiments": exps,
         "synthetic": list(synthetic.values()),
         "tables": tables,
