@@ -880,10 +880,12 @@ def frame_level_test_labels(runs: Sequence[T.Run]) -> dict[str, str]:
     import pyarrow.parquet as pq
 
     out: dict[str, str] = {}
+    seen: set[str] = set()  # each manifest read once, whatever it holds
     for r in runs:
         data = r.get("data")
-        if not data or str(data) in out:
+        if not data or str(data) in seen:
             continue
+        seen.add(str(data))
         path = Path(str(data))
         if not path.is_file() and not path.is_absolute():
             path = r.path.parent.parent / path  # a relative --data, from the runs' parent
