@@ -78,3 +78,42 @@ def test_a_run_folder_splits_its_loss_by_top_crop_and_by_clip(tmp_path):
     # the synthetic clips have no video files: frame sizes come from the boxes
     assert set(got["by_normal_top_crop"]) <= {"anomalous object", "frame edge", "other",
                                               "no crop"}
+
+
+def test_each_lost_pair_goes_to_the_kind_of_crop_that_tops_the_normal_frame(tmp_path):
+    """Known boxes and scores: an abnormal frame (0.5) under the normal frames of a clip whose
+    object sits at the frame's left edge (0.9) and of a clip whose object is inside it (0.7)."""
+    tests = ["test/test_01.mp4", "test/test_02.mp4", "test/test_03.mp4"]
+    videos = TRAIN + tests
+    df = make_clip_manifest(videos, tests[:1])  # test_01's frame 1 holds the anomaly
+    inside = df["video"] == tests[2]
+    df.loc[inside, ["x", "y"]] = 50  # test_02's boxes stay at (0, 0): the left edge
+    src = mf.write_manifest(df, tmp_path / "crops" / "manifest.parquet")
+    data = P.write_protocol_manifest(src, tmp_path / "official.parquet",
+                                     P.official_split(videos, tests)).path
+    test = mf.read_manifest(data).query("split == 'test'")
+    level = {tests[0]: 0.2, tests[1]: 0.9, tests[2]: 0.7}
+    score = np.where(test["label"] == "abnormal", 0.5, test["video"].map(level))
+    run = tmp_path / "runs" / "r1"
+    run.mkdir(parents=True)
+    pd.DataFrame({"sample_id": test["crop_id"], "split": "test", "label": test["label"],
+                  "score": score, "event": test["event"], "video": test["video"],
+                  "frame_idx": test["frame_idx"]}).to_parquet(run / "scores.parquet")
+    (run / "config.json").write_text(json.dumps({"data": str(data), "method": "baseline",
+                                                 "input": "motion", "seed": 1}))
+    (run / "metrics.json").write_text(json.dumps({"test_auroc": 0.5}))
+    pd.DataFrame([(v, f, f / 10, int(v == tests[0] and f == 1)) for v in tests
+                  for f in range(3)],
+                 columns=["video", "frame_idx", "time_s", "abnormal"]).to_csv(
+        tmp_path / "fl.csv", index=False)
+    F.evaluate_run(run, F.FrameEvalConfig(str(tmp_path / "fl.csv")))
+
+    got = _bench()["analyse"](run, [])
+    # 1 abnormal frame x 8 normal ones; the 3 edge frames and the 3 inside frames beat it
+    assert got["micro"] == pytest.approx(0.25)
+    assert got["by_normal_top_crop"]["frame edge"] == pytest.approx(3 / 8)
+    assert got["by_normal_top_crop"]["other"] == pytest.approx(3 / 8)
+    assert got["by_normal_top_crop"].get("anomalous object", 0) == 0
+    assert got["by_abnormal_clip"] == {"test_01": pytest.approx(6 / 8)}
+    # no video files here: the frame's size is unknown, so only left and top edges count
+    assert got["frame_size_unknown"] == tests
