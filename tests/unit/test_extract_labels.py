@@ -269,3 +269,8 @@ def test_notes_on_overlapping_events_and_intervals_past_the_end(tmp_path):
     labels = read_labels(_csv(tmp_path, HEADER + text))
     out = apply_labels(pd.DataFrame({"time_s": [41.0]}), labels.iloc[:3], None)
     assert out["event"].tolist() == ["fight"]
+
+
+def test_a_header_without_rows_is_an_error(tmp_path):
+    with pytest.raises(AdtkError, match=r"a header and no rows"):
+        read_labels(_csv(tmp_path, HEADER + "\n# only a comment\n"))

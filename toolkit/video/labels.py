@@ -129,6 +129,9 @@ def read_labels(path: str | os.PathLike) -> pd.DataFrame:
         rec["event"] = rec.get("event") or None
         rec["line"] = line
         records.append(rec)
+    if not records:  # a header alone labels nothing: every crop would be unlabeled, silently
+        raise AdtkError(f"{p}: a header and no rows (one row per interval: video,start_s,"
+                        "end_s,label[,event])")
     df = pd.DataFrame.from_records(records, columns=[*LABEL_COLUMNS, "line"])
     df["start_s"] = df["start_s"].astype(float)
     df["end_s"] = df["end_s"].astype(float)
