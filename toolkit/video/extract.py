@@ -799,12 +799,6 @@ def run_extract(
                 res.skipped += 1
             else:
                 todo.append(i)
-        if labels is not None:
-            known = {videos[i]: float(m.get("duration_s") or 0) for i, m in part_meta.items()}
-            for text in label_notes(per_video, videos, defaults,
-                                    _durations(root, per_video, known), regions):
-                note(text)
-
         labelled: dict[int, pd.DataFrame] = {}  # parts with this run's labels, made once
         failures: dict[int, str] = {}
         last_write = [0.0]
@@ -886,10 +880,16 @@ def run_extract(
             # run resumes from its last committed chunk).
             spans: dict[int, list[Span]] = {}
             n_frames: dict[int, int] = {}  # the container's frame count (0: unknown)
+            # seconds of each video, for the labels' notes: finished ones from their parts,
+            # the others from the probe that plans them
+            seconds = {videos[i]: float(m.get("duration_s") or 0) for i, m in part_meta.items()}
             items: list[tuple[int, Span]] = []
             for i in todo:
                 src = root / videos[i]
-                spans[i], n_frames[i] = _plan(src, cfg)
+                spans[i], info = _plan(src, cfg)
+                n_frames[i] = max(0, int(info.frame_count)) if info is not None else 0
+                if n_frames[i] > 0 and info.duration_s > 0:
+                    seconds[videos[i]] = float(info.duration_s)
                 left = [
                     s for s in spans[i]
                     if s.whole or not finished_chunk(out, videos[i], src, ehash, s)
@@ -901,6 +901,10 @@ def run_extract(
                     parts[i], part_meta[i] = merge_chunks(out, videos[i], spans[i], cfg)
                     res.done += 1
             left_per_video = {i: sum(1 for j, _ in items if j == i) for i in todo}
+            if labels is not None:
+                for text in label_notes(per_video, videos, defaults,
+                                        {v: d for v, d in seconds.items() if d > 0}, regions):
+                    note(text)
             warm_note = chunk_warmup_note(cfg, {i: spans[i] for i in todo}, n_frames)
             if warm_note:
                 note(warm_note)
@@ -1023,26 +1027,6 @@ def run_extract(
     return res
 
 
-def _durations(
-    root: Path, per_video: dict[str, pd.DataFrame], known: dict[str, float]
-) -> dict[str, float]:
-    """Seconds of each video that has label rows (for the notes on intervals past its end):
-    ``known`` (finished videos' parts) or probed; one that cannot be probed is left out (it
-    fails on its own, in failures.csv)."""
-    from toolkit.video.reader import probe
-
-    out = {}
-    for rel in per_video:
-        if known.get(rel, 0) > 0:
-            out[rel] = known[rel]
-            continue
-        with contextlib.suppress(AdtkError, OSError):
-            info = probe(root / rel)
-            if info.frame_count > 0 and info.duration_s > 0:
-                out[rel] = float(info.duration_s)
-    return out
-
-
 def _why_empty(video: str, meta: dict[str, Any], cfg: ExtractConfig) -> str:
     """``video`` and, where its part's metadata tells, why it gave no crop."""
     sampled = int(meta.get("sampled_frames") or 0)
@@ -1083,17 +1067,16 @@ def _check_same_input(out: Path, input_path: str | os.PathLike) -> None:
         )
 
 
-def _plan(src: Path, cfg: ExtractConfig) -> tuple[list[Span], int]:
-    """The work items of one video and its frame count (0 where the container does not say;
-    a file that cannot be probed fails in its worker)."""
+def _plan(src: Path, cfg: ExtractConfig) -> tuple[list[Span], Any]:
+    """The work items of one video and what the container says of it (None where it cannot
+    be probed: the file fails in its worker)."""
     from toolkit.video.reader import VideoError, probe
 
     try:
         info = probe(src)
     except VideoError:
-        return [Span()], 0
-    count = max(0, int(info.frame_count))
-    return (plan_spans(info, cfg) if cfg.chunk_s > 0 else [Span()]), count
+        return [Span()], None
+    return (plan_spans(info, cfg) if cfg.chunk_s > 0 else [Span()]), info
 
 
 def _span_frames(span: Span, frame_count: int) -> int:
