@@ -60,7 +60,10 @@ def test_a_split_of_a_split_keeps_the_incomplete_mark_or_is_refused(tmp_path):
 
 
 def test_a_split_of_several_unfinished_extractions_carries_one_mark_for_all():
-    from toolkit.data.split import _inputs_incomplete
+    from toolkit.data.split import _merged_marks
+
+    def _inputs_incomplete(meta):  # the marks a split's inputs carry, as load_inputs merges them
+        return _merged_marks([mark for _, mark in mf.incomplete_marks(meta)[1]])
 
     other = {"videos": 2, "finished": 1, "missing": [], "failed": ["b.avi"],
              "interrupted": False}

@@ -63,13 +63,12 @@ def inspect_manifest(path: str | os.PathLike, group_by: str | None = None) -> In
     group_by = group_by or meta.get("group_by") or "sequence_id"
 
     lines = [f"{path}: {kind} manifest, {table.num_rows} crops"]
-    incomplete = meta.get("incomplete") if isinstance(meta.get("incomplete"), dict) else None
+    incomplete, inputs = mf.incomplete_marks(meta)
     if incomplete:
         lines.append(f"INCOMPLETE: {mf.incomplete_text(incomplete)}")
-    for i in meta.get("inputs") or []:  # a split made with --allow-incomplete
-        if isinstance(i, dict) and isinstance(i.get("incomplete"), dict):
-            lines.append(f"note: input {i.get('path')} was incomplete when split "
-                         f"(--allow-incomplete): {mf.incomplete_text(i['incomplete'])}")
+    for src, mark in inputs:  # a split made with --allow-incomplete
+        lines.append(f"note: input {src} was incomplete when split "
+                     f"(--allow-incomplete): {mf.incomplete_text(mark)}")
     summary = None
     try:
         summary = _summary(table, kind, group_by, meta)

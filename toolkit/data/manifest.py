@@ -299,6 +299,15 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
+def incomplete_marks(meta: Mapping[str, Any]) -> tuple[dict | None, list[tuple[str, dict]]]:
+    """The ``incomplete`` mark of a manifest's own extraction (None once it finished), and
+    ``(path, mark)`` of each input that carried one into a split (``--allow-incomplete``)."""
+    own = meta.get("incomplete")
+    inputs = [(str(i.get("path")), i["incomplete"]) for i in meta.get("inputs") or []
+              if isinstance(i, dict) and isinstance(i.get("incomplete"), dict)]
+    return (own if isinstance(own, dict) else None), inputs
+
+
 def incomplete_text(inc: Mapping[str, Any]) -> str:
     """An unfinished ``adtk extract`` in words, from its manifest's ``incomplete`` metadata
     (what ``adtk inspect`` and ``adtk split`` say about it)."""

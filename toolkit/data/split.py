@@ -313,8 +313,8 @@ def load_inputs(
         p = Path(p)
         table = mf.read_table(p)
         meta = mf.read_meta(p)
-        inc = meta.get("incomplete") if isinstance(meta.get("incomplete"), dict) else None
-        inc = inc or _inputs_incomplete(meta)
+        own, carried = mf.incomplete_marks(meta)
+        inc = own or _merged_marks([mark for _, mark in carried])
         if table.num_rows == 0:
             raise ManifestError(f"{p}: empty manifest (no rows)"
                                 + (f": {mf.incomplete_text(inc)}" if inc else ""))
@@ -364,11 +364,9 @@ def load_inputs(
     return merged, infos, common
 
 
-def _inputs_incomplete(meta: dict[str, Any]) -> dict[str, Any] | None:
+def _merged_marks(marks: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The ``incomplete`` marks of a split manifest's own inputs (a split made with
     ``--allow-incomplete``) as one mark: counts added, video lists joined; None where none."""
-    marks = [i["incomplete"] for i in meta.get("inputs") or []
-             if isinstance(i, dict) and isinstance(i.get("incomplete"), dict)]
     if len(marks) <= 1:
         return marks[0] if marks else None
 

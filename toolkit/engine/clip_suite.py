@@ -182,8 +182,8 @@ def plan_suite(
     if not data.is_file():
         raise AdtkError(f"--data {given}: no such manifest file or folder")
     df = mf.read_manifest(data)
-    inc = mf.read_meta(data).get("incomplete")
-    if isinstance(inc, dict):  # a suite over the finished clips only would look complete
+    inc, _ = mf.incomplete_marks(mf.read_meta(data))
+    if inc:  # a suite over the finished clips only would look complete
         raise AdtkError(f"--data {data}: INCOMPLETE: {mf.incomplete_text(inc)}")
     if "split" in df.columns:
         raise AdtkError(

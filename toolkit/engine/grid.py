@@ -276,13 +276,11 @@ def incomplete_notes(cfgs: Sequence) -> list[str]:
     out = []
     for data in dict.fromkeys(str(c.data) for c in cfgs if c.data):
         try:
-            inputs = mf.read_meta(data).get("inputs") or []
+            _, inputs = mf.incomplete_marks(mf.read_meta(data))
         except (OSError, ValueError):
             continue  # the loader says what is wrong with it
-        for i in inputs:
-            if isinstance(i, dict) and isinstance(i.get("incomplete"), dict):
-                out.append(f"{data}: split from an unfinished extraction (--allow-incomplete): "
-                           f"{i.get('path')}: {mf.incomplete_text(i['incomplete'])}")
+        out += [f"{data}: split from an unfinished extraction (--allow-incomplete): {src}: "
+                f"{mf.incomplete_text(mark)}" for src, mark in inputs]
     return out
 
 
