@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from toolkit.config import ExtractConfig
-from toolkit.data.manifest import read_manifest
+from toolkit.data.manifest import read_manifest, read_meta
 from toolkit.errors import AdtkError
 from toolkit.video.detect import DetectionPipeline, Detections, holds_group
 from toolkit.video.extract import extract_video
@@ -15,16 +15,23 @@ from toolkit.video.sequences import static_tracks
 from toolkit.video.track import IouTracker
 
 
-def _flicker_video(path, seconds=6.0, fps=10, square=True, lamp=True, seed=0):
+def _flicker_video(path, seconds=6.0, fps=10, square=True, lamp=True, seed=0, shake=0.0):
     """A textured still scene whose brightness flickers by +-12 % and carries camera noise
     (sigma 4), with a lamp that blinks on and off in one place and, optionally, one dark
-    square that moves right 6 px per frame."""
+    square that moves right 6 px per frame. ``shake``: from the third second on, the camera
+    sways (wind on its mast): the whole picture moves by up to this many pixels each way, in
+    a slow swing with some jitter."""
     rng = np.random.default_rng(seed)
     h, w = 160, 240
     base = cv2.GaussianBlur(rng.integers(60, 200, (h, w, 3)).astype(np.uint8), (7, 7), 0)
     out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
     for i in range(int(seconds * fps)):
         f = base.astype(np.float32) * (1.0 + 0.12 * np.sin(i * 1.7))
+        if shake and i >= 2 * fps:
+            phase = 2 * np.pi * (i - 2 * fps) / (2 * fps)
+            dx, dy = shake * np.sin(phase) * 0.8 + rng.uniform(-0.2, 0.2, 2) * shake
+            f = cv2.warpAffine(f, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h),
+                               borderMode=cv2.BORDER_REFLECT)
         if lamp and (i // 3) % 2:
             f[20:50, 190:215] = 250  # a blinking light: moves nowhere
         if square:
@@ -49,6 +56,48 @@ def test_flicker_and_a_blinking_lamp_make_no_tracks_the_moving_square_makes_one(
     # the one track is the square: 24 px wide, 60 px tall, moving right
     assert abs(df["h"].median() - 60) <= 10 and df["x"].is_monotonic_increasing
     assert set(df["target"]) == {"object"} and df["object_class"].isna().all()
+
+
+def test_a_shaking_camera_is_registered_so_only_the_moving_square_makes_a_track(tmp_path):
+    # the camera jitters by up to 3 px each way every frame: every edge of the scene moves
+    clip = _flicker_video(tmp_path / "shake.avi", lamp=False, shake=3.0)
+    out = tmp_path / "out"
+    summary = extract_video(clip, "shake.avi", out, _object_mode())
+    part = out / "videos" / summary["video_id"] / "part.parquet"
+    df = read_manifest(part)
+    assert df["sequence_id"].nunique() == 1, df.groupby("track_id")[["x", "y", "w", "h"]].median()
+    assert abs(df["h"].median() - 60) <= 10 and df["x"].is_monotonic_increasing
+    meta = read_meta(part)
+    assert meta["camera_aligned_frames"] >= 10 and meta["camera_restarts"] == 0
+    # the motion model alone, on the same sway without the square: registered, it reports
+    # nothing; without registration (align=False), the scene's edges become blobs
+    from toolkit.video.motion import MotionModel
+
+    still = _flicker_video(tmp_path / "sway.avi", lamp=False, square=False, shake=3.0)
+    for align, check in ((True, lambda n: n == 0), (False, lambda n: n >= 10)):
+        cap = cv2.VideoCapture(str(still))
+        model, with_blobs = MotionModel((240, 160), 10.0, align=align), 0
+        ok, frame = cap.read()
+        while ok:
+            with_blobs += len(model.update(frame)[0]) > 0
+            ok, frame = cap.read()
+        assert check(with_blobs), (align, with_blobs)
+
+
+def test_a_camera_that_moves_too_far_starts_the_motion_model_again():
+    from toolkit.video.motion import MotionModel
+
+    rng = np.random.default_rng(1)
+    scene = cv2.GaussianBlur(rng.integers(40, 220, (200, 400)).astype(np.uint8), (5, 5), 0)
+    m = MotionModel((240, 160), sample_fps=5.0, warmup_s=0.2)
+    views = [scene[20:180, 40:280], scene[20:180, 40:280], scene[20:180, 43:283],
+             scene[20:180, 70:310]]
+    for v in views[:2]:
+        m.update(cv2.cvtColor(v, cv2.COLOR_GRAY2BGR))
+    boxes, _ = m.update(cv2.cvtColor(views[2], cv2.COLOR_GRAY2BGR))  # a 3 px shake
+    assert len(boxes) == 0 and m.frames_aligned == 1
+    m.update(cv2.cvtColor(views[3], cv2.COLOR_GRAY2BGR))  # 30 px: another view
+    assert m.camera_restarts == 1 and not m.ready
 
 
 def test_a_scene_with_nothing_moving_gives_nothing(tmp_path):
@@ -162,3 +211,16 @@ def test_a_short_gap_in_a_track_is_bridged_with_interpolated_crops(tmp_path):
         boxes = [] if i in (3, 4) else [[x, 20, x + 20, 80]]
         seqs.add(i * 2, i * 0.2, frame, Detections.of(boxes, np.ones(len(boxes)), "yolox"))
     assert seqs.finish(tmp_path)[1]["bridged_crops"] == 0
+
+
+def test_the_summary_says_which_videos_had_a_moving_camera(tmp_path):
+    from toolkit.video.extract import ExtractResult, _camera_moved
+
+    assert _camera_moved({"sampled_frames": 200, "camera_aligned_frames": 0}) == ""
+    assert _camera_moved({"sampled_frames": 200, "camera_aligned_frames": 3}) == ""  # < 5 %
+    said = _camera_moved({"sampled_frames": 50, "camera_aligned_frames": 40, "camera_restarts": 2})
+    assert said == "shifted in 40 of 50 sampled frames, a new view 2 time(s)"
+    res = ExtractResult(out=tmp_path, manifest=tmp_path / "manifest.parquet",
+                        moving_camera=[f"street.mp4 ({said})"])
+    assert "camera moved in 1 video(s): street.mp4 (shifted in 40 of 50" in res.summary()
+    assert "camera moved" not in ExtractResult(out=tmp_path, manifest=tmp_path / "m").summary()

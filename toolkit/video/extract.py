@@ -276,6 +276,8 @@ def extract_video(
             "sampled_frames": n_sampled,
             "gated_frames": pipe.frames_gated,
             "windowed_frames": pipe.frames_windowed,
+            "camera_aligned_frames": pipe.motion.frames_aligned if pipe.motion else 0,
+            "camera_restarts": pipe.motion.camera_restarts if pipe.motion else 0,
             "decode_stopped_at": stopped_at,
             "width": info.width,
             "height": info.height,
@@ -457,6 +459,8 @@ def merge_chunks(
         "sampled_frames": int(sum(m["sampled_frames"] for m in metas)),
         "gated_frames": int(sum(m["gated_frames"] for m in metas)),
         "windowed_frames": int(sum(m.get("windowed_frames", 0) for m in metas)),
+        "camera_aligned_frames": int(sum(m.get("camera_aligned_frames", 0) for m in metas)),
+        "camera_restarts": int(sum(m.get("camera_restarts", 0) for m in metas)),
         "tracks_dropped": n_tracks - n_kept,
         "width": m0.get("width"),
         "height": m0.get("height"),
@@ -589,6 +593,8 @@ class ExtractResult:
     not_videos: list[str] = field(default_factory=list)
     #: finished videos that gave no crop, each with why where it can be told
     empty: list[str] = field(default_factory=list)
+    #: videos whose camera moved (shake, drift, a pan or a cut), each with how often
+    moving_camera: list[str] = field(default_factory=list)
     unmatched_labels: list[dict[str, Any]] = field(default_factory=list)
     #: what the run noticed before extracting (labels that leave crops unlabeled, a costly
     #: chunk warm-up); given to ``on_note`` as found, not repeated in ``summary()``
@@ -631,6 +637,16 @@ class ExtractResult:
         if self.empty:
             shown = "; ".join(self.empty[:5]) + (" ..." if len(self.empty) > 5 else "")
             lines.append(f"no crops from {len(self.empty)} video(s): {shown}")
+        if self.moving_camera:
+            shown = "; ".join(self.moving_camera[:5]) + (
+                " ..." if len(self.moving_camera) > 5 else "")
+            lines.append(
+                f"camera moved in {len(self.moving_camera)} video(s): {shown}. adtk expects "
+                "fixed cameras: frames were shifted back onto the background and the motion "
+                "model restarted after larger moves, but motion boxes there (--target object, "
+                "the motion gate) are less reliable, more so where near and far things move "
+                "apart (a camera that travels)"
+            )
         if self.not_videos:
             shown = ", ".join(self.not_videos[:5]) + (" ..." if len(self.not_videos) > 5 else "")
             lines.append(f"not videos (by extension), ignored: {len(self.not_videos)}: {shown}")
@@ -1022,9 +1038,33 @@ def run_extract(
         res.tracks_dropped += int(meta.get("tracks_dropped", 0))
         if len(parts[i]) == 0:
             res.empty.append(_why_empty(videos[i], meta, cfg))
+        moved = _camera_moved(meta)
+        if moved:
+            res.moving_camera.append(f"{videos[i]} ({moved})")
     res.processed_seconds = sum(durations.values())
     res.wall_s = time.perf_counter() - t0
     return res
+
+
+#: share of a video's sampled frames that must be shifted onto the background before the
+#: summary says its camera moved (a fixed camera's frames never are: 0 of 7,228 on the shared
+#: clips, Ped2 included)
+MOVING_CAMERA_SHARE = 0.05
+
+
+def _camera_moved(meta: dict[str, Any]) -> str:
+    """How the camera of a finished video moved, from its part's metadata; '' when it did not."""
+    sampled = int(meta.get("sampled_frames") or 0)
+    aligned = int(meta.get("camera_aligned_frames") or 0)
+    restarts = int(meta.get("camera_restarts") or 0)
+    if not restarts and (not sampled or aligned < MOVING_CAMERA_SHARE * sampled):
+        return ""
+    said = []
+    if aligned:
+        said.append(f"shifted in {aligned} of {sampled} sampled frames")
+    if restarts:
+        said.append(f"a new view {restarts} time(s)")
+    return ", ".join(said)
 
 
 def _why_empty(video: str, meta: dict[str, Any], cfg: ExtractConfig) -> str:
