@@ -224,3 +224,26 @@ def test_the_summary_says_which_videos_had_a_moving_camera(tmp_path):
                         moving_camera=[f"street.mp4 ({said})"])
     assert "camera moved in 1 video(s): street.mp4 (shifted in 40 of 50" in res.summary()
     assert "camera moved" not in ExtractResult(out=tmp_path, manifest=tmp_path / "m").summary()
+
+
+def test_the_summary_suggests_a_larger_yolox_input_where_people_are_small(tmp_path):
+    import pandas as pd
+
+    from toolkit.video.extract import ExtractResult, _small_in_yolox
+
+    cfg = ExtractConfig()  # yolox at 640
+    people = pd.DataFrame({"h": [80.0, 84.0, 90.0], "object_class": ["person"] * 3})
+    hd = {"width": 1536, "height": 1152}
+    # 84 px on a 1536 px wide frame: 35 px in a 640 px input
+    said = _small_in_yolox(people, hd, cfg)
+    assert said == "detected boxes a median 35 px tall at --yolox-size 640 on 1536x1152 frames"
+    # the same people on a 768 px frame (70 px in the input), or at input 1280: not small
+    assert _small_in_yolox(people, {"width": 768, "height": 576}, cfg) == ""
+    assert _small_in_yolox(people, hd, ExtractConfig(yolox_size=1280)) == ""
+    # a frame no larger than the input, motion blobs only, another detector: nothing to say
+    assert _small_in_yolox(people.assign(h=20.0), {"width": 640, "height": 480}, cfg) == ""
+    assert _small_in_yolox(people.assign(object_class=None), hd, cfg) == ""
+    assert _small_in_yolox(people, hd, ExtractConfig(detector="hog")) == ""
+    res = ExtractResult(out=tmp_path, manifest=tmp_path / "m", small_in_yolox=[f"a.mp4 ({said})"])
+    assert "small in YOLOX's input in 1 video(s): a.mp4 (detected boxes a median 35 px" in (
+        res.summary())

@@ -595,6 +595,8 @@ class ExtractResult:
     empty: list[str] = field(default_factory=list)
     #: videos whose camera moved (shake, drift, a pan or a cut), each with how often
     moving_camera: list[str] = field(default_factory=list)
+    #: videos whose people are small in YOLOX's input, each with its size there
+    small_in_yolox: list[str] = field(default_factory=list)
     unmatched_labels: list[dict[str, Any]] = field(default_factory=list)
     #: what the run noticed before extracting (labels that leave crops unlabeled, a costly
     #: chunk warm-up); given to ``on_note`` as found, not repeated in ``summary()``
@@ -646,6 +648,15 @@ class ExtractResult:
                 "model restarted after larger moves, but motion boxes there (--target object, "
                 "the motion gate) are less reliable, more so where near and far things move "
                 "apart (a camera that travels)"
+            )
+        if self.small_in_yolox:
+            shown = "; ".join(self.small_in_yolox[:5]) + (
+                " ..." if len(self.small_in_yolox) > 5 else "")
+            lines.append(
+                f"small in YOLOX's input in {len(self.small_in_yolox)} video(s): {shown}. "
+                "YOLOX misses more people this small: a larger --yolox-size (up to the "
+                "frame's width) finds more of them, at about (size / 640)^2 times the "
+                "detector's time (README, 'Measured against box ground truth')"
             )
         if self.not_videos:
             shown = ", ".join(self.not_videos[:5]) + (" ..." if len(self.not_videos) > 5 else "")
@@ -1041,6 +1052,9 @@ def run_extract(
         moved = _camera_moved(meta)
         if moved:
             res.moving_camera.append(f"{videos[i]} ({moved})")
+        small = _small_in_yolox(parts[i], meta, cfg)
+        if small:
+            res.small_in_yolox.append(f"{videos[i]} ({small})")
     res.processed_seconds = sum(durations.values())
     res.wall_s = time.perf_counter() - t0
     return res
@@ -1065,6 +1079,31 @@ def _camera_moved(meta: dict[str, Any]) -> str:
     if restarts:
         said.append(f"a new view {restarts} time(s)")
     return ", ".join(said)
+
+
+#: the median height (pixels in YOLOX's input) of a video's detected boxes under which the
+#: summary suggests a larger --yolox-size. YOLOX-Nano misses small people: PETS09-S2L1 as a
+#: 1536x1152 camera (benchmarks/detect_track.py --sequence PETS09-S2L1-2x2; people a median
+#: 34 px tall at 640) gave recall 0.854 at 640 against 0.911 at 1280 (67 px, the native
+#: sequence's scale at 640, where recall is 0.910)
+SMALL_IN_YOLOX_PX = 40.0
+
+
+def _small_in_yolox(part: pd.DataFrame, meta: dict[str, Any], cfg: ExtractConfig) -> str:
+    """How small a video's YOLOX boxes were in the network's input; '' when not small."""
+    if cfg.detector != "yolox" or part is None or not len(part) or "object_class" not in part:
+        return ""
+    long_side = max(int(meta.get("width") or 0), int(meta.get("height") or 0))
+    if long_side <= cfg.yolox_size:
+        return ""  # at full resolution or enlarged: a larger input cannot add detail
+    found = part["object_class"].notna()
+    if not found.any():
+        return ""
+    px = float(part.loc[found, "h"].median()) * cfg.yolox_size / long_side
+    if px >= SMALL_IN_YOLOX_PX:
+        return ""
+    return (f"detected boxes a median {px:.0f} px tall at --yolox-size {cfg.yolox_size} on "
+            f"{meta.get('width')}x{meta.get('height')} frames")
 
 
 def _why_empty(video: str, meta: dict[str, Any], cfg: ExtractConfig) -> str:
