@@ -315,3 +315,15 @@ def test_a_methods_variant_label_is_its_own_class_knowledge():
     assert get_method("adnl").choice_note("neg_select", "mil-once", weak) == ""
     assert get_method("abc").variant(weak) == "mil-once"
     assert get_method("baseline").variant(weak) == ""
+
+
+def test_val_auc_at_reads_one_epoch_of_a_history():
+    import pandas as pd
+
+    from toolkit.eval.tables import val_auc_at
+
+    h = pd.DataFrame({"epoch": [1, 2, 3], "val_auc": [0.6, float("nan"), 0.8]})
+    assert val_auc_at(h, 3) == 0.8 and val_auc_at(h, 1) == 0.6
+    assert val_auc_at(h, 2) is None  # no val AUC that epoch
+    assert val_auc_at(h, 7) is None and val_auc_at(h, None) is None
+    assert val_auc_at(h.drop(columns="val_auc"), 1) is None and val_auc_at(None, 1) is None

@@ -293,6 +293,7 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
     from toolkit.data.datasets import abnormal_bags, load_bench_data
     from toolkit.engine.score import compute_test_metrics, score_data
     from toolkit.engine.train import available_cores, resolve_device, train
+    from toolkit.eval.tables import val_auc_at
     from toolkit.io import atomic_path, atomic_write_json, json_clean
 
     t0 = time.perf_counter()
@@ -391,7 +392,7 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
         best_epoch=result.best_epoch,
         selected_epoch=result.selected_epoch,
         # the val AUC of the model kept and scored (with --select last, not the best's)
-        selected_val_auc=_val_auc_at(result.history, result.selected_epoch),
+        selected_val_auc=val_auc_at(result.history, result.selected_epoch),
         epochs=result.epochs,
         n_train=len(data.train),
         n_train_abnormal=len(data.train_abn) if method.uses_abnormal else 0,
@@ -411,15 +412,6 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
     )
     ckpt.unlink(missing_ok=True)
     atomic_write_json(folder / "metrics.json", json_clean(m))  # last: its presence = finished
-
-
-def _val_auc_at(history: Any, epoch: int | None) -> float | None:
-    """The history's val AUC of ``epoch``; None where it has none (no val split)."""
-    if epoch is None or "val_auc" not in history.columns:
-        return None
-    row = history.loc[history["epoch"] == epoch, "val_auc"]
-    v = float(row.iloc[-1]) if len(row) else float("nan")
-    return None if v != v else v
 
 
 def _earlier_time(result: Any) -> float:

@@ -690,12 +690,7 @@ def kept_val_auc(r: T.Run, history: pd.DataFrame | None = None) -> float | None:
     v = T.kept_val_auc(r)
     if v is not None:
         return float(v)
-    sel = r.get("selected_epoch")
-    if history is not None and sel is not None and "val_auc" in history.columns:
-        row = history.loc[history["epoch"] == sel, "val_auc"]
-        if len(row) and not math.isnan(float(row.iloc[-1])):
-            return float(row.iloc[-1])
-    return None
+    return T.val_auc_at(history, r.get("selected_epoch"))
 
 
 def _val_rows(r: T.Run, history: pd.DataFrame | None) -> list[tuple[str, str]]:

@@ -922,6 +922,19 @@ def runs_tables(runs: Sequence[Run]) -> list[Table]:
     return [runs_table(group, kind) for kind, group in sorted(kinds.items())]
 
 
+def val_auc_at(history: Any, epoch: int | None) -> float | None:
+    """A run's history's val AUC at ``epoch``; None where it has none (no val split, or NaN).
+
+    ``adtk bench`` records the kept epoch's with it (``selected_val_auc``); the report reads
+    it back for runs written before that was recorded.
+    """
+    if epoch is None or history is None or "val_auc" not in history.columns:
+        return None
+    row = history.loc[history["epoch"] == epoch, "val_auc"]
+    v = float(row.iloc[-1]) if len(row) else float("nan")
+    return None if math.isnan(v) else v
+
+
 def kept_val_auc(r: Run) -> float | None:
     """Val AUC of the kept model (``selected_val_auc``; for runs written before it was
     recorded, the best val AUC where the kept epoch is the best one, else unknown)."""
