@@ -4,7 +4,6 @@ Library trackers (supervision <= 0.26, norfair, boxmot, trackers) join when impo
 own always run. Each must give every box of two steady walkers its own, constant id.
 """
 
-
 import numpy as np
 import pytest
 
