@@ -81,8 +81,13 @@ def test_dropped_short_tracks_are_counted_in_the_summary(tmp_path):
     r = run([str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--max-gap", "0"])
     assert r.exit_code == 0, r.output
     assert "crops: 0 in 0 sequences" in r.output
-    assert "tracks shorter than --min-track dropped" in r.output
+    assert "track(s) shorter than --min-track dropped" in r.output
     assert "no crops from 1 video(s): cam.avi (" in r.output and "dropped)" in r.output
+    # inspect says the same in a user's words, not as a schema problem
+    r = CliRunner().invoke(main, ["inspect", str(tmp_path / "o" / "manifest.parquet")])
+    assert r.exit_code == 1
+    assert "no crops: adtk extract kept none from its 1 video(s)" in r.output
+    assert "empty manifest" not in r.output
 
 
 def test_a_clip_too_short_for_min_track_is_named_with_the_way_out(tmp_path):
@@ -350,3 +355,33 @@ def test_extract_notes_what_the_labels_leave_unlabeled_or_to_chance(tmp_path):
     assert set(df.loc[df["video"] == "b.avi", "label"]) == {"unlabeled"}
     assert set(df.loc[df["time_s"].between(3, 3.9) & (df["video"] == "a.avi"), "event"]) == \
         {"fight"}
+
+
+def test_a_rerun_without_the_labels_file_says_the_labels_are_dropped(tmp_path):
+    make_video(tmp_path / "in" / "cam.avi", seconds=3, walkers=1)
+    lab = tmp_path / "labels.csv"
+    lab.write_text("video,start_s,end_s,label\ncam.avi,0,end,abnormal\n")
+    args = [str(tmp_path / "in"), "--out", str(tmp_path / "o")]
+    r = run([*args, "--labels", str(lab)])
+    assert r.exit_code == 0 and "note: labels: the manifest" not in r.output, r.output
+    assert set(read_manifest(tmp_path / "o" / "manifest.parquet")["label"]) == {"abnormal"}
+    r = run(args)  # the same command without --labels
+    assert r.exit_code == 0, r.output
+    assert (f"note: labels: the manifest in {tmp_path / 'o'} was made with --labels {lab}; "
+            "this run has none, so its crops are now unlabeled") in r.output
+    assert set(read_manifest(tmp_path / "o" / "manifest.parquet")["label"]) == {"unlabeled"}
+    r = run(args)  # nothing to say any more
+    assert "note: labels: the manifest" not in r.output
+
+
+def test_a_yolox_size_beyond_the_frames_is_noted(tmp_path):
+    from toolkit.config import ExtractConfig
+    from toolkit.video.extract import _yolox_size_note
+
+    assert _yolox_size_note(ExtractConfig(), {"a.mp4": 320}) == ""  # the default enlarges
+    assert _yolox_size_note(ExtractConfig(yolox_size=1280), {"a.mp4": 1536}) == ""
+    said = _yolox_size_note(ExtractConfig(yolox_size=4096), {"a.mp4": 1536, "b.mp4": 768})
+    assert said == ("--yolox-size 4096 is larger than the frames of 2 video(s) (long side 1536 "
+                    "px at most): YOLOX then works on an enlarged picture, at about 7.1x the time "
+                    "of --yolox-size 1536, where the frames' own pixels end")
+    assert _yolox_size_note(ExtractConfig(yolox_size=4096, detector="hog"), {"a": 768}) == ""

@@ -137,6 +137,12 @@ def test_static_tracks_are_dropped_unless_a_person_detector_found_them():
         rows.append((2, 300, 50, 20, 40, "person"))  # a person standing still
     df = pd.DataFrame(rows, columns=["track_id", "x", "y", "w", "h", "object_class"])
     assert static_tracks(df) == {0}
+    # where a motion model ran, a still "person" in whose box nothing ever moved is a sign, a
+    # poster or a mannequin; one with motion in its box once (it walked in) is a person
+    df["detector"] = ["motion", "motion", "yolox"] * 6
+    assert static_tracks(df, motion=True) == {0, 2}
+    df.loc[df.index[-1], "detector"] = "yolox+motion"
+    assert static_tracks(df, motion=True) == {0}
 
 
 def test_motion_alone_cannot_serve_the_person_target():
@@ -220,9 +226,10 @@ def test_the_summary_says_which_videos_had_a_moving_camera(tmp_path):
     assert _camera_moved({"sampled_frames": 200, "camera_aligned_frames": 3}) == ""  # < 5 %
     said = _camera_moved({"sampled_frames": 50, "camera_aligned_frames": 40, "camera_restarts": 2})
     assert said == "shifted in 40 of 50 sampled frames, a new view 2 time(s)"
+    assert _camera_moved({"sampled_frames": 50, "shot_cuts": 3}) == "3 shot cut(s)"
     res = ExtractResult(out=tmp_path, manifest=tmp_path / "manifest.parquet",
                         moving_camera=[f"street.mp4 ({said})"])
-    assert "camera moved in 1 video(s): street.mp4 (shifted in 40 of 50" in res.summary()
+    assert "camera moved or cut in 1 video(s): street.mp4 (shifted in 40 of 50" in res.summary()
     assert "camera moved" not in ExtractResult(out=tmp_path, manifest=tmp_path / "m").summary()
 
 
@@ -247,3 +254,60 @@ def test_the_summary_suggests_a_larger_yolox_input_where_people_are_small(tmp_pa
     res = ExtractResult(out=tmp_path, manifest=tmp_path / "m", small_in_yolox=[f"a.mp4 ({said})"])
     assert "small in YOLOX's input in 1 video(s): a.mp4 (detected boxes a median 35 px" in (
         res.summary())
+
+
+def _scenes_video(path, fps=10, cut_at=None, frozen=None, seed=0):
+    """A dark square moving right 5 px per frame over a textured scene (6 s). ``cut_at``: from
+    this frame on, another scene (a shot cut; the square carries on); ``frozen``: (a, b), frames
+    a..b-1 repeat frame a - 1 (a stalled stream or recorder)."""
+    rng = np.random.default_rng(seed)
+    h, w = 160, 240
+    scenes = [cv2.GaussianBlur(rng.integers(40, 220, (h, w, 3)).astype(np.uint8), (7, 7), 0)
+              for _ in range(2)]
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    last = None
+    for i in range(6 * fps):
+        if frozen and frozen[0] <= i < frozen[1]:
+            f = last
+        else:
+            f = scenes[int(cut_at is not None and i >= cut_at)].astype(np.float32).copy()
+            x = 10 + 3 * i
+            f[50:110, x : x + 24] = 20
+            last = f
+        out.write(f.astype(np.uint8))
+    out.release()
+    return path
+
+
+def test_view_changes_tell_a_cut_and_a_frozen_picture_from_motion(tmp_path):
+    from toolkit.video.motion import ViewChanges
+
+    clip = _scenes_video(tmp_path / "c.avi", cut_at=30, frozen=(45, 52))
+    cap, vc, seen = cv2.VideoCapture(str(clip)), ViewChanges(), []
+    ok, frame = cap.read()
+    while ok:
+        seen.append(vc.update(frame))
+        ok, frame = cap.read()
+    assert [i for i, c in enumerate(seen) if c == "cut"] == [30]
+    assert [i for i, c in enumerate(seen) if c == "frozen"] == list(range(45, 52))
+    assert vc.cuts == 1 and vc.frozen == 7
+
+
+def test_tracks_end_at_a_shot_cut_and_a_frozen_stretch_gives_no_crops(tmp_path):
+    cfg = ExtractConfig(target="object", detector="motion", fps=0, workers=1)
+    clip = _scenes_video(tmp_path / "cut.avi", cut_at=30)
+    summary = extract_video(clip, "cut.avi", tmp_path / "o1", cfg)
+    part = tmp_path / "o1" / "videos" / summary["video_id"] / "part.parquet"
+    df, meta = read_manifest(part), read_meta(part)
+    assert meta["shot_cuts"] == 1
+    # the square is one object on both sides of the cut, but no sequence joins two views
+    span = df.groupby("track_id")["frame_idx"].agg(["min", "max"])
+    assert len(span) >= 2 and ((span["min"] < 30) & (span["max"] >= 30)).sum() == 0
+    assert (span["max"] < 30).any() and (span["min"] >= 30).any()
+
+    clip = _scenes_video(tmp_path / "frozen.avi", frozen=(20, 45))
+    summary = extract_video(clip, "frozen.avi", tmp_path / "o2", cfg)
+    part = tmp_path / "o2" / "videos" / summary["video_id"] / "part.parquet"
+    df, meta = read_manifest(part), read_meta(part)
+    assert meta["frozen_frames"] == 25 and meta["shot_cuts"] == 0
+    assert not df["frame_idx"].between(20, 44).any() and len(df)

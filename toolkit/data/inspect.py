@@ -55,7 +55,13 @@ def inspect_manifest(path: str | os.PathLike, group_by: str | None = None) -> In
     except AdtkError as e:  # listed with the other problems; the rest can still be shown
         meta = {}
         problems.append(str(e).removeprefix(f"{path}: "))
-    if table.num_rows == 0:
+    if table.num_rows == 0 and meta.get("stage") == "extract":
+        n = len(meta.get("videos") or [])
+        problems.append(
+            f"no crops: adtk extract kept none from its {n} video(s) (the summary of that run "
+            "says why, e.g. every track shorter than --min-track, or nobody found); nothing "
+            "to split")
+    elif table.num_rows == 0:
         problems.append("empty manifest (no rows)")
     if group_by:
         # the user's own --group-by: a check they asked for and cannot get is an error

@@ -50,7 +50,7 @@ from toolkit.video.geometry import (
     overlap_min,
     person_like,
 )
-from toolkit.video.motion import MotionModel, group_boxes, group_fill
+from toolkit.video.motion import MotionModel, ViewChanges, group_boxes, group_fill
 
 #: the object class of boxes found by a person detector
 PERSON = "person"
@@ -598,6 +598,8 @@ class DetectionPipeline:
                 width=int(getattr(cfg, "motion_width", 320)),
                 absorb_s=float(getattr(cfg, "motion_absorb_s", 60.0)),
             )
+        #: shot cuts and frozen pictures (:meth:`view_step`)
+        self.changes = ViewChanges()
         self.min_size = float(getattr(cfg, "min_size", 0) or 0)
         ms = getattr(cfg, "min_score", None)
         self.min_score = self.detector.default_min_score if ms is None else float(ms)
@@ -623,6 +625,20 @@ class DetectionPipeline:
         """Start the background model from these (BGR) frames; see :class:`MotionModel`."""
         if self.motion is not None:
             self.motion.init_background([self.motion.shrink(f) for f in frames])
+
+    def view_step(self, frame: np.ndarray) -> tuple[str, MotionStep | None]:
+        """:meth:`motion_step` after looking for a shot cut or a frozen picture
+        (:class:`~toolkit.video.motion.ViewChanges`): ``("cut" | "frozen" | "", step)``.
+
+        At a cut the motion model starts again from this frame (a new view); a frozen frame
+        (the previous one repeated) is not fed to it and gets no step.
+        """
+        change = self.changes.update(frame)
+        if change == "frozen":
+            return change, None
+        if change == "cut" and self.motion is not None:
+            self.motion.new_view()
+        return change, self.motion_step(frame)
 
     def motion_step(self, frame: np.ndarray) -> MotionStep | None:
         """Feed one sampled frame to the motion model (None without one).

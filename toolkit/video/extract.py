@@ -220,6 +220,7 @@ def extract_video(
             pipe.init_background(first)
         batch: list[tuple[int, float, np.ndarray, Any]] = []
         n_sampled = 0
+        frozen = 0
         stopped_at: int | None = None
 
         def write(name: str, box_img: np.ndarray, over_img: np.ndarray) -> None:
@@ -230,12 +231,12 @@ def extract_video(
             crops(stage / "oversize" / name, over_img)
 
         seqs = CropSequences(cfg, write, sample_fps, info.width * info.height * 3, span,
-                             drain=crops.wait)
+                             drain=crops.wait, motion=pipe.motion is not None)
 
         def flush() -> None:
-            dets = pipe.process([f for _, _, f, _ in batch], [m for *_, m in batch])
-            for (fi, t, frame, _), det in zip(batch, dets, strict=True):
-                seqs.add(fi, t, frame, det)
+            dets = pipe.process([f for _, _, f, _, _ in batch], [m for _, _, _, m, _ in batch])
+            for (fi, t, frame, _, cut), det in zip(batch, dets, strict=True):
+                seqs.add(fi, t, frame, det, cut=cut)
             batch.clear()
 
         parent = os.getppid()
@@ -244,13 +245,16 @@ def extract_video(
             # closed on the way out, so an error here stops that thread and frees the file at
             # once (not whenever the traceback is dropped)
             sampled = prefetched(
-                src, rate, span.warmup, span.stop, on_frame=on_frames, pre=pipe.motion_step
+                src, rate, span.warmup, span.stop, on_frame=on_frames, pre=pipe.view_step
             )
             with contextlib.closing(sampled):
-                for item in sampled:
-                    fi = item[0]
-                    batch.append(item)
+                for fi, t, frame, (change, step) in sampled:
                     n_sampled += fi >= span.start
+                    if change == "frozen":
+                        # the stream repeated its last picture: nothing new to crop
+                        frozen += fi >= span.start
+                        continue
+                    batch.append((fi, t, frame, step, change == "cut"))
                     if len(batch) >= detector.batch_size:
                         flush()
                         if os.getppid() != parent:  # the run was killed: leave staging behind
@@ -278,6 +282,8 @@ def extract_video(
             "windowed_frames": pipe.frames_windowed,
             "camera_aligned_frames": pipe.motion.frames_aligned if pipe.motion else 0,
             "camera_restarts": pipe.motion.camera_restarts if pipe.motion else 0,
+            "shot_cuts": pipe.changes.cuts,
+            "frozen_frames": frozen,
             "decode_stopped_at": stopped_at,
             "width": info.width,
             "height": info.height,
@@ -461,6 +467,8 @@ def merge_chunks(
         "windowed_frames": int(sum(m.get("windowed_frames", 0) for m in metas)),
         "camera_aligned_frames": int(sum(m.get("camera_aligned_frames", 0) for m in metas)),
         "camera_restarts": int(sum(m.get("camera_restarts", 0) for m in metas)),
+        "shot_cuts": int(sum(m.get("shot_cuts", 0) for m in metas)),
+        "frozen_frames": int(sum(m.get("frozen_frames", 0) for m in metas)),
         "tracks_dropped": n_tracks - n_kept,
         "width": m0.get("width"),
         "height": m0.get("height"),
@@ -595,6 +603,8 @@ class ExtractResult:
     empty: list[str] = field(default_factory=list)
     #: videos whose camera moved (shake, drift, a pan or a cut), each with how often
     moving_camera: list[str] = field(default_factory=list)
+    #: videos with a frozen picture, each with how long
+    frozen: list[str] = field(default_factory=list)
     #: videos whose people are small in YOLOX's input, each with its size there
     small_in_yolox: list[str] = field(default_factory=list)
     unmatched_labels: list[dict[str, Any]] = field(default_factory=list)
@@ -623,7 +633,7 @@ class ExtractResult:
             f"{len(self.failed)} failed, of {self.videos}",
             f"crops: {self.crops} in {self.sequences} sequences -> {self.manifest}"
             + (
-                f" ({self.tracks_dropped} tracks shorter than --min-track dropped)"
+                f" ({self.tracks_dropped} track(s) shorter than --min-track dropped)"
                 if self.tracks_dropped
                 else ""
             ),
@@ -642,11 +652,18 @@ class ExtractResult:
         if self.moving_camera:
             shown = _some(self.moving_camera)
             lines.append(
-                f"camera moved in {len(self.moving_camera)} video(s): {shown}. adtk expects "
-                "fixed cameras: frames were shifted back onto the background and the motion "
-                "model restarted after larger moves, but motion boxes there (--target object, "
-                "the motion gate) are less reliable, more so where near and far things move "
-                "apart (a camera that travels)"
+                f"camera moved or cut in {len(self.moving_camera)} video(s): {shown}. adtk "
+                "expects one fixed camera: frames were shifted back onto the background, the "
+                "motion model restarted after larger moves, and every track ends at a shot "
+                "cut; motion boxes there (--target object, the motion gate) are less "
+                "reliable, more so where near and far things move apart (a camera that "
+                "travels)"
+            )
+        if self.frozen:
+            shown = _some(self.frozen)
+            lines.append(
+                f"frozen picture in {len(self.frozen)} video(s): {shown}; those frames repeat "
+                "the one before them (a stalled stream or recorder) and gave no crops"
             )
         if self.small_in_yolox:
             shown = _some(self.small_in_yolox)
@@ -811,6 +828,9 @@ def run_extract(
 
     with _lock(out):
         _check_same_input(out, input_path)  # under the lock: no other run writes it now
+        dropped_labels = _labels_dropped(out, cfg)
+        if dropped_labels:
+            note(dropped_labels)
         shutil.rmtree(out / ".staging", ignore_errors=True)  # a killed run's leftovers
         ehash = extraction_hash(cfg)
         parts: dict[int, pd.DataFrame] = {}
@@ -909,10 +929,13 @@ def run_extract(
             # the others from the probe that plans them
             seconds = {videos[i]: float(m.get("duration_s") or 0) for i, m in part_meta.items()}
             items: list[tuple[int, Span]] = []
+            long_sides: dict[str, int] = {}  # each video's frame, for the input-size note
             for i in todo:
                 src = root / videos[i]
                 spans[i], info = _plan(src, cfg)
                 n_frames[i] = max(0, int(info.frame_count)) if info is not None else 0
+                if info is not None:
+                    long_sides[videos[i]] = max(int(info.width), int(info.height))
                 if n_frames[i] > 0 and info.duration_s > 0:
                     seconds[videos[i]] = float(info.duration_s)
                 left = [
@@ -930,6 +953,9 @@ def run_extract(
                 for text in label_notes(per_video, videos, defaults,
                                         {v: d for v, d in seconds.items() if d > 0}, regions):
                     note(text)
+            size_note = _yolox_size_note(cfg, long_sides)
+            if size_note:
+                note(size_note)
             warm_note = chunk_warmup_note(cfg, {i: spans[i] for i in todo}, n_frames)
             if warm_note:
                 note(warm_note)
@@ -1050,6 +1076,9 @@ def run_extract(
         moved = _camera_moved(meta)
         if moved:
             res.moving_camera.append(f"{videos[i]} ({moved})")
+        frozen = _frozen(meta, cfg)
+        if frozen:
+            res.frozen.append(f"{videos[i]} ({frozen})")
         small = _small_in_yolox(parts[i], meta, cfg)
         if small:
             res.small_in_yolox.append(f"{videos[i]} ({small})")
@@ -1074,14 +1103,28 @@ def _camera_moved(meta: dict[str, Any]) -> str:
     sampled = int(meta.get("sampled_frames") or 0)
     aligned = int(meta.get("camera_aligned_frames") or 0)
     restarts = int(meta.get("camera_restarts") or 0)
-    if not restarts and (not sampled or aligned < MOVING_CAMERA_SHARE * sampled):
+    cuts = int(meta.get("shot_cuts") or 0)
+    if not restarts and not cuts and (not sampled or aligned < MOVING_CAMERA_SHARE * sampled):
         return ""
     said = []
     if aligned:
         said.append(f"shifted in {aligned} of {sampled} sampled frames")
+    if cuts:
+        said.append(f"{cuts} shot cut(s)")
     if restarts:
         said.append(f"a new view {restarts} time(s)")
     return ", ".join(said)
+
+
+def _frozen(meta: dict[str, Any], cfg: ExtractConfig) -> str:
+    """How long a finished video's picture was frozen; '' under a second (a few repeated
+    frames of a still scene are no news)."""
+    n = int(meta.get("frozen_frames") or 0)
+    fps = float(meta.get("fps") or 0)
+    rate = min(cfg.fps, fps) if cfg.fps > 0 and fps else fps
+    if not n or not rate or n / rate < 1.0:
+        return ""
+    return f"{n / rate:.0f} s: {n} of {int(meta.get('sampled_frames') or 0)} sampled frames"
 
 
 #: the median height (pixels in YOLOX's input) of a video's detected boxes under which the
@@ -1123,6 +1166,43 @@ def _why_empty(video: str, meta: dict[str, Any], cfg: ExtractConfig) -> str:
     if dropped:
         return f"{video} ({dropped} track(s) shorter than --min-track {cfg.min_track} dropped)"
     return f"{video} (nothing found)"
+
+
+def _yolox_size_note(cfg: ExtractConfig, long_sides: dict[str, int]) -> str:
+    """A note where a --yolox-size above the default enlarges frames beyond their own pixels:
+    the cost grows with the square of the size, the frame's detail does not."""
+    default = ExtractConfig().yolox_size
+    if cfg.detector != "yolox" or cfg.yolox_size <= default:
+        return ""
+    small = {v: n for v, n in long_sides.items() if 0 < n < cfg.yolox_size}
+    if not small:
+        return ""
+    top = max(small.values())
+    own = max(default, -(-top // 32) * 32)  # the frames' own size, as a multiple of 32
+    return (f"--yolox-size {cfg.yolox_size} is larger than the frames of {len(small)} "
+            f"video(s) (long side {top} px at most): YOLOX then works on an enlarged picture, "
+            f"at about {(cfg.yolox_size / own) ** 2:.1f}x the time of --yolox-size {own}, "
+            "where the frames' own pixels end")
+
+
+def _labels_dropped(out: Path, cfg: ExtractConfig) -> str:
+    """A note where the manifest in ``out`` was made with a labels or regions file and this
+    run has neither: the rewritten manifest would lose them without a word."""
+    if cfg.labels or cfg.regions:
+        return ""
+    path = out / "manifest.parquet"
+    if not path.is_file():
+        return ""
+    try:
+        before = mf.read_meta(path).get("config") or {}
+    except (OSError, ValueError, AdtkError):
+        return ""  # not one of ours: the checks that read it report that
+    files = [f"--{k} {before[k]}" for k in ("labels", "regions") if before.get(k)]
+    if not files:
+        return ""
+    return (f"labels: the manifest in {out} was made with {' and '.join(files)}; this run has "
+            "none, so its crops are now unlabeled (run again with the same file(s) to keep "
+            "the labels)")
 
 
 def _check_same_input(out: Path, input_path: str | os.PathLike) -> None:

