@@ -325,6 +325,9 @@ class ExtractConfig:
     bridge_s: float = 0.5
     min_iou: float = 0.1
     max_jump: float = 0.75
+    #: weight of the boxes' colours in the tracker's matching cost (0: boxes only); see
+    #: toolkit.video.track
+    track_appearance: float = 1.0
     hog_upscale: float = 1.0
     hog_scale_step: float = 1.05
     motion_width: int = 320
@@ -396,4 +399,5 @@ EXTRACT_RUNTIME_FIELDS = frozenset(
 )
 #: ExtractConfig fields hashed only when they differ from this value (added after outputs
 #: existed: an unchanged setting must not redo every finished video).
-EXTRACT_HASH_IF_SET = {"motion_channels": "none", "low_score": None, "yolox_windows": False}
+EXTRACT_HASH_IF_SET = {"motion_channels": "none", "low_score": None, "yolox_windows": False,
+                       "track_appearance": 1.0}

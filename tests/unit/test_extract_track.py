@@ -105,3 +105,25 @@ def test_weak_boxes_only_continue_tracks():
     # strong boxes are matched first: a strong and a weak box on the same track -> strong wins
     ids = tr.update(0.4, _b([2, 0, 22, 50], [3, 1, 23, 51]), np.array([0.4, 0.7]))
     assert ids.tolist() == [-1, 0]
+
+
+def test_colours_tell_two_overlapping_people_apart_where_overlap_alone_swaps_them():
+    from toolkit.video.sequences import appearance
+
+    # two people side by side, one in red, one in blue, on a grey frame
+    frame = np.full((60, 60, 3), 128, np.uint8)
+    frame[:, :20] = (0, 0, 255)  # red (BGR) at x 0-20
+    frame[:, 30:50] = (255, 0, 0)  # blue at x 30-50
+    red, blue = appearance(frame, np.float32([[0, 0, 20, 40], [30, 0, 50, 40]]))
+    assert abs(red.sum() - 1.0) < 1e-6 and np.minimum(red, blue).sum() < 0.01
+    assert np.minimum(red, red).sum() > 0.99
+    # next frame: they have stepped past each other by a little; by overlap alone, the box
+    # nearer each one's last place is the other person
+    a, b = np.float32([0, 0, 20, 40]), np.float32([10, 0, 30, 40])
+    b1, b2 = np.float32([4, 0, 24, 40]), np.float32([6, 0, 26, 40])  # b1 is blue, b2 red
+    for weight, expect in ((0.0, [0, 1]), (1.0, [1, 0])):
+        tr = IouTracker(appearance=weight, predict=False)
+        ids0 = tr.update(0.0, np.stack([a, b]), feats=np.stack([red, blue]))
+        assert ids0.tolist() == [0, 1]
+        ids1 = tr.update(0.5, np.stack([b1, b2]), feats=np.stack([blue, red]))
+        assert ids1.tolist() == expect, weight

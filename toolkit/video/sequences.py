@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -78,6 +79,26 @@ def static_tracks(df: pd.DataFrame, min_move: float = 0.5, motion: bool = False)
     return {int(t) for t in span.index[~moved & ~person]}
 
 
+def appearance(frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Colour histograms (N, 128) of the boxes: the upper and the lower half of each box's
+    middle (a person's top and trousers), 4x4x4 BGR bins each, every half summing to 0.5."""
+    out = np.zeros((len(boxes), 128), np.float32)
+    h, w = frame.shape[:2]
+    for k, (x0, y0, x1, y1) in enumerate(np.asarray(boxes, np.float64)):
+        bw, bh = x1 - x0, y1 - y0
+        xa, xb = int(max(0, x0 + 0.25 * bw)), int(min(w, x1 - 0.25 * bw))
+        ya, ym, yb = int(max(0, y0 + 0.1 * bh)), int(y0 + 0.5 * bh), int(min(h, y1 - 0.1 * bh))
+        for j, (a, b) in enumerate(((ya, ym), (max(ya, ym), yb))):
+            patch = frame[a:b, xa:xb]
+            if patch.size == 0 or patch.ndim != 3:
+                continue
+            hist = cv2.calcHist([patch], [0, 1, 2], None, [4, 4, 4], [0, 256] * 3).ravel()
+            total = float(hist.sum())
+            if total > 0:
+                out[k, 64 * j: 64 * (j + 1)] = 0.5 * hist / total
+    return out
+
+
 class CropSequences:
     """Tracked crops of one video, or of one chunk of it (``span``); ``write(name, box_img,
     oversize_img)`` stores a crop.
@@ -112,7 +133,8 @@ class CropSequences:
         self.lookback: list[tuple[int, int, int, int, int, int]] = []
         self.last_frame: dict[int, int] = {}
         self.write = write
-        self.tracker = IouTracker(max_gap=cfg.max_gap, min_iou=cfg.min_iou, max_jump=cfg.max_jump)
+        self.tracker = IouTracker(max_gap=cfg.max_gap, min_iou=cfg.min_iou, max_jump=cfg.max_jump,
+                                  appearance=float(getattr(cfg, "track_appearance", 0.0)))
         self.rows: list[tuple] = []
         # crops wait in memory until their track has min_track detections:
         # pending[track] = [(name, box crop, oversize crop)]
@@ -138,7 +160,8 @@ class CropSequences:
             self.tracker.end_all()
             self.last.clear()
             self.recent.clear()
-        ids = self.tracker.update(t, det.boxes)
+        feats = appearance(frame, det.boxes) if self.tracker.appearance > 0 else None
+        ids = self.tracker.update(t, det.boxes, feats=feats)
         for k in range(len(det)):
             box, tid = det.boxes[k], int(ids[k])
             if fi < self.start:  # a chunk's warm-up: tracked, not emitted
