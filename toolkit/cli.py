@@ -709,10 +709,11 @@ def extract_cmd(input_path, out, config_path, progress, executor, ray_address, r
     crops (the box and the oversize box, 2.5x width, 1.5x height) and OUT/manifest.parquet.
     One sequence per person (or object) and view: a shot cut ends every track, frozen frames
     give no crops, a swaying camera is registered to its background; the summary names videos
-    where any of this happened. Re-running skips finished videos; failures are listed and saved in OUT/failures.csv. Until
-    every video is done (interrupted, failed) the manifest says it is incomplete, and adtk
-    split refuses it. Exit code 1 when any video failed, 2 for bad options or input, 130 when
-    interrupted by Ctrl-C and 143 by SIGTERM (run the same command to resume).
+    where any of this happened. Re-running skips finished videos; failures are listed and
+    saved in OUT/failures.csv. Until every video is done (interrupted, failed) the manifest
+    says it is incomplete, and adtk split refuses it. Exit code 1 when any video failed, 2 for
+    bad options or input, 130 when interrupted by Ctrl-C and 143 by SIGTERM (run the same
+    command to resume).
     """
     from toolkit.config import ExtractConfig, resolve
     from toolkit.video.extract import ExtractInterrupted, run_extract

@@ -143,6 +143,12 @@ def test_static_tracks_are_dropped_unless_a_person_detector_found_them():
     assert static_tracks(df, motion=True) == {0, 2}
     df.loc[df.index[-1], "detector"] = "yolox+motion"
     assert static_tracks(df, motion=True) == {0}
+    # a blob that flickers around one spot (its box jumps 30 px to and fro, 0.75 of its
+    # height) spreads far but goes nowhere; an object that walks 12 px a frame goes somewhere
+    rows = [(3, 100 + (30 if k % 2 else 0), 50, 20, 40, None) for k in range(8)]
+    rows += [(4, 100 + 12 * k, 50, 20, 40, None) for k in range(8)]
+    jitter = pd.DataFrame(rows, columns=["track_id", "x", "y", "w", "h", "object_class"])
+    assert static_tracks(jitter) == {3}
 
 
 def test_motion_alone_cannot_serve_the_person_target():

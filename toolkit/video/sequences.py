@@ -50,8 +50,9 @@ def static_tracks(df: pd.DataFrame, min_move: float = 0.5, motion: bool = False)
     """Tracks that never move and that no person detector supports: not objects.
 
     A flickering light, a swaying plant or a moved chair makes a motion blob that stays in
-    place; a track moves when its box centre travels at least ``min_move`` times its median
-    box height (in x or y) over its life. People who stand still are kept when a person
+    place; a track moves when its box centre gets at least ``min_move`` times its median box
+    height away from where it started (the median centre of its first quarter against that of
+    its last). People who stand still are kept when a person
     detector found them (``object_class`` person) on any of their crops, and, where a motion
     model ran (``motion``), something moved in their box at least once (``+motion`` in a
     crop's ``detector``): a person who stands still walked in, or shifts their weight, while a
@@ -64,19 +65,29 @@ def static_tracks(df: pd.DataFrame, min_move: float = 0.5, motion: bool = False)
     if motion and "detector" in df:
         stirred = df["detector"].astype(str).str.contains("motion", regex=False)
         support = support & stirred.groupby(df["track_id"]).transform("any")
-    g = pd.DataFrame(
+    d = pd.DataFrame(
         {
             "t": df["track_id"],
+            "f": df["frame_idx"] if "frame_idx" in df else np.arange(len(df)),
             "cx": df["x"] + df["w"] / 2,
             "cy": df["y"] + df["h"] / 2,
             "h": df["h"],
             "p": support,
         }
-    ).groupby("t")
-    span = np.maximum(g["cx"].max() - g["cx"].min(), g["cy"].max() - g["cy"].min())
-    moved = span >= min_move * g["h"].median()
+    ).sort_values(["t", "f"], kind="stable")
+    g = d.groupby("t")
+    # how far the track got: from where it was in its first quarter to where it was in its
+    # last (medians), not the spread of its centres: a blob that flickers in place (a
+    # reflection, a shadow, a patch of road) spreads its box around one spot but goes nowhere
+    rank = g.cumcount()
+    n = g["t"].transform("size")
+    q = np.maximum(1, n // 4)
+    first = d[rank < q].groupby("t")[["cx", "cy"]].median()
+    last = d[rank >= n - q].groupby("t")[["cx", "cy"]].median()
+    net = np.hypot(last["cx"] - first["cx"], last["cy"] - first["cy"])
+    moved = net >= min_move * g["h"].median()
     person = g["p"].any()
-    return {int(t) for t in span.index[~moved & ~person]}
+    return {int(t) for t in net.index[~moved & ~person]}
 
 
 def appearance(frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
