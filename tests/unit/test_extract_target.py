@@ -98,6 +98,10 @@ def test_a_camera_that_moves_too_far_starts_the_motion_model_again():
     assert len(boxes) == 0 and m.frames_aligned == 1
     m.update(cv2.cvtColor(views[3], cv2.COLOR_GRAY2BGR))  # 30 px: another view
     assert m.camera_restarts == 1 and not m.ready
+    # it learnt the new view as the camera sees it: the same view again is no new move
+    for _ in range(3):
+        m.update(cv2.cvtColor(views[3], cv2.COLOR_GRAY2BGR))
+    assert m.camera_restarts == 1 and m.ready
 
 
 def test_a_scene_with_nothing_moving_gives_nothing(tmp_path):
@@ -140,7 +144,10 @@ def test_static_tracks_are_dropped_unless_a_person_detector_found_them():
     # where a motion model ran, a still "person" in whose box nothing ever moved is a sign, a
     # poster or a mannequin; one with motion in its box once (it walked in) is a person
     df["detector"] = ["motion", "motion", "yolox"] * 6
+    df["det_score"] = [0.0, 0.0, 0.65] * 6
     assert static_tracks(df, motion=True) == {0, 2}
+    # ... unless the detector is sure of it (someone still since before the model started)
+    assert static_tracks(df.assign(det_score=[0.0, 0.0, 0.85] * 6), motion=True) == {0}
     df.loc[df.index[-1], "detector"] = "yolox+motion"
     assert static_tracks(df, motion=True) == {0}
     # a blob that flickers around one spot (its box jumps 30 px to and fro, 0.75 of its

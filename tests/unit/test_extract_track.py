@@ -117,6 +117,9 @@ def test_colours_tell_two_overlapping_people_apart_where_overlap_alone_swaps_the
     red, blue = appearance(frame, np.float32([[0, 0, 20, 40], [30, 0, 50, 40]]))
     assert abs(red.sum() - 1.0) < 1e-6 and np.minimum(red, blue).sum() < 0.01
     assert np.minimum(red, red).sum() > 0.99
+    # a box reaching above the frame: its upper half is outside, so it has no colours
+    half_out = appearance(frame, np.float32([[0, -60, 20, 40]]))[0]
+    assert half_out[:64].sum() == 0 and abs(half_out[64:].sum() - 0.5) < 1e-6
     # next frame: they have stepped past each other by a little; by overlap alone, the box
     # nearer each one's last place is the other person
     a, b = np.float32([0, 0, 20, 40]), np.float32([10, 0, 30, 40])

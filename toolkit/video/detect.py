@@ -552,6 +552,10 @@ class MotionStep:
     fill: np.ndarray
     #: the whole picture changed on this frame (light switched, camera moved)
     global_change: bool
+    #: the frame was shifted onto the background (camera shake) / the camera had moved too
+    #: far and the model started again
+    shifted: bool = False
+    restarted: bool = False
 
 
 class DetectionPipeline:
@@ -651,7 +655,8 @@ class DetectionPipeline:
             return None
         ready = self.motion.ready  # before this frame
         moving, fill = self.motion.update(frame)
-        return MotionStep(ready, moving, fill, self.motion.global_change)
+        return MotionStep(ready, moving, fill, self.motion.global_change,
+                          self.motion.shifted, self.motion.restarted)
 
     def process(
         self, frames: Sequence[np.ndarray], steps: Sequence[MotionStep | None] | None = None

@@ -220,7 +220,7 @@ def extract_video(
             pipe.init_background(first)
         batch: list[tuple[int, float, np.ndarray, Any]] = []
         n_sampled = 0
-        frozen = 0
+        frozen = cuts = shifted = restarts = 0
         stopped_at: int | None = None
 
         def write(name: str, box_img: np.ndarray, over_img: np.ndarray) -> None:
@@ -249,11 +249,16 @@ def extract_video(
             )
             with contextlib.closing(sampled):
                 for fi, t, frame, (change, step) in sampled:
-                    n_sampled += fi >= span.start
+                    own = fi >= span.start  # not a chunk's warm-up (the chunk before counts it)
+                    n_sampled += own
                     if change == "frozen":
                         # the stream repeated its last picture: nothing new to crop
-                        frozen += fi >= span.start
+                        frozen += own
                         continue
+                    cuts += own and change == "cut"
+                    if step is not None:
+                        shifted += own and step.shifted
+                        restarts += own and step.restarted
                     batch.append((fi, t, frame, step, change == "cut"))
                     if len(batch) >= detector.batch_size:
                         flush()
@@ -280,9 +285,9 @@ def extract_video(
             "sampled_frames": n_sampled,
             "gated_frames": pipe.frames_gated,
             "windowed_frames": pipe.frames_windowed,
-            "camera_aligned_frames": pipe.motion.frames_aligned if pipe.motion else 0,
-            "camera_restarts": pipe.motion.camera_restarts if pipe.motion else 0,
-            "shot_cuts": pipe.changes.cuts,
+            "camera_aligned_frames": shifted,
+            "camera_restarts": restarts,
+            "shot_cuts": cuts,
             "frozen_frames": frozen,
             "decode_stopped_at": stopped_at,
             "width": info.width,

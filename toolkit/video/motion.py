@@ -74,6 +74,9 @@ class MotionModel:
         self.frames_aligned = 0
         #: times the camera had moved too far for a shift and the model started again
         self.camera_restarts = 0
+        #: the last frame was shifted onto the background / started the model again
+        self.shifted = False
+        self.restarted = False
 
     def shrink(self, frame: np.ndarray) -> np.ndarray:
         """The grey, downscaled copy of ``frame`` that the model works on."""
@@ -179,15 +182,20 @@ class MotionModel:
             self._start(small)
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         small = self._compensate(small)
+        seen = small
         small, dx, dy = self._register(small)
+        self.shifted = self.restarted = False
         if dx or dy:
             if math.hypot(dx, dy) > self.MAX_SHIFT * min(self.small):
-                # moved too far to shift back (a pan, a knocked camera): learn the new view
-                self._start(small)
+                # moved too far to shift back (a pan, a knocked camera): learn the new view,
+                # as the camera sees it now (not shifted back onto the old one)
+                self._start(seen)
                 self.warm = 0
                 self.camera_restarts += 1
+                self.restarted = True
                 return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
             self.frames_aligned += 1
+            self.shifted = True
         if self.warm < self.warmup:
             self.warm += 1
             # a running mean over the warm-up: every frame counts as much as the first

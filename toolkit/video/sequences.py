@@ -46,6 +46,12 @@ BRIDGE_DUP_IOU = 0.5
 BRIDGE_BYTES = 256 << 20
 
 
+#: median detector score at which a still person detection in whose box nothing moved is
+#: still a person (:func:`static_tracks`): halfway from YOLOX's 0.6 threshold to 0.9; people
+#: in the shared clips score 0.8-0.9, the sign and the post that had been kept 0.60-0.69
+SURE_PERSON = 0.75
+
+
 def static_tracks(df: pd.DataFrame, min_move: float = 0.5, motion: bool = False) -> set[int]:
     """Tracks that never move and that no person detector supports: not objects.
 
@@ -64,7 +70,14 @@ def static_tracks(df: pd.DataFrame, min_move: float = 0.5, motion: bool = False)
     support = df["object_class"] == "person"
     if motion and "detector" in df:
         stirred = df["detector"].astype(str).str.contains("motion", regex=False)
-        support = support & stirred.groupby(df["track_id"]).transform("any")
+        sure = pd.Series(False, index=df.index)
+        if "det_score" in df:
+            # a confident detection stays a person even where nothing ever moved: someone
+            # standing still since before the motion model started, which learnt them as
+            # background (the sign and the post above scored 0.60-0.69)
+            scores = df["det_score"].where(df["detector"].astype(str) != "bridged")
+            sure = scores.groupby(df["track_id"]).transform("median") >= SURE_PERSON
+        support = support & (stirred.groupby(df["track_id"]).transform("any") | sure)
     d = pd.DataFrame(
         {
             "t": df["track_id"],
@@ -97,8 +110,10 @@ def appearance(frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     h, w = frame.shape[:2]
     for k, (x0, y0, x1, y1) in enumerate(np.asarray(boxes, np.float64)):
         bw, bh = x1 - x0, y1 - y0
-        xa, xb = int(max(0, x0 + 0.25 * bw)), int(min(w, x1 - 0.25 * bw))
-        ya, ym, yb = int(max(0, y0 + 0.1 * bh)), int(y0 + 0.5 * bh), int(min(h, y1 - 0.1 * bh))
+        # boxes may reach past the frame (crops are padded): every bound clamped to it
+        xa, xb = (int(min(max(v, 0), w)) for v in (x0 + 0.25 * bw, x1 - 0.25 * bw))
+        ya, ym, yb = (int(min(max(v, 0), h)) for v in (y0 + 0.1 * bh, y0 + 0.5 * bh,
+                                                        y1 - 0.1 * bh))
         for j, (a, b) in enumerate(((ya, ym), (max(ya, ym), yb))):
             patch = frame[a:b, xa:xb]
             if patch.size == 0 or patch.ndim != 3:
