@@ -469,11 +469,10 @@ def merge_chunks(
         "duration_s": m0["frames"] / m0["fps"] if m0["fps"] else 0.0,
         "sampled_frames": int(sum(m["sampled_frames"] for m in metas)),
         "gated_frames": int(sum(m["gated_frames"] for m in metas)),
-        "windowed_frames": int(sum(m.get("windowed_frames", 0) for m in metas)),
-        "camera_aligned_frames": int(sum(m.get("camera_aligned_frames", 0) for m in metas)),
-        "camera_restarts": int(sum(m.get("camera_restarts", 0) for m in metas)),
-        "shot_cuts": int(sum(m.get("shot_cuts", 0) for m in metas)),
-        "frozen_frames": int(sum(m.get("frozen_frames", 0) for m in metas)),
+        # counts added after chunked outputs existed: an older chunk has none
+        **{k: int(sum(m.get(k, 0) for m in metas))
+           for k in ("windowed_frames", "camera_aligned_frames", "camera_restarts",
+                     "shot_cuts", "frozen_frames")},
         "tracks_dropped": n_tracks - n_kept,
         "width": m0.get("width"),
         "height": m0.get("height"),

@@ -23,7 +23,8 @@ class MotionModel:
     A camera that shakes or drifts (wind, a loose mount, a slow pan) moves every edge of the
     scene, which background subtraction takes for objects. Each frame is registered to the
     background (:meth:`_register`) and shifted onto it where that explains the change; a
-    camera that has moved too far for a shift starts the model again (``camera_restarts``).
+    camera that has moved too far for a shift starts the model again. ``shifted`` and
+    ``restarted`` say which happened to the last frame (the caller counts them).
     """
 
     def __init__(
@@ -65,16 +66,12 @@ class MotionModel:
         # sunlight, re-exposure), not an object: measured on the indoor clip, light blobs
         # score 0.95-1.0 and people below 0.5.
         self.light_ncc = light_ncc
-        self.align = align
         # the shift is estimated on a half-size copy (a quarter of the cost; still to a tenth
         # of a pixel or so) and checked at full size
         half = ((self.small[0] + 1) // 2, (self.small[1] + 1) // 2)
         self._window = cv2.createHanningWindow(half, cv2.CV_32F) if align else None
-        #: sampled frames shifted onto the background (camera shake or drift)
-        self.frames_aligned = 0
-        #: times the camera had moved too far for a shift and the model started again
-        self.camera_restarts = 0
-        #: the last frame was shifted onto the background / started the model again
+        #: the last frame was shifted onto the background (camera shake or drift) / the camera
+        #: had moved too far for a shift and the model started again from it
         self.shifted = False
         self.restarted = False
 
@@ -150,15 +147,15 @@ class MotionModel:
         dx, dy = 2 * dx, 2 * dy
         if math.hypot(dx, dy) < self.MIN_SHIFT:
             return small, 0.0, 0.0
-        aligned = cv2.warpAffine(
-            small, np.float32([[1, 0, -dx], [0, 1, -dy]]), self.small,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
         b = _band(dx, dy)
         if b > 0.25 * min(self.small):
             # too far to check against the background on most of the frame: a change of
             # view is left to update()'s whole-picture rule
             return small, 0.0, 0.0
+        aligned = cv2.warpAffine(
+            small, np.float32([[1, 0, -dx], [0, 1, -dy]]), self.small,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
         # the same pixels of this frame compared with the background where they are, and
         # where the shift puts them (aligned[y, x] is small[y + dy, x + dx]): a shift that
         # only pushes a moving object out of the compared area gains nothing
@@ -191,10 +188,8 @@ class MotionModel:
                 # as the camera sees it now (not shifted back onto the old one)
                 self._start(seen)
                 self.warm = 0
-                self.camera_restarts += 1
                 self.restarted = True
                 return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
-            self.frames_aligned += 1
             self.shifted = True
         if self.warm < self.warmup:
             self.warm += 1
@@ -389,8 +384,6 @@ class ViewChanges:
 
     def __init__(self) -> None:
         self.prev: np.ndarray | None = None
-        self.cuts = 0
-        self.frozen = 0
 
     def update(self, frame: np.ndarray) -> str:
         """``"cut"``, ``"frozen"`` or ``""`` for the next sampled frame."""
@@ -398,20 +391,18 @@ class ViewChanges:
         thumb = cv2.resize(grey.astype(np.float32), self.SIZE, interpolation=cv2.INTER_AREA)
         before = self.prev
         if before is not None and float(np.abs(thumb - before).max()) < self.FROZEN_DIFF:
-            self.frozen += 1
             return "frozen"  # (compared with the first frame of the frozen run)
         self.prev = thumb
         if before is None:
             return ""
-        c, (w, h) = self.CELL, self.SIZE
+        share = changed_share(_cells(before, self.CELL), _cells(thumb, self.CELL))
+        return "cut" if share >= self.CUT_SHARE else ""
 
-        def cells(t: np.ndarray) -> np.ndarray:
-            return t.reshape(h // c, c, w // c, c).transpose(0, 2, 1, 3).reshape(-1, c * c)
 
-        if changed_share(cells(before), cells(thumb)) >= self.CUT_SHARE:
-            self.cuts += 1
-            return "cut"
-        return ""
+def _cells(t: np.ndarray, c: int) -> np.ndarray:
+    """The ``c`` x ``c`` cells of image ``t`` as rows (each row one cell's pixels)."""
+    h, w = t.shape
+    return t.reshape(h // c, c, w // c, c).transpose(0, 2, 1, 3).reshape(-1, c * c)
 
 
 def changed_share(a: np.ndarray, b: np.ndarray, flat: float = 2.0, ncc: float = 0.5) -> float:

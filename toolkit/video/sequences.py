@@ -69,13 +69,14 @@ def static_tracks(df: pd.DataFrame, min_move: float = 0.5, motion: bool = False)
         return set()
     support = df["object_class"] == "person"
     if motion and "detector" in df:
-        stirred = df["detector"].astype(str).str.contains("motion", regex=False)
+        found_by = df["detector"].astype(str)
+        stirred = found_by.str.contains("motion", regex=False)
         sure = pd.Series(False, index=df.index)
         if "det_score" in df:
             # a confident detection stays a person even where nothing ever moved: someone
             # standing still since before the motion model started, which learnt them as
             # background (the sign and the post above scored 0.60-0.69)
-            scores = df["det_score"].where(df["detector"].astype(str) != "bridged")
+            scores = df["det_score"].where(found_by != "bridged")
             sure = scores.groupby(df["track_id"]).transform("median") >= SURE_PERSON
         support = support & (stirred.groupby(df["track_id"]).transform("any") | sure)
     d = pd.DataFrame(

@@ -94,8 +94,8 @@ class _Track:
     def move(self, box: np.ndarray, t: float, feat: np.ndarray | None = None) -> None:
         self.box, self.last_t = box, t
         if feat is not None:
-            keep = FEAT_KEEP if self.feat is not None else 0.0
-            self.feat = feat if self.feat is None else keep * self.feat + (1 - keep) * feat
+            self.feat = (feat if self.feat is None
+                         else FEAT_KEEP * self.feat + (1 - FEAT_KEEP) * feat)
         self.hist.append((t, *_centre(box)))
         # the fit spans a fixed time, not a number of frames: at 25 frames/s the centre's
         # frame-to-frame step is mostly box jitter, at 2 frames/s mostly walking
@@ -133,7 +133,6 @@ class IouTracker:
     #: weight of appearance (1 - histogram intersection of the boxes' colours,
     #: :func:`toolkit.video.sequences.appearance`) in a pair's cost; 0: boxes only
     appearance: float = 0.0
-    _feats: np.ndarray | None = field(default=None, repr=False)
 
     def update(self, t: float, boxes: np.ndarray, scores: np.ndarray | None = None,
                feats: np.ndarray | None = None) -> np.ndarray:
@@ -143,7 +142,7 @@ class IouTracker:
         box's colour histograms (used with an ``appearance`` weight above 0).
         """
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-        self._feats = feats if self.appearance > 0 else None
+        feats = feats if self.appearance > 0 else None
         # tracks unseen for longer than max_gap are over: they never match again
         self.tracks = [tr for tr in self.tracks if t - tr.last_t <= self.max_gap + 1e-9]
         ids = np.full(len(boxes), -1, np.int64)
@@ -154,20 +153,21 @@ class IouTracker:
         if len(boxes) and free:
             pred = np.stack([tr.predict(t) if self.predict else tr.box for tr in self.tracks])
             s_idx = np.flatnonzero(strong)
-            free = self._match(boxes, s_idx, pred, free, t, ids, jump=True)
+            free = self._match(boxes, s_idx, pred, free, t, ids, feats, jump=True)
             w_idx = np.flatnonzero(~strong)
-            self._match(boxes, w_idx, pred, free, t, ids, jump=False)
+            self._match(boxes, w_idx, pred, free, t, ids, feats, jump=False)
         for r in np.flatnonzero((ids < 0) & strong):
             tr = _Track(self.next_id, boxes[r], t, self.window,
-                        feat=None if self._feats is None else self._feats[r])
+                        feat=None if feats is None else feats[r])
             self.next_id += 1
             self.tracks.append(tr)
             self.lengths[tr.tid] = 1
             ids[r] = tr.tid
         return ids
 
-    def _match(self, boxes, b_idx, pred, free, t, ids, jump: bool) -> list[int]:
-        """Assign boxes ``b_idx`` to the tracks ``free``; return the tracks still free."""
+    def _match(self, boxes, b_idx, pred, free, t, ids, feats, jump: bool) -> list[int]:
+        """Assign boxes ``b_idx`` to the tracks ``free``; return the tracks still free.
+        ``feats``: the boxes' colour histograms (None: boxes only)."""
         if not len(b_idx) or not free:
             return free
         iou = iou_matrix(boxes[b_idx], pred[free])
@@ -179,7 +179,6 @@ class IouTracker:
         else:
             ok = iou >= self.min_iou
             cost = 1.0 - iou
-        feats = self._feats
         if feats is not None:
             tf = [self.tracks[i].feat for i in free]
             known = np.asarray([f is not None for f in tf])
