@@ -199,7 +199,8 @@ BENCH_HASH_EXCLUDE = frozenset(
 
 
 #: BenchConfig fields hashed only when they differ from this value.
-BENCH_HASH_IF_SET = {"input": "appearance", "train_labels": "auto", "train_every": 1}
+BENCH_HASH_IF_SET = {"input": "appearance", "train_labels": "auto", "train_every": 1,
+                     "tta": "none"}
 #: Method settings (``params``) added after runs existed, hashed only when they differ from the
 #: behaviour before them (every labelled anomaly a negative, the negative term unbounded), so
 #: those runs keep their ids (neg_margin: the margin runs made before its default became 4;
@@ -259,6 +260,7 @@ class BenchConfig:
     warmup_epochs: int | None = None
     size: int | None = None  # image side the network takes (power of two)
     augment: str | None = None  # none | hflip (on device)
+    tta: str = "none"  # none | hflip: test-time augmentation of the scores (needs augment hflip)
     val_fraction: float = 0.1  # digit sets: share of train kept for validation
     select: str = "last"  # last | best-val
     # not part of the run id

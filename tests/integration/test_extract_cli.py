@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from toolkit.cli import main
-from toolkit.data.manifest import CROP_COLUMNS, read_manifest
+from toolkit.data.manifest import CROP_COLUMNS, read_manifest, read_meta
 from toolkit.video.synthetic import make_video
 
 REPO = Path(__file__).resolve().parents[2]
@@ -385,3 +385,31 @@ def test_a_yolox_size_beyond_the_frames_is_noted(tmp_path):
                     "px at most): YOLOX then works on an enlarged picture, at about 7.1x the time "
                     "of --yolox-size 1536, where the frames' own pixels end")
     assert _yolox_size_note(ExtractConfig(yolox_size=4096, detector="hog"), {"a": 768}) == ""
+
+
+def test_videos_of_an_earlier_extractor_are_extracted_again_and_said_so(tmp_path):
+    from toolkit.data.manifest import write_manifest
+    from toolkit.video.extract import EXTRACTOR_REVISION
+
+    make_video(tmp_path / "in" / "cam.avi", walkers=1, seconds=4.0)
+    out = tmp_path / "out"
+    args = [str(tmp_path / "in"), "--out", str(out), "--workers", "1"]
+    assert run(args).exit_code == 0
+    part = next(out.glob("videos/*/part.parquet"))
+    meta = read_meta(part)
+    assert meta["extractor_revision"] == EXTRACTOR_REVISION
+    r = run(args)
+    assert "1 already done" in r.output and "earlier adtk" not in r.output
+    # the part as an adtk from before revisions were recorded left it: same settings, same
+    # source, no revision (so another hash); its crops must not be reused
+    old = {k: v for k, v in meta.items() if k != "extractor_revision"}
+    old["extraction_hash"] = "0123456789ab"
+    write_manifest(read_manifest(part), part, kind="crop", meta=old)
+    r = run(args)
+    assert r.exit_code == 0, r.output
+    assert "1 extracted" in r.output
+    assert (f"1 video(s) in {out} were extracted by an earlier adtk (extractor revision 0, "
+            f"now {EXTRACTOR_REVISION})") in r.output
+    assert read_meta(part)["extractor_revision"] == EXTRACTOR_REVISION
+    r = run(args)
+    assert "1 already done" in r.output and "earlier adtk" not in r.output

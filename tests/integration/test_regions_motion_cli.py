@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from click.testing import CliRunner
 
 from toolkit.cli import main
@@ -130,6 +131,25 @@ def test_bench_trains_on_motion_and_both_for_every_method(extracted, tmp_path):
         conf = json.loads((folder / "config.json").read_text())
         figs = run_image_figures(folder, conf, pd.read_parquet(folder / "scores.parquet"))
         assert [t for t, _ in figs][-1] == "Reconstructions (input above output)", m["input"]
+    # --tta hflip: the same training (same model), another run id, scores of both faces
+    base = next(m for m in metrics if m["method"] == "baseline" and m["input"] == "motion")
+    r = _run("bench", "--data", str(man), "--input", "motion", "--method", "baseline",
+             "--tta", "hflip", "--out", str(runs), *tiny)
+    assert r.exit_code == 0, r.output
+    tta = [json.loads(p.read_text()) for p in runs.glob("*/config.json")]
+    tta = next(c for c in tta if c.get("tta") == "hflip")
+    assert tta["run_id"] != base["run_id"]
+    a, b = (torch.load(runs / i / "model.pt", weights_only=True)
+            for i in (base["run_id"], tta["run_id"]))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    s0, s1 = (pd.read_parquet(runs / i / "scores.parquet")["score"]
+              for i in (base["run_id"], tta["run_id"]))
+    assert len(s0) == len(s1) and not np.allclose(s0, s1)
+    r = CliRunner().invoke(main, ["bench", "--data", str(man), "--input", "motion", "--method",
+                                  "baseline", "--tta", "hflip", "--augment", "none", "--out",
+                                  str(tmp_path / "r3"), *tiny])
+    assert r.exit_code == 2, r.output
+    assert "trained with --augment hflip" in r.output, r.output
     # an appearance-only manifest asked for motion: one clear line
     plain = df.drop(columns=["path_motion", "path_motion_oversize"])
     write_manifest(plain, out / "plain.parquet", kind="split", meta={"crops_root": "."})

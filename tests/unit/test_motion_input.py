@@ -31,3 +31,41 @@ def test_flow_u_is_channel_2_of_the_loaded_motion_block(tmp_path):
     cv2.imwrite(str(tmp_path / "m.png"), img)
     x = decode_crops([tmp_path / "m.png"], 8)
     assert x[0, :, 0, 0].tolist() == [50, 100, 200]  # read as RGB: (|flow|, v, u)
+
+
+class _LeftHeavy:
+    """A score that depends on which way an image faces: the weighted sum of its first
+    channel (weights rising to the right) plus its second channel's first column."""
+
+    def score_samples(self, x, batch_size=1024):
+        x = torch.as_tensor(x).to(torch.float64)
+        w = torch.arange(1, x.shape[-1] + 1, dtype=torch.float64)
+        return ((x[:, 0] * w).sum((1, 2)) + x[:, 1, :, 0].sum(1)).numpy()
+
+
+def test_tta_hflip_is_the_mean_of_an_image_and_its_mirror():
+    from toolkit.engine.score import tta_scores
+    from toolkit.engine.train import mirror
+
+    x = torch.randint(0, 256, (5, 2, 3, 4), dtype=torch.uint8)
+    before = x.clone()
+    m = _LeftHeavy()
+    plain = tta_scores(m, x)
+    assert np.array_equal(plain, m.score_samples(x))
+    both = tta_scores(m, x, batch_size=2, tta="hflip", negate=(1,))  # batches of 2: 3 passes
+    mirrored = x.flip(3)
+    mirrored[:, 1] = (256 - mirrored[:, 1].to(torch.int16)).clamp(0, 255).to(torch.uint8)
+    assert torch.equal(mirror(x, (1,)), mirrored)
+    assert np.allclose(both, (plain + m.score_samples(mirrored)) / 2)
+    assert not np.allclose(both, plain)
+    assert torch.equal(x, before)  # the input is not changed (mirror makes a new batch)
+
+
+def test_tta_rejects_unknown_kinds():
+    import pytest
+
+    from toolkit.engine.score import tta_scores
+    from toolkit.errors import AdtkError
+
+    with pytest.raises(AdtkError, match="unknown tta 'vflip'"):
+        tta_scores(_LeftHeavy(), torch.zeros((1, 2, 2, 2), dtype=torch.uint8), tta="vflip")

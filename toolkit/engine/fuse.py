@@ -34,7 +34,7 @@ FUSION = "fusion"
 #: settings copied from the first run into the fused run's config (for tables' grouping)
 _COPIED = ("dataset", "data", "data_sha256", "crop", "input", "seed", "preset", "size",
            "epochs", "train_every", "select", "augment", "val_fraction", "labelled_anomalies",
-           "batch_size", "lr", "latent_dim", "width")
+           "batch_size", "lr", "latent_dim", "width", "tta")
 #: metrics.json keys of the first run that a fused run repeats (what tables group by)
 _IDENTITY = ("dataset", "data", "crop", "input", "train_every", "seed", "preset", "select",
              "labelled_anomalies", "train_labels", "train_label_source")
@@ -135,7 +135,7 @@ def fuse_runs(a: str | Path, b: str | Path, out_root: str | Path) -> Path:
 #: settings a baseline run and an ADNL run must share to be fused (besides the split)
 PAIR_KEYS = ("seed", "data_sha256", "dataset", "input", "crop", "size", "epochs", "train_every",
              "preset", "batch_size", "lr", "latent_dim", "width", "augment", "select",
-             "val_fraction")
+             "val_fraction", "tta")
 
 
 def fuse_suite(out: str | Path, part: str = "table2") -> tuple[list[Path], list[str]]:

@@ -43,6 +43,7 @@ CHOICES = {
     "crop": ("normal", "oversize"),
     "select": ("last", "best-val"),
     "augment": ("none", "hflip"),
+    "tta": ("none", "hflip"),
 }
 _BENCH_FIELDS = frozenset(f.name for f in dataclasses.fields(BenchConfig))
 
@@ -182,6 +183,12 @@ def resolve_bench_config(
     for k, allowed in CHOICES.items():
         if getattr(cfg, k) not in allowed:
             raise AdtkError(f"unknown {k} {getattr(cfg, k)!r}; use one of {', '.join(allowed)}")
+    if cfg.tta == "hflip" and cfg.augment != "hflip":
+        raise AdtkError(
+            "--tta hflip scores each image and its mirror image, which a model has learned as "
+            f"normal only when trained with --augment hflip (this run: --augment {cfg.augment}; "
+            "a mirrored digit is no digit)"
+        )
     if cfg.select == "best-val" and cfg.data:
         val = [label_counts.get(("val", lab), 0) for lab in ("normal", "abnormal")]
         if not all(val):
@@ -352,7 +359,7 @@ def _run(cfg: BenchConfig, folder: Path, progress: bool | None, on_epoch: tuple)
     with atomic_path(hist_path, suffix=".tmp.parquet") as tmp:
         result.history.to_parquet(tmp, index=False)
 
-    scores = score_data(method, data, batch_size=max(cfg.batch_size, 1024))
+    scores = score_data(method, data, batch_size=max(cfg.batch_size, 1024), tta=cfg.tta)
     with atomic_path(folder / "scores.parquet", suffix=".tmp.parquet") as tmp:
         scores.to_parquet(tmp, index=False)
     with atomic_path(folder / "model.pt") as tmp:

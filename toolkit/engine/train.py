@@ -203,15 +203,22 @@ def _augment(
     """
     if kind == "hflip":
         idx = (torch.rand(len(x), generator=g) < 0.5).nonzero().squeeze(1).to(x.device)
-        flipped = x.index_select(0, idx).flip(3)
-        for c in negate:
-            ch = flipped[:, c]
-            if ch.dtype == torch.uint8:  # 128 + a -> 128 - a
-                ch.copy_((256 - ch.to(torch.int16)).clamp_(0, 255))
-            else:
-                ch.neg_()
-        x.index_copy_(0, idx, flipped)  # flips half, in place
+        x.index_copy_(0, idx, mirror(x.index_select(0, idx), negate))  # flips half, in place
     return x
+
+
+def mirror(x: torch.Tensor, negate: tuple[int, ...] = ()) -> torch.Tensor:
+    """A new batch (B, C, H, W): each image mirrored left-right, the ``negate`` channels (a
+    flow's horizontal component: 128 + a in uint8, a in float) with their sign reversed, as
+    the mirrored scene would move."""
+    out = x.flip(3)
+    for c in negate:
+        ch = out[:, c]
+        if ch.dtype == torch.uint8:  # 128 + a -> 128 - a
+            ch.copy_((256 - ch.to(torch.int16)).clamp_(0, 255))
+        else:
+            ch.neg_()
+    return out
 
 
 def evaluate(method: Method, x: torch.Tensor, y: np.ndarray, batch_size: int) -> float:

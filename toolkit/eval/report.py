@@ -64,7 +64,7 @@ _CREDIT_MARKERS = {
 SHOWN_FIELDS = ("method", "dataset", "data", "crop", "anomaly_digit", "unseen_digit", "seed",
                 "neg_loss", "neg_weight", "warmup_epochs", "labelled_anomalies", "preset",
                 "epochs", "batch_size", "lr", "latent_dim", "width", "select", "input",
-                "train_every", "train_labels")
+                "train_every", "train_labels", "tta")
 
 
 def _shown_fields() -> tuple[str, ...]:

@@ -49,12 +49,18 @@ class Run:
 
     def get(self, key: str, default: Any = None) -> Any:
         """A setting or metric: metrics.json first (it repeats the identity keys), then config,
-        then the method's own settings (config ``params``)."""
+        then the method's own settings (config ``params``); a setting added after the run was
+        made (``tta``) reads as the value the run had, its default."""
+        from toolkit.config import BENCH_HASH_IF_SET
+
         if self.metrics is not None and self.metrics.get(key) is not None:
             return self.metrics[key]
         if key in self.config:
             return self.config[key]
-        return (self.config.get("params") or {}).get(key, default)
+        params = self.config.get("params") or {}
+        if key not in params and key in BENCH_HASH_IF_SET and "method" in self.config:
+            return BENCH_HASH_IF_SET[key]
+        return params.get(key, default)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -289,7 +295,7 @@ DESIGN_FIELDS = (
     "method", "dataset", "data", "crop", "anomaly_digit", "unseen_digit", "neg_loss",
     "neg_weight", "warmup_epochs", "labelled_anomalies", "preset", "epochs", "batch_size",
     "lr", "latent_dim", "width", "select", "adv_weight", "neg_batch_size", "size", "augment",
-    "val_fraction", "data_sha256", "input", "train_every", "train_labels",
+    "val_fraction", "data_sha256", "input", "train_every", "train_labels", "tta",
 )
 FIELD_TITLES = {
     "method": "Method", "dataset": "Dataset", "data": "Data", "crop": "Crop",
@@ -300,6 +306,7 @@ FIELD_TITLES = {
     "adv_weight": "Adv. weight", "neg_batch_size": "Neg. batch", "size": "Size",
     "augment": "Augment", "val_fraction": "Val. fraction", "data_sha256": "Data sha256",
     "input": "Input", "train_every": "Train every", "train_labels": "Train labels",
+    "tta": "Test-time aug.",
 }
 METRIC_TITLES = {"test_auroc": "AUROC", "test_aupr": "AUPR"}
 

@@ -145,14 +145,38 @@ def source_stamp(path: str | os.PathLike) -> dict[str, int]:
     return {"size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
 
 
+#: The extractor's own revision, raised with every change of adtk that makes other crops from
+#: the same video and settings (a detector or track rule, the tracker, the motion model, the
+#: crop geometry). It is part of the extraction hash, so ``adtk extract`` into a folder made by
+#: an earlier revision extracts its videos (and chunks) again instead of joining old and new
+#: crops in one manifest, and says so. Parts made before revisions were recorded count as 0.
+#: 1: the extractor of 2026-12-02 (camera registration, shot cuts, frozen frames, still
+#: detections, colours in the tracker, static tracks by net displacement).
+EXTRACTOR_REVISION = 1
+
+
 def extraction_hash(cfg: ExtractConfig) -> str:
-    """Hash of the settings that change a video's crops (not workers, labels, device)."""
+    """Hash of the settings that change a video's crops (not workers, labels, device), and of
+    :data:`EXTRACTOR_REVISION`."""
     d = {k: v for k, v in to_dict(cfg).items() if k not in EXTRACT_RUNTIME_FIELDS}
     # settings added later count only when set, so older outputs keep their hash (not redone)
     for k, default in EXTRACT_HASH_IF_SET.items():
         if d.get(k) == default:
             d.pop(k, None)
+    d["extractor_revision"] = EXTRACTOR_REVISION
     return config_hash(d)
+
+
+def part_revision(out: Path, rel: str, src: Path) -> int | None:
+    """The extractor revision of ``rel``'s committed part in ``out`` when it was made from this
+    same source file (0: before revisions were recorded); None where there is no such part."""
+    try:
+        meta = mf.read_meta(out / "videos" / video_id_for(rel) / "part.parquet")
+    except (AdtkError, OSError, ValueError):
+        return None
+    if meta.get("source") != source_stamp(src):
+        return None
+    return int(meta.get("extractor_revision") or 0)
 
 
 def extract_video(
@@ -279,6 +303,7 @@ def extract_video(
             "video_id": vid,
             "source": stamp,
             "extraction_hash": extraction_hash(cfg),
+            "extractor_revision": EXTRACTOR_REVISION,
             "fps": info.fps,
             "frames": info.frame_count,
             "duration_s": info.duration_s,
@@ -464,6 +489,7 @@ def merge_chunks(
         "video_id": vid,
         "source": m0["source"],
         "extraction_hash": m0["extraction_hash"],
+        "extractor_revision": EXTRACTOR_REVISION,
         "fps": m0["fps"],
         "frames": m0["frames"],
         "duration_s": m0["frames"] / m0["fps"] if m0["fps"] else 0.0,
@@ -840,6 +866,7 @@ def run_extract(
         parts: dict[int, pd.DataFrame] = {}
         part_meta: dict[int, dict[str, Any]] = {}  # each part's metadata, for the totals
         todo: list[int] = []
+        older: list[int] = []  # revisions of parts an earlier extractor made
         for i, rel in enumerate(videos):
             src = root / rel
             found = finished_part(out, rel, src, ehash) if src.is_file() else None
@@ -848,6 +875,14 @@ def run_extract(
                 res.skipped += 1
             else:
                 todo.append(i)
+                rev = part_revision(out, rel, src) if src.is_file() else None
+                if rev is not None and rev != EXTRACTOR_REVISION:
+                    older.append(rev)
+        if older:
+            note(f"{len(older)} video(s) in {out} were extracted by an earlier adtk (extractor "
+                 f"revision {', '.join(map(str, sorted(set(older))))}, now "
+                 f"{EXTRACTOR_REVISION}): extracting them again, so that one manifest never "
+                 "mixes the crops of two extractors")
         labelled: dict[int, pd.DataFrame] = {}  # parts with this run's labels, made once
         failures: dict[int, str] = {}
         last_write = [0.0]
