@@ -59,3 +59,42 @@ def test_ucsd_ped2_clip_walkers_and_interval_labels(shared_data, tmp_path):
     assert set(df.loc[~inside, "label"]) == {"normal"}
     assert df.loc[~inside, "event"].isna().all()
     assert 5 <= df["sequence_id"].nunique() <= 120
+
+
+def test_a_video_on_its_side_is_named_with_the_turn_that_shows_its_people(shared_data,
+                                                                          tmp_path):
+    import cv2
+
+    cap = cv2.VideoCapture(str(shared_data / "mot" / "PETS09-S2L1" / "PETS09-S2L1.mp4"))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    side = tmp_path / "in" / "side.avi"
+    side.parent.mkdir()
+    writer = None
+    for _ in range(24):  # about 3.4 s, people walking
+        ok, frame = cap.read()
+        assert ok
+        frame = cv2.rotate(frame, cv2.ROTATE_90_COUNTERCLOCKWISE)  # a camera on its side
+        if writer is None:
+            writer = cv2.VideoWriter(str(side), cv2.VideoWriter_fourcc(*"MJPG"), fps,
+                                     (frame.shape[1], frame.shape[0]))
+        writer.write(frame)
+    writer.release()
+    cap.release()
+    r = _extract([str(side.parent), "--out", str(tmp_path / "out"), "--fps", "0"])
+    assert "crops: 0 in 0 sequences" in r.output
+    assert ("side.avi (no person upright, but people when the picture is turned 90 "
+            "clockwise: the video lies on its side; turn it first, e.g. ffmpeg -i IN -vf "
+            "transpose=1 OUT)") in r.output
+    # the same frames upright: people, and no such note
+    upright = tmp_path / "up" / "up.avi"
+    upright.parent.mkdir()
+    cap = cv2.VideoCapture(str(side))
+    writer = cv2.VideoWriter(str(upright), cv2.VideoWriter_fourcc(*"MJPG"), fps, (768, 576))
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        writer.write(cv2.rotate(frame, cv2.ROTATE_90_CLOCKWISE))
+    writer.release()
+    r = _extract([str(upright.parent), "--out", str(tmp_path / "out2"), "--fps", "0"])
+    assert "crops: 0 " not in r.output and "on its side" not in r.output

@@ -42,6 +42,7 @@ def test_moving_cars_and_no_person_give_no_person_crops(street, tmp_path):
     df, meta = _extract(street, tmp_path / "person")  # the default target: person
     assert meta["sampled_frames"] == 50
     assert len(df) == 0
+    assert meta["turned"] is None  # cars, not people on their side: no hint to turn it
 
 
 def test_object_target_keeps_the_cars_and_registers_the_drifting_camera(street, tmp_path):

@@ -246,6 +246,9 @@ def extract_video(
         n_sampled = 0
         frozen = cuts = shifted = restarts = 0
         stopped_at: int | None = None
+        # the frame where most moved (the first one without a motion model), kept to look
+        # for people in it turned on its side if the video gives no crop (_turned_people)
+        probe: list[Any] = [-1, None]
 
         def write(name: str, box_img: np.ndarray, over_img: np.ndarray) -> None:
             # a failed write (disk full, folder gone) is raised here or at crops.close(),
@@ -283,6 +286,9 @@ def extract_video(
                     if step is not None:
                         shifted += own and step.shifted
                         restarts += own and step.restarted
+                    moved = len(step.moving) if step is not None else 0
+                    if own and cfg.target == "person" and moved > probe[0]:
+                        probe[:] = [moved, frame.copy()]
                     batch.append((fi, t, frame, step, change == "cut"))
                     if len(batch) >= detector.batch_size:
                         flush()
@@ -319,6 +325,7 @@ def extract_video(
             "height": info.height,
             "motion_channels": cfg.motion_channels,
             **counts,
+            "turned": _turned_people(detector, probe[1], cfg) if not len(df) else None,
             "wall_s": time.perf_counter() - t0,
         }
         if span.whole:
@@ -499,6 +506,7 @@ def merge_chunks(
         **{k: int(sum(m.get(k, 0) for m in metas))
            for k in ("windowed_frames", "camera_aligned_frames", "camera_restarts",
                      "shot_cuts", "frozen_frames")},
+        "turned": next((m["turned"] for m in metas if m.get("turned")), None),
         "tracks_dropped": n_tracks - n_kept,
         "width": m0.get("width"),
         "height": m0.get("height"),
@@ -1191,8 +1199,50 @@ def _small_in_yolox(part: pd.DataFrame, meta: dict[str, Any], cfg: ExtractConfig
             f"{meta.get('width')}x{meta.get('height')} frames")
 
 
+#: how a video that lies on its side is turned upright: (cv2.rotate code, ffmpeg's filter)
+TURNS = {"90 clockwise": ("ROTATE_90_CLOCKWISE", "transpose=1"),
+         "90 counter-clockwise": ("ROTATE_90_COUNTERCLOCKWISE", "transpose=2"),
+         "180": ("ROTATE_180", "transpose=1,transpose=1")}
+
+
+def _turned_people(detector: Any, frame: np.ndarray | None, cfg: ExtractConfig) -> str | None:
+    """The turn (a key of :data:`TURNS`) under which a person detector finds at least two
+    people in ``frame`` where it finds none as it is, else None.
+
+    For a video that gave no person crop: a camera mounted on its side, or a phone video
+    whose pixels (not only its rotation tag, which the decoder applies) lie sideways. Person
+    detectors are trained on upright people; turning upright frames instead takes them to
+    nothing (YOLOX-Nano at score 0.5 on a frame each of PETS09-S2L1, TUD-Stadtmitte and
+    OpenCV's vtest.avi: 7 / 5 / 7 people upright, 0 / 0 / 0 turned either way by 90), so
+    the test does not fire on upright footage. One detector pass per turn, on one frame,
+    at the run's --min-score (the detector's default without it).
+    """
+    import cv2
+
+    if frame is None or cfg.target != "person" or not getattr(detector, "finds_persons", False):
+        return None
+
+    def people(img: np.ndarray) -> int:
+        det = detector.detect([img], [None], [None])[0]
+        return int((det.persons() & (det.scores >= floor)).sum())
+
+    floor = cfg.min_score if cfg.min_score is not None else detector.default_min_score or 0.0
+
+    if people(frame):
+        return None
+    for turn, (code, _) in TURNS.items():
+        if people(np.ascontiguousarray(cv2.rotate(frame, getattr(cv2, code)))) >= 2:
+            return turn
+    return None
+
+
 def _why_empty(video: str, meta: dict[str, Any], cfg: ExtractConfig) -> str:
     """``video`` and, where its part's metadata tells, why it gave no crop."""
+    turn = meta.get("turned")
+    if turn in TURNS:
+        return (f"{video} (no person upright, but people when the picture is turned "
+                f"{turn}: the video lies on its side; turn it first, e.g. ffmpeg -i IN "
+                f"-vf {TURNS[turn][1]} OUT)")
     sampled = int(meta.get("sampled_frames") or 0)
     dropped = int(meta.get("tracks_dropped") or 0)
     if 0 < sampled < cfg.min_track:
