@@ -166,9 +166,11 @@ def test_ctrl_c_in_bench_says_what_was_kept_and_how_to_go_on(tmp_path):
            "1,2", "--method", "baseline", "--epochs", "200", "--batch-size", "64", "--width",
            "8", "--latent-dim", "8", "--device", "cpu", "--threads", "1", "--no-report",
            "--progress", "--out", str(tmp_path / "runs")]
-    # Popen does not ignore SIGINT, as a shell's background job would
+    # SIGINT back to its default in the child: pytest run as a background job of a
+    # non-interactive shell (nohup, a CI runner) ignores it, and a child inherits that
     proc = subprocess.Popen(cmd, cwd=repo, start_new_session=True, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 120
         while not list((tmp_path / "runs").glob("*/checkpoint*")):

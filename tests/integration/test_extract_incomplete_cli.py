@@ -54,8 +54,11 @@ def _start(src: Path, out: Path, hang_on: str) -> subprocess.Popen:
     env = {**os.environ, "ADTK_TEST_CRASH_ON": f"hang:{hang_on}"}
     cmd = [sys.executable, "-m", "toolkit", "extract", *OBJECTS, str(src), "--out", str(out),
            "--workers", "1", "--no-progress"]
+    # SIGINT back to its default in the child: pytest run as a background job of a
+    # non-interactive shell (nohup, a CI runner) ignores it, and a child inherits that
     return subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait(cond, what: str, timeout: float = 90) -> None:
