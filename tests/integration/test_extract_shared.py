@@ -82,7 +82,7 @@ def test_a_video_on_its_side_is_named_with_the_turn_that_shows_its_people(shared
     cap.release()
     r = _extract([str(side.parent), "--out", str(tmp_path / "out"), "--fps", "0"])
     assert "crops: 0 in 0 sequences" in r.output
-    assert ("side.avi (no person upright, but people when the picture is turned 90 "
+    assert ("side.avi (the person detector finds people when the picture is turned 90 "
             "clockwise: the video lies on its side; turn it first, e.g. ffmpeg -i IN -vf "
             "transpose=1 OUT)") in r.output
     # the same frames upright: people, and no such note

@@ -329,3 +329,47 @@ def test_tracks_end_at_a_shot_cut_and_a_frozen_stretch_gives_no_crops(tmp_path):
     df, meta = read_manifest(part), read_meta(part)
     assert meta["frozen_frames"] == 25 and meta["shot_cuts"] == 0
     assert not df["frame_idx"].between(20, 44).any() and len(df)
+
+
+class _Upright:
+    """A person detector that knows which way is up: a frame marked in its top-left corner
+    is upright (3 people); upside down it still finds one "person", as real detectors do."""
+
+    finds_persons = True
+    default_min_score = 0.5
+
+    def __init__(self, fail: bool = False):
+        self.fail = fail
+
+    def detect(self, frames, blobs, rois):
+        out = []
+        for f in frames:
+            if self.fail and f.shape[0] != f.shape[1] and f.shape[0] > f.shape[1]:
+                raise RuntimeError("this detector only takes landscape frames")
+            n = 3 if f[0, 0, 0] == 255 else 1 if f[-1, -1, 0] == 255 else 0
+            out.append(Detections(np.tile([[0.0, 0.0, 5.0, 10.0]], (n, 1)), np.full(n, 0.9),
+                                  ["det"] * n, ["person"] * n))
+        return out
+
+
+@pytest.mark.parametrize("turned_by, fix", [
+    (None, None),
+    (cv2.ROTATE_90_COUNTERCLOCKWISE, "90 clockwise"),
+    (cv2.ROTATE_90_CLOCKWISE, "90 counter-clockwise"),
+    (cv2.ROTATE_180, "180"),
+])
+def test_the_turn_that_shows_the_people_is_named(turned_by, fix):
+    from toolkit.video.extract import TURNS, _turned_people
+
+    upright = np.zeros((40, 60, 3), np.uint8)
+    upright[0, 0] = 255
+    frame = upright if turned_by is None else cv2.rotate(upright, turned_by)
+    cfg = ExtractConfig()
+    assert _turned_people(_Upright(), frame, cfg) == fix
+    if fix is not None:  # the named turn, done as ffmpeg's filter says, gives the upright frame
+        back = cv2.rotate(frame, getattr(cv2, TURNS[fix][0]))
+        assert np.array_equal(back, upright)
+    # not for object crops, not without a frame, and a detector failing is no failed video
+    assert _turned_people(_Upright(), frame, ExtractConfig(target="object")) is None
+    assert _turned_people(_Upright(), None, cfg) is None
+    assert _turned_people(_Upright(fail=True), frame, cfg) is None  # raised on a turn

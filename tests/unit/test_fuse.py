@@ -152,3 +152,26 @@ def test_table2_shows_the_fusion_row_with_a_note(tmp_path):
     (t,) = ST.part_tables(runs, plan)
     assert [r.labels[0] for r in t.rows][-1] == "Fusion (geometric mean)"
     assert t.rows[-1].cells[0].value == 0.9 and "geometric mean" in t.notes[-1]
+
+
+def test_a_run_made_before_a_setting_existed_pairs_with_one_that_has_its_default(tmp_path):
+    # a suite resumed across an upgrade: the baseline's config.json (older adtk) has no tta,
+    # the ADNL run (newer) says "none"; the same setting, so they are fused
+    b = make_run(tmp_path, "b1", "baseline", 1, [0.1, 0.3, 0.5], LABELS[:3])
+    a = make_run(tmp_path, "a1", "adnl", 1, [0.2, 1.7, 1.7], LABELS[:3])
+    cfg = json.loads((a / "config.json").read_text())
+    (a / "config.json").write_text(json.dumps({**cfg, "tta": "none"}))
+    (tmp_path / "suite_plan.json").write_text(json.dumps(
+        {"parts": [{"name": "table2", "run_ids": [b.name, a.name]}]}))
+    made, notes = fuse_suite(tmp_path)
+    assert len(made) == 1 and notes == []
+    # another tta is another setting: not paired
+    (a / "config.json").write_text(json.dumps({**cfg, "tta": "hflip"}))
+    for f in made:
+        import shutil
+
+        shutil.rmtree(f)
+    (tmp_path / "suite_plan.json").write_text(json.dumps(
+        {"parts": [{"name": "table2", "run_ids": [b.name, a.name]}]}))
+    made, notes = fuse_suite(tmp_path)
+    assert made == [] and "has 0 baseline runs" in notes[0]

@@ -166,8 +166,12 @@ def fuse_suite(out: str | Path, part: str = "table2") -> tuple[list[Path], list[
         if (folder / "metrics.json").is_file() and cfg.get("method") in ("baseline", "adnl"):
             runs.append((folder, cfg))
 
+    from toolkit.config import BENCH_HASH_IF_SET
+
     def key(cfg: dict[str, Any]) -> str:
-        return json.dumps([cfg.get(k) for k in PAIR_KEYS], default=str)
+        # a setting added after a run was made (tta) reads as the value that run had
+        return json.dumps([cfg.get(k, BENCH_HASH_IF_SET.get(k)) for k in PAIR_KEYS],
+                          default=str)
 
     bases: dict[str, list[Path]] = {}
     for folder, cfg in runs:

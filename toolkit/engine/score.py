@@ -34,11 +34,15 @@ def tta_scores(
     Why: a model trained with ``--augment hflip`` has learned an image and its mirror as the
     same normal, so either error is an equally valid score; their mean halves the part of a
     crop's error that depends on which way it faces (the odd normal crop that one orientation
-    happens to reconstruct badly). Measured on Ped2 (README "End to end on real footage"):
+    happens to reconstruct badly). Only the scores written out (val and test) are averaged:
+    the validation AUROC that ``--select best-val`` and the history use during training is
+    that of single images. Measured on Ped2 (README "End to end on real footage"):
     few-shot frame AUROC +0.003-0.010 over 16 splits, the official AAE -0.004, so not a default.
     """
     if tta not in TTA:
         raise AdtkError(f"unknown tta {tta!r}; use one of {', '.join(TTA)}")
+    if not len(x):
+        return np.zeros(0)
     scores = method.score_samples(x, batch_size=batch_size)
     if tta == "hflip":
         import torch

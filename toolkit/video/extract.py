@@ -248,7 +248,7 @@ def extract_video(
         stopped_at: int | None = None
         # the frame where most moved (the first one without a motion model), kept to look
         # for people in it turned on its side if the video gives no crop (_turned_people)
-        probe: list[Any] = [-1, None]
+        busiest: list[Any] = [-1, None]
 
         def write(name: str, box_img: np.ndarray, over_img: np.ndarray) -> None:
             # a failed write (disk full, folder gone) is raised here or at crops.close(),
@@ -287,8 +287,8 @@ def extract_video(
                         shifted += own and step.shifted
                         restarts += own and step.restarted
                     moved = len(step.moving) if step is not None else 0
-                    if own and cfg.target == "person" and moved > probe[0]:
-                        probe[:] = [moved, frame.copy()]
+                    if own and cfg.target == "person" and moved > busiest[0]:
+                        busiest[:] = [moved, frame.copy()]
                     batch.append((fi, t, frame, step, change == "cut"))
                     if len(batch) >= detector.batch_size:
                         flush()
@@ -325,7 +325,7 @@ def extract_video(
             "height": info.height,
             "motion_channels": cfg.motion_channels,
             **counts,
-            "turned": _turned_people(detector, probe[1], cfg) if not len(df) else None,
+            "turned": _turned_people(detector, busiest[1], cfg) if not len(df) else None,
             "wall_s": time.perf_counter() - t0,
         }
         if span.whole:
@@ -506,7 +506,9 @@ def merge_chunks(
         **{k: int(sum(m.get(k, 0) for m in metas))
            for k in ("windowed_frames", "camera_aligned_frames", "camera_restarts",
                      "shot_cuts", "frozen_frames")},
-        "turned": next((m["turned"] for m in metas if m.get("turned")), None),
+        # the hint only where the whole video gave no crop
+        "turned": None if len(part) else next((m["turned"] for m in metas if m.get("turned")),
+                                              None),
         "tracks_dropped": n_tracks - n_kept,
         "width": m0.get("width"),
         "height": m0.get("height"),
@@ -887,7 +889,8 @@ def run_extract(
                 if rev is not None and rev != EXTRACTOR_REVISION:
                     older.append(rev)
         if older:
-            note(f"{len(older)} video(s) in {out} were extracted by an earlier adtk (extractor "
+            when = "an earlier" if max(older) < EXTRACTOR_REVISION else "another"
+            note(f"{len(older)} video(s) in {out} were extracted by {when} adtk (extractor "
                  f"revision {', '.join(map(str, sorted(set(older))))}, now "
                  f"{EXTRACTOR_REVISION}): extracting them again, so that one manifest never "
                  "mixes the crops of two extractors")
@@ -1206,42 +1209,49 @@ TURNS = {"90 clockwise": ("ROTATE_90_CLOCKWISE", "transpose=1"),
 
 
 def _turned_people(detector: Any, frame: np.ndarray | None, cfg: ExtractConfig) -> str | None:
-    """The turn (a key of :data:`TURNS`) under which a person detector finds at least two
-    people in ``frame`` where it finds none as it is, else None.
+    """The turn (a key of :data:`TURNS`) under which a person detector finds the most people
+    in ``frame``, if at least two and more than twice as many as in the frame as it is; else
+    None. Never raises: it only adds a hint (a detector that fails on a turned frame gives
+    none).
 
     For a video that gave no person crop: a camera mounted on its side, or a phone video
     whose pixels (not only its rotation tag, which the decoder applies) lie sideways. Person
-    detectors are trained on upright people; turning upright frames instead takes them to
+    detectors are trained on upright people; turning upright frames by 90 takes them to
     nothing (YOLOX-Nano at score 0.5 on a frame each of PETS09-S2L1, TUD-Stadtmitte and
     OpenCV's vtest.avi: 7 / 5 / 7 people upright, 0 / 0 / 0 turned either way by 90), so
-    the test does not fire on upright footage. One detector pass per turn, on one frame,
-    at the run's --min-score (the detector's default without it).
+    the test does not fire on upright footage. Every turn is tried and the best one wins:
+    a detector also finds some people upside down, so the first turn with two people can be
+    the wrong one, and one upside-down "person" in the frame as it is must not hide the
+    turn that shows them all. Three detector passes on one frame, at the run's --min-score
+    (the detector's default without it).
     """
     import cv2
 
     if frame is None or cfg.target != "person" or not getattr(detector, "finds_persons", False):
         return None
+    floor = cfg.min_score if cfg.min_score is not None else detector.default_min_score or 0.0
 
     def people(img: np.ndarray) -> int:
         det = detector.detect([img], [None], [None])[0]
         return int((det.persons() & (det.scores >= floor)).sum())
 
-    floor = cfg.min_score if cfg.min_score is not None else detector.default_min_score or 0.0
-
-    if people(frame):
+    try:
+        upright = people(frame)
+        counts = {turn: people(np.ascontiguousarray(cv2.rotate(frame, getattr(cv2, code))))
+                  for turn, (code, _) in TURNS.items()}
+    except Exception:  # noqa: BLE001 - a hint is not worth a failed video
         return None
-    for turn, (code, _) in TURNS.items():
-        if people(np.ascontiguousarray(cv2.rotate(frame, getattr(cv2, code)))) >= 2:
-            return turn
-    return None
+    best = max(counts, key=lambda t: counts[t])  # ties: the first in TURNS
+    return best if counts[best] >= 2 and counts[best] > 2 * upright else None
 
 
 def _why_empty(video: str, meta: dict[str, Any], cfg: ExtractConfig) -> str:
     """``video`` and, where its part's metadata tells, why it gave no crop."""
     turn = meta.get("turned")
     if turn in TURNS:
-        return (f"{video} (no person upright, but people when the picture is turned "
-                f"{turn}: the video lies on its side; turn it first, e.g. ffmpeg -i IN "
+        how = "is upside down" if turn == "180" else "lies on its side"
+        return (f"{video} (the person detector finds people when the picture is turned "
+                f"{turn}: the video {how}; turn it first, e.g. ffmpeg -i IN "
                 f"-vf {TURNS[turn][1]} OUT)")
     sampled = int(meta.get("sampled_frames") or 0)
     dropped = int(meta.get("tracks_dropped") or 0)
