@@ -201,6 +201,17 @@ BENCH_HASH_EXCLUDE = frozenset(
 #: BenchConfig fields hashed only when they differ from this value.
 BENCH_HASH_IF_SET = {"input": "appearance", "train_labels": "auto", "train_every": 1,
                      "tta": "none"}
+
+
+def saved_run_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's ``config.json`` as read back: the fields of :data:`BENCH_HASH_IF_SET` that
+    the run predates (saved before they existed) filled with their default, the value that
+    run had, so an old run and a new one with the same settings compare equal."""
+    if "method" not in config:
+        return config
+    return {**{k: v for k, v in BENCH_HASH_IF_SET.items() if k not in config}, **config}
+
+
 #: Method settings (``params``) added after runs existed, hashed only when they differ from the
 #: behaviour before them (every labelled anomaly a negative, the negative term unbounded), so
 #: those runs keep their ids (neg_margin: the margin runs made before its default became 4;

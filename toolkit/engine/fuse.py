@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from toolkit.config import saved_run_config
 from toolkit.errors import AdtkError
 
 #: the ``method`` of a fused run folder
@@ -160,18 +161,14 @@ def fuse_suite(out: str | Path, part: str = "table2") -> tuple[list[Path], list[
     for rid in target.get("run_ids") or []:
         folder = out / rid
         try:
-            cfg = json.loads((folder / "config.json").read_text())
+            cfg = saved_run_config(json.loads((folder / "config.json").read_text()))
         except (OSError, ValueError):
             continue
         if (folder / "metrics.json").is_file() and cfg.get("method") in ("baseline", "adnl"):
             runs.append((folder, cfg))
 
-    from toolkit.config import BENCH_HASH_IF_SET
-
     def key(cfg: dict[str, Any]) -> str:
-        # a setting added after a run was made (tta) reads as the value that run had
-        return json.dumps([cfg.get(k, BENCH_HASH_IF_SET.get(k)) for k in PAIR_KEYS],
-                          default=str)
+        return json.dumps([cfg.get(k) for k in PAIR_KEYS], default=str)
 
     bases: dict[str, list[Path]] = {}
     for folder, cfg in runs:

@@ -65,7 +65,7 @@ def score_set(
     """One row per sample: sample_id, split, label, score (+ event, video, frame_idx, target).
 
     ``tta``, ``negate``: see :func:`tta_scores`."""
-    scores = tta_scores(method, s.x, batch_size, tta, negate) if len(s) else np.zeros(0)
+    scores = tta_scores(method, s.x, batch_size, tta, negate)
     df = pd.DataFrame(
         {
             "sample_id": s.meta["sample_id"].astype("string").to_numpy(),

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from toolkit.config import saved_run_config
 from toolkit.eval.metrics import mean_std
 from toolkit.io import atomic_write_text
 
@@ -49,18 +50,12 @@ class Run:
 
     def get(self, key: str, default: Any = None) -> Any:
         """A setting or metric: metrics.json first (it repeats the identity keys), then config,
-        then the method's own settings (config ``params``); a setting added after the run was
-        made (``tta``) reads as the value the run had, its default."""
-        from toolkit.config import BENCH_HASH_IF_SET
-
+        then the method's own settings (config ``params``)."""
         if self.metrics is not None and self.metrics.get(key) is not None:
             return self.metrics[key]
         if key in self.config:
             return self.config[key]
-        params = self.config.get("params") or {}
-        if key not in params and key in BENCH_HASH_IF_SET and "method" in self.config:
-            return BENCH_HASH_IF_SET[key]
-        return params.get(key, default)
+        return (self.config.get("params") or {}).get(key, default)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -86,6 +81,7 @@ def load_runs(runs_dir: str | os.PathLike) -> list[Run]:
         config = _read_json(cfg_path)
         if config is None:
             continue
+        config = saved_run_config(config)  # settings added after the run: its defaults
         metrics = _read_json(folder / "metrics.json")
         error = _read_json(folder / "error.json") if metrics is None else None
         run = Run(folder, config, metrics, error)
