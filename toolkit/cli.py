@@ -464,11 +464,14 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
                                     "labelled_clips": labelled_clips}, notes=notes)
     for n in notes:
         click.echo(f"note: {n}")
+    _check_crop_files(cfgs, out, force)
     if suite == "paper" and not flags.get("data"):
         click.echo("suite paper: Tables 2-4 run on a crop manifest (--data); running Table 1.")
     if len(cfgs) > 1:
         where = f"{max(1, jobs)} job(s)" if ex.kind == "local" else "on Ray"
         click.echo(f"grid: {grid.describe(cfgs)}; out {out}, {where}")
+
+    from toolkit.eval.tables import no_auroc_why
 
     def echo(o) -> None:
         if o.status in ("failed", "busy"):
@@ -479,7 +482,7 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
         auc = m.get("test_auroc")
         click.echo(
             f"{o.cfg.method:<9} {o.cfg.run_id}  test AUROC "
-            f"{_no_auroc_why(m) if auc is None else f'{auc:.4f}'}  "
+            f"{no_auroc_why(m) if auc is None else f'{auc:.4f}'}  "
             f"({m.get('epochs')} epochs, {m.get('wall_time_s', 0):.1f} s"
             + (f", resumed from epoch {m['resumed_from_epoch']}" if m.get("resumed_from_epoch")
                and o.status != "skipped" else "")
@@ -538,18 +541,14 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
         sys.exit(1)
 
 
-def _no_auroc_why(m: dict) -> str:
-    """'n/a' and, where metrics.json tells, why a run has no test AUROC."""
-    n, n_abn = m.get("test_n"), m.get("test_n_abnormal")
-    if n is None or n_abn is None:
-        return "n/a"
-    if int(n) == 0:
-        return "n/a (no test samples)"
-    if int(n_abn) == 0:
-        return f"n/a (its test split holds no abnormal sample, {n} normal)"
-    if int(n_abn) == int(n):
-        return f"n/a (its test split holds no normal sample, {n} abnormal)"
-    return "n/a"
+def _check_crop_files(cfgs: list, out: str, force: bool) -> None:
+    """Crops moved or deleted since adtk split stop the grid here, before any run folder."""
+    from toolkit.data.datasets import check_crop_files
+
+    todo = {(c.data, c.crop, c.input) for c in cfgs if c.dataset == "manifest" and c.data
+            and (force or not (Path(out) / c.run_id / "metrics.json").is_file())}
+    for data, crop, input_ in sorted(todo):
+        check_crop_files(data, crop, input_)
 
 
 # --- adtk report ---

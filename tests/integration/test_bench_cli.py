@@ -119,6 +119,12 @@ def test_bench_missing_crop_file_and_unknown_method(tmp_path):
     (tmp_path / "crops" / "train-0004.png").unlink()
     r = _bench("--data", str(man), "--size", "16", "--out", str(tmp_path / "runs"), *TINY)
     assert r.exit_code == 2 and "train-0004.png" in r.output, r.output
+    # a grid stops too, before any run folder: the crops are checked once, up front
+    r = _bench("--data", str(man), "--size", "16", "--out", str(tmp_path / "runs"),
+               "--method", "baseline", "--method", "adnl", *TINY)
+    assert r.exit_code == 2 and "train-0004.png" in r.output, r.output
+    assert r.output.splitlines()[-1].startswith("Error: crop file missing on disk")
+    assert "moved or deleted" in r.output and not (tmp_path / "runs").exists()
     r = _bench("--method", "nope", "--dataset", "digits", "--anomaly-digit", "1", *TINY)
     assert r.exit_code == 2 and "nope" in r.output and "baseline" in r.output
 
@@ -156,6 +162,7 @@ def test_select_best_val_is_refused_without_validation_data(tmp_path):
                                                             "test": (8, 4)})
     r = _bench("--data", str(one_label), "--size", "16", "--select", "best-val", *TINY)
     assert r.exit_code == 2 and "no abnormal crops in its val split" in r.output, r.output
+    assert "split again with more abnormal groups" in r.output and "val ratio" not in r.output
 
 
 def test_a_run_folder_another_live_process_writes_is_refused(tmp_path):

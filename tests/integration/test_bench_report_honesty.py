@@ -28,12 +28,13 @@ def _bench(*args):
 @pytest.fixture(scope="module")
 def interval_runs(tmp_path_factory):
     """Baseline and ADNL trained on an interval-labelled manifest whose val and test splits
-    hold unlabeled crops too (footage outside every interval of a labelled video)."""
+    hold unlabeled crops too (footage outside every interval of a labelled video), and so
+    does train."""
     tmp = tmp_path_factory.mktemp("interval")
     man = make_split_manifest(tmp)
     df = read_manifest(man)
     df["label_source"] = "interval"
-    for split, n in (("test", 3), ("val", 2)):
+    for split, n in (("train", 4), ("test", 3), ("val", 2)):
         rows = np.flatnonzero((df["split"] == split).to_numpy()
                               & (df["label"] == "normal").to_numpy())[:n]
         df.loc[df.index[rows], "label"] = "unlabeled"
@@ -47,9 +48,9 @@ def interval_runs(tmp_path_factory):
 @pytest.mark.slow  # the module's runs train (about 30 s)
 def test_bench_says_which_crops_are_not_scored(interval_runs):
     man, _, output, df = interval_runs
-    n_test, n_val = (int((df["split"] == s).sum()) for s in ("test", "val"))
-    assert (f"note: {man}: 3 of {n_test} test crops and 2 of {n_val} val crops are unlabeled "
-            "and left out of scoring") in output
+    n_train, n_test, n_val = (int((df["split"] == s).sum()) for s in ("train", "test", "val"))
+    assert (f"note: {man}: 4 of {n_train} train crops, 3 of {n_test} test crops and 2 of "
+            f"{n_val} val crops are unlabeled and left out of training and scoring") in output
 
 
 @pytest.mark.slow  # the module's runs train (about 30 s)

@@ -49,6 +49,14 @@ def test_generated_video_crops_manifest_and_rerun(tmp_path):
             assert img.shape == (64, 64, 3)
     # sampled at 2 fps from a 10 fps clip: frame indices are multiples of 5
     assert (df["frame_idx"] % 5 == 0).all()
+    # inspect says which adtk made it, from what, with which settings
+    from toolkit import __version__
+
+    ins = CliRunner().invoke(main, ["inspect", str(out)])
+    assert ins.exit_code == 0, ins.output
+    assert (f"made by adtk extract {__version__} from {(tmp_path / 'in').resolve()} (1 video(s)): "
+            "target object, detector auto, 2 frames/s, crops 64 px, motion channels none"
+            ) in ins.output
     # run again: nothing redone, identical ids
     r2 = run([str(tmp_path / "in"), "--out", str(out)])
     assert r2.exit_code == 0 and "1 already done" in r2.output
@@ -177,6 +185,25 @@ def test_a_detector_that_cannot_be_built_stops_the_run_once(tmp_path, args, msg)
     )
     assert r.exit_code == 2, r.output
     assert r.output.startswith("Error: ") and msg in r.output and r.output.count("\n") == 1
+
+
+def test_a_broken_detector_setting_leaves_a_finished_manifest_as_it_was(tmp_path):
+    """A rerun into a finished folder with a setting that cannot build the detector (the
+    settings differ, so every video would be redone) stops before the manifest is rewritten."""
+    make_video(tmp_path / "in" / "a.avi", walkers=2)
+    out = tmp_path / "o"
+    assert run([str(tmp_path / "in"), "--out", str(out), "--workers", "1"]).exit_code == 0
+    before = read_manifest(out / "manifest.parquet")
+    meta = read_meta(out / "manifest.parquet")
+    assert len(before) > 0 and meta.get("incomplete") is None
+    r = CliRunner().invoke(
+        main, ["extract", str(tmp_path / "in"), "--out", str(out), "--no-progress",
+               "--weights", str(tmp_path / "nope.onnx")],
+    )
+    assert r.exit_code == 2 and r.output.startswith("Error: ") and "nope.onnx" in r.output
+    after = read_manifest(out / "manifest.parquet")
+    assert after["crop_id"].tolist() == before["crop_id"].tolist()
+    assert read_meta(out / "manifest.parquet").get("incomplete") is None
 
 
 @pytest.mark.parametrize(

@@ -284,3 +284,19 @@ def test_each_runs_scores_are_read_once_per_report(fixture_runs, tmp_path, monke
     # every finished run's file read exactly once (credits also look at the failed run's)
     finished = {r.path.name for r in T.finished(T.load_runs(fixture_runs))}
     assert finished <= set(reads) and set(reads.values()) == {1}
+
+
+def test_a_test_split_without_anomalies_is_named_where_its_cells_are_empty(tmp_path, write_run):
+    """Every run on a manifest lacks a test AUROC: the tables say why, not just '-'."""
+    runs = tmp_path / "runs"
+    for method in ("baseline", "adnl"):
+        write_run(runs, method=method, anomaly_digit=None, dataset="manifest", data="m.parquet",
+                  auroc=None, aupr=None,
+                  extra_metrics={"test_auroc": None, "test_n": 8, "test_n_abnormal": 0})
+    write_run(runs, method="adnl", anomaly_digit=1)  # digits: AUROC as usual, no note
+    rep = build_report(runs, tmp_path / "report.html", samples=None)
+    assert rep.n_finished == 3
+    html = (tmp_path / "report.html").read_text()
+    assert ("No test AUROC on m.parquet: its test split holds no abnormal sample, 8 normal; "
+            "split it again") in html
+    assert "No test AUROC on" not in html.replace("No test AUROC on m.parquet", "")

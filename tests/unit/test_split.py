@@ -166,6 +166,31 @@ def test_fewer_abnormal_groups_are_said_plainly(tmp_path):
     assert any("no abnormal crops" in n for n in res.notes)
 
 
+
+@pytest.mark.parametrize("seed", range(6))
+def test_scarce_abnormal_groups_go_to_test_then_train_and_val_keeps_normals(seed):
+    """The indoor clip's case: a handful of visits, two of them abnormal. Test gets an
+    abnormal group before val does, and no split is left with anomalies only."""
+    # crops per label (normal, abnormal, unlabeled) of six sequences: two mixed abnormal visits
+    counts = np.array([[60, 0, 0], [40, 0, 0], [10, 25, 0], [30, 0, 0], [5, 30, 0], [20, 0, 0]])
+    a = assign_groups(counts, np.zeros(len(counts), bool), (7, 1, 2), seed)
+    abn = counts[:, 1] > 0
+    assert set(a.split[abn]) == {0, 2}  # train and test, not val
+    for k in range(3):
+        assert counts[a.split == k, 0].sum() > 0, SPLITS[k]
+    assert a.notes == ["val gets no abnormal group: there are only 2 abnormal group(s) "
+                       "(given to test first, then train, then val)"]
+    # one abnormal group: test holds it
+    one = counts.copy()
+    one[4] = [35, 0, 0]
+    b = assign_groups(one, np.zeros(len(one), bool), (7, 1, 2), seed)
+    assert b.split[2] == 2
+    # abnormal crops only in their groups (no normals there): val and test still get normals
+    pure = np.array([[60, 0, 0], [40, 0, 0], [0, 25, 0], [30, 0, 0], [0, 30, 0], [0, 20, 0]])
+    c = assign_groups(pure, np.zeros(len(pure), bool), (7, 1, 2), seed)
+    assert all(pure[c.split == k, 0].sum() > 0 for k in range(3))
+    assert all(pure[c.split == k, 1].sum() > 0 for k in range(3))
+
 # --- holdout --------------------------------------------------------------------------------
 
 

@@ -541,6 +541,43 @@ def crop_paths(
     return [root / p for p in df[col].tolist()]
 
 
+def _stat_crop_files(paths: list[Path]) -> str:
+    """A digest of the files' sizes and times; one error naming the first missing file."""
+    missing, stamps = [], hashlib.sha256()
+    for p in paths:
+        try:
+            st = p.stat()
+        except OSError:
+            missing.append(p)
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            missing.append(p)
+        stamps.update(f"{st.st_size}:{st.st_mtime_ns}\n".encode())
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise AdtkError(f"crop file missing on disk: {missing[0]}{more}; were the crops moved "
+                        "or deleted after the manifest was written?")
+    return stamps.hexdigest()
+
+
+def check_crop_files(path: str | os.PathLike, crop: str, input: str = "appearance") -> None:
+    """Every crop file a run on the split manifest ``path`` reads is there, else one error.
+
+    ``adtk bench`` calls it once per manifest, crop and input before any run starts, so that
+    crops moved or deleted after ``adtk split`` stop the grid with one line instead of failing
+    each run after its folder is made (training checks again, for runs started otherwise).
+    """
+    from toolkit.data.manifest import read_manifest, read_meta
+
+    path = Path(path)
+    df = read_manifest(path)
+    src, src_df, _, _ = crop_source(path, df, np.arange(len(df)), read_meta(path), None)
+    for kind in ("appearance", "motion") if input == "both" else (input,):
+        if kind == "motion" and motion_column(crop) not in src_df.columns:
+            continue  # load_manifest_sets names the missing column
+        _stat_crop_files(crop_paths(src, src_df, crop, kind))
+
+
 def cache_path(
     manifest: Path,
     crop: str,
@@ -578,23 +615,11 @@ def load_crop_tensor(
     # Checked even when the cache is warm: a manifest that names missing files is broken.
     # The same stat calls key the cache on the files too: crops re-extracted under the same
     # paths (the split manifest unchanged) must not be served stale from the cache.
-    missing, stamps = [], hashlib.sha256()
-    for p in paths:
-        try:
-            st = p.stat()
-        except OSError:
-            missing.append(p)
-            continue
-        if not stat.S_ISREG(st.st_mode):
-            missing.append(p)
-        stamps.update(f"{st.st_size}:{st.st_mtime_ns}\n".encode())
-    if missing:
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise AdtkError(f"crop file missing on disk: {missing[0]}{more}")
+    stamps = _stat_crop_files(paths)
     digest = sha256 or sha256_file(manifest)
     cpath = cache_path(manifest, crop, size, cache_dir, channels)
     key = {"version": CACHE_VERSION, "sha256": digest, "crop": crop, "size": size,
-           "files": stamps.hexdigest()}
+           "files": stamps}
     if channels != "appearance":
         key["channels"] = channels
     x = None

@@ -162,6 +162,24 @@ def _summary(table: pa.Table, kind: str, group_by: str, meta: dict) -> sp.Summar
     return sp.summarize(split, groups, labels, held, group_by, ratios, events)
 
 
+def _extract_provenance(meta: dict) -> str:
+    """One line: which adtk extract made a crop manifest, from what, with which settings."""
+    c = meta["config"]
+    version = meta.get("adtk_version") or "(version not recorded)"
+    fps = float(c.get("fps") or 0)
+    every = "every frame" if fps == 0 else f"{fps:g} frames/s"
+    settings = [f"target {c.get('target', '?')}", f"detector {c.get('detector', '?')}"
+                + (f" ({c['weights']})" if c.get("weights") else ""), every,
+                f"crops {c.get('size', '?')} px",
+                f"motion channels {c.get('motion_channels', 'none')}"]
+    for key in ("labels", "regions"):
+        if c.get(key):
+            settings.append(f"{key} {c[key]}")
+    n = len(meta.get("videos") or [])
+    return (f"made by adtk extract {version} from {meta.get('input', '?')} ({n} video(s)): "
+            + ", ".join(settings))
+
+
 def _provenance(path: Path, table: pa.Table, meta: dict) -> tuple[list[str], int]:
     """Provenance lines, and how many of the sampled crop image paths are missing."""
     lines = []
@@ -174,6 +192,8 @@ def _provenance(path: Path, table: pa.Table, meta: dict) -> tuple[list[str], int
         )
         for i in meta.get("inputs", []):
             lines.append(f"  input {i['path']} ({i['rows']} rows, sha256 {i['sha256'][:12]}...)")
+    if meta.get("stage") == "extract" and isinstance(meta.get("config"), dict):
+        lines.append(_extract_provenance(meta))
     partial = meta.get("partial") or {}
     if partial:
         shown = ", ".join(

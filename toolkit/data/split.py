@@ -22,8 +22,9 @@ How a group is placed (:func:`assign_groups`):
    small ones last, so the small ones fine-tune the balance; for a label of >= 100
    similar-sized groups each split ends well within 2 percentage points of its target.
 3. Fix-ups, smallest group first: every split with a non-zero ratio gets at least one
-   *abnormal group* (a group with any abnormal crop) when there are enough of them, and at
-   least one group.
+   *abnormal group* (a group with any abnormal crop) when there are enough of them (with
+   fewer: test first, then train, then val), a group with normal crops, and at least one
+   group.
 
 Why not scikit-learn: ``GroupShuffleSplit`` picks a number of *groups* per split and ignores
 both crop counts and labels; ``StratifiedGroupKFold`` stratifies into k equal folds only (7:1:2
@@ -59,8 +60,11 @@ from toolkit.io import sha256_file
 
 LABELS = mf.LABELS
 SPLITS = mf.SPLITS
+NORMAL = LABELS.index("normal")
 ABNORMAL = LABELS.index("abnormal")
 TEST = SPLITS.index("test")
+#: which split gets an abnormal group first when there are fewer than splits
+COVER_ORDER = (TEST, SPLITS.index("train"), SPLITS.index("val"))
 #: A label needs this many groups before its crop shares are expected within TOLERANCE_PP.
 MIN_GROUPS_FOR_TOLERANCE = 100
 TOLERANCE_PP = 2.0
@@ -202,8 +206,16 @@ def assign_groups(
 
     notes: list[str] = []
     abnormal = counts[:, ABNORMAL] > 0
-    _cover(split, abnormal, ~held, counts.sum(axis=1), active, keep=None)
-    _cover(split, np.ones(n_groups, bool), ~held, counts.sum(axis=1), active, keep=abnormal)
+    sizes = counts.sum(axis=1)
+    # Abnormal groups in the order they matter when there are too few for all: test (no
+    # AUROC without one), then train (ADNL's labelled anomalies), then val (model selection).
+    _cover(split, abnormal, ~held, sizes, [k for k in COVER_ORDER if k in active], keep=None)
+    # Normal crops in every split, without taking a split's last abnormal group: a val or
+    # test split of anomalies alone has no AUROC either.
+    has_normal = counts[:, NORMAL] > 0
+    if has_normal.any():
+        _cover(split, has_normal, ~held, sizes, active, keep=abnormal, ordered=False)
+    _cover(split, np.ones(n_groups, bool), ~held, sizes, active, keep=abnormal, ordered=False)
     empty = [SPLITS[k] for k in active if not (split == k).any()]
     if empty:
         raise AdtkError(
@@ -218,7 +230,8 @@ def assign_groups(
         why = f"there are only {n_abn} abnormal group(s)"
         if int((abnormal & held).sum()):
             why += f", {int((abnormal & held).sum())} of them held out for test"
-        notes.append(f"{', '.join(lacking)} get(s) no abnormal group: {why}")
+        notes.append(f"{' and '.join(lacking)} {'gets' if len(lacking) == 1 else 'get'} no "
+                     f"abnormal group: {why} (given to test first, then train, then val)")
     return Assignment(split=split, held=held, notes=notes)
 
 
@@ -264,19 +277,25 @@ def _cover(
     sizes: np.ndarray,
     active: list[int],
     keep: np.ndarray | None,
+    ordered: bool = True,
 ) -> None:
     """Give each active split one of ``members`` (in place), moving the smallest spare one.
 
     A donor split must keep at least one member, and (with ``keep``) at least one of ``keep``.
-    Smallest splits are served first (they are the ones a large group can starve).
+    Splits are served in the order of ``active`` (``ordered``: a split served later may give
+    up its last member to one served earlier), else smallest first (they are the ones a large
+    group can starve).
     """
-    for k in sorted(active, key=lambda k: (split == k).sum()):
+    order = active if ordered else sorted(active, key=lambda k: (split == k).sum())
+    for n, k in enumerate(order):
         if (members & (split == k)).any():
             continue
         best = None
         for j in active:
             in_j = members & (split == j)
-            if j == k or in_j.sum() < 2:
+            # a split served later (ordered) may give its last member to this one
+            least = 1 if ordered and j in order[n + 1:] else 2
+            if j == k or in_j.sum() < least:
                 continue
             cand = in_j & movable
             if keep is not None and (keep & (split == j)).sum() < 2:

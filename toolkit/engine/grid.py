@@ -285,24 +285,25 @@ def incomplete_notes(cfgs: Sequence) -> list[str]:
 
 
 def unlabeled_notes(cfgs: Sequence) -> list[str]:
-    """A line per manifest whose val or test crops include ``unlabeled`` ones: those are left
-    out of scoring (they are neither normal nor abnormal), which bench says rather than drop
-    them silently."""
+    """A line per manifest whose crops include ``unlabeled`` ones: those are left out of
+    training (neither normal to learn from nor labelled anomalies) and of scoring, which bench
+    says rather than drop them silently."""
     from toolkit.data.datasets import split_label_counts
 
     out = []
     for data, sha in dict.fromkeys((c.data, c.data_sha256) for c in cfgs if c.data):
         counts = split_label_counts(str(data), sha)
         parts = []
-        for split in ("test", "val"):
+        for split in ("train", "test", "val"):
             n = sum(v for (s, _), v in counts.items() if s == split)
             unl = counts.get((split, "unlabeled"), 0)
             if unl:
                 parts.append(f"{unl} of {n} {split} crops")
         if parts:
-            out.append(f"{data}: {' and '.join(parts)} are unlabeled and left out of scoring "
-                       "(a crop is scored only as normal or abnormal); label that footage "
-                       "(adtk extract --labels) to score them")
+            listed = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+            out.append(f"{data}: {listed} are unlabeled and left out of training "
+                       "and scoring (a crop counts only as normal or abnormal); label that "
+                       "footage (adtk extract --labels) to use them")
     return out
 
 

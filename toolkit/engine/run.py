@@ -192,10 +192,16 @@ def resolve_bench_config(
     if cfg.select == "best-val" and cfg.data:
         val = [label_counts.get(("val", lab), 0) for lab in ("normal", "abnormal")]
         if not all(val):
-            why = ("has no val split (split with a val ratio of 0)" if not any(val) else
-                   f"has no {('normal', 'abnormal')[val.index(0)]} crops in its val split")
+            if not any(val):
+                why = "has no val split (split with a val ratio of 0)"
+                fix = "split again with a val ratio > 0"
+            else:
+                lacking = ("normal", "abnormal")[val.index(0)]
+                why = f"has no {lacking} crops in its val split"
+                fix = (f"split again with more {lacking} groups (finer --group-by, e.g. "
+                       "window:60s, or more footage)")
             raise AdtkError(f"--select best-val needs validation AUC, but {cfg.data} {why}; "
-                            "use --select last, or split again with a val ratio > 0")
+                            f"use --select last, or {fix}")
     if cfg.dataset in DIGIT_SETS and not 0 <= int(cfg.anomaly_digit) <= 9:
         raise AdtkError(f"--anomaly-digit must be 0-9, got {cfg.anomaly_digit}")
     for k in ("epochs", "batch_size"):

@@ -803,6 +803,11 @@ def build_report(
         for data, what in synthetic.items():
             if _uses(t, data, runs):
                 t.notes.append(f"Synthetic data: {what}.")
+    for t in crop_tables:  # a '-' cell says why, once per manifest
+        for data, why in no_test_auroc(runs).items():
+            if _uses(t, data, runs):
+                t.notes.append(f"No test AUROC on {data}: {why}; split it again so that test "
+                               "holds both (adtk split gives test an abnormal group first).")
     weak = frame_level_test_labels(runs)
     for t in crop_tables:  # crop AUROC, not the frame tables
         for data, name in weak.items():
@@ -896,6 +901,21 @@ def frame_level_test_labels(runs: Sequence[T.Run]) -> dict[str, str]:
         if len(abn) and ("label_source" not in df.columns
                          or (abn["label_source"].astype(object) != "region").any()):
             out[str(data)] = Path(str(data)).name
+    return out
+
+
+def no_test_auroc(runs: Sequence[T.Run]) -> dict[str, str]:
+    """Manifest -> why its finished runs have no test AUROC (every one of them lacking it)."""
+    by_data: dict[str, list[T.Run]] = {}
+    for r in T.finished(runs):
+        if r.get("data"):
+            by_data.setdefault(str(r.get("data")), []).append(r)
+    out = {}
+    for data, rs in by_data.items():
+        if all(r.metrics.get("test_auroc") is None for r in rs):
+            why = T.no_auroc_why(rs[0].metrics)
+            if why.startswith("n/a ("):
+                out[data] = why[len("n/a ("):-1]
     return out
 
 

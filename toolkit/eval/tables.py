@@ -58,6 +58,20 @@ class Run:
         return (self.config.get("params") or {}).get(key, default)
 
 
+def no_auroc_why(m: dict[str, Any]) -> str:
+    """'n/a' and, where a run's metrics.json tells, why it has no test AUROC."""
+    n, n_abn = m.get("test_n"), m.get("test_n_abnormal")
+    if n is None or n_abn is None:
+        return "n/a"
+    if int(n) == 0:
+        return "n/a (no test samples)"
+    if int(n_abn) == 0:
+        return f"n/a (its test split holds no abnormal sample, {n} normal)"
+    if int(n_abn) == int(n):
+        return f"n/a (its test split holds no normal sample, {n} abnormal)"
+    return "n/a"
+
+
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text())

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from toolkit import __version__
 from toolkit.config import (
     EXTRACT_HASH_IF_SET,
     EXTRACT_RUNTIME_FIELDS,
@@ -911,6 +912,7 @@ def run_extract(
             merged = mf.concat([labelled[i] for i in sorted(parts)], "crop")
             meta = {
                 "stage": "extract",
+                "adtk_version": __version__,
                 "config": to_dict(cfg),
                 "extraction_hash": ehash,
                 "input": str(Path(input_path).resolve()),
@@ -968,9 +970,11 @@ def run_extract(
             _write_failures(out, res.failed, res.partial)
 
         try:
-            write_merged()  # a valid manifest of what is finished, from the first second on
             if todo:
+                # before the manifest is rewritten: a setting that breaks the detector (a
+                # missing --weights file) must leave a finished run's manifest as it was
                 _check_detector(cfg)
+            write_merged()  # a valid manifest of what is finished, from the first second on
             # Work items: whole videos, and the chunks of long ones not committed yet (a killed
             # run resumes from its last committed chunk).
             spans: dict[int, list[Span]] = {}
