@@ -547,8 +547,9 @@ def _check_crop_files(cfgs: list, out: str, force: bool) -> None:
 
     todo = {(c.data, c.crop, c.input) for c in cfgs if c.dataset == "manifest" and c.data
             and (force or not (Path(out) / c.run_id / "metrics.json").is_file())}
+    seen: set = set()
     for data, crop, input_ in sorted(todo):
-        check_crop_files(data, crop, input_)
+        check_crop_files(data, crop, input_, seen)
 
 
 # --- adtk report ---

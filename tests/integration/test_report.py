@@ -293,10 +293,15 @@ def test_a_test_split_without_anomalies_is_named_where_its_cells_are_empty(tmp_p
         write_run(runs, method=method, anomaly_digit=None, dataset="manifest", data="m.parquet",
                   auroc=None, aupr=None,
                   extra_metrics={"test_auroc": None, "test_n": 8, "test_n_abnormal": 0})
+    write_run(runs, method="baseline", anomaly_digit=None, dataset="manifest", data="e.parquet",
+              auroc=None, aupr=None,
+              extra_metrics={"test_auroc": None, "test_n": 0, "test_n_abnormal": 0})
     write_run(runs, method="adnl", anomaly_digit=1)  # digits: AUROC as usual, no note
     rep = build_report(runs, tmp_path / "report.html", samples=None)
-    assert rep.n_finished == 3
+    assert rep.n_finished == 4
     html = (tmp_path / "report.html").read_text()
     assert ("No test AUROC on m.parquet: its test split holds no abnormal sample, 8 normal; "
             "split it again") in html
-    assert "No test AUROC on" not in html.replace("No test AUROC on m.parquet", "")
+    assert "No test AUROC on e.parquet: no test samples; split it with a test ratio above 0" in html
+    rest = html.replace("No test AUROC on m.parquet", "").replace("No test AUROC on e.parquet", "")
+    assert "No test AUROC on" not in rest

@@ -191,6 +191,43 @@ def test_scarce_abnormal_groups_go_to_test_then_train_and_val_keeps_normals(seed
     assert all(pure[c.split == k, 0].sum() > 0 for k in range(3))
     assert all(pure[c.split == k, 1].sum() > 0 for k in range(3))
 
+
+def test_scarce_anomalies_never_empty_a_split_that_held_out_groups_leave_short():
+    """Found by a property check: moving test's anomaly in first must not leave another split
+    without any group where held-out groups cannot move (the split used to fail)."""
+    counts = np.array([[50, 0, 0], [40, 5, 0], [30, 0, 0]])
+    a = assign_groups(counts, np.array([False, False, True]), (7, 1, 2), 1)
+    assert sorted(set(a.split)) == [0, 1, 2] and a.split[2] == 2
+    # two active splits, one group each: the anomaly and a normal group swap places
+    b = assign_groups(np.array([[36, 0, 0], [28, 71, 0]]), np.zeros(2, bool), (0, 1, 1), 713)
+    assert list(b.split) == [1, 2]
+    # ratios 1:8:1 put both free groups in val; train still gets the anomaly before val
+    c = assign_groups(np.array([[70, 0, 0], [68, 0, 0], [0, 30, 0]]),
+                      np.array([True, False, False]), (1, 8, 1), 670)
+    assert list(c.split) == [2, 1, 0]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_split_fix_ups_hold_on_random_small_inputs(seed):
+    """Each active split gets a group, and an abnormal group in the order test, train, val
+    as far as there are abnormal groups (none held out here); the same seed, the same."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 9))
+    kinds = rng.integers(0, 3, n)  # normal, abnormal, mixed
+    counts = np.stack([[int(rng.integers(1, 99)) * (k != 1), int(rng.integers(1, 99)) * (k > 0),
+                        0] for k in kinds])
+    ratios = [(7, 1, 2), (8, 1, 1), (0, 1, 1), (7, 0, 3), (1, 1, 1)][seed % 5]
+    active = [k for k in range(3) if ratios[k]]
+    if n < len(active):
+        return
+    a = assign_groups(counts, np.zeros(n, bool), ratios, seed)
+    assert list(assign_groups(counts, np.zeros(n, bool), ratios, seed).split) == list(a.split)
+    assert all((a.split == k).any() for k in active)
+    n_abn = int((counts[:, 1] > 0).sum())
+    first = [k for k in (2, 0, 1) if k in active][: min(n_abn, len(active))]
+    for k in first:
+        assert (counts[a.split == k, 1] > 0).any(), (SPLITS[k], a.split, counts.tolist())
+
 # --- holdout --------------------------------------------------------------------------------
 
 

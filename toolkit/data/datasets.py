@@ -512,13 +512,19 @@ def abnormal_bags(meta: pd.DataFrame) -> np.ndarray | None:
 
 
 @functools.lru_cache(maxsize=8)
-def split_label_counts(path: str, sha256: str) -> dict[tuple[str, str], int]:
+def split_label_counts(
+    path: str, sha256: str, train_labels: str | None = None
+) -> dict[tuple[str, str], int]:
     """Crops per (split, label) of a split manifest that passes every check of a bench run.
 
     Called while a grid is planned, so unreadable or unsplit input stops before any run
     folder exists; cached per content (``sha256``), so a grid reads the file once.
+    ``train_labels``: count the train split by the labels a run with that setting trains on
+    (:func:`training_labels`), not by the ``label`` column.
     """
     df = _checked_split_frame(Path(path))
+    if train_labels is not None:
+        df["label"] = training_labels(df, train_labels, where=str(path))[0]
     return {k: int(v) for k, v in df.groupby(["split", "label"]).size().items()}
 
 
@@ -560,22 +566,30 @@ def _stat_crop_files(paths: list[Path]) -> str:
     return stamps.hexdigest()
 
 
-def check_crop_files(path: str | os.PathLike, crop: str, input: str = "appearance") -> None:
+def check_crop_files(
+    path: str | os.PathLike, crop: str, input: str = "appearance",
+    seen: set[tuple[str, str, str]] | None = None,
+) -> None:
     """Every crop file a run on the split manifest ``path`` reads is there, else one error.
 
-    ``adtk bench`` calls it once per manifest, crop and input before any run starts, so that
+    ``adtk bench`` calls it for each manifest, crop and input before any run starts, so that
     crops moved or deleted after ``adtk split`` stop the grid with one line instead of failing
     each run after its folder is made (training checks again, for runs started otherwise).
+    ``seen``: (crop manifest, crop, channels) already checked, shared between calls: a suite's
+    split manifests all read one crop manifest's files, which are then looked at once.
     """
     from toolkit.data.manifest import read_manifest, read_meta
 
+    seen = set() if seen is None else seen
     path = Path(path)
     df = read_manifest(path)
     src, src_df, _, _ = crop_source(path, df, np.arange(len(df)), read_meta(path), None)
     for kind in ("appearance", "motion") if input == "both" else (input,):
-        if kind == "motion" and motion_column(crop) not in src_df.columns:
-            continue  # load_manifest_sets names the missing column
+        key = (str(Path(src).resolve()), crop, kind)
+        if key in seen or (kind == "motion" and motion_column(crop) not in src_df.columns):
+            continue  # (a missing motion column: load_manifest_sets names it)
         _stat_crop_files(crop_paths(src, src_df, crop, kind))
+        seen.add(key)
 
 
 def cache_path(

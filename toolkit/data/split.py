@@ -207,15 +207,18 @@ def assign_groups(
     notes: list[str] = []
     abnormal = counts[:, ABNORMAL] > 0
     sizes = counts.sum(axis=1)
+    has_normal = counts[:, NORMAL] > 0
+    every = np.ones(n_groups, bool)
+    # Every split a group first; the covers below move a group only where its split keeps
+    # another one, or swap two, so none is emptied again.
+    _cover(split, every, ~held, sizes, active, keep=None, ordered=False)
     # Abnormal groups in the order they matter when there are too few for all: test (no
     # AUROC without one), then train (ADNL's labelled anomalies), then val (model selection).
     _cover(split, abnormal, ~held, sizes, [k for k in COVER_ORDER if k in active], keep=None)
     # Normal crops in every split, without taking a split's last abnormal group: a val or
     # test split of anomalies alone has no AUROC either.
-    has_normal = counts[:, NORMAL] > 0
     if has_normal.any():
         _cover(split, has_normal, ~held, sizes, active, keep=abnormal, ordered=False)
-    _cover(split, np.ones(n_groups, bool), ~held, sizes, active, keep=abnormal, ordered=False)
     empty = [SPLITS[k] for k in active if not (split == k).any()]
     if empty:
         raise AdtkError(
@@ -282,20 +285,20 @@ def _cover(
     """Give each active split one of ``members`` (in place), moving the smallest spare one.
 
     A donor split must keep at least one member, and (with ``keep``) at least one of ``keep``.
-    Splits are served in the order of ``active`` (``ordered``: a split served later may give
-    up its last member to one served earlier), else smallest first (they are the ones a large
-    group can starve).
+    Splits are served in the order of ``active`` (``ordered``), else smallest first (they are
+    the ones a large group can starve). Ordered, a split served later may give up its last
+    member to one served earlier: moved where the donor keeps another group, else swapped for
+    the smallest movable non-member of the split served (so that neither is left empty).
     """
     order = active if ordered else sorted(active, key=lambda k: (split == k).sum())
     for n, k in enumerate(order):
         if (members & (split == k)).any():
             continue
-        best = None
+        best = None  # (members the donor holds, group to move in, group to move back or -1)
         for j in active:
             in_j = members & (split == j)
-            # a split served later (ordered) may give its last member to this one
-            least = 1 if ordered and j in order[n + 1:] else 2
-            if j == k or in_j.sum() < least:
+            later = ordered and j in order[n + 1:]
+            if j == k or in_j.sum() < (1 if later else 2):
                 continue
             cand = in_j & movable
             if keep is not None and (keep & (split == j)).sum() < 2:
@@ -304,10 +307,19 @@ def _cover(
                 continue
             idx = np.flatnonzero(cand)
             g = int(idx[np.argmin(sizes[idx])])  # first smallest: deterministic
+            back = -1
+            if in_j.sum() < 2 and (split == j).sum() < 2:  # its last group: a swap
+                spare = np.flatnonzero((split == k) & movable & ~members)
+                if len(spare) == 0 or (split == k).sum() < 1:
+                    continue
+                back = int(spare[np.argmin(sizes[spare])])
             if best is None or in_j.sum() > best[0]:
-                best = (int(in_j.sum()), g)
+                best = (int(in_j.sum()), g, back)
         if best is not None:
-            split[best[1]] = k
+            _, g, back = best
+            if back >= 0:
+                split[back] = split[g]
+            split[g] = k
 
 
 # --- inputs -------------------------------------------------------------------------------

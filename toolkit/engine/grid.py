@@ -291,12 +291,18 @@ def unlabeled_notes(cfgs: Sequence) -> list[str]:
     from toolkit.data.datasets import split_label_counts
 
     out = []
-    for data, sha in dict.fromkeys((c.data, c.data_sha256) for c in cfgs if c.data):
+    runs = dict.fromkeys((c.data, c.data_sha256, c.train_labels) for c in cfgs if c.data)
+    for data, sha in dict.fromkeys((d, s) for d, s, _ in runs):
         counts = split_label_counts(str(data), sha)
         parts = []
         for split in ("train", "test", "val"):
             n = sum(v for (s, _), v in counts.items() if s == split)
             unl = counts.get((split, "unlabeled"), 0)
+            if split == "train":
+                # by the labels each run trains on (--train-labels interval reads another
+                # column); where runs differ, the most any of them leaves out
+                unl = max(split_label_counts(str(data), sha, t).get((split, "unlabeled"), 0)
+                          for d, s, t in runs if (d, s) == (data, sha))
             if unl:
                 parts.append(f"{unl} of {n} {split} crops")
         if parts:

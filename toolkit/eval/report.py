@@ -806,8 +806,10 @@ def build_report(
     for t in crop_tables:  # a '-' cell says why, once per manifest
         for data, why in no_test_auroc(runs).items():
             if _uses(t, data, runs):
-                t.notes.append(f"No test AUROC on {data}: {why}; split it again so that test "
-                               "holds both (adtk split gives test an abnormal group first).")
+                fix = ("split it with a test ratio above 0" if why == "no test samples" else
+                       "split it again so that test holds both (adtk split gives test an "
+                       "abnormal group first)")
+                t.notes.append(f"No test AUROC on {data}: {why}; {fix}.")
     weak = frame_level_test_labels(runs)
     for t in crop_tables:  # crop AUROC, not the frame tables
         for data, name in weak.items():
