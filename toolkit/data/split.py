@@ -21,10 +21,10 @@ How a group is placed (:func:`assign_groups`):
    (see :func:`_greedy` for why fill and not absolute deficit). Large groups come first and
    small ones last, so the small ones fine-tune the balance; for a label of >= 100
    similar-sized groups each split ends well within 2 percentage points of its target.
-3. Fix-ups, smallest group first: every split with a non-zero ratio gets at least one
-   *abnormal group* (a group with any abnormal crop) when there are enough of them (with
-   fewer: test first, then train, then val), a group with normal crops, and at least one
-   group.
+3. Fix-ups, moving the smallest spare group: every split with a non-zero ratio gets at
+   least one group, then one *abnormal group* (a group with any abnormal crop) when there are
+   enough of them (with fewer: test first, then train, then val; a split's last group is
+   swapped, not taken), then a group with normal crops.
 
 Why not scikit-learn: ``GroupShuffleSplit`` picks a number of *groups* per split and ignores
 both crop counts and labels; ``StratifiedGroupKFold`` stratifies into k equal folds only (7:1:2
