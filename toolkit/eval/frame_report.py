@@ -41,9 +41,10 @@ PED2_PUBLISHED: tuple[tuple[str, float, str | None], ...] = (
     # no smoothing.
     ("VEC (Yu et al., ACM MM 2020)", 0.973, "micro"),
     # SSMTL: micro and macro as the literature (and the issue tracker) quote them; no public
-    # evaluation code was read, so whether its frame scores are smoothed is not known
-    ("SSMTL (Georgescu et al., CVPR 2021)", 0.975, "micro"),
-    ("SSMTL (Georgescu et al., CVPR 2021)", 0.998, "macro"),
+    # evaluation code was read, so whether its frame scores are smoothed is not known: not in
+    # the raw columns, but with the numbers whose protocol is not known
+    ("SSMTL (Georgescu et al., CVPR 2021), micro, smoothing not known", 0.975, None),
+    ("SSMTL (Georgescu et al., CVPR 2021), macro, smoothing not known", 0.998, None),
     # HF2-VAD's eval.py and utils/eval_utils.py: each clip's frame scores (highest box score)
     # without its first 4 frames, through a 17-frame median filter, then one ROC over all.
     ("HF2-VAD (Liu et al., ICCV 2021)", 0.993, "hf2vad"),
@@ -168,8 +169,9 @@ def official_table(runs: Sequence[T.Run]) -> T.Table | None:
             "frame scores smoothed as that method's evaluation code does (HF2-VAD: each clip's "
             "first 4 frames left out, a 17-frame median filter on the rest; Reiss and Hoshen: "
             "a Gaussian of sigma 3 frames per clip), then one ROC over all frames. SSMTL's "
-            "micro and macro are placed as they are quoted; no evaluation code of it was read, "
-            "so whether it smooths its frame scores is not known"
+            "micro and macro are in the last column: they are quoted as micro and macro, but "
+            "no evaluation code of it was read, so whether it smooths its frame scores is not "
+            "known"
             + ("." if agg == "highest score" else
                f"; both papers take a frame's highest score, these runs its crops' {agg}.")
             + "".join(f" {n}'s number is in the column '{c}' instead: no run here has an AUROC "

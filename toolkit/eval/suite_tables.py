@@ -30,7 +30,7 @@ PLAN_FILE = "suite_plan.json"
 #: (label, metrics.json key) per part; Table 2 also shows macro and clip min-max AUROC.
 #: Smoothed micro AUROC where the runs were evaluated with smoothing (else left out).
 _METRICS = {
-    "table2": (("frame AUROC (micro)", "frame_auroc_micro"),
+    "table2": (("frame AUROC (micro), raw", "frame_auroc_micro"),
                ("frame AUROC (micro), smoothed", "frame_auroc_micro_smoothed"),
                ("frame AUROC (macro)", "frame_auroc_macro"),
                ("frame AUROC (micro), clip min-max", "frame_auroc_micro_clipnorm"),
@@ -39,7 +39,7 @@ _METRICS = {
                ("frame AUROC (micro), Gaussian 3 as Reiss and Hoshen's evaluation",
                 "frame_auroc_micro_gauss3"),
                ("object AUROC", "object_auroc")),
-    "default": (("frame AUROC (micro)", "frame_auroc_micro"),
+    "default": (("frame AUROC (micro), raw", "frame_auroc_micro"),
                 ("frame AUROC (micro), smoothed", "frame_auroc_micro_smoothed"),
                 ("object AUROC", "object_auroc")),
     "unseen": (("frame AUROC (micro) per kind", "frame_auroc_by_event"),
@@ -151,7 +151,9 @@ def part_tables(runs: Sequence[T.Run], plan: dict[str, Any]) -> list[T.Table]:
                 label = f"{label} ({how})" if how else label
             out.append(T.Table(
                 key=f"ped2_{part['name']}_{slug}",
-                title=f"UCSD Ped2, {part['title']}: {label} x100 per seed",
+                title=(f"UCSD Ped2, {part['title']}"
+                       + (" (few-shot protocol)" if part.get("protocol") == "fewshot" else "")
+                       + f": {label} x100 per seed"),
                 label_columns=label_cols,
                 columns=[f"Seed {s}" for s in seeds] + ["Average", "Std"],
                 rows=rows,
@@ -188,6 +190,19 @@ def _part_notes(part: dict[str, Any], group: Sequence[T.Run]) -> list[str]:
     if part["name"] == "unseen":
         notes.append("Per kind: frame AUROC over every frame of the test clips holding that kind "
                      "(micro); object AUROC over their region-labelled crops.")
+        clips: dict[str, set[str]] = {}
+        for r in group:
+            for kind, held in ((r.metrics or {}).get("frame_clips_by_event") or {}).items():
+                clips.setdefault(kind, set()).update(held)
+        if clips:
+            one = sorted(k for k, v in clips.items() if len(v) == 1)
+            notes.append(
+                "Test clips holding each kind, over the seeds: " + "; ".join(
+                    f"{k} {len(v)} ({', '.join(sorted(Path(c).stem for c in v))})"
+                    if len(v) <= 3 else f"{k} {len(v)}" for k, v in sorted(clips.items()))
+                + (f". {' and '.join(one)}: one clip, so the row is that clip's AUROC, with "
+                   "everything else the clip shows (its interval labels name one kind per "
+                   "stretch of time)" if one else "") + ".")
     if any(r.get("method") == "fusion" for r in group):
         notes.append("Fusion: no training; each crop's score is the geometric mean of the "
                      "baseline's and ADNL's scores of the same seed (adtk's, not the paper's: "
