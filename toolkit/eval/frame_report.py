@@ -375,11 +375,13 @@ def frame_figures(runs: Sequence[T.Run], max_timelines: int = 2) -> list[tuple[s
     if len(panels) == 1:
         name, curves = panels[0]
         out.append((f"Frame-level ROC, {name}", P.roc_figure(curves, f"Frame ROC: {name}"),
-                    "Every test frame of every test clip pooled (micro AUROC in the legend)."))
+                    "Every test frame of every test clip pooled (micro AUROC in the legend); "
+                    "raw frame scores (a frame's crops aggregated, no smoothing)."))
     elif panels:
         out.append(("Frame-level ROC curves", P.roc_grid(panels, "Frame-level ROC curves"),
                     "One panel per protocol and seed; every test frame pooled (micro AUROC in "
-                    "each legend)."))
+                    "each legend); raw frame scores (a frame's crops aggregated, no "
+                    "smoothing)."))
     # timelines: the first group of each protocol first (the official protocol's and the
     # few-shot Table 2's comparison), then the others, up to max_timelines
     kinds = [kind for kind, _, _ in groups]
@@ -393,8 +395,8 @@ def frame_figures(runs: Sequence[T.Run], max_timelines: int = 2) -> list[tuple[s
         if series:
             out.append((f"Frame scores per test clip, {name}",
                         timeline_figure(series, f"Frame score per test clip: {name}"),
-                        "Each method's frame score against time, min-max scaled per clip for "
-                        "display; abnormal frames (frame labels) shaded; per-clip AUROC in each "
+                        "Each method's raw frame score (no smoothing) against time, min-max "
+                        "scaled per clip for display; abnormal frames (frame labels) shaded; per-clip AUROC in each "
                         "panel's title ('–' where a clip's frames are all abnormal or all "
                         "normal: an AUROC needs both)."))
     return out
