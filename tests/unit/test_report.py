@@ -82,6 +82,11 @@ def test_template_escapes_every_value():
 def test_split_common_parts_of_panel_titles():
     common, rest = R._split_common(["mnist-5k, anomaly 0, seed 1", "mnist-5k, anomaly 1, seed 1"])
     assert common == "mnist-5k, seed 1" and rest == ["anomaly 0", "anomaly 1"]
+    # a comma inside brackets belongs to its part: the title is not cut inside them
+    common, rest = R._split_common(["ADNL (weak labels: mil-once, margin 4), few-shot seed 1",
+                                    "AAE (baseline), few-shot seed 1"])
+    assert common == "few-shot seed 1"
+    assert rest == ["ADNL (weak labels: mil-once, margin 4)", "AAE (baseline)"]
 
 
 def _mixed_runs(tmp_path, write_run):

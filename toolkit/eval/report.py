@@ -266,9 +266,21 @@ def comparison_figures(
     return figs, note
 
 
+def _top_level_parts(name: str) -> list[str]:
+    """``name`` split at ", " outside brackets ("ADNL (weak labels: mil-once, margin 4), seed
+    1" is two parts, not three)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(name):
+        depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(ch, 0)
+        if depth == 0 and name.startswith(", ", i):
+            parts.append(name[start:i])
+            start = i + 2
+    return [*parts, name[start:]]
+
+
 def _split_common(names: Sequence[str]) -> tuple[str, list[str]]:
     """Comma-separated parts shared by every name, and what is left of each name."""
-    parts = [n.split(", ") for n in names]
+    parts = [_top_level_parts(n) for n in names]
     common = [p for p in parts[0] if all(p in q for q in parts[1:])] if parts else []
     rest = [", ".join(p for p in q if p not in common) or ", ".join(q) for q in parts]
     return ", ".join(common), rest
