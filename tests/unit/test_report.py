@@ -252,3 +252,14 @@ def test_method_settings_are_said_per_kind_of_data(tmp_path, write_run):
     said = {e.title: " ".join(e.method_common) for e in exps}
     assert "Neg select = mil-once" in said["own.parquet crops"]
     assert "Neg select = all" in said["mnist-5k digits"]
+
+
+def test_a_fused_run_shows_its_epochs_as_the_fused_runs(tmp_path, write_run):
+    """A fusion is not trained: its 'epochs' (kept for tables' grouping) say whose they are."""
+    write_run(tmp_path, method="fusion", anomaly_digit=1)
+    write_run(tmp_path, method="adnl", anomaly_digit=1)
+    views = {r.get("method"): R.run_view(r, None, with_figures=False)
+             for r in T.load_runs(tmp_path)}
+    fused = dict(views["fusion"].settings) | dict(views["fusion"].metrics)
+    assert "epochs of the fused runs" in fused and "epochs" not in fused
+    assert "epochs" in dict(views["adnl"].settings) | dict(views["adnl"].metrics)

@@ -737,6 +737,9 @@ def run_view(
                    if r.metrics.get(k) not in (None, {}, [])]
         i = next((j for j, (label, _) in enumerate(metrics) if label == "epochs"), len(metrics))
         metrics[i:i] = _val_rows(r, history)
+    if r.get("method") == T.FUSION:  # not trained: its epochs are the fused runs'
+        settings = [("epochs of the fused runs" if k == "epochs" else k, v) for k, v in settings]
+        metrics = [("epochs of the fused runs" if k == "epochs" else k, v) for k, v in metrics]
     scores = read_scores(r) if r.status == "finished" else None
     view = RunView(r, run_name(r), settings, metrics, split_summary(r, scores, history))
     if with_figures and r.status == "finished":
