@@ -396,7 +396,7 @@ def frame_figures(runs: Sequence[T.Run], max_timelines: int = 2) -> list[tuple[s
             out.append((f"Frame scores per test clip, {name}",
                         timeline_figure(series, f"Frame score per test clip: {name}"),
                         "Each method's raw frame score (no smoothing) against time, min-max "
-                        "scaled per clip for display; abnormal frames (frame labels) shaded; per-clip AUROC in each "
-                        "panel's title ('–' where a clip's frames are all abnormal or all "
+                        "scaled per clip for display; abnormal frames (frame labels) shaded; "
+                        "per-clip AUROC in each panel's title ('–' where a clip's frames are all abnormal or all "
                         "normal: an AUROC needs both)."))
     return out
