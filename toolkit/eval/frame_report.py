@@ -397,6 +397,6 @@ def frame_figures(runs: Sequence[T.Run], max_timelines: int = 2) -> list[tuple[s
                         timeline_figure(series, f"Frame score per test clip: {name}"),
                         "Each method's raw frame score (no smoothing) against time, min-max "
                         "scaled per clip for display; abnormal frames (frame labels) shaded; "
-                        "per-clip AUROC in each panel's title ('–' where a clip's frames are all abnormal or all "
-                        "normal: an AUROC needs both)."))
+                        "per-clip AUROC in each panel's title ('–' where a clip's frames are "
+                        "all abnormal or all normal: an AUROC needs both)."))
     return out
