@@ -20,7 +20,7 @@ import cv2
 
 from toolkit.config import ExtractConfig
 from toolkit.video.detect import create
-from toolkit.video.extract import _turned_people
+from toolkit.video.findings import turned_people as _turned_people
 
 #: how a video was turned (cv2 code; None: not at all) -> the turn that undoes it
 CASES = {None: None, cv2.ROTATE_90_COUNTERCLOCKWISE: "90 clockwise",

@@ -403,7 +403,7 @@ def test_a_rerun_without_the_labels_file_says_the_labels_are_dropped(tmp_path):
 
 def test_a_yolox_size_beyond_the_frames_is_noted(tmp_path):
     from toolkit.config import ExtractConfig
-    from toolkit.video.extract import _yolox_size_note
+    from toolkit.video.findings import yolox_size_note as _yolox_size_note
 
     assert _yolox_size_note(ExtractConfig(), {"a.mp4": 320}) == ""  # the default enlarges
     assert _yolox_size_note(ExtractConfig(yolox_size=1280), {"a.mp4": 1536}) == ""

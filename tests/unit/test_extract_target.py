@@ -238,7 +238,8 @@ def test_a_short_gap_in_a_track_is_bridged_with_interpolated_crops(tmp_path):
 
 
 def test_the_summary_says_which_videos_had_a_moving_camera(tmp_path):
-    from toolkit.video.extract import ExtractResult, _camera_moved
+    from toolkit.video.extract import ExtractResult
+    from toolkit.video.findings import camera_moved as _camera_moved
 
     assert _camera_moved({"sampled_frames": 200, "camera_aligned_frames": 0}) == ""
     assert _camera_moved({"sampled_frames": 200, "camera_aligned_frames": 3}) == ""  # < 5 %
@@ -254,7 +255,8 @@ def test_the_summary_says_which_videos_had_a_moving_camera(tmp_path):
 def test_the_summary_suggests_a_larger_yolox_input_where_people_are_small(tmp_path):
     import pandas as pd
 
-    from toolkit.video.extract import ExtractResult, _small_in_yolox
+    from toolkit.video.extract import ExtractResult
+    from toolkit.video.findings import small_in_yolox as _small_in_yolox
 
     cfg = ExtractConfig()  # yolox at 640
     people = pd.DataFrame({"h": [80.0, 84.0, 90.0], "object_class": ["person"] * 3})
@@ -359,7 +361,8 @@ class _Upright:
     (cv2.ROTATE_180, "180"),
 ])
 def test_the_turn_that_shows_the_people_is_named(turned_by, fix):
-    from toolkit.video.extract import TURNS, _turned_people
+    from toolkit.video.findings import TURNS
+    from toolkit.video.findings import turned_people as _turned_people
 
     upright = np.zeros((40, 60, 3), np.uint8)
     upright[0, 0] = 255
