@@ -488,6 +488,7 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
                and o.status != "skipped" else "")
             + f")  {o.folder}"
             + ("  [finished earlier, skipped]" if o.status == "skipped" else "")
+            + _few_sequences(m)
         )
 
     try:
@@ -539,6 +540,16 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
                    "folder); run the same command again to retry them.", err=True)
     if stopped:
         sys.exit(1)
+
+
+def _few_sequences(m: dict) -> str:
+    """A warning where a run's test anomalies come from fewer than 5 tracks."""
+    n = m.get("test_n_sequences_abnormal")
+    if n is None or int(n) >= 5 or m.get("test_auroc") is None:
+        return ""
+    return (f"\n  note: its test anomalies come from {int(n)} sequence(s) only: the AUROC "
+            "describes those tracks, not a kind of anomaly (more labelled abnormal footage "
+            "gives test more)")
 
 
 def _check_crop_files(cfgs: list, out: str, force: bool) -> None:

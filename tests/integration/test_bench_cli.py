@@ -74,7 +74,10 @@ def test_bench_on_a_generated_manifest(tmp_path):
     assert (m["dataset"], m["crop"], m["labelled_anomalies"]) == ("manifest", "oversize", 3)
     assert m["n_train_abnormal"] == 3 and m["select"] == "best-val"
     assert m["test_auroc_unseen"] is not None
+    # the CI resamples the crops' sequences (here one crop each), named in scores.parquet
+    assert m["test_auroc_ci95_resamples"] == "sequences" and m["test_n_sequences"] == m["test_n"]
     folder = out / m["run_id"]
+    assert pd.read_parquet(folder / "scores.parquet")["sequence_id"].notna().all()
     conf = json.loads((folder / "config.json").read_text())
     assert conf["data_sha256"] and conf["size"] == 16
     assert len(pd.read_parquet(folder / "history.parquet")) == 2

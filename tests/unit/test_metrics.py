@@ -89,3 +89,50 @@ def test_score_metrics_block():
     assert out["test_n"] == 4 and out["test_n_abnormal"] == 2
     lo, hi = out["test_auroc_ci95"]
     assert 0 <= lo <= hi <= 1
+
+
+def _tracks(n_tracks: int, per_track: int, seed: int):
+    """Tracks of near-identical crops: each track's scores share one draw (abnormal tracks
+    higher on average), plus a little noise per crop."""
+    rng = np.random.default_rng(seed)
+    y, s, g = [], [], []
+    for t in range(n_tracks):
+        abn = t % 2
+        level = rng.normal(0.7 * abn, 1.0)
+        y += [abn] * per_track
+        s += list(level + rng.normal(0, 0.05, per_track))
+        g += [f"track{t}"] * per_track
+    return np.array(y), np.array(s), np.array(g)
+
+
+def test_cluster_bootstrap_resamples_tracks_not_their_crops():
+    """40 crops per track carry one track's evidence: resampling crops one by one gives an
+    interval several times too narrow; resampling tracks gives an honest one."""
+    y, s, g = _tracks(20, 40, seed=3)
+    lo_s, hi_s = M.bootstrap_ci(y, s, seed=0)
+    lo_g, hi_g = M.bootstrap_ci(y, s, seed=0, groups=g)
+    assert lo_g <= M.auroc(y, s) <= hi_g
+    assert (hi_g - lo_g) > 3 * (hi_s - lo_s)
+    # the same seed, the same interval
+    assert M.bootstrap_ci(y, s, seed=0, groups=g) == (lo_g, hi_g)
+    # over many such test sets, the track interval covers the truth far more often
+    covered = {"samples": 0, "sequences": 0}
+    for rep in range(20):
+        y, s, g = _tracks(20, 10, seed=100 + rep)
+        truth = 0.69  # P(abnormal track's level > normal one's): Phi(0.7 / sqrt(2))
+        lo, hi = M.bootstrap_ci(y, s, n_boot=200, seed=rep)
+        covered["samples"] += lo <= truth <= hi
+        lo, hi = M.bootstrap_ci(y, s, n_boot=200, seed=rep, groups=g)
+        covered["sequences"] += lo <= truth <= hi
+    assert covered["sequences"] >= 16 and covered["samples"] <= 12, covered
+
+
+def test_one_abnormal_track_has_no_interval_and_the_block_counts_tracks():
+    y = np.array([0] * 30 + [1] * 10)
+    s = np.r_[np.zeros(30), np.ones(10)]
+    g = np.array(["a"] * 15 + ["b"] * 15 + ["c"] * 10)
+    out = M.score_metrics(y, s, groups=g)
+    assert out["test_auroc"] == 1.0 and all(np.isnan(out["test_auroc_ci95"]))
+    assert out["test_n_sequences"] == 3 and out["test_n_sequences_abnormal"] == 1
+    assert out["test_auroc_ci95_resamples"] == "sequences"
+    assert M.score_metrics(y, s)["test_auroc_ci95"] == [1.0, 1.0]  # per sample: no such care

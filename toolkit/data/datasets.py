@@ -367,6 +367,8 @@ def load_manifest_data(
         flip_negate = (3 * kinds.index("motion") + 2,)
 
     cols = ["crop_id", "label", "event", "video", "frame_idx", "split"]
+    # a crop's track: the unit the test AUROC's confidence interval resamples
+    cols += ["sequence_id"] if "sequence_id" in df.columns else []
     tab = df[cols].rename(columns={"crop_id": "sample_id"})
     tab["event"] = tab["event"].astype("string")
     full = SampleSet(x, tab.iloc[np.flatnonzero(used)].reset_index(drop=True))

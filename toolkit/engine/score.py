@@ -75,7 +75,8 @@ def score_set(
             "event": s.meta["event"].astype("string").to_numpy(),
         }
     )
-    for col, dtype in (("video", "string"), ("frame_idx", "int64"), ("target", "int64")):
+    for col, dtype in (("video", "string"), ("frame_idx", "int64"), ("target", "int64"),
+                       ("sequence_id", "string")):
         if col in s.meta.columns:
             df[col] = s.meta[col].astype(dtype).to_numpy()
     for col in ("sample_id", "split", "label", "event"):
@@ -106,8 +107,12 @@ def compute_test_metrics(
 ) -> dict[str, Any]:
     """Test AUROC (+CI, AUPR, counts), seen/unseen and per-event AUROC, frame-level AUROC."""
     test = scores[scores["split"] == "test"]
+    # crops of one track are not independent samples: where scores name each crop's track,
+    # the confidence interval resamples tracks (metrics.bootstrap_ci)
+    groups = test["sequence_id"].to_numpy() if "sequence_id" in test.columns else None
     out = M.score_metrics(
-        _y(test), test["score"].to_numpy(), prefix="test_", n_boot=n_boot, seed=seed
+        _y(test), test["score"].to_numpy(), prefix="test_", n_boot=n_boot, seed=seed,
+        groups=groups,
     )
     normal = test[test["label"] == "normal"]
     abn = test[test["label"] == "abnormal"]

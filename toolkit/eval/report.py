@@ -676,7 +676,9 @@ def split_summary(
 #: The val AUC rows (best, its epoch, the kept epoch) are made by :func:`_val_rows`.
 METRIC_ROWS = (
     ("test AUROC per sample", "test_auroc"),
-    ("95% CI", "test_auroc_ci95"), ("test AUPR", "test_aupr"),
+    ("95% CI", "test_auroc_ci95"), ("95% CI resamples", "test_auroc_ci95_resamples"),
+    ("test sequences", "test_n_sequences"),
+    ("test sequences holding an anomaly", "test_n_sequences_abnormal"), ("test AUPR", "test_aupr"),
     ("AUROC seen anomalies", "test_auroc_seen"), ("AUROC unseen anomalies", "test_auroc_unseen"),
     ("AUROC by event", "test_auroc_by_event"),
     ("frame AUROC of the frames holding test crops (frame score = its highest test-crop score; "

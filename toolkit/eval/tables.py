@@ -990,10 +990,29 @@ def runs_table(runs: Sequence[Run], kind: str | None = None) -> Table:
         columns=["AUROC", "CI low", "CI high", "AUPR", "Val AUC, kept epoch", "Best val AUC",
                  "Epochs", "Wall s"],
         rows=rows,
-        caption="95% CI: stratified bootstrap over test samples, 1000 resamples. Val AUC, kept "
+        caption=_ci_caption(fin) + " Val AUC, kept "
         "epoch: of the model the run kept and scored (--select last: the last epoch; best-val: "
         "the best); best val AUC: the best epoch's, which may be another.",
     )
+
+
+def _ci_caption(runs: Sequence[Run]) -> str:
+    """How the runs' CIs were drawn (crop runs resample their tracks), and a warning where a
+    test split's anomalies come from very few tracks."""
+    how = {str(r.get("test_auroc_ci95_resamples") or "samples") for r in runs}
+    text = {
+        "samples": "95% CI: stratified bootstrap over test samples, 1000 resamples.",
+        "sequences": "95% CI: cluster bootstrap over the test crops' sequences (tracks), those "
+                     "with an anomaly and the others drawn separately, 1000 resamples: a "
+                     "track's crops are near copies, not independent evidence.",
+    }
+    out = " ".join(text[h] for h in sorted(how) if h in text)
+    few = sorted({int(n) for r in runs
+                  if (n := r.get("test_n_sequences_abnormal")) is not None and int(n) < 5})
+    if few:
+        out += (f" Some runs' test anomalies come from only {'/'.join(map(str, few))} "
+                "sequence(s): their AUROC and CI describe those tracks, not a kind of anomaly.")
+    return out
 
 
 def all_tables(runs: Sequence[Run]) -> list[Table]:
