@@ -241,14 +241,15 @@ def inspect_command(manifest, group_by) -> None:
     (MANIFEST: the file, or the folder adtk extract wrote).
 
     Exits with 1 when the manifest has schema problems, a group in two splits, crop images
-    missing from disk (a sample of its paths is checked), or comes from an adtk extract that
-    has not finished.
+    missing from disk (a sample of its paths is checked), comes from an adtk extract that
+    has not finished, or is a split whose input manifests changed since (relabelled or
+    extracted again: split again).
     """
     from toolkit.data.inspect import inspect_manifest
 
     found = inspect_manifest(_manifest_file(manifest), group_by)
     click.echo(found.text)
-    if (found.problems or found.missing_images or found.incomplete
+    if (found.problems or found.missing_images or found.incomplete or found.stale
             or (found.summary is not None and found.summary.leaked_groups)):
         sys.exit(1)
 

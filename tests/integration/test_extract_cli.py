@@ -41,6 +41,7 @@ def test_generated_video_crops_manifest_and_rerun(tmp_path):
     assert len(df) > 10
     assert df["sequence_id"].nunique() == 2  # two walkers, two sequences
     assert set(df["label"]) == {"abnormal"}  # from the folder name
+    assert f"labels: 0 normal, {len(df)} abnormal, 0 unlabeled" in r.output
     assert df["video"].unique().tolist() == ["abnormal/cam.avi"]
     assert df["time_s"].diff().dropna().ge(0).all()
     for col in ("path", "path_oversize"):

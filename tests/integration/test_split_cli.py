@@ -266,3 +266,22 @@ def test_a_split_of_very_few_groups_says_the_ratios_cannot_be_met(tmp_path):
     assert res.exit_code == 0, res.output
     assert f"note: only {groups} groups: whole groups give shares" in res.output
     assert "against 70/10/20 %" in res.output
+
+
+def test_a_split_whose_input_was_relabelled_since_is_named_by_inspect_and_bench(crops, tmp_path):
+    """Relabelling the crops (a rerun of extract with another labels file) leaves a split
+    manifest with the old labels: inspect exits 1 and says so, bench notes it before training."""
+    from toolkit.data.manifest import changed_inputs, read_meta
+    from toolkit.engine.grid import changed_input_notes
+
+    out = tmp_path / "s.parquet"
+    assert run("split", crops, "--out", out).exit_code == 0
+    assert run("inspect", out).exit_code == 0 and changed_inputs(read_meta(out)) == []
+    df = mf.read_manifest(crops)
+    df.loc[df.index[:50], "label"] = "unlabeled"
+    mf.write_manifest(df, crops)
+    res = run("inspect", out)
+    assert res.exit_code == 1 and "CHANGED: " in res.output and "split again" in res.output
+    cfg = type("Cfg", (), {"data": str(out)})()
+    (note,) = changed_input_notes([cfg])
+    assert note.startswith(f"{out}: its input {crops} has changed since the split")

@@ -164,6 +164,32 @@ def test_fewer_abnormal_groups_are_said_plainly(tmp_path):
     src = write(_abnormal_groups(0), tmp_path / "m0.parquet")
     res = split_manifests([src], tmp_path / "o.parquet")
     assert any("no abnormal crops" in n for n in res.notes)
+    # nothing labelled at all: said so, not "normal/unlabeled only"
+    df = _abnormal_groups(0).assign(label="unlabeled")
+    res = split_manifests([write(df, tmp_path / "mu.parquet")], tmp_path / "o.parquet")
+    assert any(n.startswith("no labelled crops in the input") for n in res.notes), res.notes
+    assert not any("normal/unlabeled only" in n for n in res.notes)
+
+
+def _summary_fields(n_groups: int, group_by: str) -> dict:
+    z = np.zeros(3, int)
+    return dict(names=SPLITS, groups=np.array([n_groups - 2, 1, 1]), crops=z,
+                label_crops=np.zeros((3, 3), int), abnormal_groups=z, held_groups=z,
+                held_label_crops=np.zeros((3, 3), int), label_groups=np.array([n_groups, 0, 0]),
+                total_groups=n_groups, leaked_groups=0, group_by=group_by)
+
+
+def test_the_few_groups_note_gives_advice_that_can_work():
+    """A window only merges sequences: by sequence the advice is more footage; by window,
+    a shorter one."""
+    from toolkit.data.split import Summary
+
+    kw = dict(crops=np.array([59, 11, 30]), held_label_crops=np.zeros((3, 3), int),
+              targets=np.array([0.7, 0.1, 0.2]))
+    by_seq = Summary(**{**_summary_fields(6, "sequence_id"), **kw}).tolerance_notes()
+    assert any("more footage (more sequences)" in n for n in by_seq), by_seq
+    by_win = Summary(**{**_summary_fields(3, "window:60s"), **kw}).tolerance_notes()
+    assert any("a shorter window gives more groups" in n for n in by_win), by_win
 
 
 

@@ -39,6 +39,11 @@ class Inspection:
     incomplete: dict | None = None
 
     @property
+    def stale(self) -> bool:
+        """A split manifest whose input crop manifests changed since the split."""
+        return bool(self.kind == "split" and mf.changed_inputs(self.meta))
+
+    @property
     def text(self) -> str:
         """The report, one line per entry."""
         return "\n".join(self.lines)
@@ -192,6 +197,7 @@ def _provenance(path: Path, table: pa.Table, meta: dict) -> tuple[list[str], int
         )
         for i in meta.get("inputs", []):
             lines.append(f"  input {i['path']} ({i['rows']} rows, sha256 {i['sha256'][:12]}...)")
+        lines += [f"  CHANGED: {c}" for c in mf.changed_inputs(meta)]
     if meta.get("stage") == "extract" and isinstance(meta.get("config"), dict):
         lines.append(_extract_provenance(meta))
     partial = meta.get("partial") or {}

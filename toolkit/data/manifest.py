@@ -299,6 +299,31 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
+def changed_inputs(meta: dict, base: str | os.PathLike | None = None) -> list[str]:
+    """The inputs of an ``adtk split`` manifest whose file has changed since the split (its
+    recorded sha256 differs): re-extracted, or relabelled by a rerun with another labels
+    file. The split manifest keeps the labels and crops it was made from, so its runs would
+    not see the change. One line each; inputs no longer there are not counted (moved).
+    ``base``: the folder relative input paths are read from (default: as recorded)."""
+    from toolkit.io import sha256_file
+
+    out = []
+    for i in meta.get("inputs") or []:
+        path, sha = i.get("path"), i.get("sha256")
+        if not path or not sha:
+            continue
+        p = Path(path) if base is None or Path(path).is_absolute() else Path(base) / path
+        try:
+            now = sha256_file(p)
+        except OSError:
+            continue
+        if now != sha:
+            out.append(f"{path} has changed since the split (sha256 {sha[:12]}... then, "
+                       f"{now[:12]}... now: relabelled or extracted again); split again to "
+                       "use its current labels and crops")
+    return out
+
+
 def incomplete_marks(meta: Mapping[str, Any]) -> tuple[dict | None, list[tuple[str, dict]]]:
     """The ``incomplete`` mark of a manifest's own extraction (None once it finished), and
     ``(path, mark)`` of each input that carried one into a split (``--allow-incomplete``)."""

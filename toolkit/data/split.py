@@ -227,7 +227,11 @@ def assign_groups(
         )
     n_abn = int(abnormal.sum())
     lacking = [SPLITS[k] for k in active if not (abnormal & (split == k)).any()]
-    if n_abn == 0:
+    if not has_normal.any() and n_abn == 0:
+        notes.append("no labelled crops in the input (every crop unlabeled): adtk bench trains "
+                     "on normal crops and scores against abnormal ones; label the footage "
+                     "(adtk extract --labels FILE, or folders named normal/ and abnormal/)")
+    elif n_abn == 0:
         notes.append("no abnormal crops in the input: every split holds normal/unlabeled only")
     elif lacking:
         why = f"there are only {n_abn} abnormal group(s)"
@@ -593,9 +597,18 @@ class Summary:
             if dev > FEW_GROUPS_PP:
                 got = "/".join(f"{100 * v:.0f}" for v in share)
                 want = "/".join(f"{100 * v:.0f}" for v in self.targets)
+                gb = str(self.group_by or "")
+                if gb == "sequence_id":
+                    how = ("more footage (more sequences) gets closer; a --group-by window "
+                           "only merges sequences, so it cannot give more groups")
+                elif parse_window(gb) is not None:
+                    how = ("a shorter window gives more groups, at most one per sequence "
+                           "(--group-by sequence_id)")
+                else:
+                    how = "more footage or a finer --group-by gets closer"
                 notes.append(
                     f"only {self.total_groups} groups: whole groups give shares {got} % against "
-                    f"{want} %; more or finer groups (e.g. --group-by window:60s) get closer"
+                    f"{want} %; {how}"
                 )
         return notes
 

@@ -246,7 +246,7 @@ def plan(
         notes += [f"left out {n} run(s) of {m} with --labelled-anomalies 0 (it needs at least "
                   "one labelled anomaly)" for m, n in left_out.items()]
         notes += list(weak_defaults)
-        notes += incomplete_notes(cfgs) + unlabeled_notes(cfgs)
+        notes += incomplete_notes(cfgs) + changed_input_notes(cfgs) + unlabeled_notes(cfgs)
     return cfgs
 
 
@@ -281,6 +281,21 @@ def incomplete_notes(cfgs: Sequence) -> list[str]:
             continue  # the loader says what is wrong with it
         out += [f"{data}: split from an unfinished extraction (--allow-incomplete): {src}: "
                 f"{mf.incomplete_text(mark)}" for src, mark in inputs]
+    return out
+
+
+def changed_input_notes(cfgs: Sequence) -> list[str]:
+    """A line per split manifest whose input crop manifests changed since the split: its runs
+    train and score on the labels and crops of the split, not on the relabelled ones."""
+    from toolkit.data import manifest as mf
+
+    out = []
+    for data in dict.fromkeys(str(c.data) for c in cfgs if c.data):
+        try:
+            meta = mf.read_meta(data)
+        except (OSError, ValueError):
+            continue  # the loader says what is wrong with it
+        out += [f"{data}: its input {c}" for c in mf.changed_inputs(meta)]
     return out
 
 

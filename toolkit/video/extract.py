@@ -658,6 +658,9 @@ class ExtractResult:
     regions_outside: int = 0  # region rows naming videos outside this input
     crops: int = 0
     sequences: int = 0
+    #: crops per label in the manifest (normal, abnormal, unlabeled): the labels a rerun with
+    #: another labels file applies even when no video is extracted again
+    labels: dict[str, int] = field(default_factory=dict)
     tracks_dropped: int = 0  # tracks shorter than --min-track, over the manifest's videos
     video_seconds: float = 0.0
     processed_seconds: float = 0.0
@@ -679,6 +682,8 @@ class ExtractResult:
                 if self.tracks_dropped
                 else ""
             ),
+            *([f"labels: {', '.join(f'{n} {k}' for k, n in self.labels.items())}"]
+              if self.crops else []),
             f"video: {_hms(self.video_seconds)} in the manifest; {_hms(self.processed_seconds)} "
             f"processed in {self.wall_s:.1f} s wall"
             + (f" = {self.speed:.1f}x real time" if self.processed_seconds > 0 else ""),
@@ -1119,6 +1124,8 @@ def run_extract(
 
     res.crops = len(merged)
     res.sequences = int(merged["sequence_id"].nunique())
+    counts = merged["label"].astype(str).value_counts()
+    res.labels = {k: int(counts.get(k, 0)) for k in ("normal", "abnormal", "unlabeled")}
     for i in parts:
         meta = part_meta[i]
         duration = float(meta.get("duration_s", 0.0))
