@@ -276,8 +276,12 @@ def test_a_split_whose_input_was_relabelled_since_is_named_by_inspect_and_bench(
 
     out = tmp_path / "s.parquet"
     assert run("split", crops, "--out", out).exit_code == 0
-    assert run("inspect", out).exit_code == 0 and changed_inputs(read_meta(out)) == []
+    assert run("inspect", out).exit_code == 0 and changed_inputs(read_meta(out), out) == []
     df = mf.read_manifest(crops)
+    # rewritten with other metadata only (extract rerun with --workers 2): not a change
+    mf.write_manifest(df, crops, meta={"config": {"workers": 2}})
+    assert sha256_file(crops) != read_meta(out)["inputs"][0]["sha256"]
+    assert run("inspect", out).exit_code == 0 and changed_inputs(read_meta(out), out) == []
     df.loc[df.index[:50], "label"] = "unlabeled"
     mf.write_manifest(df, crops)
     res = run("inspect", out)

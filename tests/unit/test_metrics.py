@@ -136,3 +136,31 @@ def test_one_abnormal_track_has_no_interval_and_the_block_counts_tracks():
     assert out["test_n_sequences"] == 3 and out["test_n_sequences_abnormal"] == 1
     assert out["test_auroc_ci95_resamples"] == "sequences"
     assert M.score_metrics(y, s)["test_auroc_ci95"] == [1.0, 1.0]  # per sample: no such care
+
+
+def test_one_normal_track_has_no_interval_either_and_ids_are_checked():
+    """Found in review: one normal track never varies across resamples, so its interval was
+    [1, 1] again. Missing ids are tracks of their own; a wrong length is an error."""
+    y = np.array([0] * 10 + [1] * 20)
+    s = np.r_[np.zeros(10), np.ones(20)]
+    g = np.array(["n"] * 10 + ["a"] * 10 + ["b"] * 10)
+    assert all(np.isnan(M.bootstrap_ci(y, s, groups=g)))
+    g2 = np.array([None] * 10 + ["a"] * 10 + ["b"] * 10, dtype=object)  # 10 unnamed: 10 tracks
+    lo, hi = M.bootstrap_ci(y, s, groups=g2)
+    assert lo == hi == 1.0  # perfectly separated, and now resampled on both sides
+    assert M.score_metrics(y, s, groups=g2)["test_n_sequences"] == 12
+    with pytest.raises(ValueError, match="differ in length"):
+        M.bootstrap_ci(y, s, groups=g[:5])
+
+
+def test_tracks_holding_both_classes_keep_both_in_every_resample():
+    """Interval labels: a track is abnormal part of the time. No resample may lack a class
+    (an undefined AUROC would be dropped silently)."""
+    rng = np.random.default_rng(0)
+    y = np.tile([0, 0, 1, 1], 6)
+    s = rng.normal(size=y.size) + y
+    g = np.repeat([f"t{i}" for i in range(6)], 4)  # six tracks, each half abnormal
+    idx = list(M._group_resamples(y, M.group_codes(g, y.size), 200, rng))
+    assert all(0 < y[i].sum() < len(i) for i in idx)
+    lo, hi = M.bootstrap_ci(y, s, groups=g)
+    assert lo < M.auroc(y, s) < hi

@@ -41,7 +41,7 @@ class Inspection:
     @property
     def stale(self) -> bool:
         """A split manifest whose input crop manifests changed since the split."""
-        return bool(self.kind == "split" and mf.changed_inputs(self.meta))
+        return any(line.startswith("CHANGED: ") for line in self.lines)
 
     @property
     def text(self) -> str:
@@ -53,7 +53,7 @@ def inspect_manifest(path: str | os.PathLike, group_by: str | None = None) -> In
     """Summarise a crop or split manifest; ``group_by`` defaults to the one it was split by."""
     path = Path(path)
     table = mf.read_raw(path)
-    kind = "split" if "split" in table.column_names else "crop"
+    kind = kind_of(table)
     problems = mf.problems(table, kind)
     try:
         meta = mf.read_meta(path)
@@ -185,6 +185,10 @@ def _extract_provenance(meta: dict) -> str:
             + ", ".join(settings))
 
 
+def kind_of(table: pa.Table) -> str:
+    return "split" if "split" in table.column_names else "crop"
+
+
 def _provenance(path: Path, table: pa.Table, meta: dict) -> tuple[list[str], int]:
     """Provenance lines, and how many of the sampled crop image paths are missing."""
     lines = []
@@ -197,9 +201,11 @@ def _provenance(path: Path, table: pa.Table, meta: dict) -> tuple[list[str], int
         )
         for i in meta.get("inputs", []):
             lines.append(f"  input {i['path']} ({i['rows']} rows, sha256 {i['sha256'][:12]}...)")
-        lines += [f"  CHANGED: {c}" for c in mf.changed_inputs(meta)]
+
     if meta.get("stage") == "extract" and isinstance(meta.get("config"), dict):
         lines.append(_extract_provenance(meta))
+    if kind_of(table) == "split":
+        lines += [f"CHANGED: {c}" for c in mf.changed_inputs(meta, path)]
     partial = meta.get("partial") or {}
     if partial:
         shown = ", ".join(

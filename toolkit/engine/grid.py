@@ -295,7 +295,7 @@ def changed_input_notes(cfgs: Sequence) -> list[str]:
             meta = mf.read_meta(data)
         except (OSError, ValueError):
             continue  # the loader says what is wrong with it
-        out += [f"{data}: its input {c}" for c in mf.changed_inputs(meta)]
+        out += [f"{data}: its input {c}" for c in mf.changed_inputs(meta, data)]
     return out
 
 

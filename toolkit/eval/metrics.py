@@ -77,22 +77,25 @@ def bootstrap_ci(
     AUROC uses a vectorised rank formula (1000 resamples of 10k samples in well under a second).
 
     ``groups`` (one id per sample, e.g. each crop's track): a cluster bootstrap. Whole groups
-    are resampled, those holding an abnormal sample and the others separately, each with all
-    its samples: the crops of one track are near copies of each other, and resampling them
-    one by one would count one walker forty times as forty pieces of evidence (the interval
+    are resampled, each with all its samples, within three strata (normal samples only,
+    anomalies only, both: :func:`_group_resamples`): the crops of one track are near copies
+    of each other, and resampling them one by one would count one walker forty times as
+    forty pieces of evidence (the interval
     comes out far too narrow). A resample keeps its size only on average. With fewer than two
-    groups holding an anomaly there is nothing to resample on that side: (nan, nan), not an
-    interval of width zero.
+    groups holding an anomaly, or fewer than two holding a normal sample, there is nothing to
+    resample on that side: (nan, nan), not an interval of width zero. With interval labels
+    every track seen during an abnormal interval holds an "anomaly", so the groups overstate
+    how many independent events there are.
     """
     y, s = _xy(labels, scores)
     if not has_both_classes(y):
         return (math.nan, math.nan)
     rng = np.random.default_rng(seed)
     if groups is not None:
-        g = pd.Series(np.asarray(groups)).astype("string").fillna("")
-        if g[y == 1].nunique() < 2:
+        codes = group_codes(groups, y.size)
+        if min(np.unique(codes[y == 1]).size, np.unique(codes[y == 0]).size) < 2:
             return (math.nan, math.nan)
-        idx = _group_resamples(y, np.asarray(groups), n_boot, rng)
+        idx = _group_resamples(y, codes, n_boot, rng)
         if metric == "auroc":  # the rank formula per resample (sklearn's checks cost more)
             from scipy.stats import rankdata
 
@@ -124,24 +127,38 @@ def _percentiles(vals, level: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def group_codes(groups, n: int) -> np.ndarray:
+    """Integer codes of per-sample group ids (a missing id is a group of its own, one per
+    sample: nothing says those samples belong together)."""
+    g = pd.Series(np.asarray(groups, dtype=object))
+    if len(g) != n:
+        raise ValueError(f"groups ({len(g)}) and labels ({n}) differ in length")
+    codes, uniq = pd.factorize(g.astype("string"), use_na_sentinel=True)
+    missing = codes < 0
+    codes[missing] = len(uniq) + np.arange(int(missing.sum()))
+    return codes
+
+
 def _group_resamples(
-    y: np.ndarray, groups: np.ndarray, n_boot: int, rng: np.random.Generator
-) -> list[np.ndarray]:
-    """Sample indices of ``n_boot`` cluster resamples: groups with an abnormal sample and
-    groups without one drawn separately (each stratum keeps its number of groups)."""
-    codes, uniq = pd.factorize(pd.Series(groups).astype("string").fillna("\x00none"))
-    n = len(uniq)
+    y: np.ndarray, codes: np.ndarray, n_boot: int, rng: np.random.Generator
+):
+    """Sample indices of ``n_boot`` cluster resamples, one at a time. Groups are drawn within
+    three strata, each keeping its number of groups: normal samples only, anomalies only, and
+    both (a track that an interval label makes abnormal part of the time), so every resample
+    holds both classes."""
+    n = int(codes.max()) + 1
     has_abn = np.zeros(n, bool)
+    has_norm = np.zeros(n, bool)
     np.logical_or.at(has_abn, codes, y == 1)
+    np.logical_or.at(has_norm, codes, y == 0)
     order = np.argsort(codes, kind="stable")
     starts = np.searchsorted(codes[order], np.arange(n + 1))
     members = [order[starts[g]:starts[g + 1]] for g in range(n)]
-    strata = [np.flatnonzero(has_abn), np.flatnonzero(~has_abn)]
-    out = []
+    strata = [np.flatnonzero(has_norm & ~has_abn), np.flatnonzero(has_abn & ~has_norm),
+              np.flatnonzero(has_abn & has_norm)]
     for _ in range(n_boot):
         picked = np.concatenate([rng.choice(st, st.size) for st in strata if st.size])
-        out.append(np.concatenate([members[g] for g in picked]))
-    return out
+        yield np.concatenate([members[g] for g in picked])
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -197,9 +214,9 @@ def score_metrics(
         f"{prefix}auroc_ci95_resamples": "samples" if groups is None else "sequences",
     }
     if groups is not None:
-        g = pd.Series(np.asarray(groups)).astype("string").fillna("")
-        out[f"{prefix}n_sequences"] = int(g.nunique())
-        out[f"{prefix}n_sequences_abnormal"] = int(g[y == 1].nunique())
+        codes = group_codes(groups, y.size)
+        out[f"{prefix}n_sequences"] = int(np.unique(codes).size)
+        out[f"{prefix}n_sequences_abnormal"] = int(np.unique(codes[y == 1]).size)
     return out
 
 

@@ -1002,13 +1002,16 @@ def _ci_caption(runs: Sequence[Run]) -> str:
     how = {str(r.get("test_auroc_ci95_resamples") or "samples") for r in runs}
     text = {
         "samples": "95% CI: stratified bootstrap over test samples, 1000 resamples.",
-        "sequences": "95% CI: cluster bootstrap over the test crops' sequences (tracks), those "
-                     "with an anomaly and the others drawn separately, 1000 resamples: a "
-                     "track's crops are near copies, not independent evidence.",
+        "sequences": "95% CI: cluster bootstrap over the test crops' sequences (tracks), "
+                     "drawn within three strata (normal crops only, anomalies only, both), "
+                     "1000 resamples: a track's crops are near copies, not independent "
+                     "evidence; none with fewer than two tracks on either side. With interval "
+                     "labels every track seen during an abnormal interval counts as holding "
+                     "an anomaly, so few events can still look like many tracks.",
     }
     out = " ".join(text[h] for h in sorted(how) if h in text)
-    few = sorted({int(n) for r in runs
-                  if (n := r.get("test_n_sequences_abnormal")) is not None and int(n) < 5})
+    few = sorted({int(n) for r in runs if r.get("test_auroc") is not None
+                  and (n := r.get("test_n_sequences_abnormal")) is not None and int(n) < 5})
     if few:
         out += (f" Some runs' test anomalies come from only {'/'.join(map(str, few))} "
                 "sequence(s): their AUROC and CI describe those tracks, not a kind of anomaly.")
