@@ -153,3 +153,33 @@ def test_timelines_show_the_official_and_the_fewshot_comparison(tmp_path):
     # two timelines at most: the first of each protocol, not official seeds 1 and 2
     assert titles == ["Frame scores per test clip, official protocol, seed 1",
                       "Frame scores per test clip, few-shot k1-seed1"]
+
+
+def test_a_run_has_one_colour_across_the_roc_curves_and_the_timelines(tmp_path):
+    """The official protocol's runs differ by input in one figure while the few-shot panel
+    shows plain methods: each label keeps one colour in every frame figure of a report."""
+    from matplotlib.colors import to_hex
+
+    for sub, inp in (("a", "appearance"), ("c", "motion")):  # official: two inputs
+        for run in make_runs(tmp_path / sub, seeds=(1,)):
+            for name in ("config.json", "metrics.json"):
+                d = json.loads((run / name).read_text())
+                d.update(input=inp, run_id=d["run_id"] + inp)
+                (run / name).write_text(json.dumps(d))
+    make_runs(tmp_path / "b", seeds=(1,), protocol="fewshot")
+    runs = [*T.load_runs(tmp_path / "a" / "runs"), *T.load_runs(tmp_path / "c" / "runs"),
+            *T.load_runs(tmp_path / "b" / "runs")]
+    figs = FR.frame_figures(runs)
+
+    def colours(fig) -> dict[str, str]:
+        handles = fig.legends[0].legend_handles if fig.legends else fig.axes[0].get_legend()\
+            .legend_handles
+        return {h.get_label(): to_hex(h.get_facecolor() if hasattr(h, "get_facecolor")
+                                      and not hasattr(h, "get_color") else h.get_color())
+                for h in handles if not h.get_label().startswith("chance")}
+
+    seen: dict[str, str] = {}
+    for _, fig, _ in figs:
+        for label, c in colours(fig).items():
+            assert seen.setdefault(label, c) == c, (label, seen[label], c)
+    assert len(seen) >= 6 and "ADNL (motion)" in seen and "ADNL" in seen, seen

@@ -288,7 +288,8 @@ def _roc_curves(group: Sequence[T.Run]) -> list[tuple]:
 
 
 def timeline_figure(
-    series: Sequence[tuple[str, pd.DataFrame]], title: str, col: str = "score", ncols: int = 3
+    series: Sequence[tuple[str, pd.DataFrame]], title: str, col: str = "score", ncols: int = 3,
+    colours: dict[str, str] | None = None,
 ) -> Any:
     """One panel per clip: each run's frame score against time, abnormal frames shaded.
 
@@ -302,7 +303,7 @@ def timeline_figure(
     clips = sorted({v for _, f in series for v in f["video"].unique()})
     fig, axes = P._grid_axes(len(clips), ncols, panel_h=1.9)
     fig.set_size_inches(3.6 * min(ncols, len(clips)) + 0.4, fig.get_size_inches()[1])
-    colour = P._colours([n for n, _ in series])
+    colour = P.pick_colours([n for n, _ in series], colours)
     for ax, clip in zip(axes.flat, clips, strict=False):
         ref = None
         aucs = []
@@ -372,13 +373,18 @@ def frame_figures(runs: Sequence[T.Run], max_timelines: int = 2) -> list[tuple[s
             if g:
                 groups.append((f"other {d}", f"{d}, seed {s}", g))
     panels = [(name, c) for _, name, g in groups if (c := _roc_curves(g))]
+    # one colour per run label across the ROC curves and the timelines
+    shared = P._colours([*(c[0] for _, cs in panels for c in cs),
+                         *(_run_label(r, g) for _, _, g in groups for r in g)])
     if len(panels) == 1:
         name, curves = panels[0]
-        out.append((f"Frame-level ROC, {name}", P.roc_figure(curves, f"Frame ROC: {name}"),
+        out.append((f"Frame-level ROC, {name}",
+                    P.roc_figure(curves, f"Frame ROC: {name}", colours=shared),
                     "Every test frame of every test clip pooled (micro AUROC in the legend); "
                     "raw frame scores (a frame's crops aggregated, no smoothing)."))
     elif panels:
-        out.append(("Frame-level ROC curves", P.roc_grid(panels, "Frame-level ROC curves"),
+        out.append(("Frame-level ROC curves",
+                    P.roc_grid(panels, "Frame-level ROC curves", colours=shared),
                     "One panel per protocol and seed; every test frame pooled (micro AUROC in "
                     "each legend); raw frame scores (a frame's crops aggregated, no "
                     "smoothing)."))
@@ -394,7 +400,8 @@ def frame_figures(runs: Sequence[T.Run], max_timelines: int = 2) -> list[tuple[s
                   if (f := read_frames(r)) is not None]
         if series:
             out.append((f"Frame scores per test clip, {name}",
-                        timeline_figure(series, f"Frame score per test clip: {name}"),
+                        timeline_figure(series, f"Frame score per test clip: {name}",
+                                        colours=shared),
                         "Each method's raw frame score (no smoothing) against time, min-max "
                         "scaled per clip for display; abnormal frames (frame labels) shaded; "
                         "per-clip AUROC in each panel's title ('–' where a clip's frames are "

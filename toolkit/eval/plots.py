@@ -62,13 +62,15 @@ def save(fig: Figure, path: str | os.PathLike) -> Path:
 
 
 def roc_figure(
-    curves: Sequence[tuple[str, np.ndarray, np.ndarray, float]], title: str = "ROC, test split"
+    curves: Sequence[tuple[str, np.ndarray, np.ndarray, float]], title: str = "ROC, test split",
+    colours: dict[str, str] | None = None,
 ) -> Figure:
-    """ROC curves overlaid; ``curves`` holds (name, fpr, tpr, auc) with the AUC for the legend."""
+    """ROC curves overlaid; ``curves`` holds (name, fpr, tpr, auc) with the AUC for the legend.
+    ``colours``: name -> colour shared with other figures (default: chosen for these names)."""
     fig = _figure(5.2, 4.4)
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], ls="--", color="#999999", lw=1, label="chance (AUC 0.500)")
-    colour = _colours([c[0] for c in curves])
+    colour = pick_colours([c[0] for c in curves], colours)
     for name, fpr, tpr, auc in curves:
         ax.plot(fpr, tpr, lw=1.8, color=colour[name], label=f"{name} (AUC {auc:.3f})")
     ax.set_xlim(-0.01, 1.01)
@@ -101,6 +103,14 @@ def _method_colours() -> dict[str, str]:
 
     return {method_name(m): c for m in (*list_methods(), FUSION)
             if (c := method_colour(m)) is not None}
+
+
+def pick_colours(names: Sequence[str], shared: dict[str, str] | None) -> dict[str, str]:
+    """``names``' colours from ``shared`` (one map for several figures of a report, so a run
+    looks the same in each), else chosen for these names alone (:func:`_colours`)."""
+    if shared is not None and all(n in shared for n in names):
+        return {n: shared[n] for n in dict.fromkeys(names)}
+    return _colours(names)
 
 
 def _colours(names: Sequence[str]) -> dict[str, str]:
@@ -152,10 +162,11 @@ def roc_grid(
     panels: Sequence[tuple[str, Sequence[tuple[str, np.ndarray, np.ndarray, float]]]],
     title: str = "ROC curves, test split",
     ncols: int = 5,
+    colours: dict[str, str] | None = None,
 ) -> Figure:
     """Small multiples: one ROC panel per comparison, methods overlaid, AUC in each legend."""
     fig, axes = _grid_axes(len(panels), ncols, panel_h=2.55)
-    colour = _colours([c[0] for _, curves in panels for c in curves])
+    colour = pick_colours([c[0] for _, curves in panels for c in curves], colours)
     for ax, (ptitle, curves) in zip(axes.flat, panels, strict=False):
         ax.plot([0, 1], [0, 1], ls="--", color="#999999", lw=0.8)
         for name, fpr, tpr, auc in curves:
