@@ -441,3 +441,68 @@ def test_videos_of_an_earlier_extractor_are_extracted_again_and_said_so(tmp_path
     assert read_meta(part)["extractor_revision"] == EXTRACTOR_REVISION
     r = run(args)
     assert "1 already done" in r.output and "earlier adtk" not in r.output
+
+
+def test_linked_folders_are_searched_once_and_broken_links_named(tmp_path):
+    """Found by a review with odd inputs: a camera folder gathered by a symlink was skipped
+    without a word, and a link to nowhere failed the run with a raw FileNotFoundError."""
+    cams = tmp_path / "elsewhere" / "cam1"
+    make_video(cams / "a.avi", seconds=3, walkers=1)
+    top = tmp_path / "in"
+    top.mkdir()
+    (top / "cam1").symlink_to(cams, target_is_directory=True)
+    (top / "again").symlink_to(cams, target_is_directory=True)  # the same folder twice
+    (top / "loop").symlink_to(top, target_is_directory=True)  # a loop
+    (top / "gone.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    r = run([str(top), "--out", str(tmp_path / "o"), "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    assert "videos: 1 extracted, 0 already done (skipped), 0 failed, of 1" in r.output, r.output
+    df = read_manifest(tmp_path / "o" / "manifest.parquet")
+    assert df["video"].unique().tolist() == ["again/a.avi"]  # the first name of that folder
+    assert "gone.mp4 (a link to" in r.output and "which is not there" in r.output
+    assert "Traceback" not in r.output and "FileNotFoundError" not in r.output
+
+
+def test_a_black_video_is_called_blank_not_only_frozen(tmp_path):
+    """Found by a review with odd inputs: an all-black video (a camera or cable off) was
+    reported as a stalled recorder's frozen picture."""
+    path = tmp_path / "black.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
+    for _ in range(60):
+        w.write(np.zeros((120, 160, 3), np.uint8))
+    w.release()
+    r = CliRunner().invoke(main, ["extract", str(path), "--out", str(tmp_path / "o"),
+                                  "--no-progress", "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    line = next(ln for ln in r.output.splitlines() if ln.startswith("frozen picture"))
+    assert "all blank (one colour)" in line, line
+
+
+def test_frozen_finding_names_blank_frames():
+    from toolkit.config import ExtractConfig
+    from toolkit.video.findings import frozen
+
+    meta = {"frozen_frames": 20, "fps": 10, "sampled_frames": 30}
+    assert frozen(meta, ExtractConfig(fps=0)) == "2 s: 20 of 30 sampled frames"
+    assert frozen({**meta, "blank_frames": 20}, ExtractConfig(fps=0)).endswith(
+        ", all blank (one colour)")
+    assert frozen({**meta, "blank_frames": 5}, ExtractConfig(fps=0)).endswith(
+        ", 5 of them blank (one colour)")
+
+
+def test_an_implausible_frame_rate_is_named(tmp_path):
+    """Found by a review with odd inputs: a clip whose container says 1000 frames/s gave one
+    sampled frame and no crops, with nothing pointing at the rate."""
+    from toolkit.video.findings import odd_fps
+
+    assert odd_fps({"fps": 25.0, "frames": 10}) == ""
+    assert odd_fps({"fps": 1000.0, "frames": 75}) == "1000 frames/s stated, 75 frames"
+    path = tmp_path / "fast.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 1000, (160, 120))
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        w.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+    w.release()
+    r = run([str(path), "--out", str(tmp_path / "o"), "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    assert "implausible frame rate in 1 video(s): fast.avi (1000 frames/s stated" in r.output

@@ -108,8 +108,10 @@ def discover(
     """``(root, videos, skipped)``: video paths relative to ``root`` (sorted, posix).
 
     A file input is its own single video (its root is its folder). A folder is searched
-    recursively for video extensions; other files are listed in ``skipped``. Hidden folders
-    and ``exclude`` (the output folder, if inside the input) are not searched.
+    recursively for video extensions, following links to folders (cameras gathered by
+    symlinks; each real folder once, so a link loop ends); other files are listed in
+    ``skipped``, and so are links that lead nowhere (named as such). Hidden folders and
+    ``exclude`` (the output folder, if inside the input) are not searched.
     """
     p = Path(path)
     if not p.exists():
@@ -122,14 +124,23 @@ def discover(
         raise AdtkError(f"{p}: permission denied (cannot list the folder)")
     videos, skipped = [], []
     excl = exclude.resolve() if exclude is not None else None
-    for dirpath, dirnames, filenames in os.walk(p):
+    seen = {p.resolve()}
+    for dirpath, dirnames, filenames in os.walk(p, followlinks=True):
         d = Path(dirpath)
-        dirnames[:] = sorted(
-            n for n in dirnames if not n.startswith(".") and (d / n).resolve() != excl
-        )
+        keep = []
+        for n in sorted(dirnames):
+            real = (d / n).resolve()
+            if n.startswith(".") or real == excl or real in seen:
+                continue  # hidden, the output folder, or a folder already searched (a loop)
+            seen.add(real)
+            keep.append(n)
+        dirnames[:] = keep
         for name in sorted(filenames):
             rel = (d / name).relative_to(p).as_posix()
             if name.startswith("."):
+                continue
+            if (d / name).is_symlink() and not (d / name).exists():
+                skipped.append(f"{rel} (a link to {os.readlink(d / name)}, which is not there)")
                 continue
             (videos if is_video_name(name) else skipped).append(rel)
     if not videos:
@@ -155,6 +166,10 @@ def source_stamp(path: str | os.PathLike) -> dict[str, int]:
 #: 1: the extractor of 2026-12-02 (camera registration, shot cuts, frozen frames, still
 #: detections, colours in the tracker, static tracks by net displacement).
 EXTRACTOR_REVISION = 1
+
+#: a frozen frame whose pixels vary less than this (standard deviation, 0-255) is blank: one
+#: colour, e.g. a camera or cable off (black) rather than a stalled recorder
+BLANK_STD = 2.0
 
 
 def extraction_hash(cfg: ExtractConfig) -> str:
@@ -246,7 +261,7 @@ def extract_video(
             pipe.init_background(first)
         batch: list[tuple[int, float, np.ndarray, Any]] = []
         n_sampled = 0
-        frozen = cuts = shifted = restarts = 0
+        frozen = blank = cuts = shifted = restarts = 0
         stopped_at: int | None = None
         # the frame where most moved (the first one without a motion model), kept to look
         # for people in it turned on its side if the video gives no crop (_turned_people)
@@ -281,8 +296,10 @@ def extract_video(
                     own = fi >= span.start  # not a chunk's warm-up (the chunk before counts it)
                     n_sampled += own
                     if change == "frozen":
-                        # the stream repeated its last picture: nothing new to crop
+                        # the stream repeated its last picture: nothing new to crop (a blank
+                        # one, all one colour, is a camera or cable off rather than a stall)
                         frozen += own
+                        blank += own and float(frame[::4, ::4].std()) < BLANK_STD
                         continue
                     cuts += own and change == "cut"
                     if step is not None:
@@ -322,6 +339,7 @@ def extract_video(
             "camera_restarts": restarts,
             "shot_cuts": cuts,
             "frozen_frames": frozen,
+            "blank_frames": blank,
             "decode_stopped_at": stopped_at,
             "width": info.width,
             "height": info.height,
@@ -507,7 +525,7 @@ def merge_chunks(
         # counts added after chunked outputs existed: an older chunk has none
         **{k: int(sum(m.get(k, 0) for m in metas))
            for k in ("windowed_frames", "camera_aligned_frames", "camera_restarts",
-                     "shot_cuts", "frozen_frames")},
+                     "shot_cuts", "frozen_frames", "blank_frames")},
         # the hint only where the whole video gave no crop
         "turned": None if len(part) else next((m["turned"] for m in metas if m.get("turned")),
                                               None),
@@ -649,6 +667,8 @@ class ExtractResult:
     frozen: list[str] = field(default_factory=list)
     #: videos whose people are small in YOLOX's input, each with its size there
     small_in_yolox: list[str] = field(default_factory=list)
+    #: videos whose container states an implausible frame rate, each with it
+    odd_fps: list[str] = field(default_factory=list)
     unmatched_labels: list[dict[str, Any]] = field(default_factory=list)
     #: what the run noticed before extracting (labels that leave crops unlabeled, a costly
     #: chunk warm-up); given to ``on_note`` as found, not repeated in ``summary()``
@@ -710,7 +730,8 @@ class ExtractResult:
             shown = F.some(self.frozen)
             lines.append(
                 f"frozen picture in {len(self.frozen)} video(s): {shown}; those frames repeat "
-                "the one before them (a stalled stream or recorder) and gave no crops"
+                "the one before them (a stalled stream or recorder, or a blank picture: a "
+                "camera or cable off) and gave no crops"
             )
         if self.small_in_yolox:
             shown = F.some(self.small_in_yolox)
@@ -720,9 +741,17 @@ class ExtractResult:
                 "frame's width) finds more of them, at about (size / 640)^2 times the "
                 "detector's time (README, 'Measured against box ground truth')"
             )
+        if self.odd_fps:
+            shown = F.some(self.odd_fps)
+            lines.append(
+                f"implausible frame rate in {len(self.odd_fps)} video(s): {shown}. Times, "
+                "--fps sampling and the labels' seconds all follow that rate; if it is wrong, "
+                "--fps 0 samples every frame, and the times are frame numbers / that rate"
+            )
         if self.not_videos:
             shown = F.some(self.not_videos, ", ")
-            lines.append(f"not videos (by extension), ignored: {len(self.not_videos)}: {shown}")
+            lines.append(f"ignored (not videos by extension, or broken links): "
+                         f"{len(self.not_videos)}: {shown}")
         if self.unmatched_labels:
             shown = ", ".join(
                 f"{r['video']} [{r['start_s']}, {r['end_s']})" for r in self.unmatched_labels[:3]
@@ -1144,6 +1173,9 @@ def run_extract(
         small = F.small_in_yolox(parts[i], meta, cfg)
         if small:
             res.small_in_yolox.append(f"{videos[i]} ({small})")
+        odd = F.odd_fps(meta)
+        if odd:
+            res.odd_fps.append(f"{videos[i]} ({odd})")
     res.processed_seconds = sum(durations.values())
     res.wall_s = time.perf_counter() - t0
     return res

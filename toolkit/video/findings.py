@@ -55,7 +55,11 @@ def frozen(meta: dict[str, Any], cfg: ExtractConfig) -> str:
     rate = min(cfg.fps, fps) if cfg.fps > 0 and fps else fps
     if not n or not rate or n / rate < 1.0:
         return ""
-    return f"{n / rate:.0f} s: {n} of {int(meta.get('sampled_frames') or 0)} sampled frames"
+    blank = int(meta.get("blank_frames") or 0)
+    what = (", all blank (one colour)" if blank >= n else
+            f", {blank} of them blank (one colour)" if blank else "")
+    return (f"{n / rate:.0f} s: {n} of {int(meta.get('sampled_frames') or 0)} sampled "
+            f"frames{what}")
 
 
 #: the median height (pixels in YOLOX's input) of a video's detected boxes under which the
@@ -163,3 +167,17 @@ def yolox_size_note(cfg: ExtractConfig, long_sides: dict[str, int]) -> str:
             f"video(s) (long side {top} px at most): YOLOX then works on an enlarged picture, "
             f"at about {(cfg.yolox_size / own) ** 2:.1f}x the time of --yolox-size {own}, "
             "where the frames' own pixels end")
+
+
+#: frame rates a camera or recorder gives (frames per second); a container's rate outside
+#: them is more likely a writer's mistake (1000 or 90000: a timebase taken for a rate)
+PLAUSIBLE_FPS = (1.0, 240.0)
+
+
+def odd_fps(meta: dict[str, Any]) -> str:
+    """The frame rate a video's container states, where it is implausible; '' otherwise."""
+    fps = float(meta.get("fps") or 0)
+    lo, hi = PLAUSIBLE_FPS
+    if not fps or lo <= fps <= hi:
+        return ""
+    return f"{fps:g} frames/s stated, {int(meta.get('frames') or 0)} frames"
