@@ -454,22 +454,27 @@ def test_linked_folders_are_searched_once_and_broken_links_named(tmp_path):
     (top / "again").symlink_to(cams, target_is_directory=True)  # the same folder twice
     (top / "loop").symlink_to(top, target_is_directory=True)  # a loop
     (top / "gone.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    make_video(top / "real" / "b.avi", seconds=3, walkers=1)
+    (top / "a_link").symlink_to(top / "real", target_is_directory=True)  # into the input
     r = run([str(top), "--out", str(tmp_path / "o"), "--workers", "1"])
     assert r.exit_code == 0, r.output
-    assert "videos: 1 extracted, 0 already done (skipped), 0 failed, of 1" in r.output, r.output
+    assert "videos: 2 extracted, 0 already done (skipped), 0 failed, of 2" in r.output, r.output
     df = read_manifest(tmp_path / "o" / "manifest.parquet")
-    assert df["video"].unique().tolist() == ["again/a.avi"]  # the first name of that folder
+    # a video inside the input keeps its own path, whatever links point at its folder; an
+    # outside folder is searched once, under the first link's name
+    assert sorted(df["video"].unique()) == ["again/a.avi", "real/b.avi"]
     assert "gone.mp4 (a link to" in r.output and "which is not there" in r.output
     assert "Traceback" not in r.output and "FileNotFoundError" not in r.output
 
 
-def test_a_black_video_is_called_blank_not_only_frozen(tmp_path):
+@pytest.mark.parametrize("bgr", [(0, 0, 0), (255, 0, 0)])  # black, a "no signal" blue
+def test_a_black_video_is_called_blank_not_only_frozen(tmp_path, bgr):
     """Found by a review with odd inputs: an all-black video (a camera or cable off) was
     reported as a stalled recorder's frozen picture."""
     path = tmp_path / "black.avi"
     w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
     for _ in range(60):
-        w.write(np.zeros((120, 160, 3), np.uint8))
+        w.write(np.full((120, 160, 3), bgr, np.uint8))
     w.release()
     r = CliRunner().invoke(main, ["extract", str(path), "--out", str(tmp_path / "o"),
                                   "--no-progress", "--workers", "1"])

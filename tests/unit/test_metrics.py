@@ -164,3 +164,12 @@ def test_tracks_holding_both_classes_keep_both_in_every_resample():
     assert all(0 < y[i].sum() < len(i) for i in idx)
     lo, hi = M.bootstrap_ci(y, s, groups=g)
     assert lo < M.auroc(y, s) < hi
+
+
+def test_no_interval_where_each_abnormal_stratum_holds_one_track():
+    """Found in review: one anomaly-only track and one track holding both passed a count of
+    two abnormal tracks, but each stratum draws its one track every time: [1, 1] again."""
+    y = np.array([0] * 50 + [1] * 5 + [0] * 5 + [1] * 5)
+    s = np.r_[np.zeros(50), np.ones(5), np.zeros(5), np.ones(5)]
+    g = np.array([f"n{i // 5}" for i in range(50)] + ["a"] * 5 + ["m"] * 10)
+    assert all(np.isnan(M.bootstrap_ci(y, s, groups=g)))

@@ -457,3 +457,22 @@ def test_the_few_groups_note_leaves_held_out_groups_aside():
            "held_label_crops": np.zeros((3, 3), dtype=int), "held_groups": np.zeros(3, int)}
     far["crops"] = far["label_crops"].sum(axis=1)
     assert any(n.startswith("only 60 groups") for n in Summary(**far).tolerance_notes())
+
+
+def test_held_out_groups_do_not_stop_test_from_getting_the_anomaly():
+    """Found in review: val had taken the only anomaly; test (its only group held out) could
+    not swap, so train took it. The donor now gets a group back from a split that keeps one."""
+    counts = np.array([[0, 0, 70], [15, 6, 0], [26, 0, 0], [30, 0, 0], [37, 0, 0]])
+    a = assign_groups(counts, np.array([False, False, False, False, True]), (7, 1, 2), 994)
+    assert a.split[1] == 2 and a.split[4] == 2
+    assert all((a.split == k).any() for k in range(3))
+
+
+def test_a_split_left_without_normal_crops_is_said():
+    counts = np.array([[0, 0, 66], [0, 0, 40], [57, 0, 0], [98, 33, 0], [25, 0, 0], [0, 47, 0]])
+    a = assign_groups(counts, np.array([0, 0, 0, 0, 1, 0], bool), (1, 1, 1), 149)
+    # held-out groups leave too few groups with normal crops to go round: a note says so
+    lacking = [SPLITS[k] for k in range(3) if not counts[a.split == k, 0].sum()]
+    assert lacking == ["train"], a.split
+    assert any(n.startswith("train gets no normal crops: only 3 group(s) hold normal crops, 1 "
+                            "of them held out for test") for n in a.notes), a.notes

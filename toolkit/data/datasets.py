@@ -581,12 +581,19 @@ def check_crop_files(
     split manifests all read one crop manifest's files, which are then looked at once.
     """
     from toolkit.data.manifest import read_manifest, read_meta
+    from toolkit.data.protocols import split_source
 
     seen = set() if seen is None else seen
     path = Path(path)
+    kinds = ("appearance", "motion") if input == "both" else (input,)
+    meta = read_meta(path)
+    source = split_source(meta)
+    if source is not None and all((str(Path(str(source.get("path", ""))).resolve()), crop, k)
+                                  in seen for k in kinds):
+        return  # a suite's split of a crop manifest already looked at: not read again
     df = read_manifest(path)
-    src, src_df, _, _ = crop_source(path, df, np.arange(len(df)), read_meta(path), None)
-    for kind in ("appearance", "motion") if input == "both" else (input,):
+    src, src_df, _, _ = crop_source(path, df, np.arange(len(df)), meta, None)
+    for kind in kinds:
         key = (str(Path(src).resolve()), crop, kind)
         if key in seen or (kind == "motion" and motion_column(crop) not in src_df.columns):
             continue  # (a missing motion column: load_manifest_sets names it)

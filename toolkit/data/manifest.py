@@ -301,7 +301,7 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
 
 #: the columns that must agree between a split manifest's rows and its input's for the input
 #: to count as unchanged (its file may differ in metadata only: a rerun with --workers 2)
-CONTENT_COLUMNS = ("crop_id", "label", "event", "x", "y", "w", "h")
+CONTENT_COLUMNS = ("crop_id", "label", "label_interval", "event", "x", "y", "w", "h")
 
 
 def changed_inputs(meta: dict, split_path: str | os.PathLike) -> list[str]:

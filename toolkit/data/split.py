@@ -237,8 +237,18 @@ def assign_groups(
         why = f"there are only {n_abn} abnormal group(s)"
         if int((abnormal & held).sum()):
             why += f", {int((abnormal & held).sum())} of them held out for test"
+        order = "test first, then train, then val" + (
+            ", as far as the held-out groups allow" if held.any() else "")
         notes.append(f"{' and '.join(lacking)} {'gets' if len(lacking) == 1 else 'get'} no "
-                     f"abnormal group: {why} (given to test first, then train, then val)")
+                     f"abnormal group: {why} (given to {order})")
+    no_normal = [SPLITS[k] for k in active if not (has_normal & (split == k)).any()]
+    if has_normal.any() and no_normal:
+        notes.append(
+            f"{' and '.join(no_normal)} {'gets' if len(no_normal) == 1 else 'get'} no normal "
+            f"crops: only {int(has_normal.sum())} group(s) hold normal crops"
+            + (f", {int((has_normal & held).sum())} of them held out for test"
+               if (has_normal & held).any() else "")
+            + " (bench trains on train's normal crops; an AUROC needs both classes)")
     return Assignment(split=split, held=held, notes=notes)
 
 
@@ -291,8 +301,9 @@ def _cover(
     A donor split must keep at least one member, and (with ``keep``) at least one of ``keep``.
     Splits are served in the order of ``active`` (``ordered``), else smallest first (they are
     the ones a large group can starve). Ordered, a split served later may give up its last
-    member to one served earlier: moved where the donor keeps another group, else swapped for
-    the smallest movable non-member of the split served (so that neither is left empty).
+    member to one served earlier: moved where the donor keeps another group, else the donor
+    gets the smallest movable non-member back, from the split served (a swap) or from one
+    that keeps another group, so that none is left empty.
     """
     order = active if ordered else sorted(active, key=lambda k: (split == k).sum())
     for n, k in enumerate(order):
@@ -313,10 +324,17 @@ def _cover(
             g = int(idx[np.argmin(sizes[idx])])  # first smallest: deterministic
             back = -1
             if in_j.sum() < 2 and (split == j).sum() < 2:  # its last group: a swap
-                spare = np.flatnonzero((split == k) & movable & ~members)
-                if len(spare) == 0 or (split == k).sum() < 1:
+                # j gets another group back: from the split served (a plain swap), else from
+                # a split that keeps one (held-out groups cannot move)
+                back = -1
+                for m in (k, *sorted((m for m in active if m not in (j, k)),
+                                     key=lambda m: -(split == m).sum())):
+                    spare = np.flatnonzero((split == m) & movable & ~members)
+                    if len(spare) and (m == k or (split == m).sum() >= 2):
+                        back = int(spare[np.argmin(sizes[spare])])
+                        break
+                if back < 0:
                     continue
-                back = int(spare[np.argmin(sizes[spare])])
             if best is None or in_j.sum() > best[0]:
                 best = (int(in_j.sum()), g, back)
         if best is not None:

@@ -81,9 +81,9 @@ def bootstrap_ci(
     anomalies only, both: :func:`_group_resamples`): the crops of one track are near copies
     of each other, and resampling them one by one would count one walker forty times as
     forty pieces of evidence (the interval
-    comes out far too narrow). A resample keeps its size only on average. With fewer than two
-    groups holding an anomaly, or fewer than two holding a normal sample, there is nothing to
-    resample on that side: (nan, nan), not an interval of width zero. With interval labels
+    comes out far too narrow). A resample keeps its size only on average. Where no stratum
+    holding anomalies (or none holding normal samples) has two groups, every resample draws
+    the same ones on that side: (nan, nan), not an interval of width zero. With interval labels
     every track seen during an abnormal interval holds an "anomaly", so the groups overstate
     how many independent events there are.
     """
@@ -93,7 +93,7 @@ def bootstrap_ci(
     rng = np.random.default_rng(seed)
     if groups is not None:
         codes = group_codes(groups, y.size)
-        if min(np.unique(codes[y == 1]).size, np.unique(codes[y == 0]).size) < 2:
+        if not _both_sides_vary(y, codes):
             return (math.nan, math.nan)
         idx = _group_resamples(y, codes, n_boot, rng)
         if metric == "auroc":  # the rank formula per resample (sklearn's checks cost more)
@@ -139,6 +139,24 @@ def group_codes(groups, n: int) -> np.ndarray:
     return codes
 
 
+def _strata(y: np.ndarray, codes: np.ndarray) -> list[np.ndarray]:
+    """Group numbers per stratum: normal samples only, anomalies only, both."""
+    n = int(codes.max()) + 1
+    has_abn = np.zeros(n, bool)
+    has_norm = np.zeros(n, bool)
+    np.logical_or.at(has_abn, codes, y == 1)
+    np.logical_or.at(has_norm, codes, y == 0)
+    return [np.flatnonzero(has_norm & ~has_abn), np.flatnonzero(has_abn & ~has_norm),
+            np.flatnonzero(has_abn & has_norm)]
+
+
+def _both_sides_vary(y: np.ndarray, codes: np.ndarray) -> bool:
+    """Whether cluster resamples vary both the normal and the abnormal samples: some stratum
+    holding each class has two groups or more (one group per stratum is drawn every time)."""
+    norm_only, abn_only, both = (st.size for st in _strata(y, codes))
+    return (norm_only >= 2 or both >= 2) and (abn_only >= 2 or both >= 2)
+
+
 def _group_resamples(
     y: np.ndarray, codes: np.ndarray, n_boot: int, rng: np.random.Generator
 ):
@@ -147,15 +165,10 @@ def _group_resamples(
     both (a track that an interval label makes abnormal part of the time), so every resample
     holds both classes."""
     n = int(codes.max()) + 1
-    has_abn = np.zeros(n, bool)
-    has_norm = np.zeros(n, bool)
-    np.logical_or.at(has_abn, codes, y == 1)
-    np.logical_or.at(has_norm, codes, y == 0)
     order = np.argsort(codes, kind="stable")
     starts = np.searchsorted(codes[order], np.arange(n + 1))
     members = [order[starts[g]:starts[g + 1]] for g in range(n)]
-    strata = [np.flatnonzero(has_norm & ~has_abn), np.flatnonzero(has_abn & ~has_norm),
-              np.flatnonzero(has_abn & has_norm)]
+    strata = _strata(y, codes)
     for _ in range(n_boot):
         picked = np.concatenate([rng.choice(st, st.size) for st in strata if st.size])
         yield np.concatenate([members[g] for g in picked])

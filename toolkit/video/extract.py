@@ -108,9 +108,10 @@ def discover(
     """``(root, videos, skipped)``: video paths relative to ``root`` (sorted, posix).
 
     A file input is its own single video (its root is its folder). A folder is searched
-    recursively for video extensions, following links to folders (cameras gathered by
-    symlinks; each real folder once, so a link loop ends); other files are listed in
-    ``skipped``, and so are links that lead nowhere (named as such). Hidden folders and
+    recursively for video extensions, then through links to folders outside it (cameras
+    gathered by symlinks; each once; links into the input's own tree or to a folder holding
+    it are not followed, so a video keeps its path and a loop ends); other files are listed
+    in ``skipped``, and so are links that lead nowhere (named as such). Hidden folders and
     ``exclude`` (the output folder, if inside the input) are not searched.
     """
     p = Path(path)
@@ -124,25 +125,38 @@ def discover(
         raise AdtkError(f"{p}: permission denied (cannot list the folder)")
     videos, skipped = [], []
     excl = exclude.resolve() if exclude is not None else None
-    seen = {p.resolve()}
-    for dirpath, dirnames, filenames in os.walk(p, followlinks=True):
-        d = Path(dirpath)
-        keep = []
-        for n in sorted(dirnames):
-            real = (d / n).resolve()
-            if n.startswith(".") or real == excl or real in seen:
-                continue  # hidden, the output folder, or a folder already searched (a loop)
-            seen.add(real)
-            keep.append(n)
-        dirnames[:] = keep
-        for name in sorted(filenames):
-            rel = (d / name).relative_to(p).as_posix()
-            if name.startswith("."):
-                continue
-            if (d / name).is_symlink() and not (d / name).exists():
-                skipped.append(f"{rel} (a link to {os.readlink(d / name)}, which is not there)")
-                continue
-            (videos if is_video_name(name) else skipped).append(rel)
+    root_real = p.resolve()
+    # The input's own tree first, as it is (a video keeps the path it has always had, whatever
+    # links are added later); then each link to a folder outside it, once (a folder inside
+    # the input, or one holding it, would be searched twice or without end).
+    todo, seen = [p], {root_real}
+    while todo:
+        top = todo.pop(0)
+        for dirpath, dirnames, filenames in os.walk(top):
+            d = Path(dirpath)
+            keep = []
+            for n in sorted(dirnames):
+                full = d / n
+                real = full.resolve()
+                if n.startswith(".") or real == excl:
+                    continue  # hidden, or the output folder
+                if full.is_symlink():
+                    if not (real.is_relative_to(root_real) or root_real.is_relative_to(real)
+                            or real in seen):
+                        seen.add(real)
+                        todo.append(full)
+                    continue  # os.walk does not descend into links: searched after the tree
+                keep.append(n)
+            dirnames[:] = keep
+            for name in sorted(filenames):
+                rel = (d / name).relative_to(p).as_posix()
+                if name.startswith("."):
+                    continue
+                if (d / name).is_symlink() and not (d / name).exists():
+                    skipped.append(f"{rel} (a link to {os.readlink(d / name)}, which is not "
+                                   "there)")
+                    continue
+                (videos if is_video_name(name) else skipped).append(rel)
     if not videos:
         exts = ", ".join(sorted(VIDEO_EXTENSIONS)[:8])
         raise AdtkError(f"{p}: folder has no videos (looked for {exts}, ... recursively)")
@@ -167,8 +181,9 @@ def source_stamp(path: str | os.PathLike) -> dict[str, int]:
 #: detections, colours in the tracker, static tracks by net displacement).
 EXTRACTOR_REVISION = 1
 
-#: a frozen frame whose pixels vary less than this (standard deviation, 0-255) is blank: one
-#: colour, e.g. a camera or cable off (black) rather than a stalled recorder
+#: a frozen frame whose pixels vary less than this in every channel (standard deviation,
+#: 0-255) is blank: one colour, e.g. a camera or cable off (black, or a "no signal" blue)
+#: rather than a stalled recorder
 BLANK_STD = 2.0
 
 
@@ -299,7 +314,9 @@ def extract_video(
                         # the stream repeated its last picture: nothing new to crop (a blank
                         # one, all one colour, is a camera or cable off rather than a stall)
                         frozen += own
-                        blank += own and float(frame[::4, ::4].std()) < BLANK_STD
+                        thumb = frame[::4, ::4].reshape(-1, frame.shape[2] if frame.ndim == 3
+                                                        else 1)
+                        blank += own and float(thumb.std(axis=0).max()) < BLANK_STD
                         continue
                     cuts += own and change == "cut"
                     if step is not None:
