@@ -471,8 +471,9 @@ def test_held_out_groups_do_not_stop_test_from_getting_the_anomaly():
 def test_a_split_left_without_normal_crops_is_said():
     counts = np.array([[0, 0, 66], [0, 0, 40], [57, 0, 0], [98, 33, 0], [25, 0, 0], [0, 47, 0]])
     a = assign_groups(counts, np.array([0, 0, 0, 0, 1, 0], bool), (1, 1, 1), 149)
-    # held-out groups leave too few groups with normal crops to go round: a note says so
+    # held-out groups leave too few groups with normal crops to go round: train gets one
+    # first (bench trains on it), test keeps its only anomaly, and a note names val
     lacking = [SPLITS[k] for k in range(3) if not counts[a.split == k, 0].sum()]
-    assert lacking == ["train"], a.split
-    assert any(n.startswith("train gets no normal crops: only 3 group(s) hold normal crops, 1 "
+    assert lacking == ["val"], a.split
+    assert any(n.startswith("val gets no normal crops: only 3 group(s) hold normal crops, 1 "
                             "of them held out for test") for n in a.notes), a.notes

@@ -65,6 +65,8 @@ ABNORMAL = LABELS.index("abnormal")
 TEST = SPLITS.index("test")
 #: which split gets an abnormal group first when there are fewer than splits
 COVER_ORDER = (TEST, SPLITS.index("train"), SPLITS.index("val"))
+#: ... and a group with normal crops (bench trains on train's normal crops)
+NORMAL_ORDER = (SPLITS.index("train"), TEST, SPLITS.index("val"))
 #: A label needs this many groups before its crop shares are expected within TOLERANCE_PP.
 MIN_GROUPS_FOR_TOLERANCE = 100
 TOLERANCE_PP = 2.0
@@ -217,8 +219,9 @@ def assign_groups(
     _cover(split, abnormal, ~held, sizes, [k for k in COVER_ORDER if k in active], keep=None)
     # Normal crops in every split, without taking a split's last abnormal group: a val or
     # test split of anomalies alone has no AUROC either.
-    if has_normal.any():
-        _cover(split, has_normal, ~held, sizes, active, keep=abnormal, ordered=False)
+    if has_normal.any():  # train first: bench needs its normal crops; then test, then val
+        _cover(split, has_normal, ~held, sizes, [k for k in NORMAL_ORDER if k in active],
+               keep=abnormal)
     empty = [SPLITS[k] for k in active if not (split == k).any()]
     if empty:
         raise AdtkError(
@@ -329,7 +332,10 @@ def _cover(
                 back = -1
                 for m in (k, *sorted((m for m in active if m not in (j, k)),
                                      key=lambda m: -(split == m).sum())):
-                    spare = np.flatnonzero((split == m) & movable & ~members)
+                    pool = (split == m) & movable & ~members
+                    if keep is not None and (keep & (split == m)).sum() < 2:
+                        pool &= ~keep  # nor a split's last group of ``keep``
+                    spare = np.flatnonzero(pool)
                     if len(spare) and (m == k or (split == m).sum() >= 2):
                         back = int(spare[np.argmin(sizes[spare])])
                         break
