@@ -544,9 +544,11 @@ def bench_command(methods, out, force, config, suite, jobs, with_report, progres
 
 
 def _few_sequences(m: dict) -> str:
-    """A warning where a run's test anomalies come from fewer than 5 tracks."""
+    """A warning where a run's test anomalies come from fewer than FEW_SEQUENCES tracks."""
+    from toolkit.eval.metrics import FEW_SEQUENCES
+
     n = m.get("test_n_sequences_abnormal")
-    if n is None or int(n) >= 5 or m.get("test_auroc") is None:
+    if n is None or int(n) >= FEW_SEQUENCES or m.get("test_auroc") is None:
         return ""
     return (f"\n  note: its test anomalies come from {int(n)} sequence(s) only: the AUROC "
             "describes those tracks, not a kind of anomaly (more labelled abnormal footage "

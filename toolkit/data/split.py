@@ -329,7 +329,6 @@ def _cover(
             if in_j.sum() < 2 and (split == j).sum() < 2:  # its last group: a swap
                 # j gets another group back: from the split served (a plain swap), else from
                 # a split that keeps one (held-out groups cannot move)
-                back = -1
                 for m in (k, *sorted((m for m in active if m not in (j, k)),
                                      key=lambda m: -(split == m).sum())):
                     pool = (split == m) & movable & ~members

@@ -823,7 +823,7 @@ def build_report(
     for t in crop_tables:  # a '-' cell says why, once per manifest
         for data, why in no_test_auroc(runs).items():
             if _uses(t, data, runs):
-                fix = ("split it with a test ratio above 0" if why == "no test samples" else
+                fix = ("split it with a test ratio above 0" if why == T.NO_TEST_SAMPLES else
                        "split it again so that test holds both (adtk split gives test an "
                        "abnormal group first)")
                 t.notes.append(f"No test AUROC on {data}: {why}; {fix}.")
@@ -932,9 +932,9 @@ def no_test_auroc(runs: Sequence[T.Run]) -> dict[str, str]:
     out = {}
     for data, rs in by_data.items():
         if all(r.metrics.get("test_auroc") is None for r in rs):
-            why = T.no_auroc_why(rs[0].metrics)
-            if why.startswith("n/a ("):
-                out[data] = why[len("n/a ("):-1]
+            why = T.no_auroc_reason(rs[0].metrics)
+            if why:
+                out[data] = why
     return out
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.config import saved_run_config
-from toolkit.eval.metrics import mean_std
+from toolkit.eval.metrics import FEW_SEQUENCES, mean_std
 from toolkit.io import atomic_write_text
 
 # --- runs -------------------------------------------------------------------------------------
@@ -58,18 +58,28 @@ class Run:
         return (self.config.get("params") or {}).get(key, default)
 
 
-def no_auroc_why(m: dict[str, Any]) -> str:
-    """'n/a' and, where a run's metrics.json tells, why it has no test AUROC."""
+#: :func:`no_auroc_reason` of a run whose test split is empty
+NO_TEST_SAMPLES = "no test samples"
+
+
+def no_auroc_reason(m: dict[str, Any]) -> str | None:
+    """Why a run has no test AUROC, where its metrics.json tells; else None."""
     n, n_abn = m.get("test_n"), m.get("test_n_abnormal")
     if n is None or n_abn is None:
-        return "n/a"
+        return None
     if int(n) == 0:
-        return "n/a (no test samples)"
+        return NO_TEST_SAMPLES
     if int(n_abn) == 0:
-        return f"n/a (its test split holds no abnormal sample, {n} normal)"
+        return f"its test split holds no abnormal sample, {n} normal"
     if int(n_abn) == int(n):
-        return f"n/a (its test split holds no normal sample, {n} abnormal)"
-    return "n/a"
+        return f"its test split holds no normal sample, {n} abnormal"
+    return None
+
+
+def no_auroc_why(m: dict[str, Any]) -> str:
+    """'n/a' and, where a run's metrics.json tells, why it has no test AUROC."""
+    why = no_auroc_reason(m)
+    return f"n/a ({why})" if why else "n/a"
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -1011,7 +1021,8 @@ def _ci_caption(runs: Sequence[Run]) -> str:
     }
     out = " ".join(text[h] for h in sorted(how) if h in text)
     few = sorted({int(n) for r in runs if r.get("test_auroc") is not None
-                  and (n := r.get("test_n_sequences_abnormal")) is not None and int(n) < 5})
+                  and (n := r.get("test_n_sequences_abnormal")) is not None
+                  and int(n) < FEW_SEQUENCES})
     if few:
         out += (f" Some runs' test anomalies come from only {'/'.join(map(str, few))} "
                 "sequence(s): their AUROC and CI describe those tracks, not a kind of anomaly.")

@@ -1171,7 +1171,7 @@ def run_extract(
     res.crops = len(merged)
     res.sequences = int(merged["sequence_id"].nunique())
     counts = merged["label"].astype(str).value_counts()
-    res.labels = {k: int(counts.get(k, 0)) for k in ("normal", "abnormal", "unlabeled")}
+    res.labels = {k: int(counts.get(k, 0)) for k in mf.LABELS}
     for i in parts:
         meta = part_meta[i]
         duration = float(meta.get("duration_s", 0.0))
