@@ -289,3 +289,27 @@ def test_a_split_whose_input_was_relabelled_since_is_named_by_inspect_and_bench(
     cfg = type("Cfg", (), {"data": str(out)})()
     (note,) = changed_input_notes([cfg])
     assert note.startswith(f"{out}: its input {crops} has changed since the split")
+
+
+def test_inputs_with_different_columns_are_each_compared_on_their_own(tmp_path):
+    """Found in review: a split of two inputs, one with interval labels beside its labels,
+    counted the other as changed after a metadata-only rewrite (its rows were compared with
+    a column it never had)."""
+    from toolkit.data.split import split_manifests
+
+    a = make_crop_manifest(600, seed=1, abnormal=0.2).assign(label_interval=lambda d: d["label"])
+    b = make_crop_manifest(600, seed=2, abnormal=0.2)
+    for col in ("crop_id", "video", "video_id", "sequence_id"):
+        b[col] = "b" + b[col].astype(str)
+    pa_ = mf.write_manifest(a, tmp_path / "a" / "manifest.parquet")
+    pb = mf.write_manifest(b, tmp_path / "b" / "manifest.parquet")
+    out = tmp_path / "s.parquet"
+    split_manifests([pa_, pb], out)
+    for p in (pa_, pb):  # rewritten with other metadata only
+        mf.write_manifest(mf.read_manifest(p), p, meta={"config": {"workers": 2}})
+    assert mf.changed_inputs(mf.read_meta(out), out) == []
+    df = mf.read_manifest(pa_)
+    df.loc[df.index[:5], "label_interval"] = "unlabeled"  # interval labels alone change
+    mf.write_manifest(df, pa_)
+    (line,) = mf.changed_inputs(mf.read_meta(out), out)
+    assert line.startswith(f"{pa_} has changed since the split")

@@ -329,11 +329,15 @@ def changed_inputs(meta: dict, split_path: str | os.PathLike) -> list[str]:
         try:
             cols = [c for c in CONTENT_COLUMNS if c in pq.read_schema(path).names]
             current = pq.read_table(path, columns=cols).to_pandas()
-            if split_rows is None:
-                split_rows = pq.read_table(split_path, columns=cols).to_pandas()
+            if split_rows is None:  # every content column the split has, read once
+                names = pq.read_schema(split_path).names
+                split_rows = pq.read_table(
+                    split_path, columns=[c for c in CONTENT_COLUMNS if c in names]).to_pandas()
         except (OSError, ValueError, pa.ArrowException):
             continue  # unreadable now: the loader says so where it matters
-        mine = split_rows[split_rows["crop_id"].isin(current["crop_id"])]
+        # this input's own columns: another input may have more (label_interval)
+        mine = split_rows.loc[split_rows["crop_id"].isin(current["crop_id"]),
+                              [c for c in cols if c in split_rows.columns]]
         same = (len(mine) == len(current) == int(i.get("rows", len(current)))
                 and mine.sort_values("crop_id").reset_index(drop=True)
                 .astype("string").equals(current.sort_values("crop_id")

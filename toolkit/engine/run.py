@@ -198,8 +198,8 @@ def resolve_bench_config(
             else:
                 lacking = ("normal", "abnormal")[val.index(0)]
                 why = f"has no {lacking} crops in its val split"
-                fix = (f"split again with more {lacking} groups (finer --group-by, e.g. "
-                       "window:60s, or more footage)")
+                fix = (f"split again with more {lacking} groups (more labelled footage: a "
+                       "--group-by window only merges sequences)")
             raise AdtkError(f"--select best-val needs validation AUC, but {cfg.data} {why}; "
                             f"use --select last, or {fix}")
     if cfg.dataset in DIGIT_SETS and not 0 <= int(cfg.anomaly_digit) <= 9:

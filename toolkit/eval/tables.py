@@ -1015,7 +1015,8 @@ def _ci_caption(runs: Sequence[Run]) -> str:
         "sequences": "95% CI: cluster bootstrap over the test crops' sequences (tracks), "
                      "drawn within three strata (normal crops only, anomalies only, both), "
                      "1000 resamples: a track's crops are near copies, not independent "
-                     "evidence; none with fewer than two tracks on either side. With interval "
+                     "evidence; none where every resample would draw the same tracks on one "
+                     "side (fewer than two per stratum). With interval "
                      "labels every track seen during an abnormal interval counts as holding "
                      "an anomaly, so few events can still look like many tracks.",
     }
